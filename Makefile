@@ -1,0 +1,66 @@
+# OKPay: `make run` to try it, `make test` to check it. See README.md.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+VENDOR := src/okpay/web/static/vendor
+HOST ?= 127.0.0.1
+PORT ?= 8000
+
+.PHONY: install run test test-fast lint fmt typecheck i18n bench clean browser-deps assets
+
+install: $(BIN)/.installed assets browser-deps  ## Python env in .venv, front-end assets, Chromium
+
+$(BIN)/.installed: pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	@touch $@
+
+assets: $(VENDOR)/.installed
+
+$(VENDOR)/.installed: package.json package-lock.json
+	npm ci --no-audit --no-fund --ignore-scripts --loglevel=error
+	rm -rf $(VENDOR) && mkdir -p $(VENDOR)/htmx $(VENDOR)/pico $(VENDOR)/swagger-ui
+	cp node_modules/htmx.org/dist/htmx.min.js $(VENDOR)/htmx/
+	cp node_modules/@picocss/pico/css/pico.min.css $(VENDOR)/pico/
+	cp node_modules/swagger-ui-dist/swagger-ui.css node_modules/swagger-ui-dist/swagger-ui-bundle.js $(VENDOR)/swagger-ui/
+	@touch $@
+
+# Browser tests drive Debian's chromium; install it when we are root and it is missing.
+browser-deps:
+	@if [ ! -x /usr/bin/chromium ]; then \
+	  if [ "$$(id -u)" = 0 ]; then \
+	    echo "installing Debian's chromium for browser tests"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
+	  else echo "note: /usr/bin/chromium missing and not root; browser tests will skip outside CI"; fi; \
+	fi
+
+run: install  ## migrate, load demo data, serve on http://$(HOST):$(PORT)
+	$(BIN)/okpay db upgrade
+	$(BIN)/okpay demo load
+	$(BIN)/okpay serve --host $(HOST) --port $(PORT)
+
+test: install  ## the whole suite: unit, SQLite + PostgreSQL, browser
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+test-fast: install  ## SQLite only, no browser
+	OKPAY_TEST_DATABASES=sqlite $(BIN)/python -m pytest -m "not browser" $(PYTEST_ARGS)
+
+lint: install
+	$(BIN)/ruff check src tests bench tools
+	$(BIN)/ruff format --check src tests bench tools
+	$(BIN)/mypy
+
+fmt: install
+	$(BIN)/ruff format src tests bench tools
+	$(BIN)/ruff check --fix src tests bench tools
+
+i18n: install  ## extract strings and update the zh_CN and en catalogs
+	$(BIN)/python tools/i18n.py
+
+bench: install
+	$(BIN)/python bench/auth.py
+
+clean:
+	rm -rf $(VENV) node_modules $(VENDOR) .pytest_cache .ruff_cache .mypy_cache

@@ -1,0 +1,112 @@
+"""create_app(): the FastAPI application with every domain's routers, pages and middleware."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+from fastapi import FastAPI
+from fastapi.responses import HTMLResponse, JSONResponse
+from fastapi.staticfiles import StaticFiles
+from sqlalchemy import text
+
+from okpay import __version__
+from okpay.db import get_database
+from okpay.settings import Settings, configure, get_settings
+from okpay.web import errors
+from okpay.web.middleware import RequestMiddleware, StaticHeadersMiddleware
+
+STATIC_DIR = Path(__file__).resolve().parent / "web" / "static"
+
+log = logging.getLogger(__name__)
+
+API_DESCRIPTION = """
+The OKPay JSON API. Authenticate with `POST /api/v1/auth/login`, then send the returned
+token as `Authorization: Bearer <token>`. Errors are `{"error": {"code", "message"}}` with the
+message in the language of `Accept-Language` (zh-CN or en). See docs/api.md.
+"""
+
+
+def create_app(settings: Settings | None = None, *, start_worker: bool = False) -> FastAPI:
+    """Build the application. ``start_worker`` runs background jobs inside this process."""
+    if settings is not None:
+        configure(settings)
+    settings = get_settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        consumer = None
+        if start_worker:
+            from okpay.worker import start_embedded_worker
+
+            consumer = start_embedded_worker()
+        try:
+            yield
+        finally:
+            if consumer is not None:
+                consumer.stop(graceful=True)
+
+    app = FastAPI(
+        title="OKPay API",
+        version=__version__,
+        description=API_DESCRIPTION,
+        docs_url=None,
+        redoc_url=None,
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    errors.install(app)
+    _template_globals()
+
+    from okpay.identity import api as identity_api
+    from okpay.identity import pages as identity_pages
+    from okpay.mail import pages as mail_pages
+    from okpay.web import pages as web_pages
+
+    app.include_router(identity_api.router)
+    app.include_router(web_pages.router)
+    app.include_router(identity_pages.router)
+    if settings.is_dev:
+        app.include_router(mail_pages.router)
+
+    @app.get("/healthz", include_in_schema=False)
+    def healthz() -> JSONResponse:
+        try:
+            with get_database().engine.connect() as conn:
+                conn.execute(text("SELECT 1"))
+        except Exception:
+            log.exception("health check: database unreachable")
+            return JSONResponse({"status": "degraded", "database": "error"}, status_code=503)
+        return JSONResponse({"status": "ok", "database": "ok"})
+
+    @app.get("/docs", include_in_schema=False)
+    def api_docs() -> HTMLResponse:
+        return HTMLResponse(
+            '<!doctype html><html lang="en"><head><meta charset="utf-8"><title>OKPay API</title>'
+            '<link rel="stylesheet" href="/static/vendor/swagger-ui/swagger-ui.css"></head>'
+            '<body><div id="swagger-ui"></div>'
+            '<script src="/static/vendor/swagger-ui/swagger-ui-bundle.js"></script>'
+            '<script src="/static/js/api-docs.js"></script></body></html>'
+        )
+
+    app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
+    app.add_middleware(RequestMiddleware, settings=settings)
+    app.add_middleware(StaticHeadersMiddleware, settings=settings)
+    return app
+
+
+def _template_globals() -> None:
+    from okpay.identity.models import status_label, status_reason_label
+    from okpay.web.templating import page_env
+
+    env = page_env()
+    env.globals.update(status_label=status_label, status_reason_label=status_reason_label)
+
+
+def serve_app() -> FastAPI:
+    """Factory for `okpay serve` (uvicorn --factory): settings from the environment, jobs in-process
+    unless a separate worker runs them."""
+    settings = get_settings()
+    return create_app(settings, start_worker=settings.embedded_worker)

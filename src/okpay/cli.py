@@ -1,0 +1,215 @@
+"""The `okpay` command: serve, migrate, demo data, users, jobs. Each domain adds its own group."""
+
+from __future__ import annotations
+
+import logging
+import sys
+from typing import Annotated
+
+import typer
+
+from okpay.core import context
+
+app = typer.Typer(
+    help="OKPay: e-wallet and service centre.", no_args_is_help=True, add_completion=False
+)
+db_app = typer.Typer(help="Database schema (Alembic migrations).", no_args_is_help=True)
+demo_app = typer.Typer(help="Demo data for trying OKPay out.", no_args_is_help=True)
+user_app = typer.Typer(help="Create and manage users (operators).", no_args_is_help=True)
+app.add_typer(db_app, name="db")
+app.add_typer(demo_app, name="demo")
+app.add_typer(user_app, name="user")
+
+DEMO_PASSWORD = "okpay-demo-2026"
+DEMO_USERS = (
+    ("li.wei@demo.okpay.example", "李伟", "customer", "zh_CN"),
+    ("wang.fang@demo.okpay.example", "王芳", "customer", "zh_CN"),
+    ("emma.clark@demo.okpay.example", "Emma Clark", "customer", "en"),
+    ("agent@demo.okpay.example", "客服 小周", "agent", "zh_CN"),
+    ("supervisor@demo.okpay.example", "Supervisor Chen", "supervisor", "zh_CN"),
+    ("admin@demo.okpay.example", "Admin", "admin", "en"),
+)
+
+
+def _cli_context() -> None:
+    context.set_current(context.RequestContext(ip=None, user_agent="okpay-cli", channel="cli"))
+
+
+@app.command()
+def serve(
+    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
+    workers: Annotated[int, typer.Option(help="Server processes.")] = 1,
+    reload: Annotated[bool, typer.Option(help="Restart on code changes (development).")] = False,
+) -> None:
+    """Serve the web app and API (and, by default, run background jobs in-process)."""
+    import uvicorn
+
+    from okpay.settings import get_settings
+
+    settings = get_settings()
+    typer.echo(
+        f"OKPay ({settings.env}) on http://{host}:{port}"
+        f"  database: {_safe_url(settings.database_url)}"
+    )
+    uvicorn.run(
+        "okpay.app:serve_app",
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
+        reload=reload,
+        proxy_headers=False,
+        log_level="info",
+    )
+
+
+def _safe_url(url: str) -> str:
+    from sqlalchemy.engine import make_url
+
+    return make_url(url).render_as_string(hide_password=True)
+
+
+@app.command()
+def worker(workers: Annotated[int, typer.Option(help="Worker threads.")] = 2) -> None:
+    """Run background jobs (e-mail, schedules) in a separate process; use with OKPAY_REDIS_URL."""
+    from okpay.worker import run_worker
+
+    logging.basicConfig(level=logging.INFO)
+    run_worker(workers)
+
+
+@db_app.command("upgrade")
+def db_upgrade(revision: Annotated[str, typer.Argument(help="Target revision.")] = "head") -> None:
+    """Apply migrations up to REVISION (default: the newest)."""
+    from okpay import migrate
+
+    migrate.upgrade(revision=revision)
+    typer.echo(f"database at revision {migrate.current()}")
+
+
+@db_app.command("downgrade")
+def db_downgrade(revision: Annotated[str, typer.Argument(help="Target revision.")]) -> None:
+    """Revert migrations down to REVISION ("base" empties the database)."""
+    from okpay import migrate
+
+    migrate.downgrade(revision=revision)
+    typer.echo(f"database at revision {migrate.current()}")
+
+
+@db_app.command("current")
+def db_current() -> None:
+    """Print the database's revision."""
+    from okpay import migrate
+
+    typer.echo(migrate.current() or "(empty)")
+
+
+@demo_app.command("load")
+def demo_load() -> None:
+    """Create demo customers and staff (safe to run again) and print how to sign in."""
+    from okpay.db import get_database
+    from okpay.identity import service
+    from okpay.identity.models import Role
+
+    _cli_context()
+    created = 0
+    with get_database().unit_of_work() as session:
+        for email, name, role, locale in DEMO_USERS:
+            if service.get_user_by_email(session, email) is None:
+                service.do_create_user(
+                    session,
+                    email=email,
+                    password=DEMO_PASSWORD,
+                    role=Role(role),
+                    name=name,
+                    locale=locale,
+                )
+                created += 1
+    typer.echo(f"demo data: {created} users created, {len(DEMO_USERS) - created} already there")
+    typer.echo(f"sign in with any of these, password {DEMO_PASSWORD!r}:")
+    for email, name, role, _locale in DEMO_USERS:
+        typer.echo(f"  {role:<10} {email:<36} {name}")
+
+
+@user_app.command("create")
+def user_create(
+    email: Annotated[str, typer.Option(help="E-mail address (the sign-in name).")],
+    role: Annotated[str, typer.Option(help="customer, agent, supervisor or admin.")] = "customer",
+    name: Annotated[str, typer.Option(help="Display name.")] = "",
+    locale: Annotated[str, typer.Option(help="zh_CN or en.")] = "zh_CN",
+    password: Annotated[
+        str | None, typer.Option(help="Initial password; asked for (hidden) when omitted.")
+    ] = None,
+) -> None:
+    """Create a verified user with a role."""
+    from okpay.core.errors import DomainError
+    from okpay.db import get_database
+    from okpay.identity import service
+    from okpay.identity.models import Role
+
+    try:
+        role_value = Role(role)
+    except ValueError:
+        typer.echo(f"unknown role {role!r}: use customer, agent, supervisor or admin", err=True)
+        raise typer.Exit(2) from None
+    if password is None:
+        password = typer.prompt("Password", hide_input=True, confirmation_prompt=True)
+    _cli_context()
+    try:
+        with get_database().unit_of_work() as session:
+            user = service.do_create_user(
+                session, email=email, password=password, role=role_value, name=name, locale=locale
+            )
+            typer.echo(f"created user {user.id} <{user.email}> as {user.role}")
+    except DomainError as err:
+        typer.echo(f"not created: {err.code}: {err.translated()}", err=True)
+        raise typer.Exit(1) from None
+
+
+@user_app.command("set-role")
+def user_set_role(
+    email: Annotated[str, typer.Argument()], role: Annotated[str, typer.Argument()]
+) -> None:
+    """Change a user's role (audited)."""
+    from okpay.db import get_database
+    from okpay.identity import service
+    from okpay.identity.models import Role
+
+    _cli_context()
+    with get_database().unit_of_work() as session:
+        user = service.get_user_by_email(session, email)
+        if user is None:
+            typer.echo(f"no user {email}", err=True)
+            raise typer.Exit(1)
+        service.do_set_role(session, user_id=user.id, role=Role(role))
+    typer.echo(f"{email} is now {role}")
+
+
+@user_app.command("show")
+def user_show(email: Annotated[str, typer.Argument()]) -> None:
+    """Show a user's status and recent security events."""
+    from okpay.core.audit import events_for_user
+    from okpay.db import get_database
+    from okpay.identity import service
+
+    with get_database().unit_of_work(write=False) as session:
+        user = service.get_user_by_email(session, email)
+        if user is None:
+            typer.echo(f"no user {email}", err=True)
+            raise typer.Exit(1)
+        typer.echo(
+            f"{user.id} <{user.email}> role={user.role} status={user.status}"
+            f" reason={user.status_reason or '-'} 2fa={'on' if user.totp_enabled else 'off'}"
+            f" verified={'yes' if user.email_verified_at else 'no'}"
+        )
+        for ev in events_for_user(session, user.id, limit=20):
+            typer.echo(f"  {ev.at:%Y-%m-%d %H:%M:%S} {ev.action:<24} {ev.ip or '-':<15} {ev.data}")
+
+
+def main() -> None:
+    app(prog_name="okpay")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""Shared building blocks: errors, i18n, clock, ids, audit, request context, security."""

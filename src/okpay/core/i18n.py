@@ -1,0 +1,189 @@
+"""Translations and locale-aware formatting.
+
+Source strings are English; catalogs for zh_CN and en live in ``okpay/locale`` as .po files
+and are compiled in memory at start-up, so there is no build step that can go stale. The
+locale of the running request is held in a context variable, set by the web middleware
+(user's setting, then the language cookie, then Accept-Language, then zh-CN).
+"""
+
+from __future__ import annotations
+
+import contextvars
+import functools
+import gettext as _gettext
+import io
+from collections.abc import Iterable, Mapping
+from datetime import date, datetime
+from pathlib import Path
+from typing import Any
+
+from babel import Locale, UnknownLocaleError
+from babel import dates as babel_dates
+from babel.messages.mofile import write_mo
+from babel.messages.pofile import read_po
+from babel.support import LazyProxy
+
+LOCALE_DIR = Path(__file__).resolve().parent.parent / "locale"
+LOCALES = ("zh_CN", "en")
+DEFAULT_LOCALE = "zh_CN"
+LANGUAGE_NAMES = {"zh_CN": "简体中文", "en": "English"}
+DISPLAY_TIMEZONE = {"zh_CN": "Asia/Shanghai", "en": "Asia/Shanghai"}
+
+_locale: contextvars.ContextVar[str] = contextvars.ContextVar(
+    "okpay_locale", default=DEFAULT_LOCALE
+)
+
+
+@functools.cache
+def translations(locale: str) -> _gettext.NullTranslations:
+    """The compiled catalog for ``locale`` (NullTranslations if it has none)."""
+    po = LOCALE_DIR / locale / "LC_MESSAGES" / "messages.po"
+    if not po.exists():
+        return _gettext.NullTranslations()
+    with po.open("rb") as fh:
+        catalog = read_po(fh, locale=locale)
+    buf = io.BytesIO()
+    write_mo(buf, catalog)
+    buf.seek(0)
+    return _gettext.GNUTranslations(buf)
+
+
+def get_locale() -> str:
+    """The locale of the running request or job."""
+    return _locale.get()
+
+
+def set_locale(locale: str) -> contextvars.Token[str]:
+    """Switch the current locale; returns a token for :func:`reset_locale`."""
+    return _locale.set(normalise(locale) or DEFAULT_LOCALE)
+
+
+def reset_locale(token: contextvars.Token[str]) -> None:
+    _locale.reset(token)
+
+
+class use_locale:
+    """``with use_locale("en"): ...`` renders in that locale (e-mails to other users)."""
+
+    def __init__(self, locale: str | None) -> None:
+        self.locale = locale or DEFAULT_LOCALE
+
+    def __enter__(self) -> str:
+        self._token = set_locale(self.locale)
+        return get_locale()
+
+    def __exit__(self, *exc: object) -> None:
+        reset_locale(self._token)
+
+
+def gettext(message: str, **params: Any) -> str:
+    """Translate ``message`` into the current locale, then fill ``%(name)s`` params."""
+    text = translations(get_locale()).gettext(message)
+    return text % params if params else text
+
+
+def ngettext(singular: str, plural: str, n: int, **params: Any) -> str:
+    """Plural-aware translation; ``n`` is available as ``%(num)d``."""
+    text = translations(get_locale()).ngettext(singular, plural, n)
+    params.setdefault("num", n)
+    return text % params
+
+
+_ = gettext
+
+
+def lazy_gettext(message: str, **params: Any) -> LazyProxy:
+    """A string translated when it is rendered, in the locale in force then."""
+    return LazyProxy(gettext, message, enable_cache=False, **params)
+
+
+def N_(message: str) -> str:
+    """Mark a string for extraction without translating it now."""
+    return message
+
+
+def normalise(tag: str | None) -> str | None:
+    """Map a language tag ("zh-cn", "zh-Hans", "en-GB") to a supported locale, or None."""
+    if not tag:
+        return None
+    tag = tag.strip().replace("-", "_")
+    if tag in LOCALES:
+        return tag
+    try:
+        parsed = Locale.parse(tag)
+    except (ValueError, UnknownLocaleError):
+        return None
+    if parsed.language == "zh":
+        return "zh_CN"
+    if parsed.language == "en":
+        return "en"
+    return None
+
+
+def parse_accept_language(header: str | None) -> Iterable[str]:
+    """Tags from an Accept-Language header, best first."""
+    if not header:
+        return []
+    weighted: list[tuple[float, int, str]] = []
+    for index, part in enumerate(header.split(",")):
+        piece = part.strip()
+        if not piece:
+            continue
+        tag, _sep, params = piece.partition(";")
+        q = 1.0
+        if params.strip().startswith("q="):
+            try:
+                q = float(params.strip()[2:])
+            except ValueError:
+                q = 0.0
+        if q > 0:
+            weighted.append((-q, index, tag.strip()))
+    return [tag for _q, _i, tag in sorted(weighted)]
+
+
+def negotiate(*, user_pref: str | None, cookie: str | None, accept_language: str | None) -> str:
+    """Pick the locale: user's setting, then cookie, then Accept-Language, then zh-CN."""
+    for candidate in (user_pref, cookie):
+        found = normalise(candidate)
+        if found:
+            return found
+    for tag in parse_accept_language(accept_language):
+        found = normalise(tag)
+        if found:
+            return found
+    return DEFAULT_LOCALE
+
+
+def html_lang(locale: str | None = None) -> str:
+    """The BCP 47 tag for <html lang>: zh-CN or en."""
+    return (locale or get_locale()).replace("_", "-")
+
+
+def format_datetime(value: datetime | None, fmt: str = "medium") -> str:
+    """A timestamp in the current locale and display time zone."""
+    if value is None:
+        return ""
+    locale = get_locale()
+    return babel_dates.format_datetime(
+        value, fmt, tzinfo=babel_dates.get_timezone(DISPLAY_TIMEZONE[locale]), locale=locale
+    )
+
+
+def format_date(value: date | datetime | None, fmt: str = "medium") -> str:
+    """A date in the current locale."""
+    if value is None:
+        return ""
+    if isinstance(value, datetime):
+        value = value.astimezone(babel_dates.get_timezone(DISPLAY_TIMEZONE[get_locale()]))
+    return babel_dates.format_date(value, fmt, locale=get_locale())
+
+
+def format_timedelta_seconds(seconds: float) -> str:
+    """A duration in words ("3 minutes", "3分钟")."""
+    return babel_dates.format_timedelta(
+        max(1, int(seconds)), threshold=1.0, locale=get_locale(), format="long"
+    )
+
+
+def language_choices() -> Mapping[str, str]:
+    return LANGUAGE_NAMES

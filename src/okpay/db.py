@@ -1,0 +1,197 @@
+"""Engine, session factory and the unit of work.
+
+A request or a job is one unit of work: services only ``flush()``, the unit of work commits
+on success and rolls back on error, and side effects queued with :func:`on_commit` run only
+after the commit succeeded (they are dropped on rollback).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import DateTime, MetaData, create_engine, event
+from sqlalchemy.engine import Engine
+from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
+from sqlalchemy.types import TypeDecorator
+
+from okpay.settings import get_settings
+
+log = logging.getLogger(__name__)
+
+NAMING_CONVENTION = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class Base(DeclarativeBase):
+    """Declarative base for every OKPay table."""
+
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Timestamps stored in UTC and always returned timezone-aware (SQLite keeps no zone)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to a UTC column")
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            return value.replace(tzinfo=UTC)
+        return value.astimezone(UTC)
+
+
+def normalise_url(url: str) -> str:
+    """Use psycopg 3 for plain postgresql:// URLs."""
+    if url.startswith("postgresql://") or url.startswith("postgres://"):
+        return "postgresql+psycopg://" + url.split("://", 1)[1]
+    return url
+
+
+def make_engine(url: str, **kwargs: Any) -> Engine:
+    """An engine with OKPay's per-dialect setup (SQLite pragmas and BEGIN IMMEDIATE)."""
+    url = normalise_url(url)
+    if url.startswith("sqlite"):
+        path = url.split("///", 1)[-1]
+        if path and path != ":memory:":
+            from pathlib import Path
+
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+        engine = create_engine(
+            url, connect_args={"timeout": 30, "check_same_thread": False}, **kwargs
+        )
+        _setup_sqlite(engine)
+        return engine
+    kwargs.setdefault("pool_pre_ping", True)
+    kwargs.setdefault("pool_size", 10)
+    kwargs.setdefault("max_overflow", 20)
+    return create_engine(url, **kwargs)
+
+
+def _setup_sqlite(engine: Engine) -> None:
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_conn: Any, _record: Any) -> None:
+        # Let SQLAlchemy's "begin" event emit BEGIN itself, so writers can take the
+        # database lock up front (BEGIN IMMEDIATE) instead of failing on upgrade.
+        dbapi_conn.isolation_level = None
+        cur = dbapi_conn.cursor()
+        cur.execute("PRAGMA foreign_keys=ON")
+        cur.execute("PRAGMA journal_mode=WAL")
+        cur.execute("PRAGMA synchronous=NORMAL")
+        cur.execute("PRAGMA busy_timeout=30000")
+        cur.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(conn: Any) -> None:
+        immediate = conn.get_execution_options().get("okpay_write", False)
+        conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+
+
+class Database:
+    """An engine and its session factories: one per process and database URL."""
+
+    def __init__(self, url: str, **engine_kwargs: Any) -> None:
+        self.url = normalise_url(url)
+        self.engine = make_engine(self.url, **engine_kwargs)
+        self.dialect = self.engine.dialect.name
+        self._read = sessionmaker(self.engine, expire_on_commit=False)
+        self._write = sessionmaker(
+            self.engine.execution_options(okpay_write=True), expire_on_commit=False
+        )
+
+    def session(self, *, write: bool = True) -> Session:
+        """A new session; ``write`` takes SQLite's write lock at BEGIN."""
+        return (self._write if write else self._read)()
+
+    @contextmanager
+    def unit_of_work(self, *, write: bool = True) -> Iterator[Session]:
+        """Commit on success, roll back on error, then run the after-commit hooks."""
+        session = self.session(write=write)
+        committed = False
+        try:
+            try:
+                yield session
+            except BaseException as exc:
+                if getattr(exc, "persist", False):
+                    # A refusal that records what happened (a failed sign-in): keep its rows.
+                    session.commit()
+                    committed = True
+                raise
+            session.commit()
+            committed = True
+        finally:
+            hooks: list[Callable[[], None]] = session.info.pop(_HOOKS, [])
+            if not committed:
+                session.rollback()
+            session.close()
+            if committed:
+                run_hooks(hooks)
+
+    def dispose(self) -> None:
+        self.engine.dispose()
+
+
+_HOOKS = "okpay_after_commit"
+
+
+def on_commit(session: Session, fn: Callable[[], None]) -> None:
+    """Run ``fn`` once the unit of work that owns ``session`` has committed."""
+    session.info.setdefault(_HOOKS, []).append(fn)
+
+
+def run_hooks(hooks: list[Callable[[], None]]) -> None:
+    """Run after-commit hooks; one failing hook does not stop the others."""
+    for fn in hooks:
+        try:
+            fn()
+        except Exception:
+            log.exception("after-commit hook failed")
+
+
+_databases: dict[str, Database] = {}
+
+
+def get_database(url: str | None = None) -> Database:
+    """The process-wide Database for ``url`` (default: the configured one)."""
+    key = normalise_url(url or get_settings().database_url)
+    db = _databases.get(key)
+    if db is None:
+        db = _databases[key] = Database(key)
+    return db
+
+
+def reset_databases() -> None:
+    """Dispose of every cached engine (tests, forks)."""
+    for db in _databases.values():
+        db.dispose()
+    _databases.clear()
+
+
+def import_models() -> None:
+    """Import every domain's models so Base.metadata knows all tables (Alembic, tests)."""
+    import okpay.core.audit
+    import okpay.identity.models
+    import okpay.mail.models  # noqa: F401
+
+
+def for_update(dialect: str) -> dict[str, Any]:
+    """Row-lock arguments for ``select().with_for_update(**...)`` on this dialect."""
+    return {"key_share": True} if dialect == "postgresql" else {}

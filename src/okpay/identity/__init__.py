@@ -1,0 +1,1 @@
+"""Users, credentials, sessions, two-factor authentication, verification and password reset."""

@@ -1,0 +1,49 @@
+"""Who may do what: the one place identity's access checks live."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Annotated
+
+from fastapi import Depends, Request
+
+from okpay.core.errors import NotAuthenticated, PermissionDenied
+from okpay.identity.models import Role, User, UserSession
+
+
+def current_user(request: Request) -> User | None:
+    """The signed-in user (resolved by the middleware), or None."""
+    return getattr(request.state, "user", None)
+
+
+def require_user(request: Request) -> User:
+    """The signed-in user; NotAuthenticated otherwise (pages redirect to sign-in)."""
+    user = current_user(request)
+    if user is None:
+        raise NotAuthenticated()
+    return user
+
+
+def current_session(request: Request) -> UserSession:
+    row = getattr(request.state, "user_session", None)
+    if row is None:
+        raise NotAuthenticated()
+    return row
+
+
+def require_role(*roles: Role) -> Callable[[Request], User]:
+    """A dependency admitting only users with one of ``roles``."""
+    allowed = {r.value for r in roles}
+
+    def check(request: Request) -> User:
+        user = require_user(request)
+        if user.role not in allowed:
+            raise PermissionDenied()
+        return user
+
+    return check
+
+
+CurrentUser = Annotated[User, Depends(require_user)]
+OptionalUser = Annotated[User | None, Depends(current_user)]
+CurrentSession = Annotated[UserSession, Depends(current_session)]

@@ -1,0 +1,44 @@
+"""Where e-mail goes: an SMTP relay when configured, else the dev outbox under the data dir."""
+
+from __future__ import annotations
+
+import smtplib
+import ssl
+from email.message import EmailMessage
+from email.utils import format_datetime as rfc2822_datetime
+
+from okpay.core import clock
+from okpay.mail.models import OutboundEmail
+from okpay.settings import Settings
+
+
+def build_message(email: OutboundEmail, settings: Settings) -> EmailMessage:
+    """The MIME message for a stored e-mail: text and HTML alternatives, threading headers."""
+    msg = EmailMessage()
+    msg["From"] = settings.mail_from
+    msg["To"] = email.to_addr
+    msg["Subject"] = email.subject
+    msg["Date"] = rfc2822_datetime(email.created_at)
+    msg["Message-ID"] = email.message_id
+    msg["Auto-Submitted"] = "auto-generated" if email.template != "ticket_reply" else "auto-replied"
+    for name, value in (email.headers or {}).items():
+        msg[name] = value
+    msg.set_content(email.text_body)
+    msg.add_alternative(email.html_body, subtype="html")
+    return msg
+
+
+def deliver(msg: EmailMessage, email: OutboundEmail, settings: Settings) -> None:
+    """Hand the message to SMTP, or write it to the outbox when no relay is configured."""
+    if settings.smtp_host:
+        with smtplib.SMTP(settings.smtp_host, settings.smtp_port, timeout=30) as smtp:
+            if settings.smtp_starttls:
+                smtp.starttls(context=ssl.create_default_context())
+            if settings.smtp_user:
+                smtp.login(settings.smtp_user, settings.smtp_password)
+            smtp.send_message(msg)
+        return
+    outbox = settings.data_dir / "outbox"
+    outbox.mkdir(parents=True, exist_ok=True)
+    stamp = clock.now().strftime("%Y%m%dT%H%M%S")
+    (outbox / f"{stamp}-{email.id:08d}.eml").write_bytes(bytes(msg))

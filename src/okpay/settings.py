@@ -1,0 +1,91 @@
+"""Runtime configuration: one pydantic-settings class, read from OKPAY_* variables."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEV_SECRET_KEY = "dev-only-secret-key-not-for-production"
+
+
+class Settings(BaseSettings):
+    """Every knob OKPay reads; see docs/configuration.md for each one."""
+
+    model_config = SettingsConfigDict(env_prefix="OKPAY_", env_file=None, extra="ignore")
+
+    env: Literal["dev", "test", "prod"] = "dev"
+    data_dir: Path = Path("var")
+    database_url: str = ""
+    base_url: str = "http://127.0.0.1:8000"
+    secret_key: str = ""
+    redis_url: str = ""
+
+    # Outbound e-mail. Without smtp_host, mail goes to the outbox under data_dir.
+    mail_from: str = "OKPay <no-reply@okpay.example>"
+    support_address: str = "support@okpay.example"
+    smtp_host: str = ""
+    smtp_port: int = 587
+    smtp_user: str = ""
+    smtp_password: str = ""
+    smtp_starttls: bool = True
+    mail_in_port: int = 2525
+    sms_webhook_url: str = ""
+    sms_webhook_token: str = ""
+
+    # Background jobs: run them inline (tests) or on the embedded/Redis queue.
+    jobs_immediate: bool = False
+    jobs_workers: int = 2
+    embedded_worker: bool = True
+
+    # Security policy.
+    session_days: int = 30
+    session_idle_hours: int = 72
+    reset_token_minutes: int = 30
+    verify_token_hours: int = 48
+    unlock_token_hours: int = 24
+    login_lock_threshold: int = Field(10, ge=3)
+    login_delay_after: int = Field(3, ge=1)
+    ip_failures_per_hour: int = Field(100, ge=10)
+    verify_resend_seconds: int = 60
+    trusted_proxies: list[str] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _fill_defaults(self) -> Settings:
+        if not self.database_url:
+            self.database_url = f"sqlite:///{self.data_dir / 'okpay.sqlite3'}"
+        if not self.secret_key:
+            if self.env == "prod":
+                raise ValueError("OKPAY_SECRET_KEY must be set when OKPAY_ENV=prod")
+            self.secret_key = DEV_SECRET_KEY
+        if self.env == "prod" and self.secret_key == DEV_SECRET_KEY:
+            raise ValueError("OKPAY_SECRET_KEY must not be the development key in prod")
+        self.base_url = self.base_url.rstrip("/")
+        return self
+
+    @property
+    def is_dev(self) -> bool:
+        return self.env == "dev"
+
+    @property
+    def secure_cookies(self) -> bool:
+        return self.base_url.startswith("https://") or self.env == "prod"
+
+
+_current: Settings | None = None
+
+
+def get_settings() -> Settings:
+    """The process-wide settings, read from the environment on first use."""
+    global _current
+    if _current is None:
+        _current = Settings()
+    return _current
+
+
+def configure(settings: Settings | None) -> None:
+    """Install settings for this process (tests, CLI flags); None re-reads the environment."""
+    global _current
+    _current = settings

@@ -1,0 +1,1 @@
+"""Base layout, static assets, middleware and shared page helpers."""

@@ -1,0 +1,223 @@
+"""One pure-ASGI middleware for what every request needs before its route runs:
+
+- the client's address (through trusted proxies only) and device, for audit rows;
+- who is signed in (session cookie for pages, bearer token for the API);
+- the language (user's setting, cookie, Accept-Language, zh-CN);
+- the CSRF binding (session, or an anonymous cookie) and the security headers.
+
+It runs in the event loop, so the context variables it sets are seen by the route, its
+dependencies and the error handlers (which FastAPI runs in copies of this context)."""
+
+from __future__ import annotations
+
+import ipaddress
+from http.cookies import SimpleCookie
+from typing import Any
+
+from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import MutableHeaders
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from okpay.core import context, i18n
+from okpay.core.security import csrf_token, hash_token, new_token
+from okpay.settings import Settings
+
+SESSION_COOKIE = "okpay_session"
+DEVICE_COOKIE = "okpay_device"
+ANON_COOKIE = "okpay_anon"
+LANG_COOKIE = "okpay_lang"
+
+CSP = (
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+    "font-src 'self' data:; connect-src 'self'; frame-src 'self'; frame-ancestors 'none'; "
+    "form-action 'self'; base-uri 'none'; object-src 'none'"
+)
+
+
+def _cookies(scope: Scope) -> dict[str, str]:
+    for name, value in scope.get("headers", []):
+        if name == b"cookie":
+            jar: SimpleCookie = SimpleCookie()
+            try:
+                jar.load(value.decode("latin-1"))
+            except Exception:
+                return {}
+            return {k: m.value for k, m in jar.items()}
+    return {}
+
+
+def _header(scope: Scope, wanted: bytes) -> str | None:
+    for name, value in scope.get("headers", []):
+        if name == wanted:
+            return value.decode("latin-1")
+    return None
+
+
+def client_ip(scope: Scope, settings: Settings) -> str | None:
+    """The peer address; X-Forwarded-For is believed only from configured proxies."""
+    peer = (scope.get("client") or (None, None))[0]
+    if not settings.trusted_proxies or peer is None:
+        return peer
+    try:
+        trusted = [ipaddress.ip_network(p, strict=False) for p in settings.trusted_proxies]
+        if not any(ipaddress.ip_address(peer) in net for net in trusted):
+            return peer
+    except ValueError:
+        return peer
+    forwarded = _header(scope, b"x-forwarded-for")
+    if not forwarded:
+        return peer
+    hops = [h.strip() for h in forwarded.split(",") if h.strip()]
+    for hop in reversed(hops):
+        try:
+            if not any(ipaddress.ip_address(hop) in net for net in trusted):
+                return hop
+        except ValueError:
+            return peer
+    return hops[0] if hops else peer
+
+
+class RequestMiddleware:
+    def __init__(self, app: ASGIApp, settings: Settings) -> None:
+        self.app = app
+        self.settings = settings
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] not in ("http", "websocket"):
+            await self.app(scope, receive, send)
+            return
+        path: str = scope.get("path", "")
+        if path.startswith("/static/") or path == "/healthz":
+            await self.app(scope, receive, send)
+            return
+        is_api = path.startswith("/api/")
+        cookies = _cookies(scope)
+        ua = _header(scope, b"user-agent")
+        ctx_token = context.set_current(
+            context.RequestContext(
+                ip=client_ip(scope, self.settings),
+                user_agent=ua,
+                channel="api" if is_api else "web",
+            )
+        )
+
+        user, user_session, session_token = None, None, None
+        if is_api:
+            auth = _header(scope, b"authorization") or ""
+            if auth[:7].lower() == "bearer ":
+                session_token = auth[7:].strip()
+                kind = "api"
+        else:
+            session_token = cookies.get(SESSION_COOKIE)
+            kind = "web"
+        if session_token:
+            found = await run_in_threadpool(_resolve, session_token, kind)
+            if found is not None:
+                user, user_session = found
+
+        locale = i18n.negotiate(
+            user_pref=getattr(user, "preferred_locale", None),
+            cookie=cookies.get(LANG_COOKIE),
+            accept_language=_header(scope, b"accept-language"),
+        )
+        locale_token = i18n.set_locale(locale)
+
+        set_cookies: list[str] = []
+        anon = cookies.get(ANON_COOKIE)
+        if user_session is not None and session_token:
+            binding = hash_token(session_token)
+        else:
+            if not anon or len(anon) > 64:
+                anon = new_token(16)
+                set_cookies.append(self._cookie(ANON_COOKIE, anon, max_age=None))
+            binding = anon
+        device = cookies.get(DEVICE_COOKIE)
+        if not is_api and (not device or len(device) > 64):
+            device = new_token(24)
+            set_cookies.append(self._cookie(DEVICE_COOKIE, device, max_age=400 * 86400))
+
+        state = scope.setdefault("state", {})
+        state.update(
+            user=user,
+            user_session=user_session,
+            locale=locale,
+            csrf_binding=binding,
+            csrf_token=csrf_token(binding),
+            device_token=device,
+            is_api=is_api,
+        )
+
+        async def send_wrapper(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = MutableHeaders(scope=message)
+                _security_headers(headers, self.settings)
+                if "content-language" not in headers:
+                    headers["Content-Language"] = i18n.html_lang(locale)
+                for cookie in set_cookies:
+                    headers.append("Set-Cookie", cookie)
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_wrapper)
+        finally:
+            i18n.reset_locale(locale_token)
+            context.reset(ctx_token)
+
+    def _cookie(self, name: str, value: str, *, max_age: int | None) -> str:
+        parts = [f"{name}={value}", "Path=/", "HttpOnly", "SameSite=Lax"]
+        if max_age is not None:
+            parts.append(f"Max-Age={max_age}")
+        if self.settings.secure_cookies:
+            parts.append("Secure")
+        return "; ".join(parts)
+
+
+def _security_headers(headers: MutableHeaders, settings: Settings) -> None:
+    if "content-security-policy" not in headers:
+        headers["Content-Security-Policy"] = CSP
+    headers["X-Content-Type-Options"] = "nosniff"
+    headers.setdefault("X-Frame-Options", "DENY")
+    headers["Referrer-Policy"] = "same-origin"
+    headers["Permissions-Policy"] = "camera=(), microphone=(), geolocation=()"
+    if settings.secure_cookies:
+        headers["Strict-Transport-Security"] = "max-age=31536000; includeSubDomains"
+
+
+class StaticHeadersMiddleware:
+    """Security headers for the paths RequestMiddleware skips (static files, health)."""
+
+    def __init__(self, app: ASGIApp, settings: Settings) -> None:
+        self.app = app
+        self.settings = settings
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        async def send_wrapper(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = MutableHeaders(scope=message)
+                headers.setdefault("X-Content-Type-Options", "nosniff")
+                headers.setdefault("Content-Security-Policy", CSP)
+            await send(message)
+
+        await self.app(scope, receive, send_wrapper)
+
+
+def _resolve(token: str, kind: str) -> Any:
+    from okpay.db import get_database
+    from okpay.identity import service
+
+    db = get_database()
+    with db.unit_of_work(write=False) as session:
+        found = service.resolve_session(session, token, kind=kind)
+        if found is None:
+            return None
+        user, row = found
+        session.expunge(user)
+        session.expunge(row)
+    if service.session_needs_touch(row):
+        with db.unit_of_work() as session:
+            service.touch_session(session, session_id=row.id)
+    return user, row

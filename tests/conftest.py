@@ -1,0 +1,226 @@
+"""Shared fixtures: every database test runs on SQLite and on PostgreSQL, with the schema built
+by the migrations; e-mail goes through a real SMTP listener; the clock can be moved.
+
+With CI=true a missing PostgreSQL, Redis or Chromium fails the run instead of skipping."""
+
+from __future__ import annotations
+
+import os
+import re
+import socket
+import threading
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from email import message_from_bytes, policy
+from email.message import EmailMessage
+from pathlib import Path
+
+import pytest
+from aiosmtpd.controller import Controller
+from sqlalchemy import create_engine, text
+from starlette.testclient import TestClient
+
+from okpay import settings as settings_module
+from okpay import worker
+from okpay.core import clock as clock_module
+from okpay.db import Base, import_models, normalise_url, reset_databases
+
+IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
+POSTGRES_URL = os.environ.get(
+    "OKPAY_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+)
+PG_SCHEMA = "okpay_test"
+BACKENDS = [
+    b.strip()
+    for b in os.environ.get("OKPAY_TEST_DATABASES", "sqlite,postgresql").split(",")
+    if b.strip()
+]
+
+
+def unavailable(reason: str) -> None:
+    """Fail in CI, skip elsewhere: CI must never silently skip a real dependency."""
+    if IN_CI:
+        pytest.fail(f"required for CI: {reason}")
+    pytest.skip(reason)
+
+
+def _pg_url_with_schema(url: str) -> str:
+    sep = "&" if "?" in url else "?"
+    return f"{normalise_url(url)}{sep}options=-csearch_path%3D{PG_SCHEMA}"
+
+
+def _prepare_postgres() -> str:
+    try:
+        engine = create_engine(normalise_url(POSTGRES_URL), isolation_level="AUTOCOMMIT")
+        with engine.connect() as conn:
+            conn.execute(text(f"DROP SCHEMA IF EXISTS {PG_SCHEMA} CASCADE"))
+            conn.execute(text(f"CREATE SCHEMA {PG_SCHEMA}"))
+        engine.dispose()
+    except Exception as exc:  # pragma: no cover - depends on the machine
+        unavailable(f"PostgreSQL at {POSTGRES_URL} is not reachable: {exc}")
+    return _pg_url_with_schema(POSTGRES_URL)
+
+
+@pytest.fixture(scope="session", params=BACKENDS)
+def database_url(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[str]:
+    """A migrated, empty database of each kind (once per test session)."""
+    from okpay import migrate
+
+    if request.param == "sqlite":
+        url = f"sqlite:///{tmp_path_factory.mktemp('db') / 'okpay.sqlite3'}"
+    elif request.param == "postgresql":
+        url = _prepare_postgres()
+    else:
+        raise ValueError(f"unknown test database {request.param}")
+    migrate.upgrade(url)
+    yield url
+    reset_databases()
+
+
+@pytest.fixture(scope="session")
+def smtp_listener() -> Iterator[Mailbox]:
+    """A real SMTP server (aiosmtpd) on a free local port; tests read what arrived."""
+    box = Mailbox()
+    port = _free_port()
+    controller = Controller(box, hostname="127.0.0.1", port=port)
+    controller.start()
+    box.port = port
+    yield box
+    controller.stop()
+
+
+class Mailbox:
+    """aiosmtpd handler that keeps every received message."""
+
+    def __init__(self) -> None:
+        self.messages: list[EmailMessage] = []
+        self.port = 0
+        self._lock = threading.Lock()
+
+    async def handle_DATA(self, server: object, session: object, envelope: object) -> str:
+        msg = message_from_bytes(envelope.content, policy=policy.default)  # type: ignore[attr-defined]
+        with self._lock:
+            self.messages.append(msg)  # type: ignore[arg-type]
+        return "250 OK"
+
+    def clear(self) -> None:
+        with self._lock:
+            self.messages.clear()
+
+    def to(self, address: str) -> list[EmailMessage]:
+        return [m for m in self.messages if address.lower() in str(m["To"]).lower()]
+
+    def last(self, address: str) -> EmailMessage:
+        found = self.to(address)
+        assert found, f"no e-mail to {address}; got {[str(m['To']) for m in self.messages]}"
+        return found[-1]
+
+    @staticmethod
+    def text(msg: EmailMessage) -> str:
+        part = msg.get_body(preferencelist=("plain",))
+        assert part is not None
+        return str(part.get_content())
+
+    def link(self, address: str, path: str) -> str:
+        """The first link to ``path`` in the newest e-mail to ``address``."""
+        body = self.text(self.last(address))
+        match = re.search(rf"https?://[^\s]+{re.escape(path)}\?token=[\w\-]+", body)
+        assert match, f"no {path} link in: {body}"
+        return match.group(0)
+
+    def token(self, address: str, path: str) -> str:
+        return self.link(address, path).split("token=", 1)[1]
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class Clock:
+    """A controllable clock: ``clock.advance(minutes=31)``."""
+
+    def __init__(self) -> None:
+        self.now = datetime(2026, 11, 21, 9, 0, tzinfo=UTC)
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def advance(self, **kwargs: float) -> None:
+        self.now += timedelta(**kwargs)
+
+
+@pytest.fixture
+def clock() -> Iterator[Clock]:
+    c = Clock()
+    clock_module.set_source(c)
+    yield c
+    clock_module.set_source(None)
+
+
+@pytest.fixture
+def settings(
+    database_url: str, tmp_path: Path, smtp_listener: Mailbox
+) -> Iterator[settings_module.Settings]:
+    s = settings_module.Settings(
+        env="test",
+        database_url=database_url,
+        data_dir=tmp_path,
+        secret_key="test-secret-key",
+        base_url="http://testserver",
+        jobs_immediate=True,
+        smtp_host="127.0.0.1",
+        smtp_port=smtp_listener.port,
+        smtp_starttls=False,
+        redis_url="",
+    )
+    settings_module.configure(s)
+    worker.set_queue(None)
+    yield s
+    settings_module.configure(None)
+    worker.set_queue(None)
+
+
+@pytest.fixture
+def db(settings: settings_module.Settings, smtp_listener: Mailbox):  # type: ignore[no-untyped-def]
+    """The configured Database, emptied before the test."""
+    from okpay.db import get_database
+
+    import_models()
+    database = get_database(settings.database_url)
+    with database.engine.begin() as conn:
+        if database.dialect == "postgresql":
+            names = ", ".join(t.name for t in Base.metadata.sorted_tables)
+            conn.execute(text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
+        else:
+            for table in reversed(Base.metadata.sorted_tables):
+                conn.execute(table.delete())
+    smtp_listener.clear()
+    return database
+
+
+@pytest.fixture
+def mailbox(smtp_listener: Mailbox, db: object) -> Mailbox:
+    return smtp_listener
+
+
+@pytest.fixture
+def app(db: object, settings: settings_module.Settings):  # type: ignore[no-untyped-def]
+    from okpay.app import create_app
+
+    return create_app(settings)
+
+
+@pytest.fixture
+def client(app) -> Iterator[TestClient]:  # type: ignore[no-untyped-def]
+    """An English-speaking client; tests of the Chinese default set their own headers."""
+    with TestClient(app, base_url="http://testserver", headers={"Accept-Language": "en"}) as c:
+        yield c
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    # Browser tests last: a failure in the fast tests shows up first.
+    items.sort(key=lambda item: 1 if item.get_closest_marker("browser") else 0)

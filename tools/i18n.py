@@ -1,0 +1,78 @@
+"""Extract translatable strings and update the catalogs.
+
+zh_CN is translated by people; en is the source language, so its catalog is filled with the
+source strings (a translator may still override any of them). Run with `make i18n`."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+from babel.messages.pofile import read_po, write_po
+
+ROOT = Path(__file__).resolve().parents[1]
+LOCALE_DIR = ROOT / "src" / "okpay" / "locale"
+POT = ROOT / "var" / "messages.pot"
+KEYWORDS = ["-k", "_", "-k", "N_", "-k", "gettext", "-k", "ngettext:1,2", "-k", "lazy_gettext"]
+
+
+def main() -> int:
+    POT.parent.mkdir(parents=True, exist_ok=True)
+    pybabel = str(Path(sys.executable).with_name("pybabel"))
+    subprocess.run(
+        [
+            pybabel,
+            "extract",
+            "-F",
+            str(ROOT / "babel.cfg"),
+            *KEYWORDS,
+            "--no-location",
+            "--sort-output",
+            "--project",
+            "OKPay",
+            "-o",
+            str(POT),
+            str(ROOT / "src"),
+        ],
+        check=True,
+    )
+    for locale in ("zh_CN", "en"):
+        po = LOCALE_DIR / locale / "LC_MESSAGES" / "messages.po"
+        if po.exists():
+            subprocess.run(
+                [
+                    pybabel,
+                    "update",
+                    "--no-fuzzy-matching",
+                    "--ignore-obsolete",
+                    "-i",
+                    str(POT),
+                    "-d",
+                    str(LOCALE_DIR),
+                    "-l",
+                    locale,
+                ],
+                check=True,
+            )
+        else:
+            subprocess.run(
+                [pybabel, "init", "-i", str(POT), "-d", str(LOCALE_DIR), "-l", locale], check=True
+            )
+    en = LOCALE_DIR / "en" / "LC_MESSAGES" / "messages.po"
+    with en.open("rb") as fh:
+        catalog = read_po(fh, locale="en")
+    for message in catalog:
+        if message.id and not message.string:
+            message.string = message.id
+    with en.open("wb") as fh:
+        write_po(fh, catalog, width=0, omit_header=False)
+    zh = LOCALE_DIR / "zh_CN" / "LC_MESSAGES" / "messages.po"
+    with zh.open("rb") as fh:
+        missing = [m.id for m in read_po(fh, locale="zh_CN") if m.id and not m.string]
+    print(f"catalogs updated; {len(missing)} zh_CN strings still untranslated")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
