@@ -223,4 +223,4 @@ def client(app) -> Iterator[TestClient]:  # type: ignore[no-untyped-def]
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     # Browser tests last: a failure in the fast tests shows up first.
-    items.sort(key=lambda item: 1 if item.get_closest_marker("browser") else 0)
+    items.sort(key=lambda item: 1 if "tests/browser" in str(item.path) else 0)

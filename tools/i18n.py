@@ -36,6 +36,7 @@ def main() -> int:
             str(ROOT / "src"),
         ],
         check=True,
+        capture_output=True,
     )
     for locale in ("zh_CN", "en"):
         po = LOCALE_DIR / locale / "LC_MESSAGES" / "messages.po"
@@ -44,6 +45,7 @@ def main() -> int:
                 [
                     pybabel,
                     "update",
+                    "--no-wrap",
                     "--no-fuzzy-matching",
                     "--ignore-obsolete",
                     "-i",
@@ -57,7 +59,8 @@ def main() -> int:
             )
         else:
             subprocess.run(
-                [pybabel, "init", "-i", str(POT), "-d", str(LOCALE_DIR), "-l", locale], check=True
+                [pybabel, "init", "--no-wrap", "-i", str(POT), "-d", str(LOCALE_DIR), "-l", locale],
+                check=True,
             )
     en = LOCALE_DIR / "en" / "LC_MESSAGES" / "messages.po"
     with en.open("rb") as fh:

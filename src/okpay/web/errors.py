@@ -10,7 +10,7 @@ from urllib.parse import quote
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
-from starlette.responses import JSONResponse, RedirectResponse, Response
+from starlette.responses import JSONResponse, PlainTextResponse, RedirectResponse, Response
 
 from okpay.core.errors import DomainError, NotAuthenticated, NotFound
 from okpay.core.i18n import N_, gettext
@@ -102,6 +102,8 @@ async def http_error(request: Request, exc: Exception) -> Response:
         err = DomainError(code="http_error", status=exc.status_code)
     if wants_json(request):
         return error_json(err)
+    if request.url.path.startswith("/static/"):
+        return PlainTextResponse(err.translated(), status_code=err.status)
     return error_page(request, err)
 
 

@@ -6,7 +6,6 @@ import json
 
 from itsdangerous import BadSignature, URLSafeSerializer
 from starlette.requests import Request
-from starlette.responses import Response
 
 from okpay.settings import get_settings
 
@@ -19,7 +18,9 @@ def _serializer() -> URLSafeSerializer:
 
 def flash(request: Request, message: str, category: str = "info") -> None:
     """Show ``message`` (already translated) on the next page this browser renders."""
-    pending = request.state.__dict__.setdefault("flash_out", [])
+    pending = getattr(request.state, "flash_out", None)
+    if pending is None:
+        pending = request.state.flash_out = []
     pending.append({"m": message, "c": category})
 
 
@@ -27,27 +28,23 @@ def pop_flashes(request: Request) -> list[dict[str, str]]:
     """Messages carried over from the previous response, plus any added for this one."""
     raw = request.cookies.get(COOKIE)
     carried: list[dict[str, str]] = []
-    if raw and not request.state.__dict__.get("flash_consumed"):
+    if raw and not getattr(request.state, "flash_consumed", False):
         try:
             carried = list(_serializer().loads(raw))
         except (BadSignature, json.JSONDecodeError, TypeError):
             carried = []
     request.state.flash_consumed = True
-    current = request.state.__dict__.pop("flash_out", [])
+    current = getattr(request.state, "flash_out", None) or []
+    request.state.flash_out = []
     return carried + current
 
 
-def commit_flashes(request: Request, response: Response) -> None:
-    """Store pending messages for the next page, or clear the ones just shown."""
-    pending = request.state.__dict__.get("flash_out")
+def cookie_update(state: dict[str, object], had_cookie: bool) -> tuple[str, str] | None:
+    """What to do with the flash cookie once the route has run: ("set", value) to carry
+    messages to the next page, ("clear", "") once they were shown, or None."""
+    pending = state.get("flash_out")
     if pending:
-        response.set_cookie(
-            COOKIE,
-            _serializer().dumps(pending),
-            httponly=True,
-            samesite="lax",
-            secure=get_settings().secure_cookies,
-            max_age=300,
-        )
-    elif request.state.__dict__.get("flash_consumed") and request.cookies.get(COOKIE):
-        response.delete_cookie(COOKIE)
+        return "set", _serializer().dumps(pending)
+    if state.get("flash_consumed") and had_cookie:
+        return "clear", ""
+    return None

@@ -21,6 +21,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from okpay.core import context, i18n
 from okpay.core.security import csrf_token, hash_token, new_token
 from okpay.settings import Settings
+from okpay.web import flash
 
 SESSION_COOKIE = "okpay_session"
 DEVICE_COOKIE = "okpay_device"
@@ -155,6 +156,15 @@ class RequestMiddleware:
                     headers["Content-Language"] = i18n.html_lang(locale)
                 for cookie in set_cookies:
                     headers.append("Set-Cookie", cookie)
+                update = flash.cookie_update(state, flash.COOKIE in cookies)
+                if update is not None:
+                    action, value = update
+                    headers.append(
+                        "Set-Cookie",
+                        self._cookie(flash.COOKIE, value, max_age=300)
+                        if action == "set"
+                        else f"{flash.COOKIE}=; Path=/; Max-Age=0",
+                    )
             await send(message)
 
         try:

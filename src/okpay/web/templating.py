@@ -78,14 +78,10 @@ def render(request: Request, template: str, status_code: int = 200, **context: A
     ctx = {
         "request": request,
         "user": getattr(request.state, "user", None),
-        "csrf_token": request.state.csrf_token,
+        "csrf_token": getattr(request.state, "csrf_token", ""),
         "flashes": pop_flashes(request),
         "dev_mode": request.app.state.settings.is_dev,
         **context,
     }
     html = page_env().get_template(template).render(ctx)
-    response = HTMLResponse(html, status_code=status_code)
-    from okpay.web.flash import commit_flashes
-
-    commit_flashes(request, response)
-    return response
+    return HTMLResponse(html, status_code=status_code)
