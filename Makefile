@@ -41,7 +41,9 @@ run: install  ## migrate, load demo data, serve on http://$(HOST):$(PORT)
 	$(BIN)/okpay demo load
 	$(BIN)/okpay serve --host $(HOST) --port $(PORT)
 
-test: install  ## the whole suite: unit, SQLite + PostgreSQL, browser
+test: install  ## lint, types, then the whole suite: unit, SQLite + PostgreSQL, browser
+	$(BIN)/ruff check src tests bench tools
+	$(BIN)/mypy
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 test-fast: install  ## SQLite only, no browser

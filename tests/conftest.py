@@ -161,27 +161,36 @@ def clock() -> Iterator[Clock]:
     clock_module.set_source(None)
 
 
-@pytest.fixture
-def settings(
-    database_url: str, tmp_path: Path, smtp_listener: Mailbox
+def install_settings(
+    database_url: str, tmp_path: Path, smtp_listener: Mailbox, **overrides: object
 ) -> Iterator[settings_module.Settings]:
-    s = settings_module.Settings(
-        env="test",
-        database_url=database_url,
-        data_dir=tmp_path,
-        secret_key="test-secret-key",
-        base_url="http://testserver",
-        jobs_immediate=True,
-        smtp_host="127.0.0.1",
-        smtp_port=smtp_listener.port,
-        smtp_starttls=False,
-        redis_url="",
-    )
+    """Settings for a test: its own data dir, jobs run inline, e-mail to the SMTP listener."""
+    values: dict[str, object] = {
+        "env": "test",
+        "database_url": database_url,
+        "data_dir": tmp_path,
+        "secret_key": "test-secret-key",
+        "base_url": "http://testserver",
+        "jobs_immediate": True,
+        "smtp_host": "127.0.0.1",
+        "smtp_port": smtp_listener.port,
+        "smtp_starttls": False,
+        "redis_url": "",
+        **overrides,
+    }
+    s = settings_module.Settings(**values)  # type: ignore[arg-type]
     settings_module.configure(s)
     worker.set_queue(None)
     yield s
     settings_module.configure(None)
     worker.set_queue(None)
+
+
+@pytest.fixture
+def settings(
+    database_url: str, tmp_path: Path, smtp_listener: Mailbox
+) -> Iterator[settings_module.Settings]:
+    yield from install_settings(database_url, tmp_path, smtp_listener)
 
 
 @pytest.fixture

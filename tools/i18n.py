@@ -17,8 +17,8 @@ POT = ROOT / "var" / "messages.pot"
 KEYWORDS = ["-k", "_", "-k", "N_", "-k", "gettext", "-k", "ngettext:1,2", "-k", "lazy_gettext"]
 
 
-def main() -> int:
-    POT.parent.mkdir(parents=True, exist_ok=True)
+def extract(pot: Path) -> None:
+    """Write every translatable string in src/ (Python, pages, e-mails) to ``pot``."""
     pybabel = str(Path(sys.executable).with_name("pybabel"))
     subprocess.run(
         [
@@ -32,12 +32,18 @@ def main() -> int:
             "--project",
             "OKPay",
             "-o",
-            str(POT),
+            str(pot),
             str(ROOT / "src"),
         ],
         check=True,
         capture_output=True,
     )
+
+
+def main() -> int:
+    POT.parent.mkdir(parents=True, exist_ok=True)
+    pybabel = str(Path(sys.executable).with_name("pybabel"))
+    extract(POT)
     for locale in ("zh_CN", "en"):
         po = LOCALE_DIR / locale / "LC_MESSAGES" / "messages.po"
         if po.exists():

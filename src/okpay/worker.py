@@ -104,7 +104,7 @@ def enqueue_on_commit(session: Session, fn: Callable[..., Any], *args: Any) -> N
     on_commit(session, lambda: enqueue(fn, *args))
 
 
-class _EmbeddedConsumer(Consumer):  # type: ignore[misc]
+class _EmbeddedConsumer(Consumer):
     """A consumer that runs inside the web process: the server keeps its own signal handlers."""
 
     def _set_signal_handlers(self) -> None:

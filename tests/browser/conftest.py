@@ -14,8 +14,7 @@ import pytest
 import uvicorn
 
 from okpay import settings as settings_module
-from okpay import worker
-from tests.conftest import Mailbox, _free_port, unavailable
+from tests.conftest import Mailbox, _free_port, install_settings, unavailable
 
 CHROMIUM = os.environ.get("OKPAY_CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -46,26 +45,18 @@ def live_port() -> int:
 def settings(
     database_url: str, tmp_path: Path, smtp_listener: Mailbox, live_port: int
 ) -> Iterator[settings_module.Settings]:
-    s = settings_module.Settings(
+    # Dev mode for the mailbox; lock after three failures and without waits, so the lockout
+    # flow runs in seconds.
+    yield from install_settings(
+        database_url,
+        tmp_path,
+        smtp_listener,
         env="dev",
-        database_url=database_url,
-        data_dir=tmp_path,
         secret_key="browser-test-secret",
         base_url=f"http://127.0.0.1:{live_port}",
-        jobs_immediate=True,
-        smtp_host="127.0.0.1",
-        smtp_port=smtp_listener.port,
-        smtp_starttls=False,
-        redis_url="",
-        # Lock after three failures and without waits, so the lockout flow runs in seconds.
         login_lock_threshold=3,
         login_delay_after=20,
     )
-    settings_module.configure(s)
-    worker.set_queue(None)
-    yield s
-    settings_module.configure(None)
-    worker.set_queue(None)
 
 
 @pytest.fixture

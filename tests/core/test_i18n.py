@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import re
-import subprocess
-import sys
 from pathlib import Path
 
 from babel.messages.pofile import read_po
+from tools.i18n import extract
 
 from okpay.core import i18n
 
@@ -31,30 +30,7 @@ def _catalog(locale: str):  # type: ignore[no-untyped-def]
 
 def test_every_source_string_is_in_both_catalogs(tmp_path: Path) -> None:
     pot = tmp_path / "messages.pot"
-    pybabel = str(Path(sys.executable).with_name("pybabel"))
-    subprocess.run(
-        [
-            pybabel,
-            "extract",
-            "-F",
-            str(ROOT / "babel.cfg"),
-            "-k",
-            "_",
-            "-k",
-            "N_",
-            "-k",
-            "gettext",
-            "-k",
-            "ngettext:1,2",
-            "-k",
-            "lazy_gettext",
-            "-o",
-            str(pot),
-            str(ROOT / "src"),
-        ],
-        check=True,
-        capture_output=True,
-    )
+    extract(pot)
     with pot.open("rb") as fh:
         source = {m.id for m in read_po(fh) if m.id}
     for locale in ("zh_CN", "en"):

@@ -274,3 +274,23 @@ def test_new_device_sends_notice_with_not_me_link(client, mailbox, db) -> None:
     assert client.get("/api/v1/me", headers=session).status_code == 401
     assert user_row(db).status == "locked"
     assert api_login(client, EMAIL, device_id="laptop").json()["error"]["code"] == "account_locked"
+
+
+def test_a_stale_password_precheck_is_not_trusted(client, mailbox, db) -> None:
+    """The sign-in precheck runs before the write transaction; if the password changed in
+    between, the write side verifies again instead of trusting it."""
+    from okpay.identity import service
+
+    api_verified_user(client, mailbox, EMAIL)
+    with db.unit_of_work(write=False) as s:
+        precheck = service.precheck_password(s, email=EMAIL, password=PASSWORD)
+    assert precheck is not None and precheck.ok
+    with db.unit_of_work() as s:
+        user = s.scalar(select(User).where(User.email == EMAIL))
+        service._set_password(s, user, "changed in between!")
+    import pytest
+
+    with pytest.raises(service.InvalidCredentials), db.unit_of_work() as s:
+        service.check_password_login(
+            s, email=EMAIL, password=PASSWORD, device_token=None, precheck=precheck
+        )

@@ -16,6 +16,16 @@ class _User:
     display_name = "Mei"
 
 
+def send_reset_mail(session, to: str = "mei@example.com", locale: str = "en") -> None:  # type: ignore[no-untyped-def]
+    send_email(
+        session,
+        to=to,
+        template="password_reset",
+        locale=locale,
+        context={"user": _User(), "link": "x", "minutes": 30},
+    )
+
+
 def test_email_arrives_in_the_recipients_language_with_both_parts(db, mailbox) -> None:
     with db.unit_of_work() as s:
         send_email(
@@ -39,13 +49,7 @@ def test_email_arrives_in_the_recipients_language_with_both_parts(db, mailbox) -
 
 def test_nothing_is_sent_when_the_unit_of_work_rolls_back(db, mailbox) -> None:
     with pytest.raises(RuntimeError), db.unit_of_work() as s:
-        send_email(
-            s,
-            to="mei@example.com",
-            template="password_reset",
-            locale="en",
-            context={"user": _User(), "link": "x", "minutes": 30},
-        )
+        send_reset_mail(s)
         raise RuntimeError("boom")
     assert mailbox.to("mei@example.com") == []
 
@@ -67,13 +71,7 @@ def test_failed_delivery_is_recorded_for_retry(db, mailbox, settings) -> None:
     configure(settings.model_copy(update={"smtp_port": 1}))  # nothing listens there
     try:
         with db.unit_of_work() as s:
-            send_email(
-                s,
-                to="mei@example.com",
-                template="password_reset",
-                locale="en",
-                context={"user": _User(), "link": "x", "minutes": 30},
-            )
+            send_reset_mail(s)
     finally:
         configure(settings)
     with db.unit_of_work(write=False) as s:
@@ -85,13 +83,7 @@ def test_outbox_when_no_smtp_relay(db, mailbox, settings, tmp_path) -> None:
     configure(settings.model_copy(update={"smtp_host": "", "data_dir": tmp_path}))
     try:
         with db.unit_of_work() as s:
-            send_email(
-                s,
-                to="mei@example.com",
-                template="password_reset",
-                locale="en",
-                context={"user": _User(), "link": "x", "minutes": 30},
-            )
+            send_reset_mail(s)
     finally:
         configure(settings)
     files = list((tmp_path / "outbox").glob("*.eml"))

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 from fastapi import Depends, Request
 
 from okpay.core.errors import NotAuthenticated, PermissionDenied
 from okpay.identity.models import Role, User, UserSession
+
+if TYPE_CHECKING:
+    from okpay.identity.service import PasswordPrecheck
 
 
 def current_user(request: Request) -> User | None:
@@ -42,6 +45,16 @@ def require_role(*roles: Role) -> Callable[[Request], User]:
         return user
 
     return check
+
+
+def precheck_password(email: str, password: str) -> PasswordPrecheck | None:
+    """Verify a sign-in password in its own read-only transaction before the request's unit
+    of work takes any write lock (see identity.service.PasswordPrecheck)."""
+    from okpay.db import get_database
+    from okpay.identity import service
+
+    with get_database().unit_of_work(write=False) as session:
+        return service.precheck_password(session, email=email, password=password)
 
 
 CurrentUser = Annotated[User, Depends(require_user)]

@@ -7,7 +7,7 @@ from fastapi import APIRouter, Request, Response
 from okpay.core.i18n import gettext
 from okpay.identity import schemas as s
 from okpay.identity import service
-from okpay.identity.access import CurrentSession, CurrentUser
+from okpay.identity.access import CurrentSession, CurrentUser, precheck_password
 from okpay.web.deps import DbSession
 
 router = APIRouter(prefix="/api/v1", tags=["identity"])
@@ -46,7 +46,11 @@ def resend_verification(body: s.EmailIn, db: DbSession) -> s.AcceptedOut:
 def login(body: s.LoginIn, db: DbSession) -> s.LoginOut:
     """Sign in for a bearer token. With 2FA on, send `otp` too (else `two_factor_required`)."""
     checked = service.check_password_login(
-        db, email=body.email, password=body.password, device_token=body.device_id
+        db,
+        email=body.email,
+        password=body.password,
+        device_token=body.device_id,
+        precheck=precheck_password(body.email, body.password),
     )
     second = None
     if checked.needs_second_factor:

@@ -14,7 +14,7 @@ from starlette.responses import RedirectResponse, Response
 from okpay.core.errors import DomainError
 from okpay.core.i18n import gettext, normalise
 from okpay.identity import service
-from okpay.identity.access import CurrentSession, CurrentUser
+from okpay.identity.access import CurrentSession, CurrentUser, precheck_password
 from okpay.identity.models import User
 from okpay.settings import get_settings
 from okpay.web.deps import DbSession, csrf_protect
@@ -207,7 +207,11 @@ def login(
     form = {"email": email}
     try:
         checked = service.check_password_login(
-            db, email=email, password=password, device_token=request.state.device_token
+            db,
+            email=email,
+            password=password,
+            device_token=request.state.device_token,
+            precheck=precheck_password(email, password),
         )
     except DomainError as err:
         return _form_error(

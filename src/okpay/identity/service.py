@@ -18,7 +18,8 @@ import phonenumbers
 import pyotp
 import segno
 from email_validator import EmailNotValidError, validate_email
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import delete, exists, func, select, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from okpay.core import audit, clock, context
@@ -26,6 +27,7 @@ from okpay.core.errors import DomainError, NotFound, RateLimited, ValidationFail
 from okpay.core.i18n import N_, get_locale, normalise
 from okpay.core.ids import random_code
 from okpay.core.security import decrypt_secret, encrypt_secret, hash_token, new_token
+from okpay.db import Base
 from okpay.identity import passwords
 from okpay.identity.devices import device_label
 from okpay.identity.models import (
@@ -205,6 +207,14 @@ def _lock_user(session: Session, user_id: int) -> User:
     if user is None:
         raise NotFound()
     return user
+
+
+def _count(session: Session, model: type[Base], *conditions: Any) -> int:
+    return int(session.scalar(select(func.count()).select_from(model).where(*conditions)) or 0)
+
+
+def _exists(session: Session, model: type[Base], *conditions: Any) -> bool:
+    return bool(session.scalar(select(exists().where(*conditions).select_from(model))))
 
 
 # ---------------------------------------------------------------------------------- tokens
@@ -413,11 +423,7 @@ def do_register(
         )
         return None
 
-    phone_taken = (
-        phone_e164 is not None
-        and session.scalar(select(func.count()).select_from(User).where(User.phone == phone_e164))
-        > 0
-    )
+    phone_taken = phone_e164 is not None and _exists(session, User, User.phone == phone_e164)
     now = clock.now()
     user = User(
         email=email,
@@ -508,20 +514,56 @@ def _device_key(user_id: int, device_hash: str) -> str:
 def _is_known_device(session: Session, user: User | None, device_token: str | None) -> bool:
     if user is None or not device_token:
         return False
-    return (
-        session.scalar(
-            select(func.count())
-            .select_from(KnownDevice)
-            .where(
-                KnownDevice.user_id == user.id, KnownDevice.device_hash == hash_token(device_token)
-            )
-        )
-        > 0
+    return _exists(
+        session,
+        KnownDevice,
+        KnownDevice.user_id == user.id,
+        KnownDevice.device_hash == hash_token(device_token),
     )
 
 
+@dataclass(frozen=True)
+class PasswordPrecheck:
+    """A password verified ahead of the write transaction (argon2 is slow; on SQLite the write
+    lock would serialise every sign-in behind it). Valid only while the hash is unchanged."""
+
+    email: str
+    user_id: int | None
+    password_hash: str | None
+    ok: bool
+
+
+def precheck_password(session: Session, *, email: str, password: str) -> PasswordPrecheck | None:
+    """Verify ``password`` for ``email`` in a read-only session; None for a malformed address."""
+    try:
+        email = normalise_email(email)
+    except ValidationFailed:
+        return None
+    user = get_user_by_email(session, email)
+    if user is None:
+        passwords.burn_time()
+        return PasswordPrecheck(email, None, None, False)
+    ok = passwords.verify_password(user.password_hash, password)
+    return PasswordPrecheck(email, user.id, user.password_hash, ok)
+
+
+def _password_ok(user: User, password: str, precheck: PasswordPrecheck | None) -> bool:
+    if (
+        precheck is not None
+        and precheck.user_id == user.id
+        and precheck.password_hash == user.password_hash
+    ):
+        return precheck.ok
+    return passwords.verify_password(user.password_hash, password)
+
+
 def check_password_login(
-    session: Session, *, email: str, password: str, device_token: str | None
+    session: Session,
+    *,
+    email: str,
+    password: str,
+    device_token: str | None,
+    precheck: PasswordPrecheck | None = None,
 ) -> LoginCheck:
     """Check an e-mail and password with throttling and lockout.
 
@@ -532,7 +574,7 @@ def check_password_login(
     try:
         email = normalise_email(email)
     except ValidationFailed:
-        passwords.burn_time()
+        _burn_time(precheck)
         raise InvalidCredentials() from None
     _check_ip(session)
     user = get_user_by_email(session, email)
@@ -550,16 +592,16 @@ def check_password_login(
     owner_override = known and user is not None and user.status_reason == "too_many_failed_logins"
     if paused_by_failures or (locked and not owner_override):
         # Answer before looking at the password: a paused account must not become an oracle.
-        passwords.burn_time()
+        _burn_time(precheck)
         if user is not None:
             _login_event(session, user, "locked", ctx.user_agent)
         raise AccountLocked()
     if user is None:
-        passwords.burn_time()
+        _burn_time(precheck)
         _fail(session, None, key)
         raise InvalidCredentials()
 
-    if not passwords.verify_password(user.password_hash, password):
+    if not _password_ok(user, password, precheck):
         failures = _fail(session, user, key)
         if (
             not known
@@ -587,6 +629,12 @@ def check_password_login(
     if passwords.needs_rehash(user.password_hash):
         user.password_hash = passwords.hash_password(password)
     return LoginCheck(user=user, needs_second_factor=user.totp_enabled)
+
+
+def _burn_time(precheck: PasswordPrecheck | None) -> None:
+    # Every answer costs one argon2 verification; a precheck has already paid it.
+    if precheck is None:
+        passwords.burn_time()
 
 
 def _fail(session: Session, user: User | None, key: str) -> int:
@@ -750,24 +798,21 @@ def start_session(
             )
         )
         if device is None:
-            had_devices = (
-                session.scalar(
-                    select(func.count())
-                    .select_from(KnownDevice)
-                    .where(KnownDevice.user_id == user.id)
-                )
-                > 0
-            )
-            session.add(
-                KnownDevice(
-                    user_id=user.id,
-                    device_hash=device_hash,
-                    label=label,
-                    first_seen_at=now,
-                    last_seen_at=now,
-                )
-            )
-            new_device = had_devices
+            had_devices = _exists(session, KnownDevice, KnownDevice.user_id == user.id)
+            try:
+                with session.begin_nested():
+                    session.add(
+                        KnownDevice(
+                            user_id=user.id,
+                            device_hash=device_hash,
+                            label=label,
+                            first_seen_at=now,
+                            last_seen_at=now,
+                        )
+                    )
+                new_device = had_devices
+            except IntegrityError:
+                pass  # a simultaneous sign-in from this device recorded it first
         else:
             device.last_seen_at = now
     _login_event(session, user, "success", ctx.user_agent, new_device=new_device)
@@ -972,14 +1017,12 @@ def do_request_password_reset(session: Session, *, email: str) -> None:
     if user is None or user.status == AccountStatus.closed.value:
         return
     # At most five links an hour to one address: enough for a person, useless for spam.
-    recent = session.scalar(
-        select(func.count())
-        .select_from(OneTimeToken)
-        .where(
-            OneTimeToken.user_id == user.id,
-            OneTimeToken.purpose == "reset_password",
-            OneTimeToken.created_at > clock.now() - timedelta(hours=1),
-        )
+    recent = _count(
+        session,
+        OneTimeToken,
+        OneTimeToken.user_id == user.id,
+        OneTimeToken.purpose == "reset_password",
+        OneTimeToken.created_at > clock.now() - timedelta(hours=1),
     )
     if recent >= 5:
         return
@@ -1188,10 +1231,8 @@ def do_regenerate_recovery_codes(
 
 def remaining_recovery_codes(session: Session, *, user: User) -> int:
     return int(
-        session.scalar(
-            select(func.count())
-            .select_from(RecoveryCode)
-            .where(RecoveryCode.user_id == user.id, RecoveryCode.used_at.is_(None))
+        _count(
+            session, RecoveryCode, RecoveryCode.user_id == user.id, RecoveryCode.used_at.is_(None)
         )
         or 0
     )
