@@ -29,7 +29,8 @@ IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 POSTGRES_URL = os.environ.get(
     "OKPAY_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 )
-PG_SCHEMA = "okpay_test"
+# A schema of its own per checkout, so two test runs on one server never collide.
+PG_SCHEMA = os.environ.get("OKPAY_TEST_PG_SCHEMA", "okpay_test")
 BACKENDS = [
     b.strip()
     for b in os.environ.get("OKPAY_TEST_DATABASES", "sqlite,postgresql").split(",")

@@ -57,3 +57,14 @@ def test_formatting_follows_the_locale() -> None:
         assert i18n.gettext("Sign in") == "登录"
     with i18n.use_locale("en"):
         assert "Nov 21, 2026" in i18n.format_datetime(moment)
+
+
+def test_amounts_follow_currency_exponent_and_locale() -> None:
+    assert i18n.currency_exponent("CNY") == 2 and i18n.currency_exponent("JPY") == 0
+    with i18n.use_locale("zh_CN"):
+        assert i18n.format_money(123450, "CNY") == "¥1,234.50"
+        assert i18n.format_money(500, "JPY") == "JP¥500"
+        assert i18n.format_money(1200, "USD") == "US$12.00"
+    with i18n.use_locale("en"):
+        assert i18n.format_money(1200, "USD") == "$12.00"
+        assert i18n.format_money(123450, "CNY") == "CN¥1,234.50"

@@ -88,3 +88,20 @@ def test_outbox_when_no_smtp_relay(db, mailbox, settings, tmp_path) -> None:
         configure(settings)
     files = list((tmp_path / "outbox").glob("*.eml"))
     assert len(files) == 1 and b"Reset your OKPay password" in files[0].read_bytes()
+
+
+def test_dev_mailbox_lists_mail_only_in_dev(db, mailbox, settings) -> None:
+    from starlette.testclient import TestClient
+
+    from okpay.app import create_app
+
+    with db.unit_of_work() as s:
+        send_reset_mail(s)
+    with TestClient(create_app(settings)) as test_client:
+        assert test_client.get("/dev/mail").status_code == 404
+    dev = settings.model_copy(update={"env": "dev"})
+    with TestClient(create_app(dev), headers={"Accept-Language": "zh-CN"}) as dev_client:
+        page = dev_client.get("/dev/mail")
+        assert page.status_code == 200
+        assert "mei@example.com" in page.text and "已发送" in page.text
+    configure(settings)

@@ -19,6 +19,7 @@ from typing import Any
 
 from babel import Locale, UnknownLocaleError
 from babel import dates as babel_dates
+from babel import numbers as babel_numbers
 from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
 from babel.support import LazyProxy
@@ -182,6 +183,23 @@ def format_timedelta_seconds(seconds: float) -> str:
     """A duration in words ("3 minutes", "3分钟")."""
     return babel_dates.format_timedelta(
         max(1, int(seconds)), threshold=1.0, locale=get_locale(), format="long"
+    )
+
+
+def currency_exponent(currency: str) -> int:
+    """Digits after the decimal point for ``currency`` (ISO 4217 via CLDR: CNY 2, JPY 0)."""
+    return int(babel_numbers.get_currency_precision(currency))
+
+
+def format_money(minor_units: int, currency: str) -> str:
+    """An amount held in integer minor units, formatted for the current locale
+    ("¥1,234.50", "US$12.00", "JP¥500"). Never goes through a float."""
+    from decimal import Decimal
+
+    exponent = currency_exponent(currency)
+    value = Decimal(minor_units).scaleb(-exponent)
+    return babel_numbers.format_currency(
+        value, currency, locale=get_locale(), currency_digits=True, decimal_quantization=True
     )
 
 

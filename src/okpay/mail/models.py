@@ -8,7 +8,20 @@ from typing import Any
 from sqlalchemy import JSON, ForeignKey, Index, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
+from okpay.core.i18n import N_, gettext
 from okpay.db import Base, UTCDateTime
+
+DELIVERY_STATUS = {
+    "queued": N_("Queued"),
+    "retrying": N_("Retrying"),
+    "sent": N_("Sent"),
+    "failed": N_("Failed"),
+}
+
+
+def delivery_status(status: str) -> str:
+    """A message's delivery status in the reader's language."""
+    return gettext(DELIVERY_STATUS.get(status, status))
 
 
 class OutboundEmail(Base):

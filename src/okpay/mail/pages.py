@@ -8,6 +8,7 @@ from starlette.responses import HTMLResponse, Response
 
 from okpay.core.errors import NotFound
 from okpay.mail import service, sms
+from okpay.mail.models import delivery_status
 from okpay.web.deps import DbSession
 from okpay.web.templating import render
 
@@ -17,7 +18,11 @@ router = APIRouter(prefix="/dev/mail", include_in_schema=False)
 @router.get("")
 def mailbox(request: Request, db: DbSession) -> Response:
     return render(
-        request, "mail/dev_mailbox.html", emails=service.list_recent(db), texts=sms.list_recent(db)
+        request,
+        "mail/dev_mailbox.html",
+        emails=service.list_recent(db),
+        texts=sms.list_recent(db),
+        delivery_status=delivery_status,
     )
 
 
@@ -26,7 +31,7 @@ def message(request: Request, db: DbSession, email_id: int) -> Response:
     email = service.get_email(db, email_id)
     if email is None:
         raise NotFound()
-    return render(request, "mail/dev_message.html", email=email)
+    return render(request, "mail/dev_message.html", email=email, delivery_status=delivery_status)
 
 
 @router.get("/{email_id}/html")

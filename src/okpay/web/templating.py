@@ -34,6 +34,7 @@ def install_helpers(env: jinja2.Environment) -> None:
     env.globals["app_version"] = __version__
     env.filters["datetime"] = i18n.format_datetime
     env.filters["date"] = i18n.format_date
+    env.globals["money"] = i18n.format_money
     env.filters["linkify"] = linkify
     env.filters["paragraphs"] = paragraphs
 
