@@ -70,7 +70,11 @@ def _safe_url(url: str) -> str:
 
 
 @app.command()
-def worker(workers: Annotated[int, typer.Option(help="Worker threads.")] = 2) -> None:
+def worker(
+    workers: Annotated[
+        int | None, typer.Option(help="Worker threads (default: OKPAY_JOBS_WORKERS).")
+    ] = None,
+) -> None:
     """Run background jobs (e-mail, schedules) in a separate process; use with OKPAY_REDIS_URL."""
     from okpay.worker import run_worker
 
@@ -181,7 +185,12 @@ def user_set_role(
         if user is None:
             typer.echo(f"no user {email}", err=True)
             raise typer.Exit(1)
-        service.do_set_role(session, user_id=user.id, role=Role(role))
+        try:
+            role_value = Role(role)
+        except ValueError:
+            typer.echo(f"unknown role {role!r}: use customer, agent, supervisor or admin", err=True)
+            raise typer.Exit(2) from None
+        service.do_set_role(session, user_id=user.id, role=role_value)
     typer.echo(f"{email} is now {role}")
 
 

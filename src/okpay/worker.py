@@ -65,14 +65,16 @@ def _register_all(queue: Huey) -> None:
     tasks: dict[str, Any] = queue.__dict__.setdefault("okpay_tasks", {})
     for name, spec in _jobs.items():
         if name not in tasks:
-            tasks[name] = queue.task(retries=spec.retries, retry_delay=spec.retry_delay, name=name)(
-                spec.fn
-            )
+            tasks[name] = queue.task(retries=spec.retries, retry_delay=spec.retry_delay)(spec.fn)
 
 
 def _load_job_modules() -> None:
-    # Importing a domain's tasks module registers its jobs.
+    # Importing a domain's tasks module registers its jobs; every model must be known too,
+    # or a job in a worker process cannot resolve foreign keys to other domains' tables.
     import okpay.mail.tasks  # noqa: F401
+    from okpay.db import import_models
+
+    import_models()
 
 
 def get_queue() -> Huey:

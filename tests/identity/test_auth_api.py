@@ -294,3 +294,21 @@ def test_a_stale_password_precheck_is_not_trusted(client, mailbox, db) -> None:
         service.check_password_login(
             s, email=EMAIL, password=PASSWORD, device_token=None, precheck=precheck
         )
+
+
+def test_resend_answers_alike_even_right_after_a_send(client, mailbox) -> None:
+    api_register(client, EMAIL)
+    first = client.post("/api/v1/auth/verify-email/resend", json={"email": EMAIL})
+    unknown = client.post("/api/v1/auth/verify-email/resend", json={"email": "nobody@example.com"})
+    assert first.status_code == unknown.status_code == 202 and first.json() == unknown.json()
+    assert len(mailbox.to(EMAIL)) == 1  # the registration mail; no second one within a minute
+
+
+def test_failures_on_an_unregistered_address_expire(client, mailbox, clock, db) -> None:
+    for _ in range(15):
+        response = api_login(client, EMAIL, "guessing!!")
+        if response.status_code == 429:
+            clock.advance(seconds=int(response.headers["Retry-After"]))
+    clock.advance(hours=25)
+    api_verified_user(client, mailbox, EMAIL)
+    assert api_login(client, EMAIL).status_code == 200

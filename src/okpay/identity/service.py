@@ -8,6 +8,7 @@ owner out for good, single-use hashed tokens with short expiry, TOTP codes accep
 
 from __future__ import annotations
 
+import logging
 import math
 import secrets
 from dataclasses import dataclass
@@ -44,6 +45,8 @@ from okpay.identity.models import (
 from okpay.mail import sms
 from okpay.mail.service import send_email
 from okpay.settings import get_settings
+
+log = logging.getLogger(__name__)
 
 # ---------------------------------------------------------------------------------- errors
 
@@ -307,22 +310,29 @@ class Throttle:
     last_failure_at: datetime | None
 
 
+FAILURE_WINDOW = timedelta(hours=24)
+
+
 def _throttle(session: Session, key: str, *, window: timedelta | None = None) -> Throttle:
+    """Failures counted for ``key`` within its window (default 24 hours: an address that
+    collected failures long ago, perhaps before it was registered, starts clean)."""
+    window = window or FAILURE_WINDOW
     row = session.get(LoginThrottle, key)
     if row is None:
         return Throttle(key, 0, None)
-    if window is not None and row.window_started_at + window <= clock.now():
+    if row.window_started_at + window <= clock.now():
         return Throttle(key, 0, None)
     return Throttle(key, row.failures, row.last_failure_at)
 
 
 def _record_failure(session: Session, key: str, *, window: timedelta | None = None) -> int:
+    window = window or FAILURE_WINDOW
     now = clock.now()
     row = session.get(LoginThrottle, key)
     if row is None:
         row = LoginThrottle(key=key, failures=0, window_started_at=now, last_failure_at=now)
         session.add(row)
-    elif window is not None and row.window_started_at + window <= now:
+    elif row.window_started_at + window <= now:
         row.failures = 0
         row.window_started_at = now
     row.failures += 1
@@ -488,7 +498,7 @@ def do_resend_verification(session: Session, *, email: str) -> None:
     )
     wait = get_settings().verify_resend_seconds
     if last is not None and (clock.now() - last).total_seconds() < wait:
-        raise RateLimited(math.ceil(wait - (clock.now() - last).total_seconds()))
+        return  # just sent one: answer as for any address, send nothing more
     _send_verification(session, user)
 
 
@@ -718,8 +728,9 @@ def verify_second_factor(session: Session, *, user: User, code: str) -> str:
     _check_delay(throttle)
     code = (code or "").strip().replace(" ", "").replace("-", "").lower()
     user = _lock_user(session, user.id)
-    if code.isdigit() and len(code) == 6 and user.totp_secret:
-        step = _matching_step(decrypt_secret(user.totp_secret), code)
+    secret = _readable_totp_secret(user)
+    if code.isdigit() and len(code) == 6 and secret:
+        step = _matching_step(secret, code)
         if step is not None and (user.totp_last_step is None or step > user.totp_last_step):
             user.totp_last_step = step
             _clear_failures(session, key)
@@ -743,6 +754,18 @@ def verify_second_factor(session: Session, *, user: User, code: str) -> str:
     _login_event(session, user, "bad_second_factor", context.current().user_agent)
     audit.record(session, "second_factor_failed", subject_user_id=user.id)
     raise InvalidCode()
+
+
+def _readable_totp_secret(user: User) -> str | None:
+    """The decrypted TOTP key; None if OKPAY_SECRET_KEY changed since enrolment (then only
+    recovery codes work, and the sign-in fails cleanly instead of erroring)."""
+    if not user.totp_secret:
+        return None
+    try:
+        return decrypt_secret(user.totp_secret)
+    except ValueError:
+        log.error("TOTP secret of user %s cannot be decrypted with the current key", user.id)
+        return None
 
 
 def _matching_step(secret: str, code: str) -> int | None:
@@ -1359,7 +1382,7 @@ def do_request_email_change(
 
 
 def do_confirm_email_change(session: Session, *, token: str) -> User:
-    """Switch to the new address once its owner clicked the link; sessions elsewhere end."""
+    """Switch to the new address once its owner clicked the link."""
     row = _consume_token(session, token, "change_email")
     user = _lock_user(session, row.user_id)
     new_email = str(row.data.get("email", ""))
