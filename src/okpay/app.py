@@ -63,13 +63,21 @@ def create_app(settings: Settings | None = None, *, start_worker: bool = False) 
     from okpay.identity import api as identity_api
     from okpay.identity import pages as identity_pages
     from okpay.mail import pages as mail_pages
+    from okpay.wallet import api as wallet_api
+    from okpay.wallet import pages as wallet_pages
     from okpay.web import pages as web_pages
 
     app.include_router(identity_api.router)
+    app.include_router(wallet_api.router)
+    app.include_router(wallet_api.webhooks)
+    app.include_router(wallet_api.admin)
     app.include_router(web_pages.router)
     app.include_router(identity_pages.router)
+    app.include_router(wallet_pages.router)
+    app.include_router(wallet_pages.public)
     if settings.is_dev:
         app.include_router(mail_pages.router)
+        app.include_router(wallet_pages.dev)
 
     @app.get("/healthz", include_in_schema=False)
     def healthz() -> JSONResponse:

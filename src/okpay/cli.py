@@ -19,6 +19,15 @@ app.add_typer(db_app, name="db")
 app.add_typer(demo_app, name="demo")
 app.add_typer(user_app, name="user")
 
+
+def _domain_commands() -> None:
+    from okpay.wallet.cli import app as wallet_app
+
+    app.add_typer(wallet_app, name="wallet")
+
+
+_domain_commands()
+
 DEMO_PASSWORD = "okpay-demo-2026"
 DEMO_USERS = (
     ("li.wei@demo.okpay.example", "李伟", "customer", "zh_CN"),

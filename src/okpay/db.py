@@ -11,9 +11,9 @@ import logging
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import DateTime, MetaData, create_engine, event
+from sqlalchemy import BigInteger, DateTime, Integer, MetaData, Table, create_engine, event
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 from sqlalchemy.types import TypeDecorator
@@ -35,6 +35,10 @@ class Base(DeclarativeBase):
     """Declarative base for every OKPay table."""
 
     metadata = MetaData(naming_convention=NAMING_CONVENTION)
+
+
+# 64-bit ids on PostgreSQL; SQLite needs INTEGER PRIMARY KEY for its rowid auto-increment.
+BigId = BigInteger().with_variant(Integer(), "sqlite")
 
 
 class UTCDateTime(TypeDecorator[datetime]):
@@ -185,11 +189,17 @@ def reset_databases() -> None:
     _databases.clear()
 
 
+def table_of(model: type[Base]) -> Table:
+    """A model's Table, for Core statements on hot paths."""
+    return cast(Table, model.__table__)
+
+
 def import_models() -> None:
     """Import every domain's models so Base.metadata knows all tables (Alembic, tests)."""
     import okpay.core.audit
     import okpay.identity.models
-    import okpay.mail.models  # noqa: F401
+    import okpay.mail.models
+    import okpay.wallet.models  # noqa: F401
 
 
 def for_update(dialect: str) -> dict[str, Any]:

@@ -19,6 +19,7 @@ from okpay.identity.models import User
 from okpay.settings import get_settings
 from okpay.web.deps import DbSession, csrf_protect
 from okpay.web.flash import flash
+from okpay.web.forms import form_error
 from okpay.web.middleware import SESSION_COOKIE
 from okpay.web.templating import render
 
@@ -45,19 +46,7 @@ def _redirect(url: str) -> RedirectResponse:
 def _form_error(
     request: Request, db: DbSession, template: str, err: DomainError, **ctx: Any
 ) -> Response:
-    """Show the form again with the error; a refused change leaves nothing behind (unless the
-    refusal itself must be recorded, like a failed sign-in)."""
-    if not err.persist:
-        db.rollback()
-    return render(
-        request,
-        template,
-        status_code=err.status,
-        error=err.translated(),
-        error_code=err.code,
-        error_field=err.field,
-        **ctx,
-    )
+    return form_error(request, db, template, err, **ctx)
 
 
 def _link_problem(request: Request, db: DbSession, err: DomainError, retry_url: str) -> Response:

@@ -1568,3 +1568,78 @@ def do_set_role(
         role=role.value,
     )
     return user
+
+
+# ------------------------------------------------------------------------ for other domains
+
+
+@dataclass(frozen=True)
+class AccountState:
+    """What other domains may know about a user's standing, read fresh from the database."""
+
+    user_id: int
+    status: str
+    status_reason: str | None
+    verification_level: int
+    created_at: datetime
+    name: str
+    email: str
+
+    @property
+    def label(self) -> str:
+        """How this user appears in someone else's history: name and masked e-mail."""
+        return f"{self.name} ({mask_email(self.email)})" if self.name else mask_email(self.email)
+
+
+def account_state(session: Session, user_id: int) -> AccountState | None:
+    """The user's current status (a fresh read, not the session's cached object: callers
+    check it after taking their own row locks)."""
+    row = session.execute(
+        select(
+            User.id,
+            User.status,
+            User.status_reason,
+            User.verification_level,
+            User.created_at,
+            User.name,
+            User.email,
+        ).where(User.id == user_id)
+    ).first()
+    return AccountState(*row) if row else None
+
+
+def find_recipient(session: Session, reference: str) -> User | None:
+    """A user by e-mail address or phone number (as typed by a sender)."""
+    text = (reference or "").strip()
+    if "@" in text:
+        try:
+            return get_user_by_email(session, normalise_email(text))
+        except ValidationFailed:
+            return None
+    try:
+        phone = normalise_phone(text)
+    except ValidationFailed:
+        return None
+    return session.scalar(select(User).where(User.phone == phone))
+
+
+def do_set_status(
+    session: Session,
+    *,
+    user_id: int,
+    status: AccountStatus,
+    reason: str | None,
+    actor_user_id: int | None,
+) -> User:
+    """Change a user's status as staff (freeze, restrict, release); audited."""
+    user = _lock_user(session, user_id)
+    action = "account_status_changed"
+    _set_status(session, user, status, reason, action=action, actor_user_id=actor_user_id)
+    if status == AccountStatus.closed:
+        end_all_sessions(session, user_id=user.id, reason="closed", actor_user_id=actor_user_id)
+    return user
+
+
+def display_label(user: User) -> str:
+    """How a counterparty appears in someone else's history: name and masked e-mail."""
+    return f"{user.name} ({mask_email(user.email)})" if user.name else mask_email(user.email)

@@ -15,7 +15,7 @@ DELIVERY_STATUS = {
     "queued": N_("Queued"),
     "retrying": N_("Retrying"),
     "sent": N_("Sent"),
-    "failed": N_("Failed"),
+    "failed": N_("Delivery failed"),
 }
 
 

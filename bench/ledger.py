@@ -1,0 +1,296 @@
+"""Ledger throughput: service-layer transfers against a plain-SQL floor, in the same run.
+
+- floor: each transfer locks two balance rows in id order, updates them, inserts a journal
+  entry and two postings, commits: hand-written SQL through psycopg, 8 client processes.
+- service: wallet.service.do_transfer in a unit of work (status, limits and fee checks,
+  operation and history rows included), 8 processes, uniform random pairs of customers.
+- hot: the same, but half of the operations are bank top-ups that touch the bank-clearing
+  system account (sharded), reported as a ratio to the uniform figure.
+
+Progress on stderr; the last stdout line is one JSON object.
+
+    .venv/bin/python bench/ledger.py [--seconds 8] [--workers 8] [--users 2000]
+    OKPAY_BENCH_DATABASE_URL=sqlite:///var/bench.sqlite3 .venv/bin/python bench/ledger.py
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import multiprocessing as mp
+import os
+import random
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+DEFAULT_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+SCHEMA = "okpay_bench"
+
+
+def log(msg: str) -> None:
+    print(f"[bench ledger] {msg}", file=sys.stderr, flush=True)
+
+
+def bench_url() -> str:
+    url = os.environ.get("OKPAY_BENCH_DATABASE_URL", DEFAULT_URL)
+    if url.startswith("postgres"):
+        sep = "&" if "?" in url else "?"
+        url = f"{url}{sep}options=-csearch_path%3D{SCHEMA}"
+    return url
+
+
+def configure(url: str, data_dir: str) -> None:
+    os.environ.update(
+        {
+            "OKPAY_DATABASE_URL": url,
+            "OKPAY_ENV": "test",
+            "OKPAY_DATA_DIR": data_dir,
+            "OKPAY_JOBS_IMMEDIATE": "true",
+            "OKPAY_SMTP_HOST": "",
+        }
+    )
+
+
+def prepare(url: str, users: int) -> tuple[list[int], int]:
+    """Fresh schema, ``users`` verified customers with ¥100,000 each; returns their user ids
+    and one operation id the floor's entries can point at."""
+    from sqlalchemy import insert, text
+
+    from okpay import migrate
+    from okpay.core import clock
+    from okpay.db import get_database
+    from okpay.identity import passwords
+    from okpay.identity.models import User
+    from okpay.wallet import ledger, service
+    from okpay.wallet.models import SystemAccount
+
+    db = get_database(url)
+    if db.dialect == "postgresql":
+        with db.engine.begin() as conn:
+            conn.execute(text(f"DROP SCHEMA IF EXISTS {SCHEMA} CASCADE"))
+            conn.execute(text(f"CREATE SCHEMA {SCHEMA}"))
+    migrate.upgrade(url)
+    now = clock.now()
+    hashed = passwords.hash_password("bench passphrase")
+    with db.unit_of_work() as s:
+        s.execute(
+            insert(User),
+            [
+                {
+                    "email": f"b{i}@bench.example",
+                    "name": f"B{i}",
+                    "password_hash": hashed,
+                    "password_changed_at": now,
+                    "role": "customer",
+                    "status": "active",
+                    "address": "",
+                    "verification_level": 2,
+                    "email_verified_at": now,
+                    "created_at": now,
+                    "updated_at": now,
+                }
+                for i in range(users)
+            ],
+        )
+    with db.unit_of_work() as s:
+        ids = [r[0] for r in s.execute(text("SELECT id FROM user_account ORDER BY id"))]
+        ledger.ensure_system_accounts(s)
+    first_op = None
+    for chunk in range(0, len(ids), 200):
+        with db.unit_of_work() as s:
+            for uid in ids[chunk : chunk + 200]:
+                op = service.do_begin_bank_topup(s, user_id=uid, amount=100_000_00, currency="CNY")
+                service.do_complete_topup(
+                    s, operation_id=op.id, external_ref="seed", clearing=SystemAccount.bank_clearing
+                )
+                first_op = first_op or op.id
+    db.dispose()
+    assert first_op is not None
+    return ids, first_op
+
+
+def floor_worker(
+    url: str, seconds: float, account_ids: list[int], op_id: int, out: mp.Queue
+) -> None:  # type: ignore[type-arg]
+    """Plain SQL: the least any transfer must do."""
+    from sqlalchemy import text
+
+    from okpay.core import clock
+    from okpay.db import Database
+
+    db = Database(url, pool_size=1, max_overflow=0)
+    rng = random.Random()
+    done = 0
+    end = time.perf_counter() + seconds
+    write = db.engine.execution_options(okpay_write=True)
+    lock = "FOR NO KEY UPDATE" if db.dialect == "postgresql" else ""
+    with write.connect() as conn:
+        while time.perf_counter() < end:
+            a, b = rng.sample(account_ids, 2)
+            with conn.begin():
+                rows = conn.execute(
+                    text(
+                        "SELECT id, balance FROM wallet_account WHERE id IN (:a, :b) "
+                        f"ORDER BY id {lock}"
+                    ),
+                    {"a": a, "b": b},
+                ).all()
+                bal = dict(rows)
+                conn.execute(
+                    text("UPDATE wallet_account SET balance = :v WHERE id = :id"),
+                    [{"v": bal[a] - 1, "id": a}, {"v": bal[b] + 1, "id": b}],
+                )
+                entry = conn.execute(
+                    text(
+                        "INSERT INTO journal_entry (operation_id, kind, created_at) "
+                        "VALUES (:o, 'bench', :t) "
+                        "RETURNING id"
+                    ),
+                    {
+                        "o": op_id,
+                        "t": clock.now().replace(tzinfo=None)
+                        if db.dialect == "sqlite"
+                        else clock.now(),
+                    },
+                ).scalar_one()
+                conn.execute(
+                    text(
+                        "INSERT INTO posting "
+                        "(entry_id, account_id, currency, amount, balance_after) "
+                        "VALUES (:e, :acc, 'CNY', :amt, :after)"
+                    ),
+                    [
+                        {"e": entry, "acc": a, "amt": -1, "after": bal[a] - 1},
+                        {"e": entry, "acc": b, "amt": 1, "after": bal[b] + 1},
+                    ],
+                )
+            done += 1
+    out.put(done)
+
+
+def service_worker(
+    url: str, data_dir: str, seconds: float, user_ids: list[int], hot_share: float, out: mp.Queue
+) -> None:  # type: ignore[type-arg]
+    configure(url, data_dir)
+    from okpay.db import get_database
+    from okpay.wallet import service
+    from okpay.wallet.models import SystemAccount
+
+    db = get_database(url)
+    rng = random.Random()
+    done = errors = 0
+    end = time.perf_counter() + seconds
+    while time.perf_counter() < end:
+        try:
+            with db.unit_of_work() as s:
+                if rng.random() < hot_share:
+                    uid = rng.choice(user_ids)
+                    op = service.do_begin_bank_topup(
+                        s, user_id=uid, amount=rng.randint(1, 500), currency="CNY"
+                    )
+                    service.do_complete_topup(
+                        s,
+                        operation_id=op.id,
+                        external_ref="bench",
+                        clearing=SystemAccount.bank_clearing,
+                    )
+                else:
+                    a, b = rng.sample(user_ids, 2)
+                    service.do_transfer(
+                        s,
+                        sender_id=a,
+                        recipient=f"b{b - user_ids[0]}@bench.example",
+                        amount=rng.randint(1, 500),
+                        currency="CNY",
+                    )
+            done += 1
+        except Exception as exc:
+            errors += 1
+            if errors < 3:
+                print(f"[bench ledger] worker error: {exc}", file=sys.stderr)
+    out.put((done, errors))
+
+
+def run_parallel(target, args_for, workers: int) -> list:  # type: ignore[no-untyped-def]
+    ctx = mp.get_context("spawn")
+    out: mp.Queue = ctx.Queue()  # type: ignore[type-arg]
+    procs = [ctx.Process(target=target, args=(*args_for(i), out)) for i in range(workers)]
+    for p in procs:
+        p.start()
+    results = [out.get() for _ in procs]
+    for p in procs:
+        p.join()
+    return results
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--seconds", type=float, default=8)
+    parser.add_argument("--workers", type=int, default=8)
+    parser.add_argument("--users", type=int, default=2000)
+    args = parser.parse_args()
+
+    data_dir = tempfile.mkdtemp(prefix="okpay-bench-")
+    url = bench_url()
+    if "sqlite" in url and ":///" in url and not url.endswith(".sqlite3"):
+        url = f"sqlite:///{Path(data_dir) / 'bench.sqlite3'}"
+    configure(url, data_dir)
+    dialect = "postgresql" if url.startswith("postgres") else "sqlite"
+    log(f"preparing {dialect}: {args.users} funded customers")
+    user_ids, op_id = prepare(url, args.users)
+
+    from sqlalchemy import text
+
+    from okpay.db import get_database
+
+    db = get_database(url)
+    with db.engine.connect() as conn:
+        account_ids = [
+            r[0]
+            for r in conn.execute(
+                text("SELECT id FROM wallet_account WHERE kind = 'customer' ORDER BY id")
+            )
+        ]
+    db.dispose()
+
+    log(f"floor: plain SQL, {args.workers} processes, {args.seconds}s")
+    floor = sum(
+        run_parallel(floor_worker, lambda i: (url, args.seconds, account_ids, op_id), args.workers)
+    )
+    floor_rate = floor / args.seconds
+    log(f"service transfers, uniform, {args.workers} processes")
+    uniform = run_parallel(
+        service_worker, lambda i: (url, data_dir, args.seconds, user_ids, 0.0), args.workers
+    )
+    uniform_rate = sum(d for d, _e in uniform) / args.seconds
+    log("service transfers, half touching the bank-clearing system account")
+    hot = run_parallel(
+        service_worker, lambda i: (url, data_dir, args.seconds, user_ids, 0.5), args.workers
+    )
+    hot_rate = sum(d for d, _e in hot) / args.seconds
+
+    from okpay.db import get_database as _gd
+
+    with _gd(url).engine.connect() as conn:
+        imbalance = conn.execute(text("SELECT COALESCE(SUM(amount), 0) FROM posting")).scalar_one()
+    result = {
+        "bench": "ledger",
+        "db": dialect,
+        "workers": args.workers,
+        "customers": args.users,
+        "transfers_per_s": round(uniform_rate, 1),
+        "floor_per_s": round(floor_rate, 1),
+        "ratio": round(uniform_rate / floor_rate, 3) if floor_rate else None,
+        "hot_account_per_s": round(hot_rate, 1),
+        "hot_ratio_to_uniform": round(hot_rate / uniform_rate, 3) if uniform_rate else None,
+        "errors": sum(e for _d, e in uniform) + sum(e for _d, e in hot),
+        "postings_sum": int(imbalance),
+    }
+    print(json.dumps(result))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,339 @@
+"""Wallet JSON API under /api/v1/wallet (and the provider webhook). Every POST that moves
+money takes an Idempotency-Key header."""
+
+from __future__ import annotations
+
+import base64
+from datetime import date, datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Header, Query, Request
+from starlette.responses import JSONResponse, Response
+
+from okpay.core.errors import ValidationFailed
+from okpay.core.i18n import N_
+from okpay.core.money import check_currency, parse_amount, to_decimal_string
+from okpay.identity.access import CurrentUser, require_role
+from okpay.identity.models import Role, User
+from okpay.wallet import flows, ledger, service
+from okpay.wallet import schemas as s
+from okpay.wallet.providers import WebhookRejected, get_provider
+from okpay.web.deps import DbSession
+
+router = APIRouter(prefix="/api/v1/wallet", tags=["wallet"])
+webhooks = APIRouter(prefix="/api/v1/webhooks", tags=["webhooks"])
+admin = APIRouter(prefix="/api/v1/admin", tags=["admin"])
+
+IdemKey = Annotated[
+    str | None, Header(alias="Idempotency-Key", description="Unique per money-moving request")
+]
+Staff = Annotated[User, Depends(require_role(Role.supervisor, Role.admin))]
+
+
+def _answer(answer: flows.Answer) -> JSONResponse:
+    return JSONResponse(answer.body, status_code=answer.status)
+
+
+@router.get("/balances", response_model=list[s.BalanceOut])
+def balances(user: CurrentUser, db: DbSession) -> list[s.BalanceOut]:
+    return [
+        s.BalanceOut(
+            currency=a.currency,
+            balance=to_decimal_string(a.balance, a.currency),
+            available=to_decimal_string(a.balance - a.held, a.currency),
+            held=to_decimal_string(a.held, a.currency),
+            balance_minor=a.balance,
+            available_minor=a.balance - a.held,
+            held_minor=a.held,
+        )
+        for a in ledger.balances(db, user_id=user.id)
+    ]
+
+
+@router.get("/payment-methods", response_model=list[s.PaymentMethodOut])
+def payment_methods(user: CurrentUser, db: DbSession) -> list[s.PaymentMethodOut]:
+    return [
+        s.PaymentMethodOut.model_validate(m)
+        for m in service.list_payment_methods(db, user_id=user.id)
+    ]
+
+
+@router.post("/payment-methods/cards", response_model=s.PaymentMethodOut, status_code=201)
+def add_card(body: s.CardIn, user: CurrentUser, db: DbSession) -> s.PaymentMethodOut:
+    """Tokenise a card with the provider; only the token, brand, expiry and last four are kept."""
+    token = get_provider().tokenize_card(body.card_number, body.exp_month, body.exp_year, body.cvc)
+    method = service.do_add_card(db, user_id=user.id, token=token, holder_name=body.holder_name)
+    return s.PaymentMethodOut.model_validate(method)
+
+
+@router.post("/payment-methods/bank-accounts", response_model=s.PaymentMethodOut, status_code=201)
+def add_bank_account(body: s.BankAccountIn, user: CurrentUser, db: DbSession) -> s.PaymentMethodOut:
+    token = get_provider().register_bank_account(body.account_number)
+    method = service.do_add_bank_account(
+        db,
+        user_id=user.id,
+        provider_token=token,
+        account_number=body.account_number,
+        bank_name=body.bank_name,
+        holder_name=body.holder_name,
+    )
+    return s.PaymentMethodOut.model_validate(method)
+
+
+@router.delete("/payment-methods/{method_id}", status_code=204)
+def remove_payment_method(method_id: int, user: CurrentUser, db: DbSession) -> Response:
+    service.do_remove_payment_method(db, user_id=user.id, method_id=method_id)
+    return Response(status_code=204)
+
+
+def _amount(body: s.AmountIn) -> tuple[int, str]:
+    currency = check_currency(body.currency)
+    return parse_amount(body.amount, currency), currency
+
+
+@router.post("/transfers", response_model=s.OperationOut, status_code=201)
+def transfer(
+    body: s.TransferIn, user: CurrentUser, idempotency_key: IdemKey = None
+) -> JSONResponse:
+    """Send money to another OKPay user (same currency, settles at once)."""
+    amount, currency = _amount(body)
+    idem = flows.idempotency(user.id, idempotency_key, "transfer", body.model_dump())
+    return _answer(
+        flows.transfer(
+            idem,
+            sender_id=user.id,
+            recipient=body.recipient,
+            amount=amount,
+            currency=currency,
+            note=body.note,
+        )
+    )
+
+
+@router.post("/topups/card", response_model=s.OperationOut, status_code=201)
+def card_topup(
+    body: s.CardTopupIn, user: CurrentUser, idempotency_key: IdemKey = None
+) -> JSONResponse:
+    """Charge a saved card. A declined card answers 201 with status failed and the reason."""
+    amount, currency = _amount(body)
+    idem = flows.idempotency(user.id, idempotency_key, "topup_card", body.model_dump())
+    return _answer(
+        flows.card_topup(
+            idem,
+            user_id=user.id,
+            payment_method_id=body.payment_method_id,
+            amount=amount,
+            currency=currency,
+        )
+    )
+
+
+@router.post("/topups/bank", response_model=s.OperationOut, status_code=201)
+def bank_topup(
+    body: s.BankTopupIn, user: CurrentUser, idempotency_key: IdemKey = None
+) -> JSONResponse:
+    """Announce a bank transfer: quote the returned reference in the transfer's memo."""
+    amount, currency = _amount(body)
+    idem = flows.idempotency(user.id, idempotency_key, "topup_bank", body.model_dump())
+    return _answer(flows.bank_topup(idem, user_id=user.id, amount=amount, currency=currency))
+
+
+@router.post("/withdrawals", response_model=s.OperationOut, status_code=201)
+def withdraw(
+    body: s.WithdrawalIn, user: CurrentUser, idempotency_key: IdemKey = None
+) -> JSONResponse:
+    """Hold the amount and fee and pay out to a saved bank account (settled by webhook)."""
+    amount, currency = _amount(body)
+    idem = flows.idempotency(user.id, idempotency_key, "withdrawal", body.model_dump())
+    return _answer(
+        flows.withdrawal(
+            idem,
+            user_id=user.id,
+            payment_method_id=body.payment_method_id,
+            amount=amount,
+            currency=currency,
+        )
+    )
+
+
+@router.post("/withdrawals/{reference}/cancel", response_model=s.OperationOut)
+def cancel_withdrawal(reference: str, user: CurrentUser, db: DbSession) -> s.OperationOut:
+    op = service.do_cancel_withdrawal(db, user_id=user.id, reference=reference)
+    return s.operation_out(
+        op,
+        viewer_id=user.id,
+        activity=service.activity_for(db, user_id=user.id, operation_id=op.id),
+    )
+
+
+@router.get("/operations/{reference}", response_model=s.OperationOut)
+def operation(reference: str, user: CurrentUser, db: DbSession) -> s.OperationOut:
+    op = service.get_operation_for_user(db, user_id=user.id, reference=reference)
+    return s.operation_out(
+        op,
+        viewer_id=user.id,
+        activity=service.activity_for(db, user_id=user.id, operation_id=op.id),
+    )
+
+
+@router.get("/fees/quote", response_model=s.FeeQuoteOut)
+def fee_quote(
+    user: CurrentUser,
+    db: DbSession,
+    operation: str,
+    amount: str,
+    currency: str,
+    method: str = "wallet",
+) -> s.FeeQuoteOut:
+    """The fee you would pay now, with the best discount you qualify for."""
+    if operation not in ("topup", "withdrawal", "transfer", "payment"):
+        raise ValidationFailed(
+            N_("Unknown operation."), code="operation_invalid", field="operation"
+        )
+    currency = check_currency(currency)
+    minor = parse_amount(amount, currency)
+    q = service.quote_fee(
+        db, user_id=user.id, operation=operation, method=method, amount=minor, currency=currency
+    )
+    return s.FeeQuoteOut(
+        currency=currency,
+        amount=to_decimal_string(minor, currency),
+        fee=to_decimal_string(q.fee, currency),
+        fee_minor=q.fee,
+        base_fee=to_decimal_string(q.base_fee, currency),
+        discount=q.discount.code if q.discount else None,
+        total=to_decimal_string(minor + q.fee, currency),
+    )
+
+
+@router.get("/limits")
+def limits(user: CurrentUser, db: DbSession) -> list[dict[str, Any]]:
+    """Per-transaction, daily and monthly limits in CNY, with what is used and when it resets."""
+    out = []
+    for op_type in ("topup", "withdrawal", "transfer", "payment"):
+        u = service.limit_usage(db, user_id=user.id, op_type=op_type, level=user.verification_level)
+        out.append(
+            {
+                "operation": op_type,
+                "currency": "CNY",
+                "per_transaction": to_decimal_string(u.per_transaction, "CNY"),
+                "daily": to_decimal_string(u.daily, "CNY"),
+                "daily_used": to_decimal_string(u.daily_used, "CNY"),
+                "daily_resets_at": u.daily_resets_at,
+                "monthly": to_decimal_string(u.monthly, "CNY"),
+                "monthly_used": to_decimal_string(u.monthly_used, "CNY"),
+                "monthly_resets_at": u.monthly_resets_at,
+            }
+        )
+    return out
+
+
+def encode_cursor(created_at: datetime, row_id: int) -> str:
+    return base64.urlsafe_b64encode(f"{created_at.isoformat()}|{row_id}".encode()).decode()
+
+
+def decode_cursor(cursor: str | None) -> tuple[datetime, int] | None:
+    if not cursor:
+        return None
+    try:
+        at, _, row_id = base64.urlsafe_b64decode(cursor.encode()).decode().partition("|")
+        return datetime.fromisoformat(at), int(row_id)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise ValidationFailed(
+            N_("This page link is not valid."), code="cursor_invalid", field="cursor"
+        ) from exc
+
+
+def history_filter(
+    start: date | None,
+    end: date | None,
+    type_: str | None,
+    status: str | None,
+    currency: str | None,
+    min_amount: str | None,
+    max_amount: str | None,
+    q: str | None,
+) -> service.HistoryFilter:
+    cur = check_currency(currency) if currency else None
+    amount_currency = cur or "CNY"
+    return service.HistoryFilter(
+        start=start,
+        end=end,
+        type=type_ or None,
+        status=status or None,
+        currency=cur,
+        min_amount=parse_amount(min_amount, amount_currency, field="min_amount")
+        if min_amount
+        else None,
+        max_amount=parse_amount(max_amount, amount_currency, field="max_amount")
+        if max_amount
+        else None,
+        text=(q or "").strip()[:100] or None,
+    )
+
+
+@router.get("/history", response_model=s.HistoryPage)
+def history(
+    user: CurrentUser,
+    db: DbSession,
+    start: date | None = None,
+    end: date | None = None,
+    type: Annotated[str | None, Query(alias="type")] = None,
+    status: str | None = None,
+    currency: str | None = None,
+    min_amount: str | None = None,
+    max_amount: str | None = None,
+    q: str | None = None,
+    cursor: str | None = None,
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+) -> s.HistoryPage:
+    """Your transaction history, newest first, with filters and keyset pagination."""
+    filters = history_filter(start, end, type, status, currency, min_amount, max_amount, q)
+    rows = service.history(
+        db, user_id=user.id, filters=filters, limit=limit + 1, before=decode_cursor(cursor)
+    )
+    page, more = rows[:limit], len(rows) > limit
+    return s.HistoryPage(
+        items=[s.activity_out(a) for a in page],
+        next_cursor=encode_cursor(page[-1].created_at, page[-1].id) if more and page else None,
+    )
+
+
+@webhooks.post("/sandbox", include_in_schema=True)
+async def sandbox_webhook(request: Request) -> JSONResponse:
+    """Events from the payment provider, signed with `OKPay-Signature: t=…,v1=…`."""
+    from starlette.concurrency import run_in_threadpool
+
+    body = await request.body()
+    try:
+        event = get_provider().verify_webhook(body, request.headers.get("okpay-signature", ""))
+    except (WebhookRejected, ValueError):
+        return JSONResponse(
+            {"error": {"code": "signature_invalid", "message": "signature invalid"}},
+            status_code=400,
+        )
+    outcome = await run_in_threadpool(flows.handle_provider_event, event)
+    return JSONResponse({"received": True, "outcome": outcome})
+
+
+@admin.post("/users/{user_id}/restrict", status_code=204)
+def admin_restrict(user_id: int, body: s.RestrictIn, staff: Staff, db: DbSession) -> Response:
+    """Block some operations for compliance; the customer sees the reason."""
+    service.do_restrict(
+        db, user_id=user_id, blocked=body.blocked, reason=body.reason, actor_user_id=staff.id
+    )
+    return Response(status_code=204)
+
+
+@admin.post("/users/{user_id}/freeze", status_code=204)
+def admin_freeze(user_id: int, body: s.FreezeIn, staff: Staff, db: DbSession) -> Response:
+    """Fraud: nothing leaves the account until released."""
+    service.do_freeze(db, user_id=user_id, reason=body.reason, actor_user_id=staff.id)
+    return Response(status_code=204)
+
+
+@admin.post("/users/{user_id}/release", status_code=204)
+def admin_release(user_id: int, staff: Staff, db: DbSession) -> Response:
+    """Lift a freeze and every restriction."""
+    service.do_release(db, user_id=user_id, actor_user_id=staff.id)
+    return Response(status_code=204)

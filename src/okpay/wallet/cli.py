@@ -1,0 +1,114 @@
+"""`okpay wallet …`: what an operator needs without the web console."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+from sqlalchemy.orm import Session
+
+from okpay.core.money import to_decimal_string
+
+app = typer.Typer(help="Wallet operations for operators (audited).", no_args_is_help=True)
+
+
+def _user_id(session: Session, email: str) -> int:
+    from okpay.identity import service as identity_service
+
+    user = identity_service.get_user_by_email(session, email)
+    if user is None:
+        typer.echo(f"no user {email}", err=True)
+        raise typer.Exit(1)
+    return user.id
+
+
+def _cli_context() -> None:
+    from okpay.core import context
+
+    context.set_current(context.RequestContext(ip=None, user_agent="okpay-cli", channel="cli"))
+
+
+@app.command()
+def show(email: Annotated[str, typer.Argument(help="The customer's e-mail address.")]) -> None:
+    """Balances, status, restrictions and the latest operations of a customer."""
+    from okpay.db import get_database
+    from okpay.wallet import ledger, service
+
+    with get_database().unit_of_work(write=False) as session:
+        uid = _user_id(session, email)
+        s = service.standing(session, uid)
+        typer.echo(
+            f"{email}: status={s.status} level={s.verification_level}"
+            f" reason={s.status_reason or '-'}"
+        )
+        for action, reason in s.blocked.items():
+            typer.echo(f"  blocked {action}: {reason}")
+        for a in ledger.balances(session, user_id=uid):
+            typer.echo(
+                f"  {a.currency} balance {to_decimal_string(a.balance, a.currency)}"
+                f" held {to_decimal_string(a.held, a.currency)}"
+            )
+        for row in service.history(session, user_id=uid, filters=service.HistoryFilter(), limit=10):
+            typer.echo(
+                f"  {row.created_at:%Y-%m-%d %H:%M} {row.reference} {row.type:<10} {row.status:<9}"
+                f" {to_decimal_string(row.amount, row.currency):>12} {row.currency}"
+            )
+
+
+@app.command()
+def restrict(
+    email: Annotated[str, typer.Argument()],
+    block: Annotated[list[str], typer.Option(help="topup, withdraw, transfer or pay (repeat).")],
+    reason: Annotated[str, typer.Option(help="Shown to the customer.")],
+) -> None:
+    """Block some operations (compliance), with a reason the customer sees."""
+    from okpay.core.errors import DomainError
+    from okpay.db import get_database
+    from okpay.wallet import service
+
+    _cli_context()
+    try:
+        with get_database().unit_of_work() as session:
+            service.do_restrict(
+                session,
+                user_id=_user_id(session, email),
+                blocked=block,
+                reason=reason,
+                actor_user_id=None,
+            )
+    except DomainError as err:
+        typer.echo(f"not done: {err.code}: {err.translated()}", err=True)
+        raise typer.Exit(1) from None
+    typer.echo(f"{email}: restricted ({', '.join(block)})")
+
+
+@app.command()
+def freeze(
+    email: Annotated[str, typer.Argument()],
+    reason: Annotated[str, typer.Option(help="Shown to the customer.")],
+) -> None:
+    """Freeze an account (fraud): nothing leaves it until released."""
+    from okpay.db import get_database
+    from okpay.wallet import service
+
+    _cli_context()
+    with get_database().unit_of_work() as session:
+        service.do_freeze(
+            session, user_id=_user_id(session, email), reason=reason, actor_user_id=None
+        )
+    typer.echo(f"{email}: frozen")
+
+
+@app.command()
+def release(
+    email: Annotated[str, typer.Argument()],
+    note: Annotated[str, typer.Option(help="Why (audit log).")] = "",
+) -> None:
+    """Lift a freeze and every restriction."""
+    from okpay.db import get_database
+    from okpay.wallet import service
+
+    _cli_context()
+    with get_database().unit_of_work() as session:
+        service.do_release(session, user_id=_user_id(session, email), actor_user_id=None, note=note)
+    typer.echo(f"{email}: active")

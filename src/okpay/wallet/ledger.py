@@ -1,0 +1,339 @@
+"""The double-entry ledger: lock balances in id order, check, then write one balanced entry.
+
+Everything here runs inside the caller's unit of work and uses Core statements: it is the
+hot path of every money movement, and a transfer is a handful of round trips (lock, update
+balances, insert entry and postings), close to what hand-written SQL would do.
+
+System accounts (clearing, fees, payouts, FX) are sharded: each movement picks one shard at
+random, so half the traffic touching "fee revenue" does not queue on a single row. A system
+account's balance is the sum of its shards."""
+
+from __future__ import annotations
+
+import random
+import threading
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import bindparam, func, insert, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session
+
+from okpay.core import clock
+from okpay.core.errors import DomainError
+from okpay.core.i18n import N_
+from okpay.core.money import SUPPORTED_CURRENCIES
+from okpay.db import for_update, table_of
+from okpay.wallet.models import AccountKind, JournalEntry, Posting, SystemAccount, WalletAccount
+
+SYSTEM_SHARDS = 8
+
+
+class InsufficientFunds(DomainError):
+    code = "insufficient_funds"
+    status = 422
+    message = N_("Your available balance is not enough for this.")
+
+
+class LedgerImbalance(Exception):
+    """A programming error: postings that do not sum to zero per currency."""
+
+
+@dataclass(frozen=True)
+class Line:
+    account_id: int
+    amount: int
+
+
+@dataclass
+class LockedAccount:
+    id: int
+    kind: str
+    user_id: int | None
+    merchant_id: int | None
+    currency: str
+    balance: int
+    held: int
+
+    @property
+    def available(self) -> int:
+        return self.balance - self.held
+
+
+# ------------------------------------------------------------------------------- accounts
+
+
+def _insert_ignore(session: Session) -> Any:
+    dialect = session.get_bind().dialect.name
+    module = postgresql if dialect == "postgresql" else sqlite
+    return module.insert(WalletAccount)
+
+
+def customer_account_id(
+    session: Session, *, user_id: int, currency: str, create: bool = True
+) -> int | None:
+    """The user's account in ``currency``, created on first use (race-safe)."""
+    return _owned_account_id(
+        session,
+        kind=AccountKind.customer,
+        owner="user_id",
+        owner_id=user_id,
+        currency=currency,
+        create=create,
+    )
+
+
+def merchant_account_id(session: Session, *, merchant_id: int, currency: str) -> int:
+    """The merchant's account in ``currency``, created on first use."""
+    found = _owned_account_id(
+        session,
+        kind=AccountKind.merchant,
+        owner="merchant_id",
+        owner_id=merchant_id,
+        currency=currency,
+        create=True,
+    )
+    assert found is not None
+    return found
+
+
+def _owned_account_id(
+    session: Session, *, kind: AccountKind, owner: str, owner_id: int, currency: str, create: bool
+) -> int | None:
+    column = getattr(WalletAccount, owner)
+    stmt = select(WalletAccount.id).where(column == owner_id, WalletAccount.currency == currency)
+    found = session.scalar(stmt)
+    if found is not None or not create:
+        return found
+    # Two first payments at once both try to open the account: one insert wins, both read it.
+    session.execute(
+        _insert_ignore(session)
+        .values(
+            kind=kind.value,
+            currency=currency,
+            shard=0,
+            balance=0,
+            held=0,
+            created_at=clock.now(),
+            **{owner: owner_id},
+        )
+        .on_conflict_do_nothing()
+    )
+    return session.scalar(stmt)
+
+
+_system_ids: dict[tuple[str, str, str], list[int]] = {}
+_system_lock = threading.Lock()
+
+
+def system_account_id(session: Session, code: SystemAccount, currency: str) -> int:
+    """One shard of a system account, chosen at random."""
+    return random.choice(system_shard_ids(session, code, currency))  # noqa: S311 - load spreading
+
+
+def system_shard_ids(session: Session, code: SystemAccount, currency: str) -> list[int]:
+    url = str(session.get_bind().engine.url)
+    key = (url, code.value, currency)
+    ids = _system_ids.get(key)
+    if ids is None:
+        with _system_lock:
+            ensure_system_accounts(session)
+            rows = session.execute(
+                select(WalletAccount.system_code, WalletAccount.currency, WalletAccount.id)
+                .where(WalletAccount.kind == AccountKind.system.value)
+                .order_by(WalletAccount.shard)
+            ).all()
+            grouped: dict[tuple[str, str, str], list[int]] = defaultdict(list)
+            for system_code, cur, account_id in rows:
+                grouped[(url, str(system_code), cur)].append(account_id)
+            _system_ids.update(grouped)
+            ids = _system_ids[key]
+    return ids
+
+
+def forget_system_accounts() -> None:
+    """Drop cached system-account ids (tests empty the tables between cases)."""
+    _system_ids.clear()
+
+
+def ensure_system_accounts(session: Session) -> None:
+    """Create every system account shard for every currency (idempotent)."""
+    now = clock.now()
+    values = [
+        {
+            "kind": AccountKind.system.value,
+            "system_code": code.value,
+            "currency": currency,
+            "shard": shard,
+            "balance": 0,
+            "held": 0,
+            "created_at": now,
+        }
+        for code in SystemAccount
+        for currency in SUPPORTED_CURRENCIES
+        for shard in range(SYSTEM_SHARDS)
+    ]
+    session.execute(_insert_ignore(session).on_conflict_do_nothing(), values)
+
+
+def system_balance(session: Session, code: SystemAccount, currency: str) -> int:
+    return int(
+        session.scalar(
+            select(func.coalesce(func.sum(WalletAccount.balance), 0)).where(
+                WalletAccount.system_code == code.value, WalletAccount.currency == currency
+            )
+        )
+        or 0
+    )
+
+
+# --------------------------------------------------------------------------------- locking
+
+
+def lock_accounts(session: Session, account_ids: Iterable[int]) -> dict[int, LockedAccount]:
+    """Lock the balance rows in id order (so two movements never wait on each other in a
+    circle) and return their current state."""
+    ids = sorted(set(account_ids))
+    dialect = session.get_bind().dialect.name
+    rows = session.execute(
+        select(
+            WalletAccount.id,
+            WalletAccount.kind,
+            WalletAccount.user_id,
+            WalletAccount.merchant_id,
+            WalletAccount.currency,
+            WalletAccount.balance,
+            WalletAccount.held,
+        )
+        .where(WalletAccount.id.in_(ids))
+        .order_by(WalletAccount.id)
+        .with_for_update(**for_update(dialect))
+    ).all()
+    locked = {
+        r.id: LockedAccount(r.id, r.kind, r.user_id, r.merchant_id, r.currency, r.balance, r.held)
+        for r in rows
+    }
+    if len(locked) != len(ids):
+        raise LookupError(f"accounts missing: {set(ids) - set(locked)}")
+    return locked
+
+
+def lock_customer_accounts(
+    session: Session, *, user_ids: Sequence[int], currency: str
+) -> dict[int, LockedAccount]:
+    """Find and lock the users' accounts in ``currency`` in one statement (id order);
+    returns them by user id (a user with no account in that currency is missing)."""
+    dialect = session.get_bind().dialect.name
+    rows = session.execute(
+        select(
+            WalletAccount.id,
+            WalletAccount.kind,
+            WalletAccount.user_id,
+            WalletAccount.merchant_id,
+            WalletAccount.currency,
+            WalletAccount.balance,
+            WalletAccount.held,
+        )
+        .where(WalletAccount.user_id.in_(list(user_ids)), WalletAccount.currency == currency)
+        .order_by(WalletAccount.id)
+        .with_for_update(**for_update(dialect))
+    ).all()
+    return {
+        r.user_id: LockedAccount(
+            r.id, r.kind, r.user_id, r.merchant_id, r.currency, r.balance, r.held
+        )
+        for r in rows
+    }
+
+
+# --------------------------------------------------------------------------------- posting
+
+
+_accounts = table_of(WalletAccount)
+_update_balance = (
+    update(_accounts)
+    .where(_accounts.c.id == bindparam("account_id"))
+    .values(balance=bindparam("new_balance"))
+)
+_update_held = (
+    update(_accounts)
+    .where(_accounts.c.id == bindparam("account_id"))
+    .values(held=bindparam("new_held"))
+)
+_insert_entry = insert(table_of(JournalEntry)).returning(table_of(JournalEntry).c.id)
+_insert_postings = insert(table_of(Posting))
+
+
+def post(
+    session: Session,
+    locked: dict[int, LockedAccount],
+    *,
+    operation_id: int,
+    kind: str,
+    lines: Sequence[Line],
+    allow_held: bool = False,
+) -> int:
+    """Write one balanced journal entry over already-locked accounts; returns its id.
+
+    Refuses (InsufficientFunds, nothing written) if a customer or merchant account would go
+    below what it holds for pending withdrawals (below zero with ``allow_held``, when the
+    entry itself settles a hold)."""
+    totals: dict[str, int] = defaultdict(int)
+    for line in lines:
+        if line.amount == 0:
+            raise LedgerImbalance("zero posting")
+        totals[locked[line.account_id].currency] += line.amount
+    if any(totals.values()):
+        raise LedgerImbalance(f"postings do not balance: {dict(totals)}")
+
+    new_balance: dict[int, int] = {}
+    for line in lines:
+        account = locked[line.account_id]
+        balance = new_balance.get(account.id, account.balance) + line.amount
+        floor = 0 if allow_held else account.held
+        if account.kind != AccountKind.system.value and line.amount < 0 and balance < floor:
+            raise InsufficientFunds()
+        new_balance[account.id] = balance
+
+    entry_id = session.execute(
+        _insert_entry, {"operation_id": operation_id, "kind": kind, "created_at": clock.now()}
+    ).scalar_one()
+    running: dict[int, int] = {}
+    postings = []
+    for line in lines:
+        account = locked[line.account_id]
+        running[account.id] = running.get(account.id, account.balance) + line.amount
+        postings.append(
+            {
+                "entry_id": entry_id,
+                "account_id": account.id,
+                "currency": account.currency,
+                "amount": line.amount,
+                "balance_after": running[account.id],
+            }
+        )
+    session.execute(_insert_postings, postings)
+    session.execute(
+        _update_balance, [{"account_id": i, "new_balance": b} for i, b in new_balance.items()]
+    )
+    for account_id, balance in new_balance.items():
+        locked[account_id].balance = balance
+    return int(entry_id)
+
+
+def set_held(session: Session, account: LockedAccount, held: int) -> None:
+    """Change what a locked account holds; never more than its balance, never negative."""
+    if held < 0:
+        raise ValueError("held below zero")
+    if held > account.balance and account.kind != AccountKind.system.value:
+        raise InsufficientFunds()
+    session.execute(_update_held, [{"account_id": account.id, "new_held": held}])
+    account.held = held
+
+
+def balances(session: Session, *, user_id: int) -> list[WalletAccount]:
+    """The user's accounts, CNY first, then by currency code."""
+    rows = list(session.scalars(select(WalletAccount).where(WalletAccount.user_id == user_id)))
+    return sorted(rows, key=lambda a: (a.currency != "CNY", a.currency))

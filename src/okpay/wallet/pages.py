@@ -1,0 +1,502 @@
+"""Wallet pages: home, top-up, send, withdraw, history, transaction detail, payment methods,
+fees and limits. Money forms carry an idempotency key generated when the form is shown, so
+a double click or a reload never moves money twice."""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Form, Request
+from starlette.responses import RedirectResponse, Response
+
+from okpay.core.errors import DomainError
+from okpay.core.i18n import gettext
+from okpay.core.money import SUPPORTED_CURRENCIES, check_currency, parse_amount, to_decimal_string
+from okpay.core.security import new_token
+from okpay.identity.access import CurrentUser
+from okpay.wallet import api as wallet_api
+from okpay.wallet import fees, flows, ledger, service
+from okpay.wallet.models import operation_status_label, type_label
+from okpay.wallet.providers import get_provider
+from okpay.web.deps import DbSession, csrf_protect
+from okpay.web.flash import flash
+from okpay.web.forms import form_error
+from okpay.web.templating import render
+
+router = APIRouter(prefix="/wallet", include_in_schema=False, dependencies=[Depends(csrf_protect)])
+
+FormStr = Annotated[str, Form()]
+OptStr = Annotated[str, Form()]
+
+
+def _redirect(url: str) -> RedirectResponse:
+    return RedirectResponse(url, status_code=303)
+
+
+def percent(bps: int) -> str:
+    """Basis points as a percentage in the reader's locale ("0.1%")."""
+    from decimal import Decimal
+
+    from babel.numbers import format_percent
+
+    from okpay.core.i18n import get_locale
+
+    return str(format_percent(Decimal(bps) / 10_000, format="#,##0.##%", locale=get_locale()))
+
+
+def _ctx(**extra: Any) -> dict[str, Any]:
+    return {
+        "currencies": SUPPORTED_CURRENCIES,
+        "type_label": type_label,
+        "status_label": operation_status_label,
+        "decimal": to_decimal_string,
+        "percent": percent,
+        "new_key": new_token(16),
+        "fee_rule": fees.rule_for("withdrawal", "bank", "domestic"),
+        **extra,
+    }
+
+
+def _form_error(
+    request: Request, db: DbSession, template: str, err: DomainError, **ctx: Any
+) -> Response:
+    return form_error(request, db, template, err, **_ctx(**ctx))
+
+
+@router.get("")
+def home(request: Request, user: CurrentUser, db: DbSession) -> Response:
+    accounts = ledger.balances(db, user_id=user.id)
+    recent = service.history(db, user_id=user.id, filters=service.HistoryFilter(), limit=8)
+    return render(request, "wallet/home.html", **_ctx(accounts=accounts, recent=recent))
+
+
+# ---------------------------------------------------------------------------------- top-up
+
+
+@router.get("/topup")
+def topup_form(request: Request, user: CurrentUser, db: DbSession) -> Response:
+    methods = [m for m in service.list_payment_methods(db, user_id=user.id) if m.kind == "card"]
+    return render(request, "wallet/topup.html", **_ctx(methods=methods, form={"currency": "CNY"}))
+
+
+@router.post("/topup")
+def topup(
+    request: Request,
+    user: CurrentUser,
+    db: DbSession,
+    source: FormStr,
+    amount: FormStr,
+    currency: FormStr,
+    idempotency_key: FormStr,
+) -> Response:
+    form = {"source": source, "amount": amount, "currency": currency}
+    try:
+        cur = check_currency(currency)
+        minor = parse_amount(amount, cur)
+        if source == "bank":
+            idem = flows.idempotency(
+                user.id, idempotency_key, "topup_bank", {"amount": amount, "currency": cur}
+            )
+            answer = flows.bank_topup(idem, user_id=user.id, amount=minor, currency=cur)
+        else:
+            method_id = int(source) if source.isdigit() else 0
+            idem = flows.idempotency(
+                user.id,
+                idempotency_key,
+                "topup_card",
+                {"payment_method_id": method_id, "amount": amount, "currency": cur},
+            )
+            answer = flows.card_topup(
+                idem, user_id=user.id, payment_method_id=method_id, amount=minor, currency=cur
+            )
+    except DomainError as err:
+        methods = [m for m in service.list_payment_methods(db, user_id=user.id) if m.kind == "card"]
+        return _form_error(request, db, "wallet/topup.html", err, methods=methods, form=form)
+    return _redirect(f"/wallet/tx/{answer.body['reference']}")
+
+
+# ------------------------------------------------------------------------------------ send
+
+
+@router.get("/send")
+def send_form(request: Request, user: CurrentUser) -> Response:
+    return render(request, "wallet/send.html", **_ctx(form={"currency": "CNY"}, step="edit"))
+
+
+@router.post("/send/review")
+def send_review(
+    request: Request,
+    user: CurrentUser,
+    db: DbSession,
+    recipient: FormStr,
+    amount: FormStr,
+    currency: FormStr,
+    note: Annotated[str, Form()] = "",
+) -> Response:
+    """Show the fee and total before anything moves."""
+    form = {"recipient": recipient, "amount": amount, "currency": currency, "note": note}
+    try:
+        cur = check_currency(currency)
+        minor = parse_amount(amount, cur)
+        from okpay.identity import service as identity_service
+
+        target = identity_service.find_recipient(db, recipient)
+        if target is None:
+            raise service.RecipientNotFound(field="recipient")
+        if target.id == user.id:
+            raise service.TransferToSelf(field="recipient")
+        quote = service.quote_fee(
+            db, user_id=user.id, operation="transfer", method="wallet", amount=minor, currency=cur
+        )
+    except DomainError as err:
+        return _form_error(request, db, "wallet/send.html", err, form=form, step="edit")
+    return render(
+        request,
+        "wallet/send.html",
+        **_ctx(
+            form=form,
+            step="review",
+            minor=minor,
+            currency=cur,
+            fee=quote.fee,
+            discount=quote.discount,
+            recipient_label=identity_service.display_label(target),
+        ),
+    )
+
+
+@router.post("/send")
+def send(
+    request: Request,
+    user: CurrentUser,
+    db: DbSession,
+    recipient: FormStr,
+    amount: FormStr,
+    currency: FormStr,
+    idempotency_key: FormStr,
+    note: Annotated[str, Form()] = "",
+) -> Response:
+    form = {"recipient": recipient, "amount": amount, "currency": currency, "note": note}
+    try:
+        cur = check_currency(currency)
+        minor = parse_amount(amount, cur)
+        idem = flows.idempotency(
+            user.id,
+            idempotency_key,
+            "transfer",
+            {"recipient": recipient, "amount": amount, "currency": cur, "note": note},
+        )
+        answer = flows.transfer(
+            idem, sender_id=user.id, recipient=recipient, amount=minor, currency=cur, note=note
+        )
+    except DomainError as err:
+        return _form_error(request, db, "wallet/send.html", err, form=form, step="edit")
+    flash(request, gettext("Money sent."), "success")
+    return _redirect(f"/wallet/tx/{answer.body['reference']}")
+
+
+# -------------------------------------------------------------------------------- withdraw
+
+
+@router.get("/withdraw")
+def withdraw_form(request: Request, user: CurrentUser, db: DbSession) -> Response:
+    banks = [m for m in service.list_payment_methods(db, user_id=user.id) if m.kind == "bank"]
+    return render(
+        request,
+        "wallet/withdraw.html",
+        **_ctx(
+            banks=banks, form={"currency": "CNY"}, accounts=ledger.balances(db, user_id=user.id)
+        ),
+    )
+
+
+@router.post("/withdraw")
+def withdraw(
+    request: Request,
+    user: CurrentUser,
+    db: DbSession,
+    payment_method_id: FormStr,
+    amount: FormStr,
+    currency: FormStr,
+    idempotency_key: FormStr,
+) -> Response:
+    form = {"payment_method_id": payment_method_id, "amount": amount, "currency": currency}
+    try:
+        cur = check_currency(currency)
+        minor = parse_amount(amount, cur)
+        method_id = int(payment_method_id) if payment_method_id.isdigit() else 0
+        idem = flows.idempotency(
+            user.id,
+            idempotency_key,
+            "withdrawal",
+            {"payment_method_id": method_id, "amount": amount, "currency": cur},
+        )
+        answer = flows.withdrawal(
+            idem, user_id=user.id, payment_method_id=method_id, amount=minor, currency=cur
+        )
+    except DomainError as err:
+        banks = [m for m in service.list_payment_methods(db, user_id=user.id) if m.kind == "bank"]
+        return _form_error(
+            request,
+            db,
+            "wallet/withdraw.html",
+            err,
+            banks=banks,
+            form=form,
+            accounts=ledger.balances(db, user_id=user.id),
+        )
+    return _redirect(f"/wallet/tx/{answer.body['reference']}")
+
+
+@router.post("/tx/{reference}/cancel")
+def cancel(request: Request, user: CurrentUser, db: DbSession, reference: str) -> Response:
+    try:
+        service.do_cancel_withdrawal(db, user_id=user.id, reference=reference)
+    except DomainError as err:
+        db.rollback()
+        flash(request, err.translated(), "warning")
+        return _redirect(f"/wallet/tx/{reference}")
+    flash(
+        request,
+        gettext("The withdrawal was cancelled and the money is back in your balance."),
+        "success",
+    )
+    return _redirect(f"/wallet/tx/{reference}")
+
+
+# ------------------------------------------------------------------------------- history
+
+
+@router.get("/history")
+def history(
+    request: Request,
+    user: CurrentUser,
+    db: DbSession,
+    start: date | None = None,
+    end: date | None = None,
+    type: str | None = None,
+    status: str | None = None,
+    currency: str | None = None,
+    min_amount: str | None = None,
+    max_amount: str | None = None,
+    q: str | None = None,
+    cursor: str | None = None,
+) -> Response:
+    params = {
+        "start": start,
+        "end": end,
+        "type": type,
+        "status": status,
+        "currency": currency,
+        "min_amount": min_amount,
+        "max_amount": max_amount,
+        "q": q,
+    }
+    try:
+        filters = wallet_api.history_filter(
+            start, end, type, status, currency, min_amount, max_amount, q
+        )
+        rows = service.history(
+            db, user_id=user.id, filters=filters, limit=51, before=wallet_api.decode_cursor(cursor)
+        )
+    except DomainError as err:
+        return _form_error(
+            request, db, "wallet/history.html", err, rows=[], params=params, next_url=None
+        )
+    page, more = rows[:50], len(rows) > 50
+    next_url = None
+    if more and page:
+        from urllib.parse import urlencode
+
+        kept = {k: v for k, v in params.items() if v not in (None, "")}
+        kept["cursor"] = wallet_api.encode_cursor(page[-1].created_at, page[-1].id)
+        next_url = "/wallet/history?" + urlencode(kept)
+    return render(
+        request, "wallet/history.html", **_ctx(rows=page, params=params, next_url=next_url)
+    )
+
+
+@router.get("/tx/{reference}")
+def detail(request: Request, user: CurrentUser, db: DbSession, reference: str) -> Response:
+    op = service.get_operation_for_user(db, user_id=user.id, reference=reference)
+    activity = service.activity_for(db, user_id=user.id, operation_id=op.id)
+    from okpay.wallet.messages import failure_message
+    from okpay.wallet.schemas import operation_out
+
+    return render(
+        request,
+        "wallet/detail.html",
+        **_ctx(
+            op=op,
+            activity=activity,
+            view=operation_out(op, viewer_id=user.id, activity=activity),
+            failure=failure_message(op.failure_code),
+        ),
+    )
+
+
+# ------------------------------------------------------------------------- payment methods
+
+
+@router.get("/methods")
+def methods(request: Request, user: CurrentUser, db: DbSession) -> Response:
+    return render(
+        request,
+        "wallet/methods.html",
+        **_ctx(methods=service.list_payment_methods(db, user_id=user.id), form={}),
+    )
+
+
+@router.post("/methods/card")
+def add_card(
+    request: Request,
+    user: CurrentUser,
+    db: DbSession,
+    card_number: FormStr,
+    expiry: FormStr,
+    cvc: FormStr,
+    holder_name: Annotated[str, Form()] = "",
+) -> Response:
+    try:
+        month, _, year = expiry.replace(" ", "").partition("/")
+        if not (month.isdigit() and year.isdigit()):
+            from okpay.core.errors import ValidationFailed
+            from okpay.core.i18n import N_
+
+            raise ValidationFailed(
+                N_("Please enter the expiry date as MM/YY."),
+                code="card_expiry_invalid",
+                field="expiry",
+            )
+        full_year = int(year) + 2000 if len(year) == 2 else int(year)
+        token = get_provider().tokenize_card(card_number, int(month), full_year, cvc.strip())
+        service.do_add_card(db, user_id=user.id, token=token, holder_name=holder_name)
+    except DomainError as err:
+        # The number typed is never sent back to the page.
+        return _form_error(
+            request,
+            db,
+            "wallet/methods.html",
+            err,
+            methods=service.list_payment_methods(db, user_id=user.id),
+            form={"holder_name": holder_name},
+        )
+    flash(request, gettext("Card added."), "success")
+    return _redirect(request.query_params.get("next") or "/wallet/methods")
+
+
+@router.post("/methods/bank")
+def add_bank(
+    request: Request,
+    user: CurrentUser,
+    db: DbSession,
+    account_number: FormStr,
+    bank_name: FormStr,
+    holder_name: FormStr,
+) -> Response:
+    try:
+        token = get_provider().register_bank_account(account_number)
+        service.do_add_bank_account(
+            db,
+            user_id=user.id,
+            provider_token=token,
+            account_number=account_number,
+            bank_name=bank_name,
+            holder_name=holder_name,
+        )
+    except DomainError as err:
+        return _form_error(
+            request,
+            db,
+            "wallet/methods.html",
+            err,
+            methods=service.list_payment_methods(db, user_id=user.id),
+            form={"bank_name": bank_name, "holder_name": holder_name},
+        )
+    flash(request, gettext("Bank account added."), "success")
+    return _redirect("/wallet/methods")
+
+
+@router.post("/methods/{method_id}/remove")
+def remove_method(request: Request, user: CurrentUser, db: DbSession, method_id: int) -> Response:
+    service.do_remove_payment_method(db, user_id=user.id, method_id=method_id)
+    flash(request, gettext("Removed."), "success")
+    return _redirect("/wallet/methods")
+
+
+# --------------------------------------------------------------------------- fees, limits
+
+
+@router.get("/limits")
+def limits_page(request: Request, user: CurrentUser, db: DbSession) -> Response:
+    snapshot = service.usage_snapshot(db, user_id=user.id)
+    usage = [
+        service.limit_usage(
+            db, user_id=user.id, op_type=t, level=user.verification_level, snapshot=snapshot
+        )
+        for t in ("topup", "withdrawal", "transfer", "payment")
+    ]
+    return render(request, "wallet/limits.html", **_ctx(usage=usage))
+
+
+public = APIRouter(include_in_schema=False)
+
+
+@public.get("/fees")
+def fees_page(request: Request) -> Response:
+    """The public fee schedule, in the reader's language."""
+    return render(
+        request, "wallet/fees.html", **_ctx(schedule=fees.SCHEDULE, discounts=fees.DISCOUNTS)
+    )
+
+
+dev = APIRouter(
+    prefix="/dev/sandbox", include_in_schema=False, dependencies=[Depends(csrf_protect)]
+)
+
+
+@dev.get("")
+def sandbox(request: Request, db: DbSession) -> Response:
+    """Development only: play the payment provider for bank transfers and payouts."""
+    return render(
+        request, "wallet/dev_sandbox.html", **_ctx(pending=service.pending_provider_operations(db))
+    )
+
+
+@dev.post("/{reference}/{outcome}")
+def sandbox_event(request: Request, reference: str, outcome: str, db: DbSession) -> Response:
+    """Send the app the signed webhook the provider would send (through the same checks)."""
+    import json
+    import time
+
+    op = service.find_by_reference(db, reference)
+    if op is None:
+        flash(request, gettext("We could not find what you were looking for."), "warning")
+        return _redirect("/dev/sandbox")
+    # Read what the event needs, then end this request's transaction: the webhook handler
+    # runs its own (on SQLite a second writer would wait for this one).
+    op_type, amount, currency, payout = op.type, op.amount, op.currency, op.external_ref
+    db.rollback()
+    event: dict[str, Any]
+    if op_type == "topup":
+        event = {
+            "type": "bank_transfer.received",
+            "data": {
+                "reference": reference,
+                "amount": amount,
+                "currency": currency,
+                "transfer": f"tr_{new_token(6)}",
+            },
+        }
+    elif outcome == "paid":
+        event = {"type": "payout.paid", "data": {"payout": payout}}
+    else:
+        event = {"type": "payout.failed", "data": {"payout": payout, "reason": "payout_failed"}}
+    event["id"] = f"evt_{new_token(9)}"
+    body = json.dumps(event).encode()
+    provider = get_provider()
+    verified = provider.verify_webhook(body, provider.sign(body, int(time.time())))
+    outcome_text = flows.handle_provider_event(verified)
+    flash(request, f"{event['type']}: {outcome_text}", "success")
+    return _redirect("/dev/sandbox")

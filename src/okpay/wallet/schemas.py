@@ -1,0 +1,176 @@
+"""Wallet API bodies. Amounts go in as decimal strings in the currency's major unit
+("100.50"), parsed exactly; they come out both as that string and as integer minor units."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from okpay.core.money import to_decimal_string
+from okpay.wallet.models import Activity, Operation
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class AmountIn(_Strict):
+    amount: str = Field(max_length=32, description='Decimal string in major units, e.g. "100.50"')
+    currency: str = Field(max_length=3, description="CNY, USD, EUR, HKD or JPY")
+
+
+class TransferIn(AmountIn):
+    recipient: str = Field(
+        max_length=320, description="The recipient's e-mail address or phone number"
+    )
+    note: str = Field("", max_length=140)
+
+
+class CardTopupIn(AmountIn):
+    payment_method_id: int
+
+
+class BankTopupIn(AmountIn):
+    pass
+
+
+class WithdrawalIn(AmountIn):
+    payment_method_id: int
+
+
+class CardIn(_Strict):
+    card_number: str = Field(max_length=30)
+    exp_month: int = Field(ge=1, le=12)
+    exp_year: int = Field(ge=2000, le=2100)
+    cvc: str = Field(max_length=4)
+    holder_name: str = Field("", max_length=100)
+
+
+class BankAccountIn(_Strict):
+    account_number: str = Field(max_length=40)
+    bank_name: str = Field(max_length=100)
+    holder_name: str = Field(max_length=100)
+
+
+class RestrictIn(_Strict):
+    blocked: list[str] = Field(description="Any of topup, withdraw, transfer, pay")
+    reason: str = Field(max_length=500, description="Shown to the customer")
+
+
+class FreezeIn(_Strict):
+    reason: str = Field(max_length=500, description="Shown to the customer")
+
+
+class PaymentMethodOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: int
+    kind: str
+    brand: str
+    last4: str
+    exp_month: int | None
+    exp_year: int | None
+    bank_name: str
+    holder_name: str
+    created_at: datetime
+
+
+class BalanceOut(BaseModel):
+    currency: str
+    balance: str
+    available: str
+    held: str
+    balance_minor: int
+    available_minor: int
+    held_minor: int
+
+
+class OperationOut(BaseModel):
+    reference: str
+    type: str
+    status: str
+    direction: str
+    currency: str
+    amount: str
+    amount_minor: int
+    fee: str
+    fee_minor: int
+    counterparty: str
+    note: str
+    failure_code: str | None
+    failure_message: str | None
+    created_at: datetime
+    completed_at: datetime | None
+
+
+class FeeQuoteOut(BaseModel):
+    currency: str
+    amount: str
+    fee: str
+    fee_minor: int
+    base_fee: str
+    discount: str | None
+    total: str
+
+
+def operation_out(
+    op: Operation, *, viewer_id: int, activity: Activity | None = None
+) -> OperationOut:
+    from okpay.wallet.messages import failure_message
+
+    outgoing = op.user_id == viewer_id and op.type in ("transfer", "withdrawal", "payment")
+    direction = "out" if outgoing else "in"
+    counterparty = activity.counterparty if activity is not None else ""
+    return OperationOut(
+        reference=op.reference,
+        type=op.type,
+        status=op.status,
+        direction=direction,
+        currency=op.currency,
+        amount=to_decimal_string(op.amount, op.currency),
+        amount_minor=op.amount,
+        fee=to_decimal_string(op.fee if outgoing else 0, op.currency),
+        fee_minor=op.fee if outgoing else 0,
+        counterparty=counterparty,
+        note=op.note,
+        failure_code=op.failure_code,
+        failure_message=failure_message(op.failure_code) if op.failure_code else None,
+        created_at=op.created_at,
+        completed_at=op.completed_at,
+    )
+
+
+class ActivityOut(BaseModel):
+    reference: str
+    type: str
+    status: str
+    direction: str
+    currency: str
+    amount: str
+    amount_minor: int
+    fee: str
+    counterparty: str
+    note: str
+    created_at: datetime
+
+
+def activity_out(a: Activity) -> ActivityOut:
+    return ActivityOut(
+        reference=a.reference,
+        type=a.type,
+        status=a.status,
+        direction=a.direction,
+        currency=a.currency,
+        amount=to_decimal_string(a.amount, a.currency),
+        amount_minor=a.amount,
+        fee=to_decimal_string(a.fee, a.currency),
+        counterparty=a.counterparty,
+        note=a.note,
+        created_at=a.created_at,
+    )
+
+
+class HistoryPage(BaseModel):
+    items: list[ActivityOut]
+    next_cursor: str | None

@@ -1,0 +1,1270 @@
+"""Wallet operations: top-up, withdrawal, transfer, account states, limits and history.
+
+Every function runs inside the caller's unit of work and only flushes. Money-moving
+functions lock the balance rows first (in id order), then read the owner's status fresh and
+check limits, so a freeze that commits first is always seen, and write one balanced entry.
+Calls to the payment provider happen between units of work (see wallet.flows)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import and_, func, insert, or_, select, update
+from sqlalchemy.orm import Session
+
+from okpay.core import audit, clock
+from okpay.core.errors import DomainError, NotFound, ValidationFailed
+from okpay.core.i18n import N_, format_money
+from okpay.core.ids import dated_reference
+from okpay.core.money import check_currency
+from okpay.db import table_of
+from okpay.identity import service as identity_service
+from okpay.identity.models import AccountStatus
+from okpay.wallet import fees, fx, ledger
+from okpay.wallet.limits import limits_for
+from okpay.wallet.models import (
+    AccountRestriction,
+    Activity,
+    Hold,
+    Operation,
+    OperationStatus,
+    OperationType,
+    PaymentMethod,
+    SystemAccount,
+    Usage,
+)
+from okpay.wallet.providers import CardToken
+
+BEIJING = ZoneInfo("Asia/Shanghai")
+ACTIONS = ("topup", "withdraw", "transfer", "pay")
+
+# ----------------------------------------------------------------------------------- errors
+
+
+class AccountFrozen(DomainError):
+    code = "account_frozen"
+    status = 403
+    message = N_("Your account is frozen, so money cannot leave it. Please contact support.")
+
+
+class AccountNotActive(DomainError):
+    code = "account_not_active"
+    status = 403
+    message = N_(
+        "Your account cannot do this right now (status: %(account_status)s). "
+        "Please contact support."
+    )
+
+
+class OperationBlocked(DomainError):
+    code = "account_restricted"
+    status = 403
+    message = N_("This is not available on your account at the moment: %(reason)s")
+
+
+class LimitExceeded(DomainError):
+    code = "limit_exceeded"
+    status = 422
+    message = N_(
+        "This is over your %(period)s limit of %(limit)s. You can still use %(remaining)s; "
+        "the limit resets %(resets)s."
+    )
+
+
+class RecipientNotFound(DomainError):
+    code = "recipient_not_found"
+    status = 404
+    message = N_("We could not find an OKPay user with that e-mail address or phone number.")
+
+
+class TransferToSelf(DomainError):
+    code = "transfer_to_self"
+    status = 422
+    message = N_("You cannot send money to yourself.")
+
+
+class RecipientCannotReceive(DomainError):
+    code = "recipient_cannot_receive"
+    status = 422
+    message = N_("That account cannot receive money at the moment.")
+
+
+class PaymentMethodNotFound(NotFound):
+    code = "payment_method_not_found"
+    message = N_("We could not find that card or bank account.")
+
+
+class CardExpired(DomainError):
+    code = "card_expired"
+    status = 422
+    message = N_("This card has expired. Please add a current card.")
+
+
+class OperationNotCancellable(DomainError):
+    code = "not_cancellable"
+    status = 409
+    message = N_("This can no longer be cancelled.")
+
+
+PERIOD_LABELS = {
+    "transaction": N_("per-transaction"),
+    "daily": N_("daily"),
+    "monthly": N_("monthly"),
+}
+
+
+# -------------------------------------------------------------------------- account states
+
+
+@dataclass(frozen=True)
+class Standing:
+    status: str
+    status_reason: str | None
+    verification_level: int
+    created_at: datetime
+    blocked: dict[str, str]  # action -> reason
+    label: str = ""
+
+
+def standing(session: Session, user_id: int) -> Standing:
+    """The user's status and active restrictions, read fresh (call after locking balances)."""
+    state = identity_service.account_state(session, user_id)
+    if state is None:
+        raise NotFound()
+    blocked: dict[str, str] = {}
+    if state.status == AccountStatus.restricted.value:
+        for actions, reason in session.execute(
+            select(AccountRestriction.blocked, AccountRestriction.reason).where(
+                AccountRestriction.user_id == user_id, AccountRestriction.released_at.is_(None)
+            )
+        ):
+            for action in actions:
+                blocked.setdefault(action, reason)
+    return Standing(
+        state.status,
+        state.status_reason,
+        state.verification_level,
+        state.created_at,
+        blocked,
+        state.label,
+    )
+
+
+def check_can(session: Session, user_id: int, action: str, *, outgoing: bool = True) -> Standing:
+    """Refuse ``action`` for a locked, frozen, closed or restricted account."""
+    s = standing(session, user_id)
+    if s.status == AccountStatus.frozen.value and outgoing:
+        raise AccountFrozen()
+    if s.status in (AccountStatus.locked.value, AccountStatus.closed.value):
+        from okpay.identity.models import status_label
+
+        raise AccountNotActive(account_status=status_label(s.status))
+    if action in s.blocked:
+        raise OperationBlocked(reason=s.blocked[action])
+    return s
+
+
+def do_restrict(
+    session: Session, *, user_id: int, blocked: list[str], reason: str, actor_user_id: int | None
+) -> AccountRestriction:
+    """Compliance: block some operations, with a reason the customer sees."""
+    chosen = sorted(set(blocked))
+    if not chosen or any(a not in ACTIONS for a in chosen):
+        raise ValidationFailed(
+            N_("Choose what to block: top-up, withdraw, transfer or pay."),
+            code="restriction_invalid",
+            field="blocked",
+        )
+    reason = identity_service.check_name(reason, field="reason", max_length=500)
+    if not reason:
+        raise ValidationFailed(
+            N_("Please give a reason the customer will see."),
+            code="reason_required",
+            field="reason",
+        )
+    _lock_all_accounts(session, user_id)
+    row = AccountRestriction(
+        user_id=user_id,
+        blocked=chosen,
+        reason=reason,
+        created_by=actor_user_id,
+        created_at=clock.now(),
+    )
+    session.add(row)
+    identity_service.do_set_status(
+        session,
+        user_id=user_id,
+        status=AccountStatus.restricted,
+        reason=reason,
+        actor_user_id=actor_user_id,
+    )
+    session.flush()
+    audit.record(
+        session,
+        "account_restricted",
+        actor_user_id=actor_user_id,
+        subject_user_id=user_id,
+        object_type="restriction",
+        object_id=row.id,
+        blocked=chosen,
+        reason=reason,
+    )
+    return row
+
+
+def do_freeze(session: Session, *, user_id: int, reason: str, actor_user_id: int | None) -> None:
+    """Fraud: nothing leaves the account until it is released."""
+    reason = identity_service.check_name(reason, field="reason", max_length=500)
+    if not reason:
+        raise ValidationFailed(
+            N_("Please give a reason the customer will see."),
+            code="reason_required",
+            field="reason",
+        )
+    _lock_all_accounts(session, user_id)
+    identity_service.do_set_status(
+        session,
+        user_id=user_id,
+        status=AccountStatus.frozen,
+        reason=reason,
+        actor_user_id=actor_user_id,
+    )
+
+
+def do_release(
+    session: Session, *, user_id: int, actor_user_id: int | None, note: str = ""
+) -> None:
+    """Lift a freeze and every active restriction."""
+    _lock_all_accounts(session, user_id)
+    now = clock.now()
+    session.execute(
+        update(AccountRestriction)
+        .where(AccountRestriction.user_id == user_id, AccountRestriction.released_at.is_(None))
+        .values(released_at=now, released_by=actor_user_id)
+        .execution_options(synchronize_session=False)
+    )
+    identity_service.do_set_status(
+        session,
+        user_id=user_id,
+        status=AccountStatus.active,
+        reason=None,
+        actor_user_id=actor_user_id,
+    )
+    audit.record(
+        session,
+        "account_released",
+        actor_user_id=actor_user_id,
+        subject_user_id=user_id,
+        note=note[:500],
+    )
+
+
+def _lock_all_accounts(session: Session, user_id: int) -> None:
+    # Taking the balance locks makes the status change wait for movements in flight, and
+    # movements that start later see the new status.
+    ids = [a.id for a in ledger.balances(session, user_id=user_id)]
+    if ids:
+        ledger.lock_accounts(session, ids)
+
+
+# --------------------------------------------------------------------------------- limits
+
+
+def _day_start(now: datetime) -> datetime:
+    local = now.astimezone(BEIJING)
+    return datetime.combine(local.date(), time(0), BEIJING)
+
+
+def _month_start(now: datetime) -> datetime:
+    local = now.astimezone(BEIJING)
+    return datetime.combine(date(local.year, local.month, 1), time(0), BEIJING)
+
+
+def _next_month(start: datetime) -> datetime:
+    year, month = (start.year + 1, 1) if start.month == 12 else (start.year, start.month + 1)
+    return datetime.combine(date(year, month, 1), time(0), BEIJING)
+
+
+VOLUME_TYPES = ("transfer", "payment", "withdrawal")
+
+
+class UsageSnapshot:
+    """A user's recent usage rows (this month and the last 30 days): limits and the volume
+    discount are computed from one small read."""
+
+    def __init__(self, rows: dict[tuple[str, date], int], today: date) -> None:
+        self.rows = rows
+        self.today = today
+
+    def day(self, op_type: str) -> int:
+        return self.rows.get((op_type, self.today), 0)
+
+    def month(self, op_type: str) -> int:
+        first = self.today.replace(day=1)
+        return sum(v for (t, d), v in self.rows.items() if t == op_type and d >= first)
+
+    def volume_30d(self) -> int:
+        since = self.today - timedelta(days=30)
+        return sum(v for (t, d), v in self.rows.items() if t in VOLUME_TYPES and d > since)
+
+
+def _today() -> date:
+    return clock.now().astimezone(BEIJING).date()
+
+
+def usage_snapshot(session: Session, *, user_id: int) -> UsageSnapshot:
+    today = _today()
+    since = min(today.replace(day=1), today - timedelta(days=30))
+    rows = session.execute(
+        select(Usage.op_type, Usage.day, Usage.amount_cny).where(
+            Usage.user_id == user_id, Usage.day >= since
+        )
+    ).all()
+    return UsageSnapshot({(t, d): int(v) for t, d, v in rows}, today)
+
+
+def _usage_upsert(session: Session) -> Any:
+    from sqlalchemy.dialects import postgresql, sqlite
+
+    module = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
+    stmt = module.insert(Usage)
+    return stmt.on_conflict_do_update(
+        index_elements=["user_id", "op_type", "day"],
+        set_={
+            "amount_cny": Usage.amount_cny + stmt.excluded.amount_cny,
+            "count": Usage.count + stmt.excluded.count,
+        },
+    )
+
+
+def record_usage(
+    session: Session,
+    *,
+    user_id: int,
+    op_type: str,
+    amount: int,
+    currency: str,
+    day: date | None = None,
+    undo: bool = False,
+) -> None:
+    """Count (or, with ``undo``, uncount) an operation against its day's usage."""
+    cny = fx.to_cny(amount, currency)
+    session.execute(
+        _usage_upsert(session),
+        {
+            "user_id": user_id,
+            "op_type": op_type,
+            "day": day or _today(),
+            "amount_cny": -cny if undo else cny,
+            "count": -1 if undo else 1,
+        },
+    )
+
+
+@dataclass(frozen=True)
+class LimitUsage:
+    operation: str
+    per_transaction: int
+    daily: int
+    daily_used: int
+    daily_resets_at: datetime
+    monthly: int
+    monthly_used: int
+    monthly_resets_at: datetime
+
+
+def limit_usage(
+    session: Session,
+    *,
+    user_id: int,
+    op_type: str,
+    level: int,
+    snapshot: UsageSnapshot | None = None,
+) -> LimitUsage:
+    limits = limits_for(op_type, level)
+    snap = snapshot or usage_snapshot(session, user_id=user_id)
+    now = clock.now()
+    day, month = _day_start(now), _month_start(now)
+    return LimitUsage(
+        operation=op_type,
+        per_transaction=limits.per_transaction,
+        daily=limits.daily,
+        daily_used=snap.day(op_type),
+        daily_resets_at=day + timedelta(days=1),
+        monthly=limits.monthly,
+        monthly_used=snap.month(op_type),
+        monthly_resets_at=_next_month(month),
+    )
+
+
+def check_limits(
+    session: Session,
+    *,
+    user_id: int,
+    op_type: str,
+    amount: int,
+    currency: str,
+    level: int,
+    snapshot: UsageSnapshot | None = None,
+) -> None:
+    """Refuse an amount over the per-transaction, daily or monthly limit, naming which."""
+    from okpay.core.i18n import format_datetime
+
+    amount_cny = fx.to_cny(amount, currency)
+    usage = limit_usage(session, user_id=user_id, op_type=op_type, level=level, snapshot=snapshot)
+    checks = (
+        ("transaction", usage.per_transaction, 0, None),
+        ("daily", usage.daily, usage.daily_used, usage.daily_resets_at),
+        ("monthly", usage.monthly, usage.monthly_used, usage.monthly_resets_at),
+    )
+    for period, limit, used, resets in checks:
+        if used + amount_cny > limit:
+            remaining = max(0, limit - used) if period != "transaction" else limit
+            raise LimitExceeded(
+                period=_Lazy(PERIOD_LABELS[period]),
+                limit=_LazyMoney(limit, "CNY"),
+                remaining=_LazyMoney(remaining, "CNY"),
+                resets=_LazyText(lambda r=resets: format_datetime(r, "short") if r else "—"),
+            )
+
+
+class _Lazy:
+    def __init__(self, msg: str) -> None:
+        self.msg = msg
+
+    def __str__(self) -> str:
+        from okpay.core.i18n import gettext
+
+        return gettext(self.msg)
+
+
+class _LazyMoney:
+    def __init__(self, minor: int, currency: str) -> None:
+        self.minor, self.currency = minor, currency
+
+    def __str__(self) -> str:
+        return format_money(self.minor, self.currency)
+
+
+class _LazyText:
+    def __init__(self, fn: Any) -> None:
+        self.fn = fn
+
+    def __str__(self) -> str:
+        return str(self.fn())
+
+
+# ------------------------------------------------------------------------------ operations
+
+_insert_operation = insert(table_of(Operation)).returning(table_of(Operation).c.id)
+_insert_activity = insert(table_of(Activity))
+
+
+def _new_operation(session: Session, **fields: Any) -> tuple[int, str]:
+    now = clock.now()
+    reference = dated_reference("TX")
+    values = {
+        "reference": reference,
+        "created_at": now,
+        "updated_at": now,
+        "fee": 0,
+        "note": "",
+        "data": {},
+        "user_id": None,
+        "account_id": None,
+        "counterparty_user_id": None,
+        "counterparty_account_id": None,
+        "merchant_id": None,
+        "order_id": None,
+        "target_currency": None,
+        "target_amount": None,
+        "fx_rate": None,
+        "method": None,
+        "payment_method_id": None,
+        "external_ref": None,
+        "original_operation_id": None,
+        "failure_code": None,
+        "completed_at": None,
+        **fields,
+    }
+    op_id = session.execute(_insert_operation, values).scalar_one()
+    return int(op_id), reference
+
+
+def _activity(session: Session, rows: list[dict[str, Any]]) -> None:
+    now = clock.now()
+    session.execute(
+        _insert_activity,
+        [
+            {"created_at": now, "updated_at": now, "fee": 0, "counterparty": "", "note": "", **r}
+            for r in rows
+        ],
+    )
+
+
+def _set_status(
+    session: Session,
+    operation_id: int,
+    status: OperationStatus,
+    *,
+    failure_code: str | None = None,
+    **extra: Any,
+) -> None:
+    now = clock.now()
+    values: dict[str, Any] = {"status": status.value, "updated_at": now, **extra}
+    if failure_code:
+        values["failure_code"] = failure_code
+    if status == OperationStatus.completed:
+        values["completed_at"] = now
+    session.execute(
+        update(table_of(Operation)).where(table_of(Operation).c.id == operation_id).values(**values)
+    )
+    session.execute(
+        update(table_of(Activity))
+        .where(table_of(Activity).c.operation_id == operation_id)
+        .values(status=status.value, updated_at=now)
+    )
+    if status in (OperationStatus.failed, OperationStatus.cancelled):
+        _uncount(session, operation_id)
+
+
+def _uncount(session: Session, operation_id: int) -> None:
+    """A failed or cancelled operation no longer uses the customer's limits."""
+    row = session.execute(
+        select(
+            Operation.user_id,
+            Operation.type,
+            Operation.amount,
+            Operation.currency,
+            Operation.created_at,
+        ).where(Operation.id == operation_id)
+    ).one()
+    if row.user_id is not None:
+        record_usage(
+            session,
+            user_id=row.user_id,
+            op_type=row.type,
+            amount=row.amount,
+            currency=row.currency,
+            day=row.created_at.astimezone(BEIJING).date(),
+            undo=True,
+        )
+
+
+def _fee_discount(snapshot: UsageSnapshot, created_at: datetime) -> fees.Discount | None:
+    return fees.best_discount(
+        volume_cny_30d=snapshot.volume_30d(), account_created=created_at, today=snapshot.today
+    )
+
+
+def quote_fee(
+    session: Session,
+    *,
+    user_id: int,
+    operation: str,
+    method: str,
+    amount: int,
+    currency: str,
+    cross_border: bool = False,
+    snapshot: UsageSnapshot | None = None,
+    created_at: datetime | None = None,
+) -> fees.FeeQuote:
+    """The fee a user would pay now, with the best discount they qualify for."""
+    if created_at is None:
+        state = identity_service.account_state(session, user_id)
+        created_at = state.created_at if state else clock.now()
+    snap = snapshot or usage_snapshot(session, user_id=user_id)
+    return fees.quote(
+        operation,
+        method,
+        "cross_border" if cross_border else "domestic",
+        amount,
+        currency,
+        discount=_fee_discount(snap, created_at),
+        used_this_month_cny=snap.month(operation),
+    )
+
+
+@dataclass(frozen=True)
+class TransferResult:
+    operation_id: int
+    reference: str
+    amount: int
+    fee: int
+    currency: str
+
+
+def do_transfer(
+    session: Session, *, sender_id: int, recipient: str, amount: int, currency: str, note: str = ""
+) -> TransferResult:
+    """Send money to another OKPay user in the same currency; settles at once.
+
+    The hot path of the wallet, kept to a few statements: find the recipient, lock both
+    balances (resolving their ids in the same query), read the sender's standing and recent
+    usage, then write the operation, its entry, postings, history rows and usage."""
+    currency = check_currency(currency)
+    note = identity_service.check_name(note, field="note", max_length=140)
+    target = identity_service.find_recipient(session, recipient)
+    if target is None:
+        raise RecipientNotFound(field="recipient")
+    if target.id == sender_id:
+        raise TransferToSelf(field="recipient")
+    if target.status == AccountStatus.closed.value:
+        raise RecipientCannotReceive(field="recipient")
+    locked = ledger.lock_customer_accounts(
+        session, user_ids=(sender_id, target.id), currency=currency
+    )
+    source, dest = locked.get(sender_id), locked.get(target.id)
+    if source is None:
+        raise ledger.InsufficientFunds()
+    if dest is None:  # first money in this currency: open the account, then lock both again
+        ledger.customer_account_id(session, user_id=target.id, currency=currency)
+        locked = ledger.lock_customer_accounts(
+            session, user_ids=(sender_id, target.id), currency=currency
+        )
+        source, dest = locked[sender_id], locked[target.id]
+    me = check_can(session, sender_id, "transfer")
+    snapshot = usage_snapshot(session, user_id=sender_id)
+    check_limits(
+        session,
+        user_id=sender_id,
+        op_type="transfer",
+        amount=amount,
+        currency=currency,
+        level=me.verification_level,
+        snapshot=snapshot,
+    )
+    fee = quote_fee(
+        session,
+        user_id=sender_id,
+        operation="transfer",
+        method="wallet",
+        amount=amount,
+        currency=currency,
+        snapshot=snapshot,
+        created_at=me.created_at,
+    ).fee
+    if source.available < amount + fee:
+        raise ledger.InsufficientFunds()
+    by_id = {source.id: source, dest.id: dest}
+    lines = [ledger.Line(source.id, -amount), ledger.Line(dest.id, amount)]
+    if fee:
+        fee_id = ledger.system_account_id(session, SystemAccount.fee_revenue, currency)
+        by_id.update(ledger.lock_accounts(session, [fee_id]))
+        lines += [ledger.Line(source.id, -fee), ledger.Line(fee_id, fee)]
+
+    op_id, reference = _new_operation(
+        session,
+        type=OperationType.transfer.value,
+        status=OperationStatus.completed.value,
+        user_id=sender_id,
+        account_id=source.id,
+        counterparty_user_id=target.id,
+        counterparty_account_id=dest.id,
+        currency=currency,
+        amount=amount,
+        fee=fee,
+        method="wallet",
+        note=note,
+        completed_at=clock.now(),
+    )
+    ledger.post(session, by_id, operation_id=op_id, kind="transfer", lines=lines)
+    _activity(
+        session,
+        [
+            {
+                "user_id": sender_id,
+                "operation_id": op_id,
+                "reference": reference,
+                "type": "transfer",
+                "direction": "out",
+                "status": "completed",
+                "currency": currency,
+                "amount": -(amount + fee),
+                "fee": fee,
+                "counterparty": identity_service.display_label(target),
+                "note": note,
+            },
+            {
+                "user_id": target.id,
+                "operation_id": op_id,
+                "reference": reference,
+                "type": "transfer",
+                "direction": "in",
+                "status": "completed",
+                "currency": currency,
+                "amount": amount,
+                "counterparty": me.label,
+                "note": note,
+            },
+        ],
+    )
+    record_usage(session, user_id=sender_id, op_type="transfer", amount=amount, currency=currency)
+    return TransferResult(op_id, reference, amount, fee, currency)
+
+
+# ---------------------------------------------------------------------------- top-up
+
+
+def do_begin_card_topup(
+    session: Session, *, user_id: int, payment_method_id: int, amount: int, currency: str
+) -> tuple[int, str, str]:
+    """Record a pending card top-up before asking the provider: returns (id, reference, token)."""
+    currency = check_currency(currency)
+    method = get_payment_method(session, user_id=user_id, method_id=payment_method_id, kind="card")
+    today = clock.now().astimezone(BEIJING).date()
+    if (
+        method.exp_year is not None
+        and method.exp_month is not None
+        and ((method.exp_year, method.exp_month) < (today.year, today.month))
+    ):
+        raise CardExpired(field="payment_method_id")
+    op_id, reference = _begin_topup(
+        session,
+        user_id=user_id,
+        amount=amount,
+        currency=currency,
+        method="card",
+        payment_method_id=method.id,
+        counterparty=f"{method.brand} •••• {method.last4}",
+    )
+    return op_id, reference, method.provider_token
+
+
+def do_complete_topup(
+    session: Session,
+    *,
+    operation_id: int,
+    external_ref: str,
+    clearing: SystemAccount = SystemAccount.card_clearing,
+    amount: int | None = None,
+) -> Operation:
+    """Credit a pending top-up (card charged, or bank transfer received)."""
+    op = _lock_operation(session, operation_id)
+    if op.status != OperationStatus.pending.value:
+        return op  # already settled: webhooks and retries may repeat
+    credited = amount if amount is not None else op.amount
+    assert op.account_id is not None
+    clearing_id = ledger.system_account_id(session, clearing, op.currency)
+    locked = ledger.lock_accounts(session, [op.account_id, clearing_id])
+    ledger.post(
+        session,
+        locked,
+        operation_id=op.id,
+        kind="topup",
+        lines=[ledger.Line(clearing_id, -credited), ledger.Line(op.account_id, credited)],
+    )
+    _set_status(
+        session, op.id, OperationStatus.completed, external_ref=external_ref, amount=credited
+    )
+    if credited != op.amount:
+        session.execute(
+            update(table_of(Activity))
+            .where(table_of(Activity).c.operation_id == op.id)
+            .values(amount=credited)
+        )
+    session.refresh(op)
+    return op
+
+
+def do_fail_operation(
+    session: Session, *, operation_id: int, failure_code: str, external_ref: str | None = None
+) -> Operation:
+    """Mark a pending operation failed, releasing any hold."""
+    op = _lock_operation(session, operation_id)
+    if op.status != OperationStatus.pending.value:
+        return op
+    _release_hold(session, op)
+    extra = {"external_ref": external_ref} if external_ref else {}
+    _set_status(session, op.id, OperationStatus.failed, failure_code=failure_code, **extra)
+    session.refresh(op)
+    return op
+
+
+def _begin_topup(
+    session: Session,
+    *,
+    user_id: int,
+    amount: int,
+    currency: str,
+    method: str,
+    payment_method_id: int | None = None,
+    counterparty: str = "",
+) -> tuple[int, str]:
+    """Check and record a pending top-up (any method): operation, history row, usage."""
+    me = check_can(session, user_id, "topup", outgoing=False)
+    check_limits(
+        session,
+        user_id=user_id,
+        op_type="topup",
+        amount=amount,
+        currency=currency,
+        level=me.verification_level,
+    )
+    account_id = ledger.customer_account_id(session, user_id=user_id, currency=currency)
+    op_id, reference = _new_operation(
+        session,
+        type=OperationType.topup.value,
+        status=OperationStatus.pending.value,
+        user_id=user_id,
+        account_id=account_id,
+        currency=currency,
+        amount=amount,
+        method=method,
+        payment_method_id=payment_method_id,
+    )
+    _activity(
+        session,
+        [
+            {
+                "user_id": user_id,
+                "operation_id": op_id,
+                "reference": reference,
+                "type": "topup",
+                "direction": "in",
+                "status": "pending",
+                "currency": currency,
+                "amount": amount,
+                "counterparty": counterparty,
+            }
+        ],
+    )
+    record_usage(session, user_id=user_id, op_type="topup", amount=amount, currency=currency)
+    return op_id, reference
+
+
+def do_begin_bank_topup(session: Session, *, user_id: int, amount: int, currency: str) -> Operation:
+    """A pending top-up by bank transfer: the user sends money quoting the reference; the
+    provider's webhook completes it."""
+    currency = check_currency(currency)
+    op_id, _reference = _begin_topup(
+        session, user_id=user_id, amount=amount, currency=currency, method="bank"
+    )
+    op = session.get(Operation, op_id)
+    assert op is not None
+    return op
+
+
+# -------------------------------------------------------------------------- withdrawal
+
+
+def do_begin_withdrawal(
+    session: Session, *, user_id: int, payment_method_id: int, amount: int, currency: str
+) -> tuple[int, str, str]:
+    """Hold amount + fee and record a pending withdrawal; returns (id, reference, bank token)."""
+    currency = check_currency(currency)
+    method = get_payment_method(session, user_id=user_id, method_id=payment_method_id, kind="bank")
+    account_id = ledger.customer_account_id(
+        session, user_id=user_id, currency=currency, create=False
+    )
+    if account_id is None:
+        raise ledger.InsufficientFunds()
+    fee = quote_fee(
+        session,
+        user_id=user_id,
+        operation="withdrawal",
+        method="bank",
+        amount=amount,
+        currency=currency,
+    ).fee
+    locked = ledger.lock_accounts(session, [account_id])
+    me = check_can(session, user_id, "withdraw")
+    check_limits(
+        session,
+        user_id=user_id,
+        op_type="withdrawal",
+        amount=amount,
+        currency=currency,
+        level=me.verification_level,
+    )
+    account = locked[account_id]
+    if account.available < amount + fee:
+        raise ledger.InsufficientFunds()
+    op_id, reference = _new_operation(
+        session,
+        type=OperationType.withdrawal.value,
+        status=OperationStatus.pending.value,
+        user_id=user_id,
+        account_id=account_id,
+        currency=currency,
+        amount=amount,
+        fee=fee,
+        method="bank",
+        payment_method_id=method.id,
+    )
+    ledger.set_held(session, account, account.held + amount + fee)
+    session.add(
+        Hold(
+            account_id=account_id,
+            operation_id=op_id,
+            amount=amount + fee,
+            status="active",
+            created_at=clock.now(),
+        )
+    )
+    _activity(
+        session,
+        [
+            {
+                "user_id": user_id,
+                "operation_id": op_id,
+                "reference": reference,
+                "type": "withdrawal",
+                "direction": "out",
+                "status": "pending",
+                "currency": currency,
+                "amount": -(amount + fee),
+                "fee": fee,
+                "counterparty": f"{method.bank_name} •••• {method.last4}",
+            }
+        ],
+    )
+    session.flush()
+    record_usage(session, user_id=user_id, op_type="withdrawal", amount=amount, currency=currency)
+    return op_id, reference, method.provider_token
+
+
+def do_settle_withdrawal(
+    session: Session, *, operation_id: int, external_ref: str | None = None
+) -> Operation:
+    """The provider paid out: capture the hold into postings (customer → payouts, fees)."""
+    op = _lock_operation(session, operation_id)
+    if op.status != OperationStatus.pending.value:
+        return op
+    assert op.account_id is not None
+    payouts_id = ledger.system_account_id(session, SystemAccount.payouts, op.currency)
+    fee_id = (
+        ledger.system_account_id(session, SystemAccount.fee_revenue, op.currency)
+        if op.fee
+        else None
+    )
+    locked = ledger.lock_accounts(
+        session, [op.account_id, payouts_id, *([fee_id] if fee_id else [])]
+    )
+    hold = _active_hold(session, op.id)
+    account = locked[op.account_id]
+    ledger.set_held(session, account, account.held - hold.amount)
+    ledger.post(
+        session,
+        locked,
+        operation_id=op.id,
+        kind="withdrawal",
+        lines=[ledger.Line(op.account_id, -op.amount), ledger.Line(payouts_id, op.amount)],
+    )
+    if op.fee and fee_id:
+        ledger.post(
+            session,
+            locked,
+            operation_id=op.id,
+            kind="fee",
+            lines=[ledger.Line(op.account_id, -op.fee), ledger.Line(fee_id, op.fee)],
+        )
+    hold.status, hold.closed_at = "captured", clock.now()
+    extra = {"external_ref": external_ref} if external_ref else {}
+    _set_status(session, op.id, OperationStatus.completed, **extra)
+    session.refresh(op)
+    return op
+
+
+def do_cancel_withdrawal(session: Session, *, user_id: int, reference: str) -> Operation:
+    """The customer cancels a withdrawal the provider has not paid yet."""
+    op = get_operation_for_user(session, user_id=user_id, reference=reference)
+    if op.type != OperationType.withdrawal.value or op.user_id != user_id:
+        raise OperationNotCancellable()
+    op = _lock_operation(session, op.id)
+    if op.status != OperationStatus.pending.value:
+        raise OperationNotCancellable()
+    _release_hold(session, op)
+    _set_status(session, op.id, OperationStatus.cancelled)
+    audit.record(
+        session,
+        "withdrawal_cancelled",
+        actor_user_id=user_id,
+        subject_user_id=user_id,
+        object_type="operation",
+        object_id=op.reference,
+    )
+    session.refresh(op)
+    return op
+
+
+def _release_hold(session: Session, op: Operation) -> None:
+    hold = session.scalar(select(Hold).where(Hold.operation_id == op.id, Hold.status == "active"))
+    if hold is None:
+        return
+    locked = ledger.lock_accounts(session, [hold.account_id])
+    account = locked[hold.account_id]
+    ledger.set_held(session, account, account.held - hold.amount)
+    hold.status, hold.closed_at = "released", clock.now()
+
+
+def _active_hold(session: Session, operation_id: int) -> Hold:
+    hold = session.scalar(
+        select(Hold).where(Hold.operation_id == operation_id, Hold.status == "active")
+    )
+    if hold is None:
+        raise LookupError(f"operation {operation_id} has no active hold")
+    return hold
+
+
+def _lock_operation(session: Session, operation_id: int) -> Operation:
+    from okpay.db import for_update
+
+    dialect = session.get_bind().dialect.name
+    op = session.scalar(
+        select(Operation)
+        .where(Operation.id == operation_id)
+        .with_for_update(**for_update(dialect))
+        .execution_options(populate_existing=True)
+    )
+    if op is None:
+        raise NotFound()
+    return op
+
+
+# ------------------------------------------------------------------------- payment methods
+
+
+def do_add_card(
+    session: Session, *, user_id: int, token: CardToken, holder_name: str = ""
+) -> PaymentMethod:
+    """Keep a tokenised card: token, brand, expiry and last four only."""
+    method = PaymentMethod(
+        user_id=user_id,
+        kind="card",
+        provider_token=token.token,
+        brand=token.brand,
+        last4=token.last4,
+        exp_month=token.exp_month,
+        exp_year=token.exp_year,
+        holder_name=identity_service.check_name(holder_name, field="holder_name"),
+        status="active",
+        created_at=clock.now(),
+    )
+    session.add(method)
+    session.flush()
+    audit.record(
+        session,
+        "payment_method_added",
+        actor_user_id=user_id,
+        subject_user_id=user_id,
+        object_type="payment_method",
+        object_id=method.id,
+        kind="card",
+        last4=token.last4,
+    )
+    return method
+
+
+def do_add_bank_account(
+    session: Session,
+    *,
+    user_id: int,
+    provider_token: str,
+    account_number: str,
+    bank_name: str,
+    holder_name: str,
+) -> PaymentMethod:
+    """Keep a bank account for withdrawals: a provider token and the last four digits."""
+    digits = "".join(ch for ch in account_number if ch.isdigit())
+    if not 8 <= len(digits) <= 30 or digits != account_number.replace(" ", ""):
+        raise ValidationFailed(
+            N_("Please enter the account number as digits only."),
+            code="bank_account_invalid",
+            field="account_number",
+        )
+    method = PaymentMethod(
+        user_id=user_id,
+        kind="bank",
+        provider_token=provider_token,
+        last4=digits[-4:],
+        bank_name=identity_service.check_name(bank_name, field="bank_name"),
+        holder_name=identity_service.check_name(holder_name, field="holder_name"),
+        status="active",
+        created_at=clock.now(),
+    )
+    session.add(method)
+    session.flush()
+    audit.record(
+        session,
+        "payment_method_added",
+        actor_user_id=user_id,
+        subject_user_id=user_id,
+        object_type="payment_method",
+        object_id=method.id,
+        kind="bank",
+        last4=method.last4,
+    )
+    return method
+
+
+def list_payment_methods(session: Session, *, user_id: int) -> list[PaymentMethod]:
+    return list(
+        session.scalars(
+            select(PaymentMethod)
+            .where(PaymentMethod.user_id == user_id, PaymentMethod.status == "active")
+            .order_by(PaymentMethod.id)
+        )
+    )
+
+
+def get_payment_method(
+    session: Session, *, user_id: int, method_id: int, kind: str | None = None
+) -> PaymentMethod:
+    """The user's own active method; anyone else's id is PaymentMethodNotFound (404)."""
+    method = session.get(PaymentMethod, method_id)
+    if (
+        method is None
+        or method.user_id != user_id
+        or method.status != "active"
+        or (kind is not None and method.kind != kind)
+    ):
+        raise PaymentMethodNotFound(field="payment_method_id")
+    return method
+
+
+def do_remove_payment_method(session: Session, *, user_id: int, method_id: int) -> None:
+    method = get_payment_method(session, user_id=user_id, method_id=method_id)
+    method.status, method.removed_at = "removed", clock.now()
+    audit.record(
+        session,
+        "payment_method_removed",
+        actor_user_id=user_id,
+        subject_user_id=user_id,
+        object_type="payment_method",
+        object_id=method.id,
+    )
+
+
+# ----------------------------------------------------------------------------- history
+
+
+@dataclass(frozen=True)
+class HistoryFilter:
+    start: date | None = None
+    end: date | None = None
+    type: str | None = None
+    status: str | None = None
+    currency: str | None = None
+    min_amount: int | None = None
+    max_amount: int | None = None
+    text: str | None = None
+
+
+def history(
+    session: Session,
+    *,
+    user_id: int,
+    filters: HistoryFilter,
+    limit: int = 50,
+    before: tuple[datetime, int] | None = None,
+) -> list[Activity]:
+    """A page of the user's history, newest first; ``before`` is the last row's
+    (created_at, id) from the previous page (keyset pagination)."""
+    stmt = select(Activity).where(Activity.user_id == user_id)
+    if filters.start:
+        stmt = stmt.where(Activity.created_at >= datetime.combine(filters.start, time(0), BEIJING))
+    if filters.end:
+        stmt = stmt.where(
+            Activity.created_at
+            < datetime.combine(filters.end + timedelta(days=1), time(0), BEIJING)
+        )
+    if filters.type:
+        stmt = stmt.where(Activity.type == filters.type)
+    if filters.status:
+        stmt = stmt.where(Activity.status == filters.status)
+    if filters.currency:
+        stmt = stmt.where(Activity.currency == filters.currency)
+    if filters.min_amount is not None:
+        stmt = stmt.where(func.abs(Activity.amount) >= filters.min_amount)
+    if filters.max_amount is not None:
+        stmt = stmt.where(func.abs(Activity.amount) <= filters.max_amount)
+    if filters.text:
+        like = (
+            "%" + filters.text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+        )
+        stmt = stmt.where(
+            or_(
+                Activity.reference.ilike(like, escape="\\"),
+                Activity.counterparty.ilike(like, escape="\\"),
+                Activity.note.ilike(like, escape="\\"),
+            )
+        )
+    if before is not None:
+        at, last_id = before
+        stmt = stmt.where(
+            or_(Activity.created_at < at, and_(Activity.created_at == at, Activity.id < last_id))
+        )
+    stmt = stmt.order_by(Activity.created_at.desc(), Activity.id.desc()).limit(limit)
+    return list(session.scalars(stmt))
+
+
+def get_operation_for_user(session: Session, *, user_id: int, reference: str) -> Operation:
+    """An operation the user is a party to; anyone else's reference is NotFound."""
+    op = session.scalar(select(Operation).where(Operation.reference == reference))
+    if op is None or user_id not in (op.user_id, op.counterparty_user_id):
+        raise NotFound()
+    return op
+
+
+def activity_for(session: Session, *, user_id: int, operation_id: int) -> Activity | None:
+    return session.scalar(
+        select(Activity).where(Activity.user_id == user_id, Activity.operation_id == operation_id)
+    )
+
+
+# ------------------------------------------------------------------------ provider plumbing
+
+
+def set_external_ref(session: Session, *, operation_id: int, external_ref: str) -> None:
+    session.execute(
+        update(table_of(Operation))
+        .where(table_of(Operation).c.id == operation_id)
+        .values(external_ref=external_ref, updated_at=clock.now())
+    )
+
+
+def record_provider_event(session: Session, *, provider: str, event_id: str, kind: str) -> bool:
+    """Remember an event; False if it was seen before (then it must not be applied again)."""
+    from okpay.wallet.models import ProviderEvent
+
+    if session.scalar(
+        select(ProviderEvent.id).where(
+            ProviderEvent.provider == provider, ProviderEvent.event_id == event_id
+        )
+    ):
+        return False
+    session.add(
+        ProviderEvent(
+            provider=provider, event_id=event_id[:80], kind=kind[:40], received_at=clock.now()
+        )
+    )
+    session.flush()
+    return True
+
+
+def find_by_external_ref(session: Session, external_ref: str) -> Operation | None:
+    if not external_ref:
+        return None
+    return session.scalar(select(Operation).where(Operation.external_ref == external_ref))
+
+
+def find_by_reference(session: Session, reference: str) -> Operation | None:
+    if not reference:
+        return None
+    return session.scalar(select(Operation).where(Operation.reference == reference.strip().upper()))
+
+
+def pending_provider_operations(session: Session, *, limit: int = 50) -> list[Operation]:
+    """Withdrawals and bank top-ups waiting for the provider (the dev sandbox page)."""
+    return list(
+        session.scalars(
+            select(Operation)
+            .where(Operation.status == OperationStatus.pending.value, Operation.method == "bank")
+            .order_by(Operation.id.desc())
+            .limit(limit)
+        )
+    )

@@ -1,0 +1,84 @@
+"""The wallet in a real browser: add a card, top up, send money, follow it in history,
+withdraw and cancel, and see why a declined card failed."""
+
+from __future__ import annotations
+
+import re
+
+from playwright.sync_api import Page, expect
+
+from tests.browser.test_identity_flows import make_user, sign_in
+
+
+def add_card(page: Page, number: str) -> None:
+    page.goto("/wallet/methods")
+    page.fill("#f-card_number", number)
+    page.fill("#f-expiry", "12/30")
+    page.fill("#f-cvc", "123")
+    page.click("form[action='/wallet/methods/card'] button[type=submit]")
+
+
+def test_top_up_send_and_history(page: Page, db) -> None:  # type: ignore[no-untyped-def]
+    make_user(db, "payer@example.com")
+    make_user(db, "payee@example.com")
+    sign_in(page, "payer@example.com")
+    add_card(page, "4242 4242 4242 4242")
+    expect(page.get_by_test_id("method-row")).to_contain_text("4242")
+
+    page.goto("/wallet/topup")
+    page.fill("#f-amount", "200")
+    page.click("form[action='/wallet/topup'] button[type=submit]")
+    expect(page.get_by_test_id("tx-detail")).to_have_attribute("data-status", "completed")
+
+    page.goto("/wallet/send")
+    page.fill("#f-recipient", "payee@example.com")
+    page.fill("#f-amount", "35.50")
+    page.fill("#f-note", "Dinner")
+    page.click("form[action='/wallet/send/review'] button[type=submit]")
+    expect(page.get_by_test_id("send-review")).to_contain_text("35.50")
+    page.get_by_test_id("confirm-send").click()
+    expect(page.get_by_test_id("tx-detail")).to_have_attribute("data-status", "completed")
+
+    page.goto("/wallet")
+    expect(page.get_by_test_id("balance-CNY")).to_contain_text("164.50")
+    page.goto("/wallet/history?q=Dinner")
+    expect(page.get_by_test_id("activity-row")).to_have_count(1)
+
+
+def test_declined_card_says_why(page: Page, db) -> None:  # type: ignore[no-untyped-def]
+    make_user(db, "declined@example.com")
+    sign_in(page, "declined@example.com")
+    add_card(page, "4000 0000 0000 9995")
+    page.goto("/wallet/topup")
+    page.fill("#f-amount", "50")
+    page.click("form[action='/wallet/topup'] button[type=submit]")
+    expect(page.get_by_test_id("tx-detail")).to_have_attribute("data-status", "failed")
+    expect(page.get_by_test_id("tx-failure")).to_contain_text("insufficient funds")
+
+
+def test_withdraw_then_cancel_and_bank_topup_in_sandbox(page: Page, db) -> None:  # type: ignore[no-untyped-def]
+    make_user(db, "saver@example.com")
+    sign_in(page, "saver@example.com")
+    page.goto("/wallet/topup")
+    page.check("input[value=bank]")
+    page.fill("#f-amount", "500")
+    page.click("form[action='/wallet/topup'] button[type=submit]")
+    expect(page.get_by_test_id("tx-detail")).to_have_attribute("data-status", "pending")
+    reference = page.get_by_test_id("tx-reference").inner_text()
+    page.goto("/dev/sandbox")
+    page.locator(f"tr[data-reference='{reference}'] button").click()
+    page.goto("/wallet")
+    expect(page.get_by_test_id("balance-CNY")).to_contain_text("500.00")
+
+    page.goto("/wallet/methods")
+    page.fill("#f-account_number", "6222020200112233445")
+    page.fill("#f-bank_name", "ICBC")
+    page.fill("form[action='/wallet/methods/bank'] #f-holder_name", "Saver")
+    page.click("form[action='/wallet/methods/bank'] button[type=submit]")
+    page.goto("/wallet/withdraw")
+    page.fill("#f-amount", "100")
+    page.click("form[action='/wallet/withdraw'] button[type=submit]")
+    expect(page.get_by_test_id("tx-detail")).to_have_attribute("data-status", "pending")
+    page.click("form[action$='/cancel'] button")
+    expect(page.get_by_test_id("tx-detail")).to_have_attribute("data-status", "cancelled")
+    expect(page).to_have_url(re.compile(r"/wallet/tx/TX-"))

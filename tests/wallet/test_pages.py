@@ -1,0 +1,131 @@
+"""Wallet pages through the HTML forms (CSRF, idempotent submits, errors in place)."""
+
+from __future__ import annotations
+
+import re
+
+from tests.helpers import PASSWORD, csrf_from, post_form
+from tests.wallet.helpers import balance, fund, make_user
+
+
+def sign_in(client, email: str) -> None:  # type: ignore[no-untyped-def]
+    assert post_form(client, "/login", {"email": email, "password": PASSWORD}).status_code == 303
+
+
+def key_from(html: str) -> str:
+    match = re.search(r'name="idempotency_key" value="([^"]+)"', html)
+    assert match
+    return match.group(1)
+
+
+def test_send_review_then_confirm_once(client, db) -> None:
+    alice = make_user(db, "alice@example.com")
+    bob = make_user(db, "bob@example.com")
+    fund(db, alice, 100_00)
+    sign_in(client, "alice@example.com")
+    review = post_form(
+        client,
+        "/wallet/send/review",
+        {"recipient": "bob@example.com", "amount": "12.30", "currency": "CNY", "note": ""},
+        from_page="/wallet/send",
+    )
+    assert review.status_code == 200 and 'data-testid="send-review"' in review.text
+    assert "¥0.00" in review.text or "CN¥0.00" in review.text  # domestic transfers are free
+    form = {
+        "recipient": "bob@example.com",
+        "amount": "12.30",
+        "currency": "CNY",
+        "note": "",
+        "idempotency_key": key_from(review.text),
+        "csrf_token": csrf_from(review.text),
+    }
+    first = client.post("/wallet/send", data=form, follow_redirects=False)
+    double = client.post("/wallet/send", data=form, follow_redirects=False)  # a double click
+    assert first.status_code == double.status_code == 303
+    assert first.headers["location"] == double.headers["location"]
+    assert balance(db, alice) == (8770, 0) and balance(db, bob) == (1230, 0)
+    detail = client.get(first.headers["location"])
+    assert 'data-status="completed"' in detail.text
+
+
+def test_send_errors_stay_on_the_form(client, db) -> None:
+    make_user(db, "alice@example.com")
+    sign_in(client, "alice@example.com")
+    response = post_form(
+        client,
+        "/wallet/send/review",
+        {"recipient": "alice@example.com", "amount": "1", "currency": "CNY"},
+        from_page="/wallet/send",
+    )
+    assert response.status_code == 422 and "yourself" in response.text
+    precise = post_form(
+        client,
+        "/wallet/send/review",
+        {"recipient": "x@example.com", "amount": "1.234", "currency": "CNY"},
+        from_page="/wallet/send",
+    )
+    assert "at most 2 decimal places" in precise.text
+
+
+def test_card_number_never_comes_back_in_the_page(client, db) -> None:
+    make_user(db, "alice@example.com")
+    sign_in(client, "alice@example.com")
+    bad = post_form(
+        client,
+        "/wallet/methods/card",
+        {"card_number": "4242 4242 4242 4241", "expiry": "12/30", "cvc": "123"},
+        from_page="/wallet/methods",
+    )
+    assert bad.status_code == 422 and "4242 4242 4242 4241" not in bad.text
+    ok = post_form(
+        client,
+        "/wallet/methods/card",
+        {"card_number": "4242 4242 4242 4242", "expiry": "12/30", "cvc": "123"},
+        from_page="/wallet/methods",
+        follow=True,
+    )
+    assert "Visa •••• 4242" in ok.text and "4242424242424242" not in ok.text
+
+
+def test_history_filters_and_pages(client, db) -> None:
+    alice = make_user(db, "alice@example.com")
+    make_user(db, "bob@example.com")
+    for _ in range(3):
+        fund(db, alice, 1_00)
+    sign_in(client, "alice@example.com")
+    page = client.get("/wallet/history?type=topup&currency=CNY")
+    assert page.text.count('data-testid="activity-row"') == 3
+    none = client.get("/wallet/history?type=withdrawal")
+    assert (
+        none.text.count('data-testid="activity-row"') == 0 and "No transactions yet." in none.text
+    )
+    bad = client.get("/wallet/history?min_amount=abc")
+    assert bad.status_code == 422
+
+
+def test_wallet_pages_need_sign_in(client, db) -> None:
+    for path in ("/wallet", "/wallet/send", "/wallet/history", "/wallet/methods", "/wallet/limits"):
+        assert client.get(path, follow_redirects=False).status_code == 303
+    assert client.get("/fees").status_code == 200
+
+
+def test_operator_cli_freezes_and_releases(db) -> None:
+    from typer.testing import CliRunner
+
+    from okpay.cli import app
+
+    alice = make_user(db, "alice@example.com")
+    fund(db, alice, 5_00)
+    runner = CliRunner()
+    frozen = runner.invoke(
+        app, ["wallet", "freeze", "alice@example.com", "--reason", "Card fraud report"]
+    )
+    assert frozen.exit_code == 0, frozen.output
+    shown = runner.invoke(app, ["wallet", "show", "alice@example.com"])
+    assert "status=frozen" in shown.output and "CNY balance 5.00" in shown.output
+    bad = runner.invoke(
+        app, ["wallet", "restrict", "alice@example.com", "--block", "fly", "--reason", "x"]
+    )
+    assert bad.exit_code == 1 and "restriction_invalid" in bad.output
+    assert runner.invoke(app, ["wallet", "release", "alice@example.com"]).exit_code == 0
+    assert "status=active" in runner.invoke(app, ["wallet", "show", "alice@example.com"]).output
