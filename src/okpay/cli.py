@@ -19,6 +19,16 @@ app.add_typer(db_app, name="db")
 app.add_typer(demo_app, name="demo")
 app.add_typer(user_app, name="user")
 
+
+def _add_domain_commands() -> None:
+    from okpay.helpcenter.cli import kb_app, triage_app
+
+    app.add_typer(kb_app, name="kb")
+    app.add_typer(triage_app, name="triage")
+
+
+_add_domain_commands()
+
 DEMO_PASSWORD = "okpay-demo-2026"
 DEMO_USERS = (
     ("li.wei@demo.okpay.example", "李伟", "customer", "zh_CN"),

@@ -188,6 +188,7 @@ def reset_databases() -> None:
 def import_models() -> None:
     """Import every domain's models so Base.metadata knows all tables (Alembic, tests)."""
     import okpay.core.audit
+    import okpay.helpcenter.models
     import okpay.identity.models
     import okpay.mail.models  # noqa: F401
 
