@@ -14,6 +14,7 @@ reads as pinyin.
 
 from __future__ import annotations
 
+import functools
 import math
 import re
 from collections import Counter, defaultdict
@@ -102,6 +103,7 @@ class SearchIndex:
                 Counter(tx.pinyin_pairs(norm_title) + tx.pinyin_pairs(norm_questions))
             )
         self.postings = self._weights(field_terms)
+        self._sentence_cache: dict[tuple[int, str], list[tuple[str, str]]] = {}
         self.vocabulary = [t for t in self.postings if t.isascii() and t.isalpha() and len(t) > 2]
         self._by_length: dict[int, list[str]] = defaultdict(list)
         for term in self.vocabulary:
@@ -133,6 +135,15 @@ class SearchIndex:
             tf = np.fromiter(per_doc.values(), dtype=np.float32, count=df)
             postings[term] = (ids, (idf * tf * (K1 + 1) / (K1 + tf)).astype(np.float32))
         return postings
+
+    def _sentences(self, doc_id: int, locale: str) -> list[tuple[str, str]]:
+        """The body's sentences with their normalised form (computed once per article)."""
+        key = (doc_id, locale)
+        found = self._sentence_cache.get(key)
+        if found is None:
+            found = split_sentences(self.docs[doc_id].bodies.get(locale, ""))
+            self._sentence_cache[key] = found
+        return found
 
     # --- queries -----------------------------------------------------------------------
 
@@ -198,6 +209,7 @@ class SearchIndex:
         else:
             top = candidates
         ordered = sorted(top.tolist(), key=lambda i: (-float(scores[i]), self.docs[i].slug))
+        pattern = _highlight_pattern(parsed.highlight)
         hits = []
         for i in ordered:
             doc = self.docs[i]
@@ -208,49 +220,73 @@ class SearchIndex:
                     title=doc.titles[shown],
                     category=doc.category,
                     score=round(float(scores[i]), 4),
-                    snippet=snippet(doc.bodies.get(shown, ""), parsed.highlight),
+                    snippet=snippet(self._sentences(i, shown), pattern),
                     locale=shown,
                 )
             )
         return hits
 
 
-def _matching_groups(norm: str) -> list[tuple[str, ...]]:
-    found = []
-    for group in tx.synonyms().groups:
+@functools.cache
+def _group_matcher() -> tuple[re.Pattern[str] | None, dict[str, list[int]]]:
+    """One pattern for every synonym-group member, and which groups each member is in."""
+    members: dict[str, list[int]] = {}
+    for number, group in enumerate(tx.synonyms().groups):
         for member in group:
-            if tx.has_cjk(member):
-                hit = member in norm
-            else:
-                hit = re.search(rf"(?<![a-z0-9]){re.escape(member)}(?![a-z0-9])", norm) is not None
-            if hit:
-                found.append(group)
-                break
-    return found
+            members.setdefault(member, []).append(number)
+    if not members:
+        return None, members
+    parts = []
+    for member in sorted(members, key=len, reverse=True):
+        if tx.has_cjk(member):
+            parts.append(re.escape(member))
+        else:
+            parts.append(rf"(?<![a-z0-9]){re.escape(member)}(?![a-z0-9])")
+    return re.compile("|".join(parts)), members
 
 
-_SENTENCE = re.compile(r"[^。！？!?\n]+[。！？!?]?|[^.\n]+\.?")
+def _matching_groups(norm: str) -> list[tuple[str, ...]]:
+    pattern, members = _group_matcher()
+    if pattern is None:
+        return []
+    groups = tx.synonyms().groups
+    found: dict[int, None] = {}
+    # Overlapping members ("账户" inside "账户锁定") both count: scan from every position.
+    position = 0
+    while True:
+        match = pattern.search(norm, position)
+        if match is None:
+            break
+        for number in members[match.group(0)]:
+            found[number] = None
+        position = match.start() + 1
+    return [groups[n] for n in found]
 
 
-def snippet(body: str, terms: set[str], width: int = 120) -> Markup:
-    """The body sentence with most query words, escaped, words wrapped in ``<mark>``."""
-    if not body:
-        return Markup("")
-    pattern = _highlight_pattern(terms)
-    sentences = [s.strip() for s in re.split(r"(?<=[。！？!?])|\n+|(?<=\.)\s", body) if s.strip()]
+def split_sentences(body: str) -> list[tuple[str, str]]:
+    """Sentences of ``body`` (Chinese or English punctuation, line breaks), each with its
+    normalised form for matching."""
+    parts = re.split(r"(?<=[。！？!?])|\n+|(?<=\.)\s", body)
+    return [(p.strip(), tx.normalise(p.strip())) for p in parts if p.strip()]
+
+
+def snippet(
+    sentences: list[tuple[str, str]], pattern: re.Pattern[str] | None, width: int = 120
+) -> Markup:
+    """The sentence with most query words, escaped, words wrapped in ``<mark>``."""
     if not sentences:
         return Markup("")
-    best = sentences[0]
+    best, best_norm = sentences[0]
     if pattern is not None:
         best_count = -1
-        for sentence in sentences:
-            count = len({m.group(0).lower() for m in pattern.finditer(tx.normalise(sentence))})
+        for sentence, norm in sentences:
+            count = len({m.group(0) for m in pattern.finditer(norm)})
             if count > best_count:
-                best, best_count = sentence, count
+                best, best_norm, best_count = sentence, norm, count
     if len(best) > width:
         start = 0
         if pattern is not None:
-            first = pattern.search(tx.normalise(best))
+            first = pattern.search(best_norm)
             if first is not None:
                 start = max(0, first.start() - width // 3)
         best = ("…" if start else "") + best[start : start + width] + "…"
