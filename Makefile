@@ -39,6 +39,7 @@ browser-deps:
 run: install  ## migrate, load demo data, serve on http://$(HOST):$(PORT)
 	$(BIN)/okpay db upgrade
 	$(BIN)/okpay demo load
+	$(BIN)/okpay kb sync
 	$(BIN)/okpay serve --host $(HOST) --port $(PORT)
 
 test: install  ## lint, types, then the whole suite: unit, SQLite + PostgreSQL, browser
@@ -63,6 +64,7 @@ i18n: install  ## extract strings and update the zh_CN and en catalogs
 
 bench: install
 	$(BIN)/python bench/auth.py
+	$(BIN)/python bench/helpcenter.py
 
 clean:
 	rm -rf $(VENV) node_modules $(VENDOR) .pytest_cache .ruff_cache .mypy_cache

@@ -60,6 +60,8 @@ def create_app(settings: Settings | None = None, *, start_worker: bool = False) 
     errors.install(app)
     _template_globals()
 
+    from okpay.helpcenter import api as helpcenter_api
+    from okpay.helpcenter import pages as helpcenter_pages
     from okpay.identity import api as identity_api
     from okpay.identity import pages as identity_pages
     from okpay.mail import pages as mail_pages
@@ -75,6 +77,8 @@ def create_app(settings: Settings | None = None, *, start_worker: bool = False) 
     app.include_router(identity_pages.router)
     app.include_router(wallet_pages.router)
     app.include_router(wallet_pages.public)
+    app.include_router(helpcenter_api.router)
+    app.include_router(helpcenter_pages.router)
     if settings.is_dev:
         app.include_router(mail_pages.router)
         app.include_router(wallet_pages.dev)

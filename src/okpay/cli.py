@@ -21,9 +21,12 @@ app.add_typer(user_app, name="user")
 
 
 def _domain_commands() -> None:
+    from okpay.helpcenter.cli import kb_app, triage_app
     from okpay.wallet.cli import app as wallet_app
 
     app.add_typer(wallet_app, name="wallet")
+    app.add_typer(kb_app, name="kb")
+    app.add_typer(triage_app, name="triage")
 
 
 _domain_commands()

@@ -197,6 +197,7 @@ def table_of(model: type[Base]) -> Table:
 def import_models() -> None:
     """Import every domain's models so Base.metadata knows all tables (Alembic, tests)."""
     import okpay.core.audit
+    import okpay.helpcenter.models
     import okpay.identity.models
     import okpay.mail.models
     import okpay.wallet.models  # noqa: F401

@@ -52,6 +52,11 @@ class Settings(BaseSettings):
     verify_resend_seconds: int = 60
     trusted_proxies: list[str] = Field(default_factory=list)
 
+    # Help centre: public endpoints called as people type, limited per address and minute.
+    help_search_per_minute: int = Field(120, ge=1)
+    triage_per_minute: int = Field(30, ge=1)
+    help_events_per_minute: int = Field(60, ge=1)
+
     @model_validator(mode="after")
     def _fill_defaults(self) -> Settings:
         if not self.database_url:

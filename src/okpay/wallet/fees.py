@@ -82,7 +82,7 @@ DISCOUNTS: tuple[Discount, ...] = (
         N_("Silver: more than ¥10,000 moved in 30 days"),
         min_volume_cny=1_000_000,
     ),
-    Discount("loyalty_1y", 20, N_("Loyalty: account older than one year"), min_account_days=365),
+    Discount("loyalty_2y", 15, N_("Loyalty: account older than two years"), min_account_days=730),
     Discount(
         "spring_2027",
         100,

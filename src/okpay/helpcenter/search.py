@@ -1,0 +1,325 @@
+"""Help-centre search: an in-memory BM25F index over articles in Chinese and English.
+
+One document per article slug holds both languages, so a question finds its article whatever
+language (or mix of languages) it is typed in; results are shown in the reader's language.
+Fields and weights: title, the questions people ask, body, and pinyin of the Chinese title and
+questions. Each term's BM25F contribution to each document does not depend on the query, so
+it is computed once at build time; a query adds a few numpy arrays (well under a millisecond
+at 10,000 articles).
+
+Query expansion: synonym groups (``data/synonyms.txt``), fuzzy matches for English words
+that are not in the vocabulary (rapidfuzz, edit distance), and pinyin pairs when the query
+reads as pinyin.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+import re
+from collections import Counter, defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+from markupsafe import Markup, escape
+
+from okpay.helpcenter import text as tx
+
+FIELD_WEIGHTS = {"title": 3.0, "questions": 2.2, "body": 1.0, "pinyin": 1.6}
+FIELD_B = {"title": 0.4, "questions": 0.6, "body": 0.75, "pinyin": 0.5}
+K1 = 1.2
+WORD_WEIGHT = 1.0
+BIGRAM_WEIGHT = 0.6
+UNIGRAM_WEIGHT = 0.35
+SYNONYM_WEIGHT = 0.55
+FUZZY_WEIGHT = 0.7
+PINYIN_WEIGHT = 0.9
+
+
+@dataclass(frozen=True)
+class SearchDoc:
+    """What the index needs of an article, in each language it exists in."""
+
+    slug: str
+    category: str
+    titles: dict[str, str]
+    questions: dict[str, list[str]]
+    bodies: dict[str, str]  # plain text, placeholders already filled in
+
+
+@dataclass(frozen=True)
+class Hit:
+    slug: str
+    title: str
+    category: str
+    score: float
+    snippet: Markup
+    locale: str
+
+
+@dataclass
+class Query:
+    """A query's weighted terms and the surface words to highlight."""
+
+    terms: dict[str, float] = field(default_factory=dict)
+    highlight: set[str] = field(default_factory=set)
+
+    def add(self, term: str, weight: float) -> None:
+        if weight > self.terms.get(term, 0.0):
+            self.terms[term] = weight
+
+
+def _term_weight(term: str) -> float:
+    if term.startswith("b:"):
+        return BIGRAM_WEIGHT
+    if term.startswith("u:"):
+        return UNIGRAM_WEIGHT
+    return WORD_WEIGHT
+
+
+class SearchIndex:
+    """Build once from documents, then answer many queries."""
+
+    def __init__(self, docs: Sequence[SearchDoc]) -> None:
+        self.docs = list(docs)
+        self.size = len(self.docs)
+        field_terms: dict[str, list[Counter[str]]] = {f: [] for f in FIELD_WEIGHTS}
+        for doc in self.docs:
+            title = " ".join(doc.titles.values())
+            questions = "\n".join(q for qs in doc.questions.values() for q in qs)
+            body = "\n".join(doc.bodies.values())
+            norm_title, norm_questions = tx.normalise(title), tx.normalise(questions)
+            field_terms["title"].append(
+                Counter(tx.tokens(norm_title, normalised=True) + tx.cjk_unigrams(norm_title))
+            )
+            field_terms["questions"].append(
+                Counter(
+                    tx.tokens(norm_questions, normalised=True) + tx.cjk_unigrams(norm_questions)
+                )
+            )
+            field_terms["body"].append(Counter(tx.tokens(body)))
+            field_terms["pinyin"].append(
+                Counter(tx.pinyin_pairs(norm_title) + tx.pinyin_pairs(norm_questions))
+            )
+        self.postings = self._weights(field_terms)
+        self._sentence_cache: dict[tuple[int, str], list[tuple[str, str]]] = {}
+        self.vocabulary = [t for t in self.postings if t.isascii() and t.isalpha() and len(t) > 2]
+        self._by_length: dict[int, list[str]] = defaultdict(list)
+        for term in self.vocabulary:
+            self._by_length[len(term)].append(term)
+
+    def _weights(
+        self, field_terms: dict[str, list[Counter[str]]]
+    ) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+        n = max(self.size, 1)
+        averages = {
+            f: (sum(sum(c.values()) for c in counters) / n) or 1.0
+            for f, counters in field_terms.items()
+        }
+        # term -> doc -> pseudo term frequency (BM25F: fields weighted and length-normalised)
+        pseudo: dict[str, dict[int, float]] = defaultdict(dict)
+        for f, counters in field_terms.items():
+            weight, b, avg = FIELD_WEIGHTS[f], FIELD_B[f], averages[f]
+            for doc_id, counter in enumerate(counters):
+                length = sum(counter.values())
+                norm = 1 - b + b * length / avg
+                for term, count in counter.items():
+                    bucket = pseudo[term]
+                    bucket[doc_id] = bucket.get(doc_id, 0.0) + weight * count / norm
+        postings: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+        for term, per_doc in pseudo.items():
+            df = len(per_doc)
+            idf = math.log(1 + (n - df + 0.5) / (df + 0.5))
+            ids = np.fromiter(per_doc.keys(), dtype=np.int32, count=df)
+            tf = np.fromiter(per_doc.values(), dtype=np.float32, count=df)
+            postings[term] = (ids, (idf * tf * (K1 + 1) / (K1 + tf)).astype(np.float32))
+        return postings
+
+    def _sentences(self, doc_id: int, locale: str) -> list[tuple[str, str]]:
+        """The body's sentences with their normalised form (computed once per article)."""
+        key = (doc_id, locale)
+        found = self._sentence_cache.get(key)
+        if found is None:
+            found = split_sentences(self.docs[doc_id].bodies.get(locale, ""))
+            self._sentence_cache[key] = found
+        return found
+
+    # --- queries -----------------------------------------------------------------------
+
+    def parse(self, query: str) -> Query:
+        """Terms of ``query`` with weights: its own words, synonyms, fuzzy and pinyin matches."""
+        q = Query()
+        norm = tx.normalise(query)
+        for term in tx.tokens(norm, normalised=True):
+            q.add(term, _term_weight(term))
+        for word in tx.en_words(norm):
+            q.highlight.add(word)
+        for run in re.findall(rf"[{tx.CJK}]+", norm):
+            q.highlight.update(w for w in tx.zh_words(run) if len(w) > 1)
+            if len(run) <= 2:
+                q.highlight.add(run)
+        for group in _matching_groups(norm):
+            for member in group:
+                for term in tx.tokens(member, normalised=True):
+                    q.add(term, SYNONYM_WEIGHT * _term_weight(term))
+                q.highlight.add(member)
+        for word in tx.en_words(norm):
+            stemmed = tx.stem(word)
+            if len(word) > 3 and stemmed not in self.postings:
+                for similar in self._fuzzy(stemmed):
+                    q.add(similar, FUZZY_WEIGHT)
+                    q.highlight.add(similar)
+        for pair in tx.query_pinyin_pairs(norm):
+            q.add(pair, PINYIN_WEIGHT)
+        return q
+
+    def _fuzzy(self, word: str) -> list[str]:
+        from rapidfuzz.distance import Levenshtein
+        from rapidfuzz.process import extract
+
+        allowed = 1 if len(word) <= 5 else 2
+        candidates: list[str] = []
+        for length in range(len(word) - allowed, len(word) + allowed + 1):
+            candidates.extend(self._by_length.get(length, ()))
+        if not candidates:
+            return []
+        found = extract(
+            word, candidates, scorer=Levenshtein.distance, score_cutoff=allowed, limit=3
+        )
+        best = min((dist for _t, dist, _i in found), default=None)
+        return [term for term, dist, _i in found if dist == best]
+
+    def search(self, query: str, *, locale: str = "zh_CN", limit: int = 10) -> list[Hit]:
+        """The best ``limit`` articles for ``query``, best first, titled in ``locale``."""
+        if not self.size or not query.strip():
+            return []
+        parsed = self.parse(query)
+        scores = np.zeros(self.size, dtype=np.float32)
+        for term, weight in parsed.terms.items():
+            posting = self.postings.get(term)
+            if posting is not None:
+                ids, values = posting
+                scores[ids] += weight * values
+        candidates = np.flatnonzero(scores > 0)
+        if candidates.size == 0:
+            return []
+        if candidates.size > limit:
+            top = candidates[np.argpartition(-scores[candidates], limit - 1)[:limit]]
+        else:
+            top = candidates
+        ordered = sorted(top.tolist(), key=lambda i: (-float(scores[i]), self.docs[i].slug))
+        pattern = _highlight_pattern(parsed.highlight)
+        hits = []
+        for i in ordered:
+            doc = self.docs[i]
+            shown = locale if locale in doc.titles else next(iter(doc.titles))
+            hits.append(
+                Hit(
+                    slug=doc.slug,
+                    title=doc.titles[shown],
+                    category=doc.category,
+                    score=round(float(scores[i]), 4),
+                    snippet=snippet(self._sentences(i, shown), pattern),
+                    locale=shown,
+                )
+            )
+        return hits
+
+
+@functools.cache
+def _group_matcher() -> tuple[re.Pattern[str] | None, dict[str, list[int]]]:
+    """One pattern for every synonym-group member, and which groups each member is in."""
+    members: dict[str, list[int]] = {}
+    for number, group in enumerate(tx.synonyms().groups):
+        for member in group:
+            members.setdefault(member, []).append(number)
+    if not members:
+        return None, members
+    parts = []
+    for member in sorted(members, key=len, reverse=True):
+        if tx.has_cjk(member):
+            parts.append(re.escape(member))
+        else:
+            parts.append(rf"(?<![a-z0-9]){re.escape(member)}(?![a-z0-9])")
+    return re.compile("|".join(parts)), members
+
+
+def _matching_groups(norm: str) -> list[tuple[str, ...]]:
+    pattern, members = _group_matcher()
+    if pattern is None:
+        return []
+    groups = tx.synonyms().groups
+    found: dict[int, None] = {}
+    # Overlapping members ("账户" inside "账户锁定") both count: scan from every position.
+    position = 0
+    while True:
+        match = pattern.search(norm, position)
+        if match is None:
+            break
+        for number in members[match.group(0)]:
+            found[number] = None
+        position = match.start() + 1
+    return [groups[n] for n in found]
+
+
+def split_sentences(body: str) -> list[tuple[str, str]]:
+    """Sentences of ``body`` (Chinese or English punctuation, line breaks), each with its
+    normalised form for matching."""
+    parts = re.split(r"(?<=[。！？!?])|\n+|(?<=\.)\s", body)
+    return [(p.strip(), tx.normalise(p.strip())) for p in parts if p.strip()]
+
+
+def snippet(
+    sentences: list[tuple[str, str]], pattern: re.Pattern[str] | None, width: int = 120
+) -> Markup:
+    """The sentence with most query words, escaped, words wrapped in ``<mark>``."""
+    if not sentences:
+        return Markup("")
+    best, best_norm = sentences[0]
+    if pattern is not None:
+        best_count = -1
+        for sentence, norm in sentences:
+            count = len({m.group(0) for m in pattern.finditer(norm)})
+            if count > best_count:
+                best, best_norm, best_count = sentence, norm, count
+    if len(best) > width:
+        start = 0
+        if pattern is not None:
+            first = pattern.search(best_norm)
+            if first is not None:
+                start = max(0, first.start() - width // 3)
+        best = ("…" if start else "") + best[start : start + width] + "…"
+    return highlight(best, pattern)
+
+
+def _highlight_pattern(terms: set[str]) -> re.Pattern[str] | None:
+    words = sorted((t for t in terms if t.strip()), key=len, reverse=True)
+    if not words:
+        return None
+    parts = []
+    for w in words:
+        if tx.has_cjk(w):
+            parts.append(re.escape(w))
+        else:
+            # English words match with their endings (the index stems them).
+            parts.append(rf"(?<![a-z0-9]){re.escape(w)}[a-z]*")
+    return re.compile("|".join(parts), re.IGNORECASE)
+
+
+def highlight(text: str, pattern: re.Pattern[str] | None) -> Markup:
+    """``text`` escaped, with matches of ``pattern`` wrapped in <mark>. Matching runs on the
+    normalised text, which has the same length for simplified Chinese and ASCII."""
+    if pattern is None:
+        return escape(text)
+    norm = tx.normalise(text)
+    if len(norm) != len(text):
+        norm = text.lower()
+    out: list[str] = []
+    last = 0
+    for m in pattern.finditer(norm):
+        out.append(str(escape(text[last : m.start()])))
+        out.append(f"<mark>{escape(text[m.start() : m.end()])}</mark>")
+        last = m.end()
+    out.append(str(escape(text[last:])))
+    return Markup("".join(out))  # noqa: S704 - every piece was escaped above

@@ -1,0 +1,92 @@
+// Contact page: suggest help articles while the visitor types, and count what happens to the
+// suggestions ("deflection": shown, clicked, or the visitor wrote to support anyway).
+(function () {
+  "use strict";
+  document.addEventListener("DOMContentLoaded", function () {
+    var form = document.querySelector("form[data-contact-form]");
+    if (!form) { return; }
+    var subject = form.querySelector("[name=subject]");
+    var description = form.querySelector("[name=description]");
+    var category = form.querySelector("[name=category]");
+    var panel = document.getElementById("contact-suggestions");
+    var list = panel.querySelector("ol");
+    var send = document.getElementById("contact-send");
+    var address = form.getAttribute("data-support-address");
+    var visit = newVisitId();
+    var shownReported = false;
+    var timer = null;
+    var lastQuery = "";
+    var lang = document.documentElement.getAttribute("lang") || "zh-CN";
+
+    function newVisitId() {
+      var bytes = new Uint8Array(12);
+      window.crypto.getRandomValues(bytes);
+      return Array.prototype.map.call(bytes, function (b) { return ("0" + b.toString(16)).slice(-2); }).join("");
+    }
+
+    function report(kind, slug) {
+      var body = JSON.stringify({ visit: visit, kind: kind, slug: slug || null, query: lastQuery.slice(0, 500) });
+      var blob = new Blob([body], { type: "application/json" });
+      if (!(navigator.sendBeacon && navigator.sendBeacon("/api/v1/help/deflection", blob))) {
+        fetch("/api/v1/help/deflection", { method: "POST", headers: { "Content-Type": "application/json" }, body: body, keepalive: true });
+      }
+    }
+
+    function query() {
+      return (subject.value + " " + description.value).trim().slice(0, 200);
+    }
+
+    function render(results) {
+      list.textContent = "";
+      results.forEach(function (hit) {
+        var item = document.createElement("li");
+        var link = document.createElement("a");
+        link.href = hit.url;
+        link.textContent = hit.title;
+        link.setAttribute("data-slug", hit.slug);
+        link.addEventListener("click", function () { report("clicked", hit.slug); });
+        item.appendChild(link);
+        if (hit.snippet) {
+          var small = document.createElement("small");
+          small.className = "snippet";
+          // The server escapes the article text; only its <mark> tags are markup.
+          small.innerHTML = hit.snippet;
+          item.appendChild(document.createElement("br"));
+          item.appendChild(small);
+        }
+        list.appendChild(item);
+      });
+      panel.hidden = results.length === 0;
+      if (results.length && !shownReported) { shownReported = true; report("shown"); }
+    }
+
+    function lookup() {
+      var q = query();
+      if (q === lastQuery) { return; }
+      lastQuery = q;
+      if (q.length < 2) { render([]); return; }
+      fetch("/api/v1/help/search?limit=3&lang=" + encodeURIComponent(lang) + "&q=" + encodeURIComponent(q))
+        .then(function (r) { return r.ok ? r.json() : { results: [] }; })
+        .then(function (data) { if (q === lastQuery) { render(data.results || []); } })
+        .catch(function () { /* suggestions are a help, never a blocker */ });
+    }
+
+    function updateMailto() {
+      var label = category.options[category.selectedIndex].text;
+      var reference = form.querySelector("[name=reference]");
+      var subj = "[" + label + "] " + (reference && reference.value ? reference.value + " " : "") + subject.value;
+      send.href = "mailto:" + address + "?subject=" + encodeURIComponent(subj) + "&body=" + encodeURIComponent(description.value);
+    }
+
+    [subject, description].forEach(function (input) {
+      input.addEventListener("input", function () {
+        updateMailto();
+        clearTimeout(timer);
+        timer = setTimeout(lookup, 250);
+      });
+    });
+    category.addEventListener("change", updateMailto);
+    send.addEventListener("click", function () { report("submitted"); });
+    updateMailto();
+  });
+})();
