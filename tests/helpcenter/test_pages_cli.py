@@ -116,4 +116,5 @@ def test_contact_page_carries_a_transaction_reference(client) -> None:
     page = client.get("/help/contact?reference=TX-20261121-7QK3M9&category=transaction_history")
     assert 'value="TX-20261121-7QK3M9"' in page.text
     forged = client.get('/help/contact?reference="><script>alert(1)</script>')
-    assert "<script>alert(1)" not in forged.text and 'data-testid="contact-reference"' in forged.text
+    assert "<script>alert(1)" not in forged.text
+    assert 'data-testid="contact-reference"' in forged.text
