@@ -51,6 +51,9 @@ class Settings(BaseSettings):
     ip_failures_per_hour: int = Field(100, ge=10)
     verify_resend_seconds: int = 60
     trusted_proxies: list[str] = Field(default_factory=list)
+    # A header your CDN or proxy sets to the client's country (e.g. CF-IPCountry); sign-ins
+    # from a new country then get a notice, like new devices do.
+    country_header: str = ""
 
     # Help centre: public endpoints called as people type, limited per address and minute.
     help_search_per_minute: int = Field(120, ge=1)

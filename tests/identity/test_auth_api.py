@@ -312,3 +312,31 @@ def test_failures_on_an_unregistered_address_expire(client, mailbox, clock, db) 
     clock.advance(hours=25)
     api_verified_user(client, mailbox, EMAIL)
     assert api_login(client, EMAIL).status_code == 200
+
+
+def test_sign_in_from_a_new_country_sends_a_notice(db, mailbox, settings) -> None:
+    from starlette.testclient import TestClient
+
+    from okpay.app import create_app
+    from okpay.settings import configure
+
+    app = create_app(settings.model_copy(update={"country_header": "CF-IPCountry"}))
+    try:
+        with TestClient(app, headers={"Accept-Language": "en"}) as client:
+            api_verified_user(client, mailbox, EMAIL)
+
+            def login_from(country: str) -> int:
+                return client.post(
+                    "/api/v1/auth/login",
+                    headers={"CF-IPCountry": country},
+                    json={"email": EMAIL, "password": PASSWORD, "device_id": "phone"},
+                ).status_code
+
+            assert login_from("CN") == 200 and login_from("CN") == 200
+            mailbox.clear()
+            assert login_from("JP") == 200
+            notice = mailbox.text(mailbox.last(EMAIL))
+            assert "country it has not been used from before" in notice and "Japan" in notice
+            assert "/not-me?token=" in notice
+    finally:
+        configure(settings)

@@ -13,6 +13,7 @@ class RequestContext:
     ip: str | None = None
     user_agent: str | None = None
     channel: str = "web"
+    country: str | None = None  # ISO 3166 alpha-2, from the configured proxy header
 
 
 _context: contextvars.ContextVar[RequestContext] = contextvars.ContextVar(

@@ -203,5 +203,13 @@ def format_money(minor_units: int, currency: str) -> str:
     )
 
 
+def country_name(code: str) -> str:
+    """A country's name in the current language ("JP" → "日本" / "Japan")."""
+    try:
+        return str(Locale.parse(get_locale()).territories.get(code.upper(), code))
+    except (ValueError, UnknownLocaleError):
+        return code
+
+
 def language_choices() -> Mapping[str, str]:
     return LANGUAGE_NAMES

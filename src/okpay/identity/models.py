@@ -104,6 +104,7 @@ class LoginEvent(Base):
     user_agent: Mapped[str | None] = mapped_column(String(300))
     device_label: Mapped[str] = mapped_column(String(100), default="")
     new_device: Mapped[bool] = mapped_column(default=False)
+    country: Mapped[str | None] = mapped_column(String(2))
 
 
 class KnownDevice(Base):

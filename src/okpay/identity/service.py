@@ -670,6 +670,7 @@ def _login_event(
             user_agent=(user_agent or "")[:300] or None,
             device_label=device_label(user_agent),
             new_device=new_device,
+            country=context.current().country,
         )
     )
 
@@ -838,6 +839,7 @@ def start_session(
                 pass  # a simultaneous sign-in from this device recorded it first
         else:
             device.last_seen_at = now
+    new_country = ctx.country is not None and _is_new_country(session, user.id, ctx.country)
     _login_event(session, user, "success", ctx.user_agent, new_device=new_device)
     audit.record(
         session,
@@ -847,9 +849,11 @@ def start_session(
         kind=kind,
         second_factor=second_factor,
         new_device=new_device,
+        country=ctx.country,
+        new_country=new_country,
     )
     session.flush()
-    if new_device:
+    if new_device or new_country:
         not_me = _issue_token(session, user, "not_me")
         send_email(
             session,
@@ -861,11 +865,29 @@ def start_session(
                 "user": user,
                 "device": label,
                 "ip": ctx.ip or "",
+                "country": ctx.country or "",
+                "new_country": new_country,
                 "when": now,
                 "link": _link("/not-me", not_me),
             },
         )
-    return NewSession(record=record, token=token, new_device=new_device)
+    return NewSession(record=record, token=token, new_device=new_device or new_country)
+
+
+def _is_new_country(session: Session, user_id: int, country: str) -> bool:
+    """True when the user has signed in before, from known countries only, none this one."""
+    seen = set(
+        session.scalars(
+            select(LoginEvent.country)
+            .where(
+                LoginEvent.user_id == user_id,
+                LoginEvent.result == "success",
+                LoginEvent.country.is_not(None),
+            )
+            .distinct()
+        )
+    )
+    return bool(seen) and country not in seen
 
 
 def resolve_session(

@@ -78,6 +78,16 @@ def client_ip(scope: Scope, settings: Settings) -> str | None:
     return hops[0] if hops else peer
 
 
+def client_country(scope: Scope, settings: Settings) -> str | None:
+    """The two-letter country from the configured proxy header, if any and well formed."""
+    if not settings.country_header:
+        return None
+    value = (
+        (_header(scope, settings.country_header.lower().encode("latin-1")) or "").strip().upper()
+    )
+    return value if len(value) == 2 and value.isalpha() and value not in ("XX", "T1") else None
+
+
 class RequestMiddleware:
     def __init__(self, app: ASGIApp, settings: Settings) -> None:
         self.app = app
@@ -99,6 +109,7 @@ class RequestMiddleware:
                 ip=client_ip(scope, self.settings),
                 user_agent=ua,
                 channel="api" if is_api else "web",
+                country=client_country(scope, self.settings),
             )
         )
 

@@ -35,6 +35,7 @@ def install_helpers(env: jinja2.Environment) -> None:
     env.filters["datetime"] = i18n.format_datetime
     env.filters["date"] = i18n.format_date
     env.globals["money"] = i18n.format_money
+    env.globals["country_name"] = i18n.country_name
     env.filters["linkify"] = linkify
     env.filters["paragraphs"] = paragraphs
 
