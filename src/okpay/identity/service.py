@@ -1630,6 +1630,38 @@ def account_state(session: Session, user_id: int) -> AccountState | None:
     return AccountState(*row) if row else None
 
 
+@dataclass(frozen=True)
+class Recipient:
+    """Who money would go to: just what a payment needs."""
+
+    id: int
+    status: str
+    name: str
+    email: str
+
+    @property
+    def label(self) -> str:
+        return f"{self.name} ({mask_email(self.email)})" if self.name else mask_email(self.email)
+
+
+def find_recipient_summary(session: Session, reference: str) -> Recipient | None:
+    """A recipient by e-mail or phone, as typed by a sender (one narrow query)."""
+    text = (reference or "").strip()
+    if "@" in text:
+        if "\r" in text or "\n" in text or len(text) > 320:
+            return None
+        condition = User.email == text.lower()
+    else:
+        try:
+            condition = User.phone == normalise_phone(text)
+        except ValidationFailed:
+            return None
+    row = session.execute(
+        select(User.id, User.status, User.name, User.email).where(condition)
+    ).first()
+    return Recipient(*row) if row else None
+
+
 def find_recipient(session: Session, reference: str) -> User | None:
     """A user by e-mail address or phone number (as typed by a sender)."""
     text = (reference or "").strip()

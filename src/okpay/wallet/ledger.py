@@ -266,6 +266,48 @@ _insert_entry = insert(table_of(JournalEntry)).returning(table_of(JournalEntry).
 _insert_postings = insert(table_of(Posting))
 
 
+@dataclass(frozen=True)
+class Plan:
+    """A checked entry, ready to write: each posting with the balance it leaves, and the
+    final balance of every account it touches."""
+
+    postings: list[tuple[int, str, int, int]]  # account id, currency, amount, balance after
+    balances: dict[int, int]
+
+
+def plan(
+    locked: dict[int, LockedAccount], lines: Sequence[Line], *, allow_held: bool = False
+) -> Plan:
+    """Check an entry over locked accounts: it balances per currency, and no customer or
+    merchant account goes below what it holds for pending withdrawals (below zero with
+    ``allow_held``, when the entry itself settles a hold). InsufficientFunds otherwise."""
+    totals: dict[str, int] = defaultdict(int)
+    for line in lines:
+        if line.amount == 0:
+            raise LedgerImbalance("zero posting")
+        totals[locked[line.account_id].currency] += line.amount
+    if any(totals.values()):
+        raise LedgerImbalance(f"postings do not balance: {dict(totals)}")
+    running: dict[int, int] = {}
+    postings = []
+    for line in lines:
+        account = locked[line.account_id]
+        balance = running.get(account.id, account.balance) + line.amount
+        floor = 0 if allow_held else account.held
+        if account.kind != AccountKind.system.value and line.amount < 0 and balance < floor:
+            raise InsufficientFunds()
+        running[account.id] = balance
+        postings.append((account.id, account.currency, line.amount, balance))
+    return Plan(postings, running)
+
+
+def applied(locked: dict[int, LockedAccount], checked: Plan) -> None:
+    """Reflect a written plan in the locked accounts (later entries in the same unit of
+    work start from these balances)."""
+    for account_id, balance in checked.balances.items():
+        locked[account_id].balance = balance
+
+
 def post(
     session: Session,
     locked: dict[int, LockedAccount],
@@ -276,50 +318,22 @@ def post(
     allow_held: bool = False,
 ) -> int:
     """Write one balanced journal entry over already-locked accounts; returns its id.
-
-    Refuses (InsufficientFunds, nothing written) if a customer or merchant account would go
-    below what it holds for pending withdrawals (below zero with ``allow_held``, when the
-    entry itself settles a hold)."""
-    totals: dict[str, int] = defaultdict(int)
-    for line in lines:
-        if line.amount == 0:
-            raise LedgerImbalance("zero posting")
-        totals[locked[line.account_id].currency] += line.amount
-    if any(totals.values()):
-        raise LedgerImbalance(f"postings do not balance: {dict(totals)}")
-
-    new_balance: dict[int, int] = {}
-    for line in lines:
-        account = locked[line.account_id]
-        balance = new_balance.get(account.id, account.balance) + line.amount
-        floor = 0 if allow_held else account.held
-        if account.kind != AccountKind.system.value and line.amount < 0 and balance < floor:
-            raise InsufficientFunds()
-        new_balance[account.id] = balance
-
+    Nothing is written if the plan is refused (see :func:`plan`)."""
+    checked = plan(locked, lines, allow_held=allow_held)
     entry_id = session.execute(
         _insert_entry, {"operation_id": operation_id, "kind": kind, "created_at": clock.now()}
     ).scalar_one()
-    running: dict[int, int] = {}
-    postings = []
-    for line in lines:
-        account = locked[line.account_id]
-        running[account.id] = running.get(account.id, account.balance) + line.amount
-        postings.append(
-            {
-                "entry_id": entry_id,
-                "account_id": account.id,
-                "currency": account.currency,
-                "amount": line.amount,
-                "balance_after": running[account.id],
-            }
-        )
-    session.execute(_insert_postings, postings)
     session.execute(
-        _update_balance, [{"account_id": i, "new_balance": b} for i, b in new_balance.items()]
+        _insert_postings,
+        [
+            {"entry_id": entry_id, "account_id": a, "currency": c, "amount": m, "balance_after": b}
+            for a, c, m, b in checked.postings
+        ],
     )
-    for account_id, balance in new_balance.items():
-        locked[account_id].balance = balance
+    session.execute(
+        _update_balance, [{"account_id": i, "new_balance": b} for i, b in checked.balances.items()]
+    )
+    applied(locked, checked)
     return int(entry_id)
 
 

@@ -23,7 +23,7 @@ from okpay.core.money import check_currency
 from okpay.db import table_of
 from okpay.identity import service as identity_service
 from okpay.identity.models import AccountStatus
-from okpay.wallet import fees, fx, ledger
+from okpay.wallet import fees, fx, ledger, pgwrite
 from okpay.wallet.limits import limits_for
 from okpay.wallet.models import (
     AccountRestriction,
@@ -326,18 +326,25 @@ def usage_snapshot(session: Session, *, user_id: int) -> UsageSnapshot:
     return UsageSnapshot({(t, d): int(v) for t, d, v in rows}, today)
 
 
-def _usage_upsert(session: Session) -> Any:
-    from sqlalchemy.dialects import postgresql, sqlite
+_usage_upserts: dict[str, Any] = {}
 
-    module = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
-    stmt = module.insert(Usage)
-    return stmt.on_conflict_do_update(
-        index_elements=["user_id", "op_type", "day"],
-        set_={
-            "amount_cny": Usage.amount_cny + stmt.excluded.amount_cny,
-            "count": Usage.count + stmt.excluded.count,
-        },
-    )
+
+def _usage_upsert(session: Session) -> Any:
+    """INSERT … ON CONFLICT DO UPDATE for a usage row, built once per dialect."""
+    dialect = session.get_bind().dialect.name
+    stmt = _usage_upserts.get(dialect)
+    if stmt is None:
+        from sqlalchemy.dialects import postgresql, sqlite
+
+        insert_stmt = (postgresql if dialect == "postgresql" else sqlite).insert(Usage)
+        stmt = _usage_upserts[dialect] = insert_stmt.on_conflict_do_update(
+            index_elements=["user_id", "op_type", "day"],
+            set_={
+                "amount_cny": Usage.amount_cny + insert_stmt.excluded.amount_cny,
+                "count": Usage.count + insert_stmt.excluded.count,
+            },
+        )
+    return stmt
 
 
 def record_usage(
@@ -607,7 +614,7 @@ def do_transfer(
     usage, then write the operation, its entry, postings, history rows and usage."""
     currency = check_currency(currency)
     note = identity_service.check_name(note, field="note", max_length=140)
-    target = identity_service.find_recipient(session, recipient)
+    target = identity_service.find_recipient_summary(session, recipient)
     if target is None:
         raise RecipientNotFound(field="recipient")
     if target.id == sender_id:
@@ -656,6 +663,41 @@ def do_transfer(
         by_id.update(ledger.lock_accounts(session, [fee_id]))
         lines += [ledger.Line(source.id, -fee), ledger.Line(fee_id, fee)]
 
+    if session.get_bind().dialect.name == "postgresql":
+        # One statement for operation, entry, postings, balances, history and usage.
+        checked = ledger.plan(by_id, lines)
+        now = clock.now()
+        reference = dated_reference("TX")
+        op_id = pgwrite.write_settled(
+            session,
+            operation={
+                "reference": reference,
+                "type": "transfer",
+                "status": "completed",
+                "user_id": sender_id,
+                "account_id": source.id,
+                "cp_user_id": target.id,
+                "cp_account_id": dest.id,
+                "currency": currency,
+                "amount": amount,
+                "fee": fee,
+                "method": "wallet",
+                "note": note,
+            },
+            kind="transfer",
+            checked=checked,
+            activity=[
+                pgwrite.ActivityRow(sender_id, "out", -(amount + fee), fee, target.label),
+                pgwrite.ActivityRow(target.id, "in", amount, 0, me.label),
+            ],
+            usage=pgwrite.UsageRow(
+                sender_id, now.astimezone(BEIJING).date(), fx.to_cny(amount, currency)
+            ),
+            now=now,
+        )
+        ledger.applied(by_id, checked)
+        return TransferResult(op_id, reference, amount, fee, currency)
+
     op_id, reference = _new_operation(
         session,
         type=OperationType.transfer.value,
@@ -685,7 +727,7 @@ def do_transfer(
                 "currency": currency,
                 "amount": -(amount + fee),
                 "fee": fee,
-                "counterparty": identity_service.display_label(target),
+                "counterparty": target.label,
                 "note": note,
             },
             {
