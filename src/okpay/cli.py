@@ -141,10 +141,78 @@ def demo_load() -> None:
                     locale=locale,
                 )
                 created += 1
-    typer.echo(f"demo data: {created} users created, {len(DEMO_USERS) - created} already there")
+    funded = _demo_wallets()
+    typer.echo(
+        f"demo data: {created} users created, {len(DEMO_USERS) - created} already there;"
+        f" {funded} wallets funded"
+    )
     typer.echo(f"sign in with any of these, password {DEMO_PASSWORD!r}:")
     for email, name, role, _locale in DEMO_USERS:
         typer.echo(f"  {role:<10} {email:<36} {name}")
+    typer.echo("sandbox test card: 4242 4242 4242 4242, any future expiry, any CVC")
+
+
+def _demo_wallets() -> int:
+    """Give demo customers a card, a bank account, balances and some history (once)."""
+    from okpay.db import get_database
+    from okpay.identity import service as identity_service
+    from okpay.wallet import ledger, service
+    from okpay.wallet.models import SystemAccount
+    from okpay.wallet.providers import get_provider
+
+    customers = [e for e, _n, role, _l in DEMO_USERS if role == "customer"]
+    funded = 0
+    db = get_database()
+    with db.unit_of_work() as session:
+        ids = {e: identity_service.get_user_by_email(session, e) for e in customers}
+        for user in ids.values():
+            if user is None or ledger.balances(session, user_id=user.id):
+                continue
+            user.verification_level = 1
+            service.do_add_card(
+                session,
+                user_id=user.id,
+                token=get_provider().tokenize_card("4242424242424242", 12, 2030, "123"),
+                holder_name=user.name,
+            )
+            service.do_add_bank_account(
+                session,
+                user_id=user.id,
+                provider_token="ba_sbx_demo",
+                account_number="6222020200112233445",
+                bank_name="ICBC",
+                holder_name=user.name,
+            )
+            for amount, currency in ((5_000_00, "CNY"), (300_00, "USD")):
+                op = service.do_begin_bank_topup(
+                    session, user_id=user.id, amount=amount, currency=currency
+                )
+                service.do_complete_topup(
+                    session,
+                    operation_id=op.id,
+                    external_ref="demo",
+                    clearing=SystemAccount.bank_clearing,
+                )
+            funded += 1
+    if funded:
+        with db.unit_of_work() as session:
+            pairs = [
+                (customers[0], customers[1], 88_00, "午饭 AA"),
+                (customers[1], customers[0], 20_00, "咖啡"),
+                (customers[2], customers[0], 150_00, "Concert ticket"),
+            ]
+            for sender, recipient, amount, note in pairs:
+                sender_user = ids[sender]
+                if sender_user is not None:
+                    service.do_transfer(
+                        session,
+                        sender_id=sender_user.id,
+                        recipient=recipient,
+                        amount=amount,
+                        currency="CNY",
+                        note=note,
+                    )
+    return funded
 
 
 @user_app.command("create")

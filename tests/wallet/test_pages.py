@@ -129,3 +129,67 @@ def test_operator_cli_freezes_and_releases(db) -> None:
     assert bad.exit_code == 1 and "restriction_invalid" in bad.output
     assert runner.invoke(app, ["wallet", "release", "alice@example.com"]).exit_code == 0
     assert "status=active" in runner.invoke(app, ["wallet", "show", "alice@example.com"]).output
+
+
+def test_demo_load_funds_demo_wallets_once(db) -> None:
+    from typer.testing import CliRunner
+
+    from okpay.cli import app
+
+    runner = CliRunner()
+    first = runner.invoke(app, ["demo", "load"])
+    assert first.exit_code == 0, first.output
+    assert "3 wallets funded" in first.output
+    again = runner.invoke(app, ["demo", "load"])
+    assert "0 users created" in again.output and "0 wallets funded" in again.output
+    shown = runner.invoke(app, ["wallet", "show", "li.wei@demo.okpay.example"])
+    assert "CNY balance 5082.00" in shown.output
+
+
+def test_csv_export_neutralises_formulas(client, db) -> None:
+    import csv
+    import io
+
+    alice = make_user(db, "alice@example.com")
+    make_user(db, "bob@example.com")
+    fund(db, alice, 100_00)
+    from tests.helpers import api_token
+
+    headers = api_token(client, "alice@example.com")
+    client.post(
+        "/api/v1/wallet/transfers",
+        headers={**headers, "Idempotency-Key": "x1"},
+        json={
+            "recipient": "bob@example.com",
+            "amount": "1",
+            "currency": "CNY",
+            "note": '=HYPERLINK("http://evil")',
+        },
+    )
+    response = client.get("/api/v1/wallet/history/export", headers=headers)
+    assert response.headers["content-type"].startswith("text/csv")
+    rows = list(csv.reader(io.StringIO(response.text.lstrip("\ufeff"))))
+    assert rows[0][:3] == ["date", "reference", "type"]
+    transfer = next(r for r in rows if r[2] == "transfer")
+    assert transfer[5] == "-1.00" and transfer[9].startswith("'=HYPERLINK")
+    sign_in(client, "alice@example.com")
+    page_csv = client.get("/wallet/history.csv?type=topup")
+    assert page_csv.status_code == 200 and page_csv.text.count("\n") == 2  # header + one top-up
+
+
+def test_statement_balances_come_from_the_ledger(client, db, clock) -> None:
+    alice = make_user(db, "alice@example.com")
+    make_user(db, "bob@example.com")
+    fund(db, alice, 100_00)
+    clock.advance(days=2)
+    from okpay.wallet import service
+
+    with db.unit_of_work() as s:
+        service.do_transfer(
+            s, sender_id=alice, recipient="bob@example.com", amount=30_00, currency="CNY"
+        )
+    sign_in(client, "alice@example.com")
+    today = clock.now.astimezone(service.BEIJING).date()
+    page = client.get(f"/wallet/statement?start={today}&end={today}")
+    row = page.text.split('data-testid="statement-CNY"')[1].split("</tr>")[0]
+    assert row.count("100.00") == 1 and "30.00" in row and "70.00" in row

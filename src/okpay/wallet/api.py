@@ -299,6 +299,30 @@ def history(
     )
 
 
+@router.get(
+    "/history/export", response_class=Response, responses={200: {"content": {"text/csv": {}}}}
+)
+def history_export(
+    user: CurrentUser,
+    db: DbSession,
+    start: date | None = None,
+    end: date | None = None,
+    type: Annotated[str | None, Query(alias="type")] = None,
+    status: str | None = None,
+    currency: str | None = None,
+    min_amount: str | None = None,
+    max_amount: str | None = None,
+    q: str | None = None,
+) -> Response:
+    """The filtered history as CSV (text cells that could run as formulas are neutralised)."""
+    filters = history_filter(start, end, type, status, currency, min_amount, max_amount, q)
+    return Response(
+        service.export_csv(db, user_id=user.id, filters=filters),
+        media_type="text/csv; charset=utf-8",
+        headers={"Content-Disposition": 'attachment; filename="okpay-transactions.csv"'},
+    )
+
+
 @webhooks.post("/sandbox", include_in_schema=True)
 async def sandbox_webhook(request: Request) -> JSONResponse:
     """Events from the payment provider, signed with `OKPay-Signature: t=…,v1=…`."""

@@ -317,6 +317,59 @@ def history(
     )
 
 
+@router.get("/history.csv")
+def history_csv(
+    request: Request,
+    user: CurrentUser,
+    db: DbSession,
+    start: date | None = None,
+    end: date | None = None,
+    type: str | None = None,
+    status: str | None = None,
+    currency: str | None = None,
+    min_amount: str | None = None,
+    max_amount: str | None = None,
+    q: str | None = None,
+) -> Response:
+    """The filtered history as a CSV file."""
+    filters = wallet_api.history_filter(
+        start, end, type, status, currency, min_amount, max_amount, q
+    )
+    body = service.export_csv(db, user_id=user.id, filters=filters)
+    return Response(
+        body,
+        media_type="text/csv; charset=utf-8",
+        headers={"Content-Disposition": 'attachment; filename="okpay-transactions.csv"'},
+    )
+
+
+@router.get("/statement")
+def statement(
+    request: Request,
+    user: CurrentUser,
+    db: DbSession,
+    start: date | None = None,
+    end: date | None = None,
+) -> Response:
+    """A printable statement for a date range (this month by default)."""
+    from okpay.core import clock
+
+    today = clock.now().astimezone(service.BEIJING).date()
+    start = start or today.replace(day=1)
+    end = end or today
+    if end < start:
+        start, end = end, start
+    lines = service.statement(db, user_id=user.id, start=start, end=end)
+    rows = service.history(
+        db, user_id=user.id, filters=service.HistoryFilter(start=start, end=end), limit=500
+    )
+    return render(
+        request,
+        "wallet/statement.html",
+        **_ctx(lines=lines, rows=rows, start=start, end=end, generated=clock.now()),
+    )
+
+
 @router.get("/tx/{reference}")
 def detail(request: Request, user: CurrentUser, db: DbSession, reference: str) -> Response:
     op = service.get_operation_for_user(db, user_id=user.id, reference=reference)

@@ -1310,3 +1310,114 @@ def pending_provider_operations(session: Session, *, limit: int = 50) -> list[Op
             .limit(limit)
         )
     )
+
+
+# ------------------------------------------------------------------------ export, statement
+
+CSV_COLUMNS = (
+    "date",
+    "reference",
+    "type",
+    "status",
+    "direction",
+    "amount",
+    "currency",
+    "fee",
+    "counterparty",
+    "note",
+)
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def csv_safe(value: str) -> str:
+    """A text cell a spreadsheet will not run as a formula (OWASP CSV injection)."""
+    return "'" + value if value.startswith(_FORMULA_START) else value
+
+
+def export_csv(
+    session: Session, *, user_id: int, filters: HistoryFilter, limit: int = 100_000
+) -> str:
+    """The filtered history as CSV (UTF-8 with BOM, so spreadsheet apps read Chinese right)."""
+    import csv
+    import io
+
+    from okpay.core.money import to_decimal_string
+
+    out = io.StringIO()
+    out.write("\ufeff")
+    writer = csv.writer(out)
+    writer.writerow(CSV_COLUMNS)
+    before: tuple[datetime, int] | None = None
+    written = 0
+    while written < limit:
+        page = history(session, user_id=user_id, filters=filters, limit=1000, before=before)
+        if not page:
+            break
+        for a in page:
+            writer.writerow(
+                [
+                    a.created_at.astimezone(BEIJING).isoformat(timespec="seconds"),
+                    a.reference,
+                    a.type,
+                    a.status,
+                    a.direction,
+                    to_decimal_string(a.amount, a.currency),
+                    a.currency,
+                    to_decimal_string(a.fee, a.currency),
+                    csv_safe(a.counterparty),
+                    csv_safe(a.note),
+                ]
+            )
+        written += len(page)
+        before = (page[-1].created_at, page[-1].id)
+    return out.getvalue()
+
+
+@dataclass(frozen=True)
+class StatementLine:
+    currency: str
+    opening: int
+    money_in: int
+    money_out: int
+    closing: int
+
+
+def statement(session: Session, *, user_id: int, start: date, end: date) -> list[StatementLine]:
+    """Per currency: the balance at the start of ``start`` and the end of ``end`` (Beijing
+    time), from the ledger's postings, with what came in and went out between."""
+    from okpay.wallet.models import JournalEntry, Posting, WalletAccount
+
+    since = datetime.combine(start, time(0), BEIJING)
+    until = datetime.combine(end + timedelta(days=1), time(0), BEIJING)
+    rows = session.execute(
+        select(
+            WalletAccount.currency,
+            func.coalesce(func.sum(Posting.amount).filter(JournalEntry.created_at < since), 0),
+            func.coalesce(
+                func.sum(Posting.amount).filter(
+                    JournalEntry.created_at >= since,
+                    JournalEntry.created_at < until,
+                    Posting.amount > 0,
+                ),
+                0,
+            ),
+            func.coalesce(
+                func.sum(Posting.amount).filter(
+                    JournalEntry.created_at >= since,
+                    JournalEntry.created_at < until,
+                    Posting.amount < 0,
+                ),
+                0,
+            ),
+        )
+        .select_from(WalletAccount)
+        .join(Posting, Posting.account_id == WalletAccount.id)
+        .join(JournalEntry, JournalEntry.id == Posting.entry_id)
+        .where(WalletAccount.user_id == user_id, JournalEntry.created_at < until)
+        .group_by(WalletAccount.currency)
+    ).all()
+    lines = [
+        StatementLine(c, int(o), int(i), -int(out), int(o) + int(i) + int(out))
+        for c, o, i, out in rows
+    ]
+    return sorted(lines, key=lambda line: (line.currency != "CNY", line.currency))
