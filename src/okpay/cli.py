@@ -150,6 +150,9 @@ def demo_load() -> None:
     for email, name, role, _locale in DEMO_USERS:
         typer.echo(f"  {role:<10} {email:<36} {name}")
     typer.echo("sandbox test card: 4242 4242 4242 4242, any future expiry, any CVC")
+    typer.echo(
+        "demo checkout: /pay/demo-coffee?order_id=A-1001&amount=32&currency=CNY&description=Latte"
+    )
 
 
 def _demo_wallets() -> int:
@@ -194,6 +197,12 @@ def _demo_wallets() -> int:
                     clearing=SystemAccount.bank_clearing,
                 )
             funded += 1
+    with db.unit_of_work() as session:
+        admin = identity_service.get_user_by_email(session, "admin@demo.okpay.example")
+        if admin is not None and not service.find_merchant(session, "demo-coffee"):
+            service.do_create_merchant(
+                session, code="demo-coffee", name="Demo Coffee 演示咖啡店", owner_user_id=admin.id
+            )
     if funded:
         with db.unit_of_work() as session:
             pairs = [

@@ -23,6 +23,7 @@ from okpay.web.deps import DbSession
 router = APIRouter(prefix="/api/v1/wallet", tags=["wallet"])
 webhooks = APIRouter(prefix="/api/v1/webhooks", tags=["webhooks"])
 admin = APIRouter(prefix="/api/v1/admin", tags=["admin"])
+merchant = APIRouter(prefix="/api/v1/merchant", tags=["merchant"])
 
 IdemKey = Annotated[
     str | None, Header(alias="Idempotency-Key", description="Unique per money-moving request")
@@ -106,6 +107,47 @@ def transfer(
             amount=amount,
             currency=currency,
             note=body.note,
+        )
+    )
+
+
+@router.post("/payments", response_model=s.OperationOut, status_code=201)
+def pay_merchant(
+    body: s.PaymentIn, user: CurrentUser, idempotency_key: IdemKey = None
+) -> JSONResponse:
+    """Pay a merchant for an order (each order is paid once)."""
+    amount, currency = _amount(body)
+    idem = flows.idempotency(user.id, idempotency_key, "payment", body.model_dump())
+    return _answer(
+        flows.payment(
+            idem,
+            payer_id=user.id,
+            merchant=body.merchant,
+            order_id=body.order_id,
+            amount=amount,
+            currency=currency,
+        )
+    )
+
+
+@merchant.post("/payments/{reference}/refunds", response_model=s.OperationOut, status_code=201)
+def refund_payment(
+    reference: str,
+    body: s.RefundIn,
+    user: CurrentUser,
+    db: DbSession,
+    idempotency_key: IdemKey = None,
+) -> JSONResponse:
+    """Refund a payment to your merchant, in full or in part (never more than was paid)."""
+    payment = service.merchant_for_owner(db, user_id=user.id, payment_reference=reference)
+    amount = parse_amount(body.amount, payment.currency) if body.amount else None
+    db.rollback()
+    idem = flows.idempotency(
+        user.id, idempotency_key, "refund", {"ref": reference, **body.model_dump()}
+    )
+    return _answer(
+        flows.refund(
+            idem, actor_id=user.id, payment_reference=reference, amount=amount, reason=body.reason
         )
     )
 

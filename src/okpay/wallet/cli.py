@@ -112,3 +112,62 @@ def release(
     with get_database().unit_of_work() as session:
         service.do_release(session, user_id=_user_id(session, email), actor_user_id=None, note=note)
     typer.echo(f"{email}: active")
+
+
+@app.command("merchant-create")
+def merchant_create(
+    code: Annotated[str, typer.Argument(help="Short code used in payment links (/pay/CODE).")],
+    name: Annotated[str, typer.Option(help="Name customers see.")],
+    owner: Annotated[str | None, typer.Option(help="E-mail of the user who may refund.")] = None,
+) -> None:
+    """Create a merchant customers can pay."""
+    from okpay.core.errors import DomainError
+    from okpay.db import get_database
+    from okpay.wallet import service
+
+    _cli_context()
+    try:
+        with get_database().unit_of_work() as session:
+            owner_id = _user_id(session, owner) if owner else None
+            service.do_create_merchant(session, code=code, name=name, owner_user_id=owner_id)
+    except DomainError as err:
+        typer.echo(f"not created: {err.code}: {err.translated()}", err=True)
+        raise typer.Exit(1) from None
+    typer.echo(
+        f"merchant {code} created; checkout link: /pay/{code}?order_id=…&amount=…&currency=CNY"
+    )
+
+
+@app.command()
+def refund(
+    reference: Annotated[str, typer.Argument(help="The payment's transaction reference.")],
+    amount: Annotated[
+        str | None, typer.Option(help="Decimal amount; omit for all that is left.")
+    ] = None,
+    reason: Annotated[str, typer.Option(help="Shown to the customer.")] = "",
+) -> None:
+    """Refund a merchant payment (staff), audited."""
+    from okpay.core.errors import DomainError
+    from okpay.core.money import parse_amount
+    from okpay.db import get_database
+    from okpay.wallet import service
+
+    _cli_context()
+    try:
+        with get_database().unit_of_work() as session:
+            payment = service.find_by_reference(session, reference)
+            minor = parse_amount(amount, payment.currency) if (amount and payment) else None
+            result = service.do_refund(
+                session,
+                payment_reference=reference,
+                amount=minor,
+                actor_user_id=None,
+                reason=reason,
+            )
+    except DomainError as err:
+        typer.echo(f"not refunded: {err.code}: {err.translated()}", err=True)
+        raise typer.Exit(1) from None
+    typer.echo(
+        f"refund {result.reference}: "
+        f"{to_decimal_string(result.amount, result.currency)} {result.currency}"
+    )

@@ -200,24 +200,82 @@ def operation_body(session: Session, operation_id: int, *, user_id: int) -> dict
     return operation_out(op, viewer_id=user_id).model_dump(mode="json")
 
 
+def single_step(
+    idem: Idempotency, *, viewer_id: int, step: Callable[[Session], tuple[int, str]]
+) -> Answer:
+    """An operation that settles in one unit of work: ``step`` returns (id, reference)."""
+
+    def work(finish: Callable[[Session, Answer, str | None], None]) -> Answer:
+        def run(session: Session) -> Answer:
+            op_id, reference = step(session)
+            answer = Answer(201, operation_body(session, op_id, user_id=viewer_id))
+            finish(session, answer, reference)
+            return answer
+
+        return in_transaction(run)
+
+    return run_idempotent(idem, work)
+
+
 def transfer(
     idem: Idempotency, *, sender_id: int, recipient: str, amount: int, currency: str, note: str
 ) -> Answer:
+    def step(session: Session) -> tuple[int, str]:
+        result = service.do_transfer(
+            session,
+            sender_id=sender_id,
+            recipient=recipient,
+            amount=amount,
+            currency=currency,
+            note=note,
+        )
+        return result.operation_id, result.reference
+
+    return single_step(idem, viewer_id=sender_id, step=step)
+
+
+def payment(
+    idem: Idempotency, *, payer_id: int, merchant: str, order_id: str, amount: int, currency: str
+) -> Answer:
+    def step(session: Session) -> tuple[int, str]:
+        result = service.do_pay_merchant(
+            session,
+            payer_id=payer_id,
+            merchant_code=merchant,
+            order_id=order_id,
+            amount=amount,
+            currency=currency,
+        )
+        return result.operation_id, result.reference
+
+    return single_step(idem, viewer_id=payer_id, step=step)
+
+
+def refund(
+    idem: Idempotency, *, actor_id: int, payment_reference: str, amount: int | None, reason: str
+) -> Answer:
+    """Refund as the merchant: the answer shows the refund as its customer sees it."""
+
+    def step(session: Session) -> tuple[int, str]:
+        result = service.do_refund(
+            session,
+            payment_reference=payment_reference,
+            amount=amount,
+            actor_user_id=actor_id,
+            reason=reason,
+        )
+        return result.operation_id, result.reference
+
     def work(finish: Callable[[Session, Answer, str | None], None]) -> Answer:
-        def step(session: Session) -> Answer:
-            result = service.do_transfer(
-                session,
-                sender_id=sender_id,
-                recipient=recipient,
-                amount=amount,
-                currency=currency,
-                note=note,
-            )
-            answer = Answer(201, operation_body(session, result.operation_id, user_id=sender_id))
-            finish(session, answer, result.reference)
+        def run(session: Session) -> Answer:
+            op_id, reference = step(session)
+            op = session.get(service.Operation, op_id)
+            assert op is not None
+            answer = Answer(201, operation_body(session, op_id, user_id=op.user_id or 0))
+            finish(session, answer, reference)
             return answer
 
-        return in_transaction(step)
+        return in_transaction(run)
 
     return run_idempotent(idem, work)
 
@@ -266,18 +324,11 @@ def card_topup(
 
 
 def bank_topup(idem: Idempotency, *, user_id: int, amount: int, currency: str) -> Answer:
-    def work(finish: Callable[[Session, Answer, str | None], None]) -> Answer:
-        def step(session: Session) -> Answer:
-            op = service.do_begin_bank_topup(
-                session, user_id=user_id, amount=amount, currency=currency
-            )
-            answer = Answer(201, operation_body(session, op.id, user_id=user_id))
-            finish(session, answer, op.reference)
-            return answer
+    def step(session: Session) -> tuple[int, str]:
+        op = service.do_begin_bank_topup(session, user_id=user_id, amount=amount, currency=currency)
+        return op.id, op.reference
 
-        return in_transaction(step)
-
-    return run_idempotent(idem, work)
+    return single_step(idem, viewer_id=user_id, step=step)
 
 
 def withdrawal(

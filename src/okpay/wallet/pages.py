@@ -4,6 +4,7 @@ a double click or a reload never moves money twice."""
 
 from __future__ import annotations
 
+import contextlib
 from datetime import date
 from typing import Annotated, Any
 
@@ -494,6 +495,89 @@ def limits_page(request: Request, user: CurrentUser, db: DbSession) -> Response:
 
 
 public = APIRouter(include_in_schema=False)
+checkout = APIRouter(prefix="/pay", include_in_schema=False, dependencies=[Depends(csrf_protect)])
+
+
+@checkout.get("/{merchant_code}")
+def checkout_page(
+    request: Request,
+    user: CurrentUser,
+    db: DbSession,
+    merchant_code: str,
+    order_id: str = "",
+    amount: str = "",
+    currency: str = "CNY",
+    description: str = "",
+) -> Response:
+    """A merchant's checkout: what is being paid, to whom, then one confirmation."""
+    try:
+        merchant = service.get_merchant(db, merchant_code)
+        cur = check_currency(currency)
+        minor = parse_amount(amount, cur)
+        if not order_id.strip():
+            from okpay.core.errors import ValidationFailed
+            from okpay.core.i18n import N_
+
+            raise ValidationFailed(N_("An order number is needed."), code="order_id_required")
+    except DomainError as err:
+        return _form_error(request, db, "wallet/checkout.html", err, merchant=None, order={})
+    order = {
+        "order_id": order_id.strip()[:64],
+        "amount": amount,
+        "currency": cur,
+        "description": description.strip()[:140],
+        "minor": minor,
+    }
+    accounts = {a.currency: a for a in ledger.balances(db, user_id=user.id)}
+    return render(
+        request,
+        "wallet/checkout.html",
+        **_ctx(merchant=merchant, order=order, account=accounts.get(cur)),
+    )
+
+
+@checkout.post("/{merchant_code}")
+def checkout_pay(
+    request: Request,
+    user: CurrentUser,
+    db: DbSession,
+    merchant_code: str,
+    order_id: FormStr,
+    amount: FormStr,
+    currency: FormStr,
+    idempotency_key: FormStr,
+) -> Response:
+    try:
+        cur = check_currency(currency)
+        minor = parse_amount(amount, cur)
+        idem = flows.idempotency(
+            user.id,
+            idempotency_key,
+            "payment",
+            {"merchant": merchant_code, "order_id": order_id, "amount": amount, "currency": cur},
+        )
+        answer = flows.payment(
+            idem,
+            payer_id=user.id,
+            merchant=merchant_code,
+            order_id=order_id,
+            amount=minor,
+            currency=cur,
+        )
+    except DomainError as err:
+        merchant = None
+        with contextlib.suppress(DomainError):
+            merchant = service.get_merchant(db, merchant_code)
+        return _form_error(
+            request,
+            db,
+            "wallet/checkout.html",
+            err,
+            merchant=merchant,
+            order={"order_id": order_id, "amount": amount, "currency": currency},
+        )
+    flash(request, gettext("Paid."), "success")
+    return _redirect(f"/wallet/tx/{answer.body['reference']}")
 
 
 @public.get("/fees")

@@ -39,6 +39,16 @@ class WithdrawalIn(AmountIn):
     payment_method_id: int
 
 
+class PaymentIn(AmountIn):
+    merchant: str = Field(max_length=40, description="The merchant's code")
+    order_id: str = Field(max_length=64)
+
+
+class RefundIn(_Strict):
+    amount: str | None = Field(None, max_length=32, description="Omit for the whole amount left")
+    reason: str = Field("", max_length=140)
+
+
 class CardIn(_Strict):
     card_number: str = Field(max_length=30)
     exp_month: int = Field(ge=1, le=12)
