@@ -99,6 +99,16 @@ def transfer(
     """Send money to another OKPay user (same currency, settles at once)."""
     amount, currency = _amount(body)
     idem = flows.idempotency(user.id, idempotency_key, "transfer", body.model_dump())
+    if body.quote_id is not None:
+        return _answer(
+            flows.fx_transfer(
+                idem,
+                sender_id=user.id,
+                recipient=body.recipient,
+                quote_id=body.quote_id,
+                note=body.note,
+            )
+        )
     return _answer(
         flows.transfer(
             idem,
@@ -108,6 +118,30 @@ def transfer(
             currency=currency,
             note=body.note,
         )
+    )
+
+
+@router.post("/fx/quotes", response_model=s.FxQuoteOut, status_code=201)
+def fx_quote(body: s.FxQuoteIn, user: CurrentUser, db: DbSession) -> s.FxQuoteOut:
+    """Quote a transfer into another currency; send its id as `quote_id` to /transfers
+    within its validity (the transfer then moves exactly the quoted amounts)."""
+    amount, currency = _amount(body)
+    q = service.do_quote_fx(
+        db,
+        user_id=user.id,
+        source_currency=currency,
+        target_currency=body.target_currency,
+        amount=amount,
+    )
+    return s.FxQuoteOut(
+        id=q.id,
+        currency=q.source_currency,
+        amount=to_decimal_string(q.source_amount, q.source_currency),
+        target_currency=q.target_currency,
+        target_amount=to_decimal_string(q.target_amount, q.target_currency),
+        rate=q.rate,
+        fee=to_decimal_string(q.fee, q.source_currency),
+        expires_at=q.expires_at,
     )
 
 

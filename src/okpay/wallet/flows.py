@@ -234,6 +234,18 @@ def transfer(
     return single_step(idem, viewer_id=sender_id, step=step)
 
 
+def fx_transfer(
+    idem: Idempotency, *, sender_id: int, recipient: str, quote_id: int, note: str
+) -> Answer:
+    def step(session: Session) -> tuple[int, str]:
+        result = service.do_transfer_fx(
+            session, sender_id=sender_id, recipient=recipient, quote_id=quote_id, note=note
+        )
+        return result.operation_id, result.reference
+
+    return single_step(idem, viewer_id=sender_id, step=step)
+
+
 def payment(
     idem: Idempotency, *, payer_id: int, merchant: str, order_id: str, amount: int, currency: str
 ) -> Answer:

@@ -5,7 +5,7 @@ the target currency's minor unit."""
 
 from __future__ import annotations
 
-from decimal import ROUND_HALF_UP, Decimal
+from decimal import ROUND_DOWN, ROUND_HALF_UP, Decimal
 
 from okpay.core.i18n import currency_exponent
 
@@ -40,3 +40,16 @@ def convert(amount_minor: int, source: str, target: str, *, at: Decimal | None =
 
 def to_cny(amount_minor: int, currency: str) -> int:
     return convert(amount_minor, currency, "CNY")
+
+
+def customer_rate(source: str, target: str) -> Decimal:
+    """What a customer gets per unit: the mid rate less the spread (kept as revenue)."""
+    return (rate(source, target) * (Decimal(10_000 - SPREAD_BPS) / 10_000)).quantize(
+        Decimal("0.00000001")
+    )
+
+
+def convert_down(amount_minor: int, source: str, target: str, at: Decimal) -> int:
+    """``amount_minor`` at rate ``at``, rounded down: never more than promised."""
+    value = Decimal(amount_minor).scaleb(-currency_exponent(source)) * at
+    return int(value.scaleb(currency_exponent(target)).quantize(Decimal(1), rounding=ROUND_DOWN))

@@ -311,3 +311,21 @@ class Usage(Base):
     day: Mapped[date] = mapped_column(Date, primary_key=True)
     amount_cny: Mapped[int] = mapped_column(BigInteger, default=0)
     count: Mapped[int] = mapped_column(default=0)
+
+
+class FxQuote(Base):
+    """A rate promised to one user for a few minutes: what they send, what arrives, the fee."""
+
+    __tablename__ = "fx_quote"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("user_account.id"), index=True)
+    source_currency: Mapped[str] = mapped_column(String(3))
+    target_currency: Mapped[str] = mapped_column(String(3))
+    rate: Mapped[str] = mapped_column(String(32))  # target units per source unit, spread included
+    source_amount: Mapped[int] = mapped_column(BigInteger)
+    target_amount: Mapped[int] = mapped_column(BigInteger)
+    fee: Mapped[int] = mapped_column(BigInteger)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    used_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

@@ -134,22 +134,43 @@ def send_review(
     amount: FormStr,
     currency: FormStr,
     note: Annotated[str, Form()] = "",
+    target_currency: Annotated[str, Form()] = "",
 ) -> Response:
-    """Show the fee and total before anything moves."""
-    form = {"recipient": recipient, "amount": amount, "currency": currency, "note": note}
+    """Show the fee, the total and (for another currency) the quoted rate before anything moves."""
+    form = {
+        "recipient": recipient,
+        "amount": amount,
+        "currency": currency,
+        "note": note,
+        "target_currency": target_currency or currency,
+    }
     try:
         cur = check_currency(currency)
+        target_cur = check_currency(target_currency or currency)
         minor = parse_amount(amount, cur)
         from okpay.identity import service as identity_service
 
-        target = identity_service.find_recipient(db, recipient)
+        target = identity_service.find_recipient_summary(db, recipient)
         if target is None:
             raise service.RecipientNotFound(field="recipient")
         if target.id == user.id:
             raise service.TransferToSelf(field="recipient")
-        quote = service.quote_fee(
-            db, user_id=user.id, operation="transfer", method="wallet", amount=minor, currency=cur
-        )
+        fx_quote = None
+        if target_cur != cur:
+            fx_quote = service.do_quote_fx(
+                db, user_id=user.id, source_currency=cur, target_currency=target_cur, amount=minor
+            )
+            fee, discount = fx_quote.fee, None
+        else:
+            q = service.quote_fee(
+                db,
+                user_id=user.id,
+                operation="transfer",
+                method="wallet",
+                amount=minor,
+                currency=cur,
+            )
+            fee, discount = q.fee, q.discount
     except DomainError as err:
         return _form_error(request, db, "wallet/send.html", err, form=form, step="edit")
     return render(
@@ -160,9 +181,10 @@ def send_review(
             step="review",
             minor=minor,
             currency=cur,
-            fee=quote.fee,
-            discount=quote.discount,
-            recipient_label=identity_service.display_label(target),
+            fee=fee,
+            discount=discount,
+            quote=fx_quote,
+            recipient_label=target.label,
         ),
     )
 
@@ -177,8 +199,15 @@ def send(
     currency: FormStr,
     idempotency_key: FormStr,
     note: Annotated[str, Form()] = "",
+    quote_id: Annotated[str, Form()] = "",
 ) -> Response:
-    form = {"recipient": recipient, "amount": amount, "currency": currency, "note": note}
+    form = {
+        "recipient": recipient,
+        "amount": amount,
+        "currency": currency,
+        "note": note,
+        "target_currency": currency,
+    }
     try:
         cur = check_currency(currency)
         minor = parse_amount(amount, cur)
@@ -186,11 +215,22 @@ def send(
             user.id,
             idempotency_key,
             "transfer",
-            {"recipient": recipient, "amount": amount, "currency": cur, "note": note},
+            {
+                "recipient": recipient,
+                "amount": amount,
+                "currency": cur,
+                "note": note,
+                "quote_id": quote_id,
+            },
         )
-        answer = flows.transfer(
-            idem, sender_id=user.id, recipient=recipient, amount=minor, currency=cur, note=note
-        )
+        if quote_id.isdigit():
+            answer = flows.fx_transfer(
+                idem, sender_id=user.id, recipient=recipient, quote_id=int(quote_id), note=note
+            )
+        else:
+            answer = flows.transfer(
+                idem, sender_id=user.id, recipient=recipient, amount=minor, currency=cur, note=note
+            )
     except DomainError as err:
         return _form_error(request, db, "wallet/send.html", err, form=form, step="edit")
     flash(request, gettext("Money sent."), "success")

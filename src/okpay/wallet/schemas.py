@@ -25,6 +25,22 @@ class TransferIn(AmountIn):
         max_length=320, description="The recipient's e-mail address or phone number"
     )
     note: str = Field("", max_length=140)
+    quote_id: int | None = Field(None, description="An FX quote, to send into another currency")
+
+
+class FxQuoteIn(AmountIn):
+    target_currency: str = Field(max_length=3, description="The currency the recipient gets")
+
+
+class FxQuoteOut(BaseModel):
+    id: int
+    currency: str
+    amount: str
+    target_currency: str
+    target_amount: str
+    rate: str
+    fee: str
+    expires_at: datetime
 
 
 class CardTopupIn(AmountIn):
@@ -130,19 +146,22 @@ def operation_out(
     from okpay.wallet.messages import failure_message
 
     outgoing = op.user_id == viewer_id and op.type in ("transfer", "withdrawal", "payment")
-    direction = "out" if outgoing else "in"
-    counterparty = activity.counterparty if activity is not None else ""
+    # The recipient of a cross-currency transfer sees what arrived, in their currency.
+    arrived = not outgoing and op.target_currency is not None and op.target_amount is not None
+    currency = op.target_currency if arrived and op.target_currency else op.currency
+    amount = op.target_amount if arrived and op.target_amount is not None else op.amount
+    fee = op.fee if outgoing else 0
     return OperationOut(
         reference=op.reference,
         type=op.type,
         status=op.status,
-        direction=direction,
-        currency=op.currency,
-        amount=to_decimal_string(op.amount, op.currency),
-        amount_minor=op.amount,
-        fee=to_decimal_string(op.fee if outgoing else 0, op.currency),
-        fee_minor=op.fee if outgoing else 0,
-        counterparty=counterparty,
+        direction="out" if outgoing else "in",
+        currency=currency,
+        amount=to_decimal_string(amount, currency),
+        amount_minor=amount,
+        fee=to_decimal_string(fee, currency),
+        fee_minor=fee,
+        counterparty=activity.counterparty if activity is not None else "",
         note=op.note,
         failure_code=op.failure_code,
         failure_message=failure_message(op.failure_code) if op.failure_code else None,
