@@ -120,6 +120,18 @@ class WrongPassword(DomainError):
     persist = True
 
 
+def notify_user(session: Session, user: User, template: str, context: dict[str, Any]) -> None:
+    """E-mail the account's own address, in the user's language, after commit."""
+    send_email(
+        session,
+        to=user.email,
+        template=template,
+        user_id=user.id,
+        locale=user.preferred_locale or get_locale(),
+        context=context,
+    )
+
+
 # ------------------------------------------------------------------------------ validation
 
 
@@ -458,13 +470,11 @@ def do_register(
 
 def _send_verification(session: Session, user: User, *, phone_taken: bool = False) -> None:
     token = _issue_token(session, user, "verify_email")
-    send_email(
+    notify_user(
         session,
-        to=user.email,
-        template="verify_email",
-        user_id=user.id,
-        locale=user.preferred_locale or get_locale(),
-        context={
+        user,
+        "verify_email",
+        {
             "user": user,
             "link": _link("/verify-email", token),
             "hours": get_settings().verify_token_hours,
@@ -707,13 +717,11 @@ def _lock_for_failures(session: Session, user: User) -> None:
         session, user, AccountStatus.locked, "too_many_failed_logins", action="account_locked"
     )
     token = _issue_token(session, user, "unlock")
-    send_email(
+    notify_user(
         session,
-        to=user.email,
-        template="account_locked",
-        user_id=user.id,
-        locale=user.preferred_locale or get_locale(),
-        context={
+        user,
+        "account_locked",
+        {
             "user": user,
             "link": _link("/unlock", token),
             "reset_url": f"{get_settings().base_url}/password/forgot",
@@ -855,13 +863,11 @@ def start_session(
     session.flush()
     if new_device or new_country:
         not_me = _issue_token(session, user, "not_me")
-        send_email(
+        notify_user(
             session,
-            to=user.email,
-            template="new_device",
-            user_id=user.id,
-            locale=user.preferred_locale or get_locale(),
-            context={
+            user,
+            "new_device",
+            {
                 "user": user,
                 "device": label,
                 "ip": ctx.ip or "",
@@ -1037,13 +1043,11 @@ def do_report_not_me(session: Session, *, token: str) -> User:
     )
     end_all_sessions(session, user_id=user.id, reason="not_me")
     session.execute(delete(KnownDevice).where(KnownDevice.user_id == user.id))
-    send_email(
+    notify_user(
         session,
-        to=user.email,
-        template="not_me_locked",
-        user_id=user.id,
-        locale=user.preferred_locale or get_locale(),
-        context={"user": user, "reset_url": f"{get_settings().base_url}/password/forgot"},
+        user,
+        "not_me_locked",
+        {"user": user, "reset_url": f"{get_settings().base_url}/password/forgot"},
     )
     return user
 
@@ -1073,13 +1077,11 @@ def do_request_password_reset(session: Session, *, email: str) -> None:
         return
     token = _issue_token(session, user, "reset_password")
     audit.record(session, "password_reset_requested", subject_user_id=user.id)
-    send_email(
+    notify_user(
         session,
-        to=user.email,
-        template="password_reset",
-        user_id=user.id,
-        locale=user.preferred_locale or get_locale(),
-        context={
+        user,
+        "password_reset",
+        {
             "user": user,
             "link": _link("/password/reset", token),
             "minutes": get_settings().reset_token_minutes,
@@ -1109,13 +1111,11 @@ def do_reset_password(session: Session, *, token: str, new_password: str) -> Use
         user.email_verified_at = clock.now()
     _clear_failures(session, _account_key(user.email))
     audit.record(session, "password_reset", actor_user_id=user.id, subject_user_id=user.id)
-    send_email(
+    notify_user(
         session,
-        to=user.email,
-        template="password_changed",
-        user_id=user.id,
-        locale=user.preferred_locale or get_locale(),
-        context={
+        user,
+        "password_changed",
+        {
             "user": user,
             "when": clock.now(),
             "ip": context.current().ip or "",
@@ -1168,13 +1168,11 @@ def do_change_password(
         actor_user_id=user.id,
     )
     audit.record(session, "password_changed", actor_user_id=user.id, subject_user_id=user.id)
-    send_email(
+    notify_user(
         session,
-        to=user.email,
-        template="password_changed",
-        user_id=user.id,
-        locale=user.preferred_locale or get_locale(),
-        context={
+        user,
+        "password_changed",
+        {
             "user": user,
             "when": clock.now(),
             "ip": context.current().ip or "",
@@ -1243,13 +1241,11 @@ def do_enable_totp(session: Session, *, user: User, password: str, code: str) ->
     user.updated_at = clock.now()
     codes = _new_recovery_codes(session, user)
     audit.record(session, "two_factor_enabled", actor_user_id=user.id, subject_user_id=user.id)
-    send_email(
+    notify_user(
         session,
-        to=user.email,
-        template="two_factor_changed",
-        user_id=user.id,
-        locale=user.preferred_locale or get_locale(),
-        context={"user": user, "enabled": True, "when": clock.now()},
+        user,
+        "two_factor_changed",
+        {"user": user, "enabled": True, "when": clock.now()},
     )
     return codes
 
@@ -1297,13 +1293,11 @@ def do_disable_totp(session: Session, *, user: User, password: str, code: str) -
     user.updated_at = clock.now()
     session.execute(delete(RecoveryCode).where(RecoveryCode.user_id == user.id))
     audit.record(session, "two_factor_disabled", actor_user_id=user.id, subject_user_id=user.id)
-    send_email(
+    notify_user(
         session,
-        to=user.email,
-        template="two_factor_changed",
-        user_id=user.id,
-        locale=user.preferred_locale or get_locale(),
-        context={"user": user, "enabled": False, "when": clock.now()},
+        user,
+        "two_factor_changed",
+        {"user": user, "enabled": False, "when": clock.now()},
     )
 
 
@@ -1513,13 +1507,11 @@ def do_confirm_phone_change(session: Session, *, user: User, code: str) -> User:
         old_phone=mask_phone(old),
         new_phone=mask_phone(phone),
     )
-    send_email(
+    notify_user(
         session,
-        to=user.email,
-        template="phone_changed",
-        user_id=user.id,
-        locale=user.preferred_locale or get_locale(),
-        context={"user": user, "new_phone": mask_phone(phone), "when": clock.now()},
+        user,
+        "phone_changed",
+        {"user": user, "new_phone": mask_phone(phone), "when": clock.now()},
     )
     return user
 
