@@ -224,3 +224,63 @@ def test_top_up_clearing_mirrors_customer_money(client, db, pair) -> None:
     _alice, _bob, _headers = pair
     assert system_total(db, SystemAccount.bank_clearing) == -100_00
     assert_ledger_consistent(db)
+
+
+def test_limits_raised_after_review_apply_until_they_expire(client, db, clock) -> None:
+    from typer.testing import CliRunner
+
+    from okpay.cli import app
+
+    alice = make_user(db, "alice@example.com", level=0)
+    make_user(db, "bob@example.com")
+    fund(db, alice, 4_000_00)
+    headers = api_token(client, "alice@example.com")
+    assert (
+        send(client, headers, "o1", recipient="bob@example.com", amount="3000").json()["error"][
+            "code"
+        ]
+        == "limit_exceeded"
+    )
+    result = CliRunner().invoke(
+        app,
+        [
+            "wallet",
+            "set-limit",
+            "alice@example.com",
+            "--operation",
+            "transfer",
+            "--per-transaction",
+            "5000",
+            "--daily",
+            "5000",
+            "--reason",
+            "Documents checked",
+            "--days",
+            "1",
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    assert (
+        send(client, headers, "o2", recipient="bob@example.com", amount="3000").status_code == 201
+    )
+    clock.advance(days=2)
+    assert (
+        send(client, headers, "o3", recipient="bob@example.com", amount="3000").json()["error"][
+            "code"
+        ]
+        == "limit_exceeded"
+    )
+    with db.unit_of_work(write=False) as s:
+        from okpay.core.audit import AuditEvent
+
+        assert "limit_override_granted" in set(s.scalars(select(AuditEvent.action)))
+
+
+def test_only_staff_can_change_limits(client, db, pair) -> None:
+    alice, _bob, headers = pair
+    response = client.post(
+        f"/api/v1/admin/users/{alice}/limits",
+        headers=headers,
+        json={"op_type": "transfer", "daily": "99999", "reason": "please"},
+    )
+    assert response.status_code == 403

@@ -437,3 +437,26 @@ def admin_release(user_id: int, staff: Staff, db: DbSession) -> Response:
     """Lift a freeze and every restriction."""
     service.do_release(db, user_id=user_id, actor_user_id=staff.id)
     return Response(status_code=204)
+
+
+@admin.post("/users/{user_id}/limits", status_code=204)
+def admin_limit_override(
+    user_id: int, body: s.LimitOverrideIn, staff: Staff, db: DbSession
+) -> Response:
+    """Set a customer's limits for one operation after a review (amounts in CNY)."""
+
+    def cny(value: str | None, field: str) -> int | None:
+        return parse_amount(value, "CNY", field=field) if value else None
+
+    service.do_grant_limit_override(
+        db,
+        user_id=user_id,
+        op_type=body.op_type,
+        reason=body.reason,
+        actor_user_id=staff.id,
+        per_transaction=cny(body.per_transaction, "per_transaction"),
+        daily=cny(body.daily, "daily"),
+        monthly=cny(body.monthly, "monthly"),
+        days=body.days,
+    )
+    return Response(status_code=204)

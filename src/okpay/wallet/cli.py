@@ -171,3 +171,41 @@ def refund(
         f"refund {result.reference}: "
         f"{to_decimal_string(result.amount, result.currency)} {result.currency}"
     )
+
+
+@app.command("set-limit")
+def set_limit(
+    email: Annotated[str, typer.Argument()],
+    operation: Annotated[str, typer.Option(help="topup, withdrawal, transfer or payment.")],
+    reason: Annotated[str, typer.Option(help="Why (the customer sees it).")],
+    per_transaction: Annotated[str | None, typer.Option(help="CNY.")] = None,
+    daily: Annotated[str | None, typer.Option(help="CNY.")] = None,
+    monthly: Annotated[str | None, typer.Option(help="CNY.")] = None,
+    days: Annotated[
+        int | None, typer.Option(help="Valid for this many days (default: no expiry).")
+    ] = None,
+) -> None:
+    """Raise (or lower) one customer's limits after a review; audited."""
+    from okpay.core.errors import DomainError
+    from okpay.core.money import parse_amount
+    from okpay.db import get_database
+    from okpay.wallet import service
+
+    _cli_context()
+    try:
+        with get_database().unit_of_work() as session:
+            service.do_grant_limit_override(
+                session,
+                user_id=_user_id(session, email),
+                op_type=operation,
+                reason=reason,
+                actor_user_id=None,
+                days=days,
+                per_transaction=parse_amount(per_transaction, "CNY") if per_transaction else None,
+                daily=parse_amount(daily, "CNY") if daily else None,
+                monthly=parse_amount(monthly, "CNY") if monthly else None,
+            )
+    except DomainError as err:
+        typer.echo(f"not done: {err.code}: {err.translated()}", err=True)
+        raise typer.Exit(1) from None
+    typer.echo(f"{email}: {operation} limits updated")

@@ -329,3 +329,22 @@ class FxQuote(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
     used_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class LimitOverride(Base):
+    """A higher (or lower) limit for one customer and operation, granted after a review."""
+
+    __tablename__ = "limit_override"
+    __table_args__ = (Index("ix_limit_override_user_id_op_type", "user_id", "op_type"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("user_account.id"))
+    op_type: Mapped[str] = mapped_column(String(16))
+    per_transaction: Mapped[int | None] = mapped_column(BigInteger)  # CNY minor units
+    daily: Mapped[int | None] = mapped_column(BigInteger)
+    monthly: Mapped[int | None] = mapped_column(BigInteger)
+    reason: Mapped[str] = mapped_column(Text)
+    granted_by: Mapped[int | None] = mapped_column(ForeignKey("user_account.id"))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

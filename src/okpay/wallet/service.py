@@ -24,12 +24,13 @@ from okpay.db import table_of
 from okpay.identity import service as identity_service
 from okpay.identity.models import AccountStatus
 from okpay.wallet import fees, fx, ledger, pgwrite
-from okpay.wallet.limits import limits_for
+from okpay.wallet.limits import LimitSet, limits_for
 from okpay.wallet.models import (
     AccountRestriction,
     Activity,
     FxQuote,
     Hold,
+    LimitOverride,
     Merchant,
     Operation,
     OperationStatus,
@@ -393,7 +394,7 @@ def limit_usage(
     level: int,
     snapshot: UsageSnapshot | None = None,
 ) -> LimitUsage:
-    limits = limits_for(op_type, level)
+    limits = effective_limits(session, user_id=user_id, op_type=op_type, level=level)
     snap = snapshot or usage_snapshot(session, user_id=user_id)
     now = clock.now()
     day, month = _day_start(now), _month_start(now)
@@ -1865,3 +1866,98 @@ def do_transfer_fx(
         session, user_id=sender_id, op_type="transfer", amount=quote.source_amount, currency=src
     )
     return TransferResult(op_id, reference, quote.source_amount, quote.fee, src)
+
+
+# ------------------------------------------------------------------------- limit overrides
+
+
+def effective_limits(session: Session, *, user_id: int, op_type: str, level: int) -> LimitSet:
+    """The verification level's limits, with any live override granted after a review."""
+    base = limits_for(op_type, level)
+    now = clock.now()
+    override = session.scalar(
+        select(LimitOverride)
+        .where(
+            LimitOverride.user_id == user_id,
+            LimitOverride.op_type == op_type,
+            LimitOverride.revoked_at.is_(None),
+            or_(LimitOverride.expires_at.is_(None), LimitOverride.expires_at > now),
+        )
+        .order_by(LimitOverride.id.desc())
+        .limit(1)
+    )
+    if override is None:
+        return base
+    return LimitSet(
+        per_transaction=override.per_transaction
+        if override.per_transaction is not None
+        else base.per_transaction,
+        daily=override.daily if override.daily is not None else base.daily,
+        monthly=override.monthly if override.monthly is not None else base.monthly,
+    )
+
+
+def do_grant_limit_override(
+    session: Session,
+    *,
+    user_id: int,
+    op_type: str,
+    reason: str,
+    actor_user_id: int | None,
+    per_transaction: int | None = None,
+    daily: int | None = None,
+    monthly: int | None = None,
+    days: int | None = None,
+) -> LimitOverride:
+    """Set one customer's limits for an operation after a review (replaces the previous
+    override); audited, and the customer is told."""
+    if op_type not in ("topup", "withdrawal", "transfer", "payment"):
+        raise ValidationFailed(N_("Unknown operation."), code="operation_invalid", field="op_type")
+    if per_transaction is None and daily is None and monthly is None:
+        raise ValidationFailed(N_("Give at least one new limit."), code="limit_required")
+    reason = identity_service.check_name(reason, field="reason", max_length=500)
+    if not reason:
+        raise ValidationFailed(
+            N_("Please give a reason the customer will see."),
+            code="reason_required",
+            field="reason",
+        )
+    now = clock.now()
+    session.execute(
+        update(LimitOverride)
+        .where(
+            LimitOverride.user_id == user_id,
+            LimitOverride.op_type == op_type,
+            LimitOverride.revoked_at.is_(None),
+        )
+        .values(revoked_at=now)
+        .execution_options(synchronize_session=False)
+    )
+    override = LimitOverride(
+        user_id=user_id,
+        op_type=op_type,
+        per_transaction=per_transaction,
+        daily=daily,
+        monthly=monthly,
+        reason=reason,
+        granted_by=actor_user_id,
+        created_at=now,
+        expires_at=now + timedelta(days=days) if days else None,
+    )
+    session.add(override)
+    session.flush()
+    audit.record(
+        session,
+        "limit_override_granted",
+        actor_user_id=actor_user_id,
+        subject_user_id=user_id,
+        object_type="limit_override",
+        object_id=override.id,
+        op_type=op_type,
+        per_transaction=per_transaction,
+        daily=daily,
+        monthly=monthly,
+        days=days,
+        reason=reason,
+    )
+    return override
