@@ -4,6 +4,7 @@ money takes an Idempotency-Key header."""
 from __future__ import annotations
 
 import base64
+from dataclasses import asdict, dataclass
 from datetime import date, datetime
 from typing import Annotated, Any
 
@@ -320,51 +321,55 @@ def decode_cursor(cursor: str | None) -> tuple[datetime, int] | None:
         ) from exc
 
 
-def history_filter(
-    start: date | None,
-    end: date | None,
-    type_: str | None,
-    status: str | None,
-    currency: str | None,
-    min_amount: str | None,
-    max_amount: str | None,
-    q: str | None,
-) -> service.HistoryFilter:
-    cur = check_currency(currency) if currency else None
-    amount_currency = cur or "CNY"
-    return service.HistoryFilter(
-        start=start,
-        end=end,
-        type=type_ or None,
-        status=status or None,
-        currency=cur,
-        min_amount=parse_amount(min_amount, amount_currency, field="min_amount")
-        if min_amount
-        else None,
-        max_amount=parse_amount(max_amount, amount_currency, field="max_amount")
-        if max_amount
-        else None,
-        text=(q or "").strip()[:100] or None,
-    )
+@dataclass
+class HistoryQuery:
+    """The history filters as query parameters, shared by the API, the page and both exports."""
+
+    start: date | None = None
+    end: date | None = None
+    type: str | None = None
+    status: str | None = None
+    currency: str | None = None
+    min_amount: str | None = None
+    max_amount: str | None = None
+    q: str | None = None
+
+    def filters(self) -> service.HistoryFilter:
+        """Checked filters; amounts are read in the chosen currency (CNY when none is)."""
+        cur = check_currency(self.currency) if self.currency else None
+        amount_currency = cur or "CNY"
+
+        def amount(value: str | None, field: str) -> int | None:
+            return parse_amount(value, amount_currency, field=field) if value else None
+
+        return service.HistoryFilter(
+            start=self.start,
+            end=self.end,
+            type=self.type or None,
+            status=self.status or None,
+            currency=cur,
+            min_amount=amount(self.min_amount, "min_amount"),
+            max_amount=amount(self.max_amount, "max_amount"),
+            text=(self.q or "").strip()[:100] or None,
+        )
+
+    def params(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+HistoryParams = Annotated[HistoryQuery, Depends()]
 
 
 @router.get("/history", response_model=s.HistoryPage)
 def history(
     user: CurrentUser,
     db: DbSession,
-    start: date | None = None,
-    end: date | None = None,
-    type: Annotated[str | None, Query(alias="type")] = None,
-    status: str | None = None,
-    currency: str | None = None,
-    min_amount: str | None = None,
-    max_amount: str | None = None,
-    q: str | None = None,
+    query: HistoryParams,
     cursor: str | None = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
 ) -> s.HistoryPage:
     """Your transaction history, newest first, with filters and keyset pagination."""
-    filters = history_filter(start, end, type, status, currency, min_amount, max_amount, q)
+    filters = query.filters()
     rows = service.history(
         db, user_id=user.id, filters=filters, limit=limit + 1, before=decode_cursor(cursor)
     )
@@ -378,22 +383,14 @@ def history(
 @router.get(
     "/history/export", response_class=Response, responses={200: {"content": {"text/csv": {}}}}
 )
-def history_export(
-    user: CurrentUser,
-    db: DbSession,
-    start: date | None = None,
-    end: date | None = None,
-    type: Annotated[str | None, Query(alias="type")] = None,
-    status: str | None = None,
-    currency: str | None = None,
-    min_amount: str | None = None,
-    max_amount: str | None = None,
-    q: str | None = None,
-) -> Response:
+def history_export(user: CurrentUser, db: DbSession, query: HistoryParams) -> Response:
     """The filtered history as CSV (text cells that could run as formulas are neutralised)."""
-    filters = history_filter(start, end, type, status, currency, min_amount, max_amount, q)
+    return csv_response(service.export_csv(db, user_id=user.id, filters=query.filters()))
+
+
+def csv_response(body: str) -> Response:
     return Response(
-        service.export_csv(db, user_id=user.id, filters=filters),
+        body,
         media_type="text/csv; charset=utf-8",
         headers={"Content-Disposition": 'attachment; filename="okpay-transactions.csv"'},
     )

@@ -314,32 +314,17 @@ def history(
     request: Request,
     user: CurrentUser,
     db: DbSession,
-    start: date | None = None,
-    end: date | None = None,
-    type: str | None = None,
-    status: str | None = None,
-    currency: str | None = None,
-    min_amount: str | None = None,
-    max_amount: str | None = None,
-    q: str | None = None,
+    query: wallet_api.HistoryParams,
     cursor: str | None = None,
 ) -> Response:
-    params = {
-        "start": start,
-        "end": end,
-        "type": type,
-        "status": status,
-        "currency": currency,
-        "min_amount": min_amount,
-        "max_amount": max_amount,
-        "q": q,
-    }
+    params = query.params()
     try:
-        filters = wallet_api.history_filter(
-            start, end, type, status, currency, min_amount, max_amount, q
-        )
         rows = service.history(
-            db, user_id=user.id, filters=filters, limit=51, before=wallet_api.decode_cursor(cursor)
+            db,
+            user_id=user.id,
+            filters=query.filters(),
+            limit=51,
+            before=wallet_api.decode_cursor(cursor),
         )
     except DomainError as err:
         return _form_error(
@@ -359,29 +344,9 @@ def history(
 
 
 @router.get("/history.csv")
-def history_csv(
-    request: Request,
-    user: CurrentUser,
-    db: DbSession,
-    start: date | None = None,
-    end: date | None = None,
-    type: str | None = None,
-    status: str | None = None,
-    currency: str | None = None,
-    min_amount: str | None = None,
-    max_amount: str | None = None,
-    q: str | None = None,
-) -> Response:
+def history_csv(user: CurrentUser, db: DbSession, query: wallet_api.HistoryParams) -> Response:
     """The filtered history as a CSV file."""
-    filters = wallet_api.history_filter(
-        start, end, type, status, currency, min_amount, max_amount, q
-    )
-    body = service.export_csv(db, user_id=user.id, filters=filters)
-    return Response(
-        body,
-        media_type="text/csv; charset=utf-8",
-        headers={"Content-Disposition": 'attachment; filename="okpay-transactions.csv"'},
-    )
+    return wallet_api.csv_response(service.export_csv(db, user_id=user.id, filters=query.filters()))
 
 
 @router.get("/statement")

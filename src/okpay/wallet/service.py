@@ -1077,7 +1077,8 @@ def do_add_card(
     session: Session, *, user_id: int, token: CardToken, holder_name: str = ""
 ) -> PaymentMethod:
     """Keep a tokenised card: token, brand, expiry and last four only."""
-    method = PaymentMethod(
+    return _keep_method(
+        session,
         user_id=user_id,
         kind="card",
         provider_token=token.token,
@@ -1085,23 +1086,8 @@ def do_add_card(
         last4=token.last4,
         exp_month=token.exp_month,
         exp_year=token.exp_year,
-        holder_name=identity_service.check_name(holder_name, field="holder_name"),
-        status="active",
-        created_at=clock.now(),
+        holder_name=holder_name,
     )
-    session.add(method)
-    session.flush()
-    audit.record(
-        session,
-        "payment_method_added",
-        actor_user_id=user_id,
-        subject_user_id=user_id,
-        object_type="payment_method",
-        object_id=method.id,
-        kind="card",
-        last4=token.last4,
-    )
-    return method
 
 
 def do_add_bank_account(
@@ -1121,15 +1107,28 @@ def do_add_bank_account(
             code="bank_account_invalid",
             field="account_number",
         )
-    method = PaymentMethod(
+    return _keep_method(
+        session,
         user_id=user_id,
         kind="bank",
         provider_token=provider_token,
         last4=digits[-4:],
+        holder_name=holder_name,
         bank_name=identity_service.check_name(bank_name, field="bank_name"),
-        holder_name=identity_service.check_name(holder_name, field="holder_name"),
+    )
+
+
+def _keep_method(
+    session: Session, *, user_id: int, kind: str, holder_name: str, last4: str, **fields: Any
+) -> PaymentMethod:
+    method = PaymentMethod(
+        user_id=user_id,
+        kind=kind,
+        last4=last4,
         status="active",
         created_at=clock.now(),
+        holder_name=identity_service.check_name(holder_name, field="holder_name"),
+        **fields,
     )
     session.add(method)
     session.flush()
@@ -1140,8 +1139,8 @@ def do_add_bank_account(
         subject_user_id=user_id,
         object_type="payment_method",
         object_id=method.id,
-        kind="bank",
-        last4=method.last4,
+        kind=kind,
+        last4=last4,
     )
     return method
 
