@@ -82,3 +82,53 @@ def test_withdraw_then_cancel_and_bank_topup_in_sandbox(page: Page, db) -> None:
     page.click("form[action$='/cancel'] button")
     expect(page.get_by_test_id("tx-detail")).to_have_attribute("data-status", "cancelled")
     expect(page).to_have_url(re.compile(r"/wallet/tx/TX-"))
+
+
+def test_cross_currency_send_checkout_statement_and_limits(page: Page, db) -> None:  # type: ignore[no-untyped-def]
+    from okpay.wallet import service
+    from tests.wallet.helpers import fund
+
+    with db.unit_of_work() as s:
+        from okpay.identity import service as identity_service
+        from okpay.identity.models import Role
+
+        payer = identity_service.do_create_user(
+            s,
+            email="traveller@example.com",
+            password="correct horse battery",
+            role=Role.customer,
+            name="Traveller",
+            locale="en",
+        )
+        payer.verification_level = 1
+        payer_id = payer.id
+        identity_service.do_create_user(
+            s,
+            email="friend@example.com",
+            password="correct horse battery",
+            role=Role.customer,
+            name="Friend",
+            locale="en",
+        )
+        service.do_create_merchant(s, code="tea-house", name="Tea House", owner_user_id=None)
+    fund(db, payer_id, 1_000_00)
+    sign_in(page, "traveller@example.com")
+
+    page.goto("/wallet/send")
+    page.fill("#f-recipient", "friend@example.com")
+    page.fill("#f-amount", "100")
+    page.select_option("#f-target_currency", "USD")
+    page.click("form[action='/wallet/send/review'] button[type=submit]")
+    expect(page.get_by_test_id("send-arrives")).to_contain_text("14.01")
+    page.get_by_test_id("confirm-send").click()
+    expect(page.get_by_test_id("tx-detail")).to_have_attribute("data-status", "completed")
+
+    page.goto("/pay/tea-house?order_id=T-1&amount=28&currency=CNY&description=Oolong")
+    expect(page.get_by_test_id("checkout-amount")).to_contain_text("28.00")
+    page.get_by_test_id("checkout-pay").click()
+    expect(page.get_by_test_id("tx-detail")).to_have_attribute("data-status", "completed")
+
+    page.goto("/wallet/statement")
+    expect(page.get_by_test_id("statement-CNY")).to_contain_text("1,000.00")  # money in
+    page.goto("/wallet/limits")
+    expect(page.get_by_test_id("limit-transfer")).to_contain_text("100.00")  # used today

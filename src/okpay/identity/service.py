@@ -193,6 +193,11 @@ def mask_email(email: str) -> str:
     return f"{local[:1]}***@{domain}"
 
 
+def counterparty_label(name: str, email: str) -> str:
+    """How a user appears in someone else's history: name and masked e-mail."""
+    return f"{name} ({mask_email(email)})" if name else mask_email(email)
+
+
 def mask_phone(phone: str | None) -> str:
     """``+86 138****5678`` style masking."""
     if not phone:
@@ -1602,7 +1607,7 @@ class AccountState:
     @property
     def label(self) -> str:
         """How this user appears in someone else's history: name and masked e-mail."""
-        return f"{self.name} ({mask_email(self.email)})" if self.name else mask_email(self.email)
+        return counterparty_label(self.name, self.email)
 
 
 def account_state(session: Session, user_id: int) -> AccountState | None:
@@ -1633,7 +1638,7 @@ class Recipient:
 
     @property
     def label(self) -> str:
-        return f"{self.name} ({mask_email(self.email)})" if self.name else mask_email(self.email)
+        return counterparty_label(self.name, self.email)
 
 
 def find_recipient_summary(session: Session, reference: str) -> Recipient | None:
@@ -1654,21 +1659,6 @@ def find_recipient_summary(session: Session, reference: str) -> Recipient | None
     return Recipient(*row) if row else None
 
 
-def find_recipient(session: Session, reference: str) -> User | None:
-    """A user by e-mail address or phone number (as typed by a sender)."""
-    text = (reference or "").strip()
-    if "@" in text:
-        try:
-            return get_user_by_email(session, normalise_email(text))
-        except ValidationFailed:
-            return None
-    try:
-        phone = normalise_phone(text)
-    except ValidationFailed:
-        return None
-    return session.scalar(select(User).where(User.phone == phone))
-
-
 def do_set_status(
     session: Session,
     *,
@@ -1684,8 +1674,3 @@ def do_set_status(
     if status == AccountStatus.closed:
         end_all_sessions(session, user_id=user.id, reason="closed", actor_user_id=actor_user_id)
     return user
-
-
-def display_label(user: User) -> str:
-    """How a counterparty appears in someone else's history: name and masked e-mail."""
-    return f"{user.name} ({mask_email(user.email)})" if user.name else mask_email(user.email)

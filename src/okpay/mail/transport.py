@@ -20,7 +20,7 @@ def build_message(email: OutboundEmail, settings: Settings) -> EmailMessage:
     msg["Subject"] = email.subject
     msg["Date"] = rfc2822_datetime(email.created_at)
     msg["Message-ID"] = email.message_id
-    msg["Auto-Submitted"] = "auto-generated" if email.template != "ticket_reply" else "auto-replied"
+    msg["Auto-Submitted"] = "auto-generated"  # RFC 3834: no auto-replies to these
     for name, value in (email.headers or {}).items():
         msg[name] = value
     msg.set_content(email.text_body)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Annotated
 
 import typer
@@ -22,10 +24,21 @@ def _user_id(session: Session, email: str) -> int:
     return user.id
 
 
-def _cli_context() -> None:
+@contextmanager
+def _operator_action() -> Iterator[Session]:
+    """A unit of work on behalf of the operator at the console (audited as channel "cli");
+    a refusal prints its code and message and exits with status 1, nothing written."""
     from okpay.core import context
+    from okpay.core.errors import DomainError
+    from okpay.db import get_database
 
     context.set_current(context.RequestContext(ip=None, user_agent="okpay-cli", channel="cli"))
+    try:
+        with get_database().unit_of_work() as session:
+            yield session
+    except DomainError as err:
+        typer.echo(f"not done: {err.code}: {err.translated()}", err=True)
+        raise typer.Exit(1) from None
 
 
 @app.command()
@@ -62,23 +75,16 @@ def restrict(
     reason: Annotated[str, typer.Option(help="Shown to the customer.")],
 ) -> None:
     """Block some operations (compliance), with a reason the customer sees."""
-    from okpay.core.errors import DomainError
-    from okpay.db import get_database
     from okpay.wallet import service
 
-    _cli_context()
-    try:
-        with get_database().unit_of_work() as session:
-            service.do_restrict(
-                session,
-                user_id=_user_id(session, email),
-                blocked=block,
-                reason=reason,
-                actor_user_id=None,
-            )
-    except DomainError as err:
-        typer.echo(f"not done: {err.code}: {err.translated()}", err=True)
-        raise typer.Exit(1) from None
+    with _operator_action() as session:
+        service.do_restrict(
+            session,
+            user_id=_user_id(session, email),
+            blocked=block,
+            reason=reason,
+            actor_user_id=None,
+        )
     typer.echo(f"{email}: restricted ({', '.join(block)})")
 
 
@@ -88,11 +94,9 @@ def freeze(
     reason: Annotated[str, typer.Option(help="Shown to the customer.")],
 ) -> None:
     """Freeze an account (fraud): nothing leaves it until released."""
-    from okpay.db import get_database
     from okpay.wallet import service
 
-    _cli_context()
-    with get_database().unit_of_work() as session:
+    with _operator_action() as session:
         service.do_freeze(
             session, user_id=_user_id(session, email), reason=reason, actor_user_id=None
         )
@@ -105,11 +109,9 @@ def release(
     note: Annotated[str, typer.Option(help="Why (audit log).")] = "",
 ) -> None:
     """Lift a freeze and every restriction."""
-    from okpay.db import get_database
     from okpay.wallet import service
 
-    _cli_context()
-    with get_database().unit_of_work() as session:
+    with _operator_action() as session:
         service.do_release(session, user_id=_user_id(session, email), actor_user_id=None, note=note)
     typer.echo(f"{email}: active")
 
@@ -121,18 +123,11 @@ def merchant_create(
     owner: Annotated[str | None, typer.Option(help="E-mail of the user who may refund.")] = None,
 ) -> None:
     """Create a merchant customers can pay."""
-    from okpay.core.errors import DomainError
-    from okpay.db import get_database
     from okpay.wallet import service
 
-    _cli_context()
-    try:
-        with get_database().unit_of_work() as session:
-            owner_id = _user_id(session, owner) if owner else None
-            service.do_create_merchant(session, code=code, name=name, owner_user_id=owner_id)
-    except DomainError as err:
-        typer.echo(f"not created: {err.code}: {err.translated()}", err=True)
-        raise typer.Exit(1) from None
+    with _operator_action() as session:
+        owner_id = _user_id(session, owner) if owner else None
+        service.do_create_merchant(session, code=code, name=name, owner_user_id=owner_id)
     typer.echo(
         f"merchant {code} created; checkout link: /pay/{code}?order_id=…&amount=…&currency=CNY"
     )
@@ -147,26 +142,15 @@ def refund(
     reason: Annotated[str, typer.Option(help="Shown to the customer.")] = "",
 ) -> None:
     """Refund a merchant payment (staff), audited."""
-    from okpay.core.errors import DomainError
     from okpay.core.money import parse_amount
-    from okpay.db import get_database
     from okpay.wallet import service
 
-    _cli_context()
-    try:
-        with get_database().unit_of_work() as session:
-            payment = service.find_by_reference(session, reference)
-            minor = parse_amount(amount, payment.currency) if (amount and payment) else None
-            result = service.do_refund(
-                session,
-                payment_reference=reference,
-                amount=minor,
-                actor_user_id=None,
-                reason=reason,
-            )
-    except DomainError as err:
-        typer.echo(f"not refunded: {err.code}: {err.translated()}", err=True)
-        raise typer.Exit(1) from None
+    with _operator_action() as session:
+        payment = service.find_by_reference(session, reference)
+        minor = parse_amount(amount, payment.currency) if (amount and payment) else None
+        result = service.do_refund(
+            session, payment_reference=reference, amount=minor, actor_user_id=None, reason=reason
+        )
     typer.echo(
         f"refund {result.reference}: "
         f"{to_decimal_string(result.amount, result.currency)} {result.currency}"
@@ -186,26 +170,22 @@ def set_limit(
     ] = None,
 ) -> None:
     """Raise (or lower) one customer's limits after a review; audited."""
-    from okpay.core.errors import DomainError
     from okpay.core.money import parse_amount
-    from okpay.db import get_database
     from okpay.wallet import service
 
-    _cli_context()
-    try:
-        with get_database().unit_of_work() as session:
-            service.do_grant_limit_override(
-                session,
-                user_id=_user_id(session, email),
-                op_type=operation,
-                reason=reason,
-                actor_user_id=None,
-                days=days,
-                per_transaction=parse_amount(per_transaction, "CNY") if per_transaction else None,
-                daily=parse_amount(daily, "CNY") if daily else None,
-                monthly=parse_amount(monthly, "CNY") if monthly else None,
-            )
-    except DomainError as err:
-        typer.echo(f"not done: {err.code}: {err.translated()}", err=True)
-        raise typer.Exit(1) from None
+    def cny(value: str | None) -> int | None:
+        return parse_amount(value, "CNY") if value else None
+
+    with _operator_action() as session:
+        service.do_grant_limit_override(
+            session,
+            user_id=_user_id(session, email),
+            op_type=operation,
+            reason=reason,
+            actor_user_id=None,
+            days=days,
+            per_transaction=cny(per_transaction),
+            daily=cny(daily),
+            monthly=cny(monthly),
+        )
     typer.echo(f"{email}: {operation} limits updated")

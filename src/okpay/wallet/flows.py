@@ -201,14 +201,19 @@ def operation_body(session: Session, operation_id: int, *, user_id: int) -> dict
 
 
 def single_step(
-    idem: Idempotency, *, viewer_id: int, step: Callable[[Session], tuple[int, str]]
+    idem: Idempotency, *, viewer_id: int | None, step: Callable[[Session], tuple[int, str]]
 ) -> Answer:
-    """An operation that settles in one unit of work: ``step`` returns (id, reference)."""
+    """An operation that settles in one unit of work: ``step`` returns (id, reference). The
+    answer shows it as ``viewer_id`` sees it (None: as the operation's customer does)."""
 
     def work(finish: Callable[[Session, Answer, str | None], None]) -> Answer:
         def run(session: Session) -> Answer:
             op_id, reference = step(session)
-            answer = Answer(201, operation_body(session, op_id, user_id=viewer_id))
+            viewer = viewer_id
+            if viewer is None:
+                op = session.get(service.Operation, op_id)
+                viewer = op.user_id if op is not None and op.user_id is not None else 0
+            answer = Answer(201, operation_body(session, op_id, user_id=viewer))
             finish(session, answer, reference)
             return answer
 
@@ -278,18 +283,7 @@ def refund(
         )
         return result.operation_id, result.reference
 
-    def work(finish: Callable[[Session, Answer, str | None], None]) -> Answer:
-        def run(session: Session) -> Answer:
-            op_id, reference = step(session)
-            op = session.get(service.Operation, op_id)
-            assert op is not None
-            answer = Answer(201, operation_body(session, op_id, user_id=op.user_id or 0))
-            finish(session, answer, reference)
-            return answer
-
-        return in_transaction(run)
-
-    return run_idempotent(idem, work)
+    return single_step(idem, viewer_id=None, step=step)
 
 
 def card_topup(

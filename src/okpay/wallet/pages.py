@@ -148,13 +148,8 @@ def send_review(
         cur = check_currency(currency)
         target_cur = check_currency(target_currency or currency)
         minor = parse_amount(amount, cur)
-        from okpay.identity import service as identity_service
 
-        target = identity_service.find_recipient_summary(db, recipient)
-        if target is None:
-            raise service.RecipientNotFound(field="recipient")
-        if target.id == user.id:
-            raise service.TransferToSelf(field="recipient")
+        target = service.resolve_recipient(db, sender_id=user.id, recipient=recipient)
         fx_quote = None
         if target_cur != cur:
             fx_quote = service.do_quote_fx(

@@ -598,6 +598,20 @@ def quote_fee(
     )
 
 
+def resolve_recipient(
+    session: Session, *, sender_id: int, recipient: str
+) -> identity_service.Recipient:
+    """The user money would go to: someone else, who exists and can receive."""
+    target = identity_service.find_recipient_summary(session, recipient)
+    if target is None:
+        raise RecipientNotFound(field="recipient")
+    if target.id == sender_id:
+        raise TransferToSelf(field="recipient")
+    if target.status == AccountStatus.closed.value:
+        raise RecipientCannotReceive(field="recipient")
+    return target
+
+
 @dataclass(frozen=True)
 class TransferResult:
     operation_id: int
@@ -617,13 +631,7 @@ def do_transfer(
     usage, then write the operation, its entry, postings, history rows and usage."""
     currency = check_currency(currency)
     note = identity_service.check_name(note, field="note", max_length=140)
-    target = identity_service.find_recipient_summary(session, recipient)
-    if target is None:
-        raise RecipientNotFound(field="recipient")
-    if target.id == sender_id:
-        raise TransferToSelf(field="recipient")
-    if target.status == AccountStatus.closed.value:
-        raise RecipientCannotReceive(field="recipient")
+    target = resolve_recipient(session, sender_id=sender_id, recipient=recipient)
     locked = ledger.lock_customer_accounts(
         session, user_ids=(sender_id, target.id), currency=currency
     )
@@ -907,16 +915,9 @@ def do_begin_withdrawal(
     )
     if account_id is None:
         raise ledger.InsufficientFunds()
-    fee = quote_fee(
-        session,
-        user_id=user_id,
-        operation="withdrawal",
-        method="bank",
-        amount=amount,
-        currency=currency,
-    ).fee
     locked = ledger.lock_accounts(session, [account_id])
     me = check_can(session, user_id, "withdraw")
+    snapshot = usage_snapshot(session, user_id=user_id)
     check_limits(
         session,
         user_id=user_id,
@@ -924,7 +925,18 @@ def do_begin_withdrawal(
         amount=amount,
         currency=currency,
         level=me.verification_level,
+        snapshot=snapshot,
     )
+    fee = quote_fee(
+        session,
+        user_id=user_id,
+        operation="withdrawal",
+        method="bank",
+        amount=amount,
+        currency=currency,
+        snapshot=snapshot,
+        created_at=me.created_at,
+    ).fee
     account = locked[account_id]
     if account.available < amount + fee:
         raise ledger.InsufficientFunds()
@@ -1763,13 +1775,7 @@ def do_transfer_fx(
         raise QuoteInvalid(field="quote_id")
     if quote.expires_at <= clock.now():
         raise QuoteExpired(field="quote_id")
-    target = identity_service.find_recipient_summary(session, recipient)
-    if target is None:
-        raise RecipientNotFound(field="recipient")
-    if target.id == sender_id:
-        raise TransferToSelf(field="recipient")
-    if target.status == AccountStatus.closed.value:
-        raise RecipientCannotReceive(field="recipient")
+    target = resolve_recipient(session, sender_id=sender_id, recipient=recipient)
     src, tgt = quote.source_currency, quote.target_currency
     source_id = ledger.customer_account_id(session, user_id=sender_id, currency=src, create=False)
     if source_id is None:
