@@ -1,7 +1,10 @@
 """Extract translatable strings and update the catalogs.
 
 zh_CN is translated by people; en is the source language, so its catalog is filled with the
-source strings (a translator may still override any of them). Run with `make i18n`."""
+source strings (a translator may still override any of them). Run with `make i18n`.
+
+`python tools/i18n.py --fill FILE...` copies zh_CN translations from other catalogs (.po) or
+JSON objects into ours, e.g. after merging a branch whose catalog conflicted."""
 
 from __future__ import annotations
 
@@ -40,7 +43,38 @@ def extract(pot: Path) -> None:
     )
 
 
+def fill(sources: list[Path]) -> int:
+    """Copy zh_CN translations into the catalog from other .po files (a merged branch's
+    catalog) or JSON objects {source: translation}; strings already translated are kept."""
+    import json
+
+    zh = LOCALE_DIR / "zh_CN" / "LC_MESSAGES" / "messages.po"
+    with zh.open("rb") as fh:
+        catalog = read_po(fh, locale="zh_CN")
+    known: dict[str, str] = {}
+    for source in sources:
+        if source.suffix == ".json":
+            known.update(json.loads(source.read_text(encoding="utf-8")))
+        else:
+            with source.open("rb") as fh:
+                for message in read_po(fh, locale="zh_CN"):
+                    if isinstance(message.id, str) and isinstance(message.string, str):
+                        if message.string:
+                            known.setdefault(message.id, message.string)
+    filled = 0
+    for message in catalog:
+        if isinstance(message.id, str) and not message.string and known.get(message.id):
+            message.string = known[message.id]
+            filled += 1
+    with zh.open("wb") as fh:
+        write_po(fh, catalog, width=0, omit_header=False)
+    print(f"filled {filled} zh_CN strings")
+    return 0
+
+
 def main() -> int:
+    if sys.argv[1:2] == ["--fill"]:
+        return fill([Path(arg) for arg in sys.argv[2:]])
     POT.parent.mkdir(parents=True, exist_ok=True)
     pybabel = str(Path(sys.executable).with_name("pybabel"))
     extract(POT)

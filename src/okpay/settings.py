@@ -55,6 +55,18 @@ class Settings(BaseSettings):
     # from a new country then get a notice, like new devices do.
     country_header: str = ""
 
+    # Service centre: opening hours for SLA clocks (business hours), files, inbound e-mail.
+    support_timezone: str = "Asia/Shanghai"
+    support_weekdays: list[int] = Field(default_factory=lambda: [0, 1, 2, 3, 4, 5, 6])
+    support_open_hour: int = Field(8, ge=0, le=23)
+    support_close_hour: int = Field(22, ge=1, le=24)
+    # Where reports of suspicious activity are announced when no agent is in the security team.
+    security_alert_address: str = "security@okpay.example"
+    upload_max_bytes: int = Field(10 * 1024 * 1024, ge=1024)
+    upload_max_files: int = Field(5, ge=1)
+    inbound_per_hour: int = Field(20, ge=1)
+    chat_accept_seconds: int = Field(180, ge=10)
+
     # Help centre: public endpoints called as people type, limited per address and minute.
     help_search_per_minute: int = Field(120, ge=1)
     triage_per_minute: int = Field(30, ge=1)

@@ -13,7 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from huey import Huey, MemoryHuey, RedisHuey, SqliteHuey
+from huey import Huey, MemoryHuey, RedisHuey, SqliteHuey, crontab
 from huey.consumer import Consumer
 from sqlalchemy.orm import Session
 
@@ -47,6 +47,15 @@ def job(
     return register
 
 
+_periodic: dict[str, Callable[..., Any]] = {}
+
+
+def periodic(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """Declare a job that the worker runs every minute (SLA sweeps, chat time-outs)."""
+    _periodic[f"{fn.__module__}.{fn.__qualname__}"] = fn
+    return fn
+
+
 def build_queue(settings: Settings) -> Huey:
     """A huey instance for these settings with every declared job registered on it."""
     if settings.jobs_immediate:
@@ -66,12 +75,16 @@ def _register_all(queue: Huey) -> None:
     for name, spec in _jobs.items():
         if name not in tasks:
             tasks[name] = queue.task(retries=spec.retries, retry_delay=spec.retry_delay)(spec.fn)
+    for name, fn in _periodic.items():
+        if name not in tasks:
+            tasks[name] = queue.periodic_task(crontab(minute="*"))(fn)
 
 
 def _load_job_modules() -> None:
     # Importing a domain's tasks module registers its jobs; every model must be known too,
     # or a job in a worker process cannot resolve foreign keys to other domains' tables.
-    import okpay.mail.tasks  # noqa: F401
+    import okpay.mail.tasks
+    import okpay.support.tasks  # noqa: F401
     from okpay.db import import_models
 
     import_models()

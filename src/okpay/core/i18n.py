@@ -186,6 +186,15 @@ def format_timedelta_seconds(seconds: float) -> str:
     )
 
 
+def format_size(size: int) -> str:
+    """A file size for people ("10 MB", "512 KB"), with the locale's digits."""
+    for unit, factor in (("MB", 1024 * 1024), ("KB", 1024)):
+        if size >= factor:
+            value = babel_numbers.format_decimal(round(size / factor, 1), locale=get_locale())
+            return f"{value} {unit}"
+    return f"{size} B"
+
+
 def currency_exponent(currency: str) -> int:
     """Digits after the decimal point for ``currency`` (ISO 4217 via CLDR: CNY 2, JPY 0)."""
     return int(babel_numbers.get_currency_precision(currency))

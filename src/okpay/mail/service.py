@@ -50,7 +50,7 @@ def render(template: str, context: dict[str, Any], locale: str) -> tuple[str, st
         html = (
             _env(True)
             .get_template("mail/_layout.html")
-            .render(subject=subject, body_html=body_html, text=text, **ctx)
+            .render({**ctx, "subject": subject, "body_html": body_html, "text": text})
         )
     return subject, text, html
 

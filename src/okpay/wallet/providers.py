@@ -27,6 +27,7 @@ import time
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from okpay.core.cards import luhn_ok
 from okpay.core.errors import ValidationFailed
 from okpay.core.i18n import N_
 from okpay.core.ids import random_code
@@ -78,18 +79,6 @@ class PaymentProvider(Protocol):
     def verify_webhook(
         self, body: bytes, signature: str, *, now: float | None = None
     ) -> dict[str, Any]: ...
-
-
-def luhn_ok(digits: str) -> bool:
-    total = 0
-    for i, ch in enumerate(reversed(digits)):
-        d = int(ch)
-        if i % 2:
-            d *= 2
-            if d > 9:
-                d -= 9
-        total += d
-    return total % 10 == 0
 
 
 def clean_card_number(raw: str) -> str:

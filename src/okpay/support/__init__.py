@@ -1,0 +1,1 @@
+"""The service centre: tickets from every channel, SLA clocks, the agent console."""

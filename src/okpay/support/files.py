@@ -1,0 +1,159 @@
+"""Ticket attachments: checked by content and name, images re-encoded, stored under names we
+generate, served only as downloads.
+
+Accepted: PNG, JPEG, GIF and WebP images (re-encoded, which drops EXIF such as a phone's
+location, and anything hidden after the image data) and PDF documents. A file whose content
+does not match its extension is refused, whatever the browser said its type was.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import re
+import secrets
+import unicodedata
+from dataclasses import dataclass
+from pathlib import Path
+
+from okpay.core.errors import ValidationFailed
+from okpay.core.i18n import N_, format_size
+from okpay.settings import get_settings
+
+IMAGE_TYPES = {"png": "image/png", "jpg": "image/jpeg", "jpeg": "image/jpeg",
+               "gif": "image/gif", "webp": "image/webp"}  # fmt: skip
+DOCUMENT_TYPES = {"pdf": "application/pdf"}
+ACCEPT = ",".join(f".{ext}" for ext in [*IMAGE_TYPES, *DOCUMENT_TYPES])
+# What Pillow calls each format, and the extensions that may carry it.
+_PIL_FORMATS = {"PNG": {"png"}, "JPEG": {"jpg", "jpeg"}, "GIF": {"gif"}, "WEBP": {"webp"}}
+MAX_PIXELS = 40_000_000  # a screenshot of a 8K screen is 33 MP; more is a decompression bomb
+
+
+class UploadRejected(ValidationFailed):
+    code = "upload_rejected"
+
+
+@dataclass(frozen=True)
+class CheckedFile:
+    """An upload that passed the checks, ready to store."""
+
+    filename: str
+    content_type: str
+    data: bytes
+
+    @property
+    def sha256(self) -> str:
+        return hashlib.sha256(self.data).hexdigest()
+
+
+def clean_filename(raw: str) -> str:
+    """A file name safe to show and to put in a header: no path, no control characters,
+    at most 120 characters, the extension kept."""
+    name = unicodedata.normalize("NFC", raw or "").replace("\\", "/").rsplit("/", 1)[-1]
+    name = "".join(ch for ch in name if unicodedata.category(ch)[0] != "C")
+    name = re.sub(r"[\"<>|:*?]", "_", name).strip(" .")
+    if len(name) > 120:
+        stem, dot, ext = name.rpartition(".")
+        name = (stem[: 119 - len(ext)] + dot + ext) if dot and len(ext) <= 8 else name[:120]
+    return name or "file"
+
+
+def _extension(filename: str) -> str:
+    return filename.rpartition(".")[2].lower() if "." in filename else ""
+
+
+def check_upload(filename: str, data: bytes) -> CheckedFile:
+    """Validate one upload; UploadRejected (with the reason, in the user's language) otherwise."""
+    name = clean_filename(filename)
+    limit = get_settings().upload_max_bytes
+    if len(data) > limit:
+        raise UploadRejected(
+            N_("“%(name)s” is too large: files can be up to %(limit)s."),
+            code="upload_too_large",
+            name=name,
+            limit=format_size(limit),
+        )
+    if not data:
+        raise UploadRejected(N_("“%(name)s” is empty."), code="upload_empty", name=name)
+    ext = _extension(name)
+    if ext in DOCUMENT_TYPES:
+        if not data.startswith(b"%PDF-"):
+            raise _disguised(name)
+        return CheckedFile(name, DOCUMENT_TYPES[ext], data)
+    if ext in IMAGE_TYPES:
+        return _reencode(name, ext, data)
+    raise UploadRejected(
+        N_(
+            "“%(name)s” is not a file type we accept. "
+            "Please send images (PNG, JPEG, GIF, WebP) or PDF documents."
+        ),
+        code="upload_type_not_allowed",
+        name=name,
+    )
+
+
+def _disguised(name: str) -> UploadRejected:
+    return UploadRejected(
+        N_("“%(name)s” does not contain what its name says. Please send the original file."),
+        code="upload_content_mismatch",
+        name=name,
+    )
+
+
+def _reencode(name: str, ext: str, data: bytes) -> CheckedFile:
+    """Decode the image and write it again: only pixels survive (no EXIF, no trailing data)."""
+    from PIL import Image, ImageOps, UnidentifiedImageError
+
+    Image.MAX_IMAGE_PIXELS = MAX_PIXELS
+    try:
+        with Image.open(io.BytesIO(data)) as opened:
+            img: Image.Image = opened
+            if ext not in _PIL_FORMATS.get(opened.format or "", set()):
+                raise _disguised(name)
+            img.load()
+            # Keep the picture the right way up once the orientation tag is gone.
+            img = ImageOps.exif_transpose(img) or img
+            out = io.BytesIO()
+            if ext in ("jpg", "jpeg"):
+                img.convert("RGB").save(out, "JPEG", quality=90)
+                content_type = "image/jpeg"
+            else:
+                if img.mode not in ("RGB", "RGBA", "L", "LA", "P"):
+                    img = img.convert("RGBA")
+                img.save(out, "PNG", optimize=False)
+                content_type = "image/png"
+                name = name.rpartition(".")[0] + ".png"
+    except (UnidentifiedImageError, Image.DecompressionBombError, OSError, SyntaxError) as exc:
+        raise _disguised(name) from exc
+    return CheckedFile(name, content_type, out.getvalue())
+
+
+def storage_root() -> Path:
+    return get_settings().data_dir / "attachments"
+
+
+def new_storage_key() -> str:
+    return secrets.token_hex(20)
+
+
+def store(key: str, data: bytes) -> None:
+    """Write a file under its generated key (two-level fan-out keeps directories small)."""
+    path = _path(key)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".part")
+    tmp.write_bytes(data)
+    tmp.replace(path)
+
+
+def load(key: str) -> bytes:
+    return _path(key).read_bytes()
+
+
+def remove(key: str) -> None:
+    _path(key).unlink(missing_ok=True)
+
+
+def _path(key: str) -> Path:
+    if not re.fullmatch(r"[0-9a-f]{40}", key):
+        raise ValueError("not a storage key")
+    return storage_root() / key[:2] / key

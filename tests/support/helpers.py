@@ -1,0 +1,46 @@
+"""Shortcuts for service-centre tests: staff in teams, tickets opened as a channel would."""
+
+from __future__ import annotations
+
+from okpay.identity import service as identity_service
+from okpay.identity.models import Role, User
+from okpay.support import service
+from okpay.support.models import Ticket
+from tests.helpers import PASSWORD
+
+
+def make_staff(db, email: str, *, team: str = "frontline", role: Role = Role.agent) -> int:  # type: ignore[no-untyped-def]
+    with db.unit_of_work() as s:
+        user = identity_service.do_create_user(
+            s, email=email, password=PASSWORD, role=role, name=email.split("@")[0].title()
+        )
+        service.set_agent_team(s, user=user, team=team)
+        return user.id
+
+
+def open_ticket(db, **fields) -> str:  # type: ignore[no-untyped-def]
+    """Open a guest ticket on the contact form; returns its request number."""
+    values = {
+        "channel": "web",
+        "subject": "Top-up not arrived",
+        "body": "I topped up 100 yuan by bank transfer yesterday and it is not in my wallet.",
+        "name": "Li Hua",
+        "email": "lihua@example.com",
+        "category": "topup",
+    }
+    values.update(fields)
+    with db.unit_of_work() as s:
+        return service.do_open_ticket(s, service.NewTicket(**values)).number
+
+
+def load(db, number: str) -> Ticket:  # type: ignore[no-untyped-def]
+    with db.unit_of_work(write=False) as s:
+        ticket = service.get_ticket(s, number)
+        assert ticket is not None
+        return ticket
+
+
+def user(s, user_id: int) -> User:  # type: ignore[no-untyped-def]
+    found = identity_service.get_user(s, user_id)
+    assert found is not None
+    return found
