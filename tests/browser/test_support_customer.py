@@ -11,10 +11,10 @@ from PIL import Image
 from playwright.sync_api import Page, expect
 from sqlalchemy import select
 
-from okpay.support import service
 from okpay.support.models import TicketAttachment
 from tests.browser.test_identity_flows import make_user, open_newest_mail, sign_in
-from tests.support.helpers import load, make_staff, open_ticket, user
+from tests.support.helpers import load, make_staff, open_ticket
+from tests.support.test_customer_pages import as_agent
 
 
 def png_file(name: str = "screenshot.png") -> dict[str, object]:
@@ -105,13 +105,7 @@ def test_in_app_feedback_with_a_screenshot_captured_from_the_page(page: Page, db
 def test_rating_after_resolve_from_the_e_mail(page: Page, db) -> None:  # type: ignore[no-untyped-def]
     agent_id = make_staff(db, "agent@okpay.example")
     number = open_ticket(db, locale="en")
-    with db.unit_of_work() as s:
-        ticket = service.get_ticket(s, number)
-        assert ticket is not None
-        service.do_agent_reply(
-            s, ticket=ticket, agent=user(s, agent_id), body="The top-up arrived this morning.",
-            then_status="resolved",
-        )  # fmt: skip
+    as_agent(db, number, agent_id, body="The top-up arrived this morning.", then_status="resolved")
     open_newest_mail(page, "lihua@example.com")
     expect(page.get_by_test_id("mail-subject")).to_contain_text("resolved")
     page.get_by_test_id("mail-text").locator("a", has_text="/rate?key=").click()

@@ -7,10 +7,10 @@ import io
 from PIL import Image
 from sqlalchemy import func, select
 
-from okpay.support import service
 from okpay.support.models import Ticket, TicketAttachment
 from tests.helpers import api_token
-from tests.support.helpers import load, make_staff, user
+from tests.support.helpers import load, make_staff
+from tests.support.test_customer_pages import as_agent
 from tests.wallet.helpers import make_user
 
 SCRIPT = "<script>alert(1)</script>"
@@ -176,10 +176,7 @@ def test_rating_and_reminder(client, db, mailbox, clock) -> None:  # type: ignor
     assert reminded.status_code == 200 and reminded.json()["can_remind"] is False
     again = client.post(f"/api/v1/support/tickets/{number}/reminder", headers=auth)
     assert again.json()["error"]["code"] == "already_reminded"
-    with db.unit_of_work() as s:
-        ticket = service.get_ticket(s, number)
-        assert ticket is not None
-        service.do_set_status(s, ticket=ticket, status="resolved", agent=user(s, agent_id))
+    as_agent(db, number, agent_id)
     assert client.get(f"/api/v1/support/tickets/{number}", headers=auth).json()["can_rate"]
     bad = client.post(f"/api/v1/support/tickets/{number}/rating", json={"rating": 6}, headers=auth)
     assert bad.status_code == 422 and bad.json()["error"]["code"] == "rating_invalid"

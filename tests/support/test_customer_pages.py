@@ -61,6 +61,18 @@ def sign_in(client, email: str) -> None:  # type: ignore[no-untyped-def]
     assert response.status_code == 303, response.text
 
 
+def as_agent(db, number: str, agent_id: int, **reply: object) -> None:  # type: ignore[no-untyped-def]
+    """An agent acts on the ticket: ``reply`` (do_agent_reply's arguments), else resolves it."""
+    with db.unit_of_work() as s:
+        ticket = service.get_ticket(s, number)
+        assert ticket is not None
+        agent = user(s, agent_id)
+        if reply:
+            service.do_agent_reply(s, ticket=ticket, agent=agent, **reply)  # type: ignore[arg-type]
+        else:
+            service.do_set_status(s, ticket=ticket, status="resolved", agent=agent)
+
+
 def key_link(mailbox, address: str) -> str:  # type: ignore[no-untyped-def]
     body = mailbox.text(mailbox.last(address))
     match = re.search(r"http://testserver(/support/requests/OK-\d{4}-\d{6}\?key=[\w%-]+)", body)
@@ -294,12 +306,7 @@ def test_internal_notes_stay_hidden_and_reminder_after_the_promised_time(
     agent_id = make_staff(db, "agent@okpay.example")
     number = open_ticket(db, category="fees", subject="Fee question", body="Why a fee?")
     before = load(db, number).priority
-    with db.unit_of_work() as s:
-        ticket = service.get_ticket(s, number)
-        assert ticket is not None
-        service.do_agent_reply(
-            s, ticket=ticket, agent=user(s, agent_id), body="Secret note", internal=True
-        )
+    as_agent(db, number, agent_id, body="Secret note", internal=True)
     link = key_link(mailbox, "lihua@example.com")
     page = client.get(link)
     assert "Secret note" not in page.text
@@ -321,10 +328,7 @@ def test_internal_notes_stay_hidden_and_reminder_after_the_promised_time(
 def test_rating_after_resolve_by_the_e_mailed_link(client, db, mailbox) -> None:  # type: ignore[no-untyped-def]
     agent_id = make_staff(db, "agent@okpay.example")
     number = open_ticket(db)
-    with db.unit_of_work() as s:
-        ticket = service.get_ticket(s, number)
-        assert ticket is not None
-        service.do_set_status(s, ticket=ticket, status="resolved", agent=user(s, agent_id))
+    as_agent(db, number, agent_id)
     body = mailbox.text(mailbox.last("lihua@example.com"))
     rate = re.search(r"http://testserver(/support/requests/[^\s]+/rate\?key=[\w%-]+)", body)
     assert rate

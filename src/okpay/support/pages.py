@@ -5,6 +5,8 @@ in-app feedback with a screenshot."""
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Annotated, Any
 from urllib.parse import quote, urlsplit
 
@@ -54,8 +56,22 @@ def _uploads(files: list[UploadFile]) -> customer.Uploads:
 # ----------------------------------------------------------------------- contact form
 
 
-def _contact_page(
+@dataclass(frozen=True)
+class _Form:
+    """A form that opens a ticket: its template, its file field and its throttle."""
+
+    template: str
+    file_field: str
+    purpose: str
+
+
+CONTACT = _Form("support/requests_contact.html", "attachments", "ticket")
+FEEDBACK = _Form("support/feedback_form.html", "screenshot", "feedback")
+
+
+def _show(
     request: Request,
+    form: _Form,
     *,
     values: dict[str, str],
     errors: dict[str, str] | None = None,
@@ -65,7 +81,7 @@ def _contact_page(
 ) -> Response:
     return render(
         request,
-        "support/requests_contact.html",
+        form.template,
         status_code=status_code,
         values=values,
         errors=errors or {},
@@ -74,6 +90,51 @@ def _contact_page(
         categories=[(code, category_label(code)) for code in CATEGORIES],
         accept=support_files.ACCEPT,
         max_files=get_settings().upload_max_files,
+    )
+
+
+def _open_from_form(
+    request: Request,
+    db: DbSession,
+    form: _Form,
+    *,
+    user: User | None,
+    values: dict[str, str],
+    check: Callable[[], dict[str, str]],
+    uploaded: list[UploadFile],
+    kept: list[str],
+    build: Callable[[list[support_files.CheckedFile]], service.NewTicket],
+) -> Response:
+    """Throttle, check every field and file at once, open the ticket, and on any refusal show
+    the form again with everything kept: the values, and the files that passed (parked)."""
+    try:
+        customer.check_throttle(db, user=user, purpose=form.purpose)
+    except DomainError as err:
+        return _show(request, form, values=values, error=err.translated(), status_code=err.status)
+    uploads = _uploads(uploaded)
+    errors = check()
+    if uploads.errors:
+        errors[form.file_field] = " ".join(uploads.errors)
+    if errors:
+        # The throttle's count is kept (the unit of work commits); nothing else was written.
+        return _show(
+            request, form, values=values, errors=errors,
+            kept=customer.rekeep(kept, uploads.files), status_code=422,
+        )  # fmt: skip
+    files = [*customer.take_kept_files(db, kept), *uploads.files]
+    try:
+        ticket = service.do_open_ticket(db, build(files))
+    except DomainError as err:
+        db.rollback()
+        field = SERVICE_FIELDS.get(err.field or "", err.field)
+        return _show(
+            request, form, values=values,
+            errors={field: err.translated()} if field else {},
+            error=None if field else err.translated(),
+            kept=customer.keep_files(files), status_code=err.status,
+        )  # fmt: skip
+    return RedirectResponse(
+        _ticket_url(ticket, service.access_key(ticket), "/sent"), status_code=303
     )
 
 
@@ -96,7 +157,7 @@ def contact_form(
         "subject": subject if "\n" not in subject and "\r" not in subject else "",
         "description": "",
     }
-    return _contact_page(request, values=values)
+    return _show(request, CONTACT, values=values)
 
 
 @router.post("/help/contact")
@@ -120,42 +181,15 @@ def contact_submit(
     values = {k: getattr(form, k) for k in customer.ContactForm.__dataclass_fields__}
     if user is not None:
         values["email"] = user.email
-    try:
-        customer.check_throttle(db, user=user)
-    except DomainError as err:
-        return _contact_page(request, values=values, error=err.translated(), status_code=err.status)
-    uploads = _uploads(attachments)
-    errors = form.check(user)
-    if uploads.errors:
-        errors["attachments"] = " ".join(uploads.errors)
-    if errors:
-        # The throttle's count is kept (the unit of work commits); nothing else was written.
-        return _contact_page(
-            request, values=values, errors=errors, kept=customer.rekeep(kept, uploads.files),
-            status_code=422,
-        )  # fmt: skip
-    files = [*customer.take_kept_files(db, kept), *uploads.files]
-    new = service.NewTicket(
-        channel=Channel.web.value, subject=form.subject, body=form.description, name=form.name,
-        email=form.email, user=user, category=form.category or None, references=form.reference,
-        files=files, locale=request.state.locale,
+    return _open_from_form(
+        request, db, CONTACT, user=user, values=values, check=lambda: form.check(user),
+        uploaded=attachments, kept=kept,
+        build=lambda files: service.NewTicket(
+            channel=Channel.web.value, subject=form.subject, body=form.description,
+            name=form.name, email=form.email, user=user, category=form.category or None,
+            references=form.reference, files=files, locale=request.state.locale,
+        ),
     )  # fmt: skip
-    try:
-        ticket = service.do_open_ticket(db, new)
-    except DomainError as err:
-        db.rollback()
-        field = SERVICE_FIELDS.get(err.field or "", err.field)
-        return _contact_page(
-            request,
-            values=values,
-            errors={field: err.translated()} if field else {},
-            error=None if field else err.translated(),
-            kept=customer.keep_files(files),
-            status_code=err.status,
-        )
-    return RedirectResponse(
-        _ticket_url(ticket, service.access_key(ticket), "/sent"), status_code=303
-    )
 
 
 @router.get("/support/requests/{number}/sent")
@@ -357,34 +391,13 @@ def _page_address(raw: str) -> str:
     return value
 
 
-def _feedback_page(
-    request: Request,
-    *,
-    values: dict[str, str],
-    errors: dict[str, str] | None = None,
-    error: str | None = None,
-    kept: list[dict[str, str]] | None = None,
-    status_code: int = 200,
-) -> Response:
-    return render(
-        request,
-        "support/feedback_form.html",
-        status_code=status_code,
-        values=values,
-        errors=errors or {},
-        error=error,
-        kept=kept or [],
-        accept=support_files.ACCEPT,
-    )
-
-
 @router.get("/support/feedback")
 def feedback_form(
     request: Request,
     user: CurrentUser,
     page: Annotated[str, Query(alias="from", max_length=PAGE_MAX)] = "",
 ) -> Response:
-    return _feedback_page(request, values={"page": _page_address(page), "description": ""})
+    return _show(request, FEEDBACK, values={"page": _page_address(page), "description": ""})
 
 
 @router.post("/support/feedback")
@@ -398,49 +411,32 @@ def feedback_submit(
     kept: Kept = [],  # noqa: B006
 ) -> Response:
     values = {"page": _page_address(page), "description": description}
-    try:
-        customer.check_throttle(db, user=user, purpose="feedback")
-    except DomainError as err:
-        return _feedback_page(
-            request, values=values, error=err.translated(), status_code=err.status
-        )
-    uploads = _uploads(screenshot)
-    errors: dict[str, str] = {}
-    try:
+
+    def check() -> dict[str, str]:
+        try:
+            service.check_body(description)
+        except DomainError as err:
+            return {"description": err.translated()}
+        return {}
+
+    def build(files: list[support_files.CheckedFile]) -> service.NewTicket:
         text = service.check_body(description)
-    except DomainError as err:
-        errors["description"] = err.translated()
-        text = ""
-    if uploads.errors:
-        errors["screenshot"] = " ".join(uploads.errors)
-    if errors:
-        return _feedback_page(
-            request, values=values, errors=errors, kept=customer.rekeep(kept, uploads.files),
-            status_code=422,
-        )  # fmt: skip
-    files = [*customer.take_kept_files(db, kept), *uploads.files]
-    first_line = text.split("\n", 1)[0]
-    subject = first_line[:60] + ("…" if len(first_line) > 60 else "")
-    new = service.NewTicket(
-        channel=Channel.feedback.value,
-        subject=gettext("Feedback: %(summary)s", summary=subject),
-        body=text,
-        user=user,
-        files=files,
-        locale=request.state.locale,
-        context=_feedback_context(request, values["page"]),
-    )
-    try:
-        ticket = service.do_open_ticket(db, new)
-    except DomainError as err:
-        db.rollback()
-        return _feedback_page(
-            request, values=values, error=err.translated(), kept=customer.keep_files(files),
-            status_code=err.status,
-        )  # fmt: skip
-    return RedirectResponse(
-        _ticket_url(ticket, service.access_key(ticket), "/sent"), status_code=303
-    )
+        first_line = text.split("\n", 1)[0]
+        summary = first_line[:60] + ("…" if len(first_line) > 60 else "")
+        return service.NewTicket(
+            channel=Channel.feedback.value,
+            subject=gettext("Feedback: %(summary)s", summary=summary),
+            body=text,
+            user=user,
+            files=files,
+            locale=request.state.locale,
+            context=_feedback_context(request, values["page"]),
+        )
+
+    return _open_from_form(
+        request, db, FEEDBACK, user=user, values=values, check=check, uploaded=screenshot,
+        kept=kept, build=build,
+    )  # fmt: skip
 
 
 def _feedback_context(request: Request, page: str) -> dict[str, Any]:

@@ -26,8 +26,10 @@
         backgroundColor: "#ffffff",
         width: body.scrollWidth,
         height: Math.min(body.scrollHeight, 4000),
-        // Leave the button itself out of the picture.
-        filter: function (node) { return node !== button; }
+        // Leave out the button itself, and what the browser never draws (noscript, scripts).
+        filter: function (node) {
+          return node !== button && !(node.tagName && /^(NOSCRIPT|SCRIPT)$/.test(node.tagName));
+        }
       });
     });
   }
