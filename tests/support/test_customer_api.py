@@ -61,19 +61,21 @@ def test_create_list_read_and_write(client, db, mailbox) -> None:  # type: ignor
         f"/api/v1/support/tickets/{number}/files",
         data={"body": "The bank's letter and a screenshot"},
         files=[
-            ("files", ("letter.pdf", b"%PDF-1.4 letter", "application/pdf")),
+            ("files", ("收据.pdf", b"%PDF-1.4 letter", "application/pdf")),
             ("files", ("screen.png", png(), "image/png")),
         ],
         headers=auth,
     )
     assert files.status_code == 201, files.text
     last = files.json()["messages"][-1]
-    assert [a["filename"] for a in last["attachments"]] == ["letter.pdf", "screen.png"]
+    assert [a["filename"] for a in last["attachments"]] == ["收据.pdf", "screen.png"]
     download = client.get(last["attachments"][0]["url"], headers=auth)
     assert download.status_code == 200
     assert download.headers["content-type"] == "application/pdf"
     assert download.headers["x-content-type-options"] == "nosniff"
-    assert download.headers["content-disposition"].startswith("attachment;")
+    assert download.headers["content-disposition"] == (
+        "attachment; filename=\"__.pdf\"; filename*=UTF-8''%E6%94%B6%E6%8D%AE.pdf"
+    )
 
 
 def test_unknown_fields_and_bad_values_are_refused(client, db) -> None:  # type: ignore[no-untyped-def]

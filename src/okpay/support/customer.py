@@ -264,7 +264,8 @@ def download(row: TicketAttachment) -> Response:
     fallback = "".join(
         ch if 32 <= ord(ch) < 127 and ch not in '"\\;' else "_" for ch in row.filename
     )
-    disposition = f"attachment; filename=\"{fallback}\"; filename*=UTF-8''{quote(row.filename)}"
+    encoded = quote(row.filename, safe="")
+    disposition = f"attachment; filename=\"{fallback}\"; filename*=UTF-8''{encoded}"
     return Response(
         support_files.load(row.storage_key),
         media_type=row.content_type,
