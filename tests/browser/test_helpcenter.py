@@ -34,15 +34,12 @@ def test_search_forgotten_password_in_chinese_leads_to_the_reset_form(zh_page: P
 def test_contact_form_suggests_articles_while_typing(page: Page, db) -> None:  # type: ignore[no-untyped-def]
     sync_articles(db)
     page.goto("/help/contact")
-    expect(page.get_by_test_id("contact-note")).to_be_visible()
     page.get_by_test_id("contact-subject").fill("charged twice")
     page.get_by_test_id("contact-description").press_sequentially(
         "I paid once but see two payments"
     )
     suggestions = page.locator("[data-testid=contact-suggestions] a")
     expect(suggestions.first).to_have_attribute("data-slug", "duplicate-charge-refund")
-    href = page.get_by_test_id("contact-send").get_attribute("href") or ""
-    assert href.startswith("mailto:") and "charged%20twice" in href
     suggestions.first.click()
     expect(page).to_have_url(re.compile(r"/help/articles/duplicate-charge-refund$"))
     deadline = time.monotonic() + 5  # the click is reported by a beacon as the page leaves

@@ -1,9 +1,9 @@
 """Help-centre pages: home with search as you type, results, articles with their button and
-"was this helpful?", the contact page with suggestions, and staff editing with history."""
+"was this helpful?", and staff editing with history. The contact form with its article
+suggestions is the service centre's (support/pages.py)."""
 
 from __future__ import annotations
 
-import re
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Form, Query, Request
@@ -16,12 +16,9 @@ from okpay.helpcenter import service
 from okpay.helpcenter.taxonomy import CATEGORIES, category_label
 from okpay.identity.access import require_role
 from okpay.identity.models import Role, User
-from okpay.settings import get_settings
 from okpay.web.deps import DbSession, csrf_protect
 from okpay.web.flash import flash
 from okpay.web.templating import render
-
-TX_REFERENCE = re.compile(r"TX-\d{8}-[2-9A-HJ-NP-Z]{6}")
 
 router = APIRouter(include_in_schema=False, dependencies=[Depends(csrf_protect)])
 
@@ -112,27 +109,6 @@ def vote(
     )
     flash(request, gettext("Thank you for your feedback."), "success")
     return RedirectResponse(f"/help/articles/{slug}#vote", status_code=303)
-
-
-@router.get("/help/contact")
-def contact(
-    request: Request,
-    category: Annotated[str, Query(max_length=40)] = "",
-    reference: Annotated[str, Query(max_length=40)] = "",
-) -> Response:
-    """Until the service centre's contact form exists, this page suggests articles as the
-    visitor types and then hands over to e-mail, saying so plainly."""
-    return render(
-        request,
-        "helpcenter/contact.html",
-        categories=[(code, category_label(code)) for code in CATEGORIES],
-        chosen=category if category in CATEGORIES else "",
-        support_address=get_settings().support_address,
-        # A transaction's "report a problem" link fills this in; anything else is dropped.
-        reference=reference.strip().upper()
-        if TX_REFERENCE.fullmatch(reference.strip().upper())
-        else "",
-    )
 
 
 # ---------------------------------------------------------------------- staff editing

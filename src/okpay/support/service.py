@@ -152,6 +152,11 @@ def requester_link(ticket: Ticket, suffix: str = "") -> str:
     return f"{base}/support/requests/{ticket.number}{suffix}?key={quote(access_key(ticket))}"
 
 
+def send_requester_link(session: Session, ticket: Ticket) -> None:
+    """E-mail the requester the link to their ticket (a guest asked for it by number)."""
+    _mail_requester(session, ticket, "support_requests_link")
+
+
 def list_messages(
     session: Session, ticket: Ticket, *, include_internal: bool
 ) -> list[TicketMessage]:

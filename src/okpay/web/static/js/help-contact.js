@@ -1,5 +1,5 @@
-// Contact page: suggest help articles while the visitor types, and count what happens to the
-// suggestions ("deflection": shown, clicked, or the visitor wrote to support anyway).
+// Contact form: suggest help articles while the visitor types, and count what happens to the
+// suggestions ("deflection": shown, clicked, or the visitor sent the request anyway).
 (function () {
   "use strict";
   document.addEventListener("DOMContentLoaded", function () {
@@ -7,11 +7,8 @@
     if (!form) { return; }
     var subject = form.querySelector("[name=subject]");
     var description = form.querySelector("[name=description]");
-    var category = form.querySelector("[name=category]");
     var panel = document.getElementById("contact-suggestions");
     var list = panel.querySelector("ol");
-    var send = document.getElementById("contact-send");
-    var address = form.getAttribute("data-support-address");
     var visit = newVisitId();
     var shownReported = false;
     var timer = null;
@@ -71,22 +68,12 @@
         .catch(function () { /* suggestions are a help, never a blocker */ });
     }
 
-    function updateMailto() {
-      var label = category.options[category.selectedIndex].text;
-      var reference = form.querySelector("[name=reference]");
-      var subj = "[" + label + "] " + (reference && reference.value ? reference.value + " " : "") + subject.value;
-      send.href = "mailto:" + address + "?subject=" + encodeURIComponent(subj) + "&body=" + encodeURIComponent(description.value);
-    }
-
     [subject, description].forEach(function (input) {
       input.addEventListener("input", function () {
-        updateMailto();
         clearTimeout(timer);
         timer = setTimeout(lookup, 250);
       });
     });
-    category.addEventListener("change", updateMailto);
-    send.addEventListener("click", function () { report("submitted"); });
-    updateMailto();
+    form.addEventListener("submit", function () { report("submitted"); });
   });
 })();
