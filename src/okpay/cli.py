@@ -86,12 +86,12 @@ def serve(
             listener.stop()
 
 
-def _start_mail_listener(host: str, port: int) -> MailListener:
+def _start_mail_listener(host: str, port: int, *, workers: int = 4) -> MailListener:
     from okpay.settings import get_settings
     from okpay.support.inbound import start_listener
 
     try:
-        listener = start_listener(host=host, port=port)
+        listener = start_listener(host=host, port=port, workers=workers)
     except OSError as exc:
         typer.echo(
             f"inbound mail: cannot listen on {host}:{port} ({exc.strerror}); "
@@ -111,6 +111,7 @@ def mail_in(
     port: Annotated[
         int | None, typer.Option(help="SMTP port (default: OKPAY_MAIL_IN_PORT).")
     ] = None,
+    workers: Annotated[int, typer.Option(help="Messages filed at the same time.")] = 4,
 ) -> None:
     """Accept e-mail to the support address over SMTP and file it as tickets (no web server)."""
     import signal
@@ -119,7 +120,9 @@ def mail_in(
     from okpay.settings import get_settings
 
     logging.basicConfig(level=logging.INFO)
-    listener = _start_mail_listener(host, get_settings().mail_in_port if port is None else port)
+    logging.getLogger("mail.log").setLevel(logging.WARNING)  # aiosmtpd logs every command
+    port = get_settings().mail_in_port if port is None else port
+    listener = _start_mail_listener(host, port, workers=workers)
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     try:
