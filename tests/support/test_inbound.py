@@ -190,6 +190,40 @@ def test_line_breaks_hidden_in_subject_and_name_are_harmless(db, mailbox, listen
     assert mailbox.to("victim@example.com") == []
 
 
+def test_chinese_mail_clients_encodings_are_read(db, listener) -> None:  # type: ignore[no-untyped-def]
+    import base64
+
+    body = base64.b64encode("我的充值没有到账，请帮忙查一下。".encode("gb2312"))
+    raw = (
+        (
+            "From: 王芳 <wangfang@example.com>\r\nTo: support@okpay.example\r\n"
+            "Subject: 充值问题\r\nMessage-ID: <gbk-1@example.com>\r\n"
+            "Content-Type: text/plain; charset=gb2312\r\nContent-Transfer-Encoding: base64\r\n\r\n"
+        ).encode("gbk")
+        + body
+        + b"\r\n"
+    )
+    send(listener, raw, envelope_from="wangfang@example.com")
+    [(number, email, _s)] = tickets(db)
+    ticket = load(db, number)
+    assert (email, ticket.requester_name, ticket.subject) == (
+        "wangfang@example.com",
+        "王芳",
+        "充值问题",
+    )
+    assert messages(db, number)[0].body == "我的充值没有到账，请帮忙查一下。"
+    assert ticket.locale == "zh_CN"
+
+
+def test_unreadable_from_falls_back_to_the_envelope_sender(db, listener) -> None:  # type: ignore[no-untyped-def]
+    raw = (
+        b"From: @@@ not an address\r\nTo: support@okpay.example\r\nSubject: Hi\r\n"
+        b"Message-ID: <from-1@example.com>\r\n\r\nMy card was charged twice.\r\n"
+    )
+    send(listener, raw, envelope_from="li@example.com")
+    assert [e for _n, e, _s in tickets(db)] == ["li@example.com"]
+
+
 def test_same_message_delivered_twice_is_one_ticket(db, mailbox, listener) -> None:  # type: ignore[no-untyped-def]
     msg = mail(msgid="<dup-1@example.com>")
     send(listener, msg)
@@ -389,6 +423,15 @@ def test_html_mail_is_converted_and_sanitised(db, listener) -> None:  # type: ig
     assert 'href="https://okpay.example/help"' in html and "noopener" in html
 
 
+def test_text_alternative_wins_and_no_html_copy_is_kept(db, listener) -> None:  # type: ignore[no-untyped-def]
+    msg = mail(body="Plain words.")
+    msg.add_alternative("<p>Rich <b>words</b></p>", subtype="html")
+    send(listener, msg)
+    [(number, _e, _s)] = tickets(db)
+    [first] = messages(db, number)
+    assert (first.body, first.body_html) == ("Plain words.", None)
+
+
 def test_attachments_are_kept_and_disguised_ones_listed_for_agents(db, listener) -> None:  # type: ignore[no-untyped-def]
     msg = mail()
     msg.add_attachment(png_bytes(), maintype="image", subtype="png", filename="screen.png")
@@ -408,7 +451,19 @@ def test_attachments_are_kept_and_disguised_ones_listed_for_agents(db, listener)
     assert {f.content_type for f in files} == {"image/png", "application/pdf"}
     [note] = [m for m in messages(db, number) if m.kind == "internal"]
     assert "invoice.pdf" in note.body and "does not contain what its name says" in note.body
-    assert "x_.exe" in note.body or ".exe" in note.body
+    assert "script_.exe" in note.body and "not a file type we accept" in note.body
+    assert "<script>" not in note.body
+
+
+def test_files_beyond_the_limit_are_listed_not_lost(db, listener, settings) -> None:  # type: ignore[no-untyped-def]
+    settings.upload_max_files = 2
+    msg = mail(body="Three screenshots.")
+    for i in range(3):
+        msg.add_attachment(png_bytes(), maintype="image", subtype="png", filename=f"s{i}.png")
+    send(listener, msg)
+    [(number, _e, _s)] = tickets(db)
+    [note] = [m for m in messages(db, number) if m.kind == "internal"]
+    assert "s2.png" in note.body and "only 2 files" in note.body
 
 
 def test_each_sender_is_rate_limited(db, mailbox, listener, settings, clock) -> None:  # type: ignore[no-untyped-def]

@@ -54,6 +54,7 @@ from sqlalchemy.orm import Session
 from okpay.core import context
 from okpay.core.errors import DomainError, RateLimited, ValidationFailed
 from okpay.core.i18n import N_, gettext, normalise, use_locale
+from okpay.db import for_update, get_database, import_models
 from okpay.identity import service as identity_service
 from okpay.settings import get_settings
 from okpay.support import files as support_files
@@ -136,16 +137,37 @@ def parse(raw: bytes) -> EmailMessage:
     return msg
 
 
-def _header(msg: EmailMessage, name: str) -> str:
+def _unescape_8bit(value: str) -> str:
+    """Raw 8-bit header bytes (clients that skip encoded words) come out of the parser as
+    surrogate escapes: read them as UTF-8, else as GB18030 (Chinese clients)."""
+    if not any("\udc80" <= ch <= "\udcff" for ch in value):
+        return value
+    data = value.encode("utf-8", "surrogateescape")
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError:
+        return data.decode("gb18030", "replace")
+
+
+def _raw_header(msg: Message, name: str) -> str:
+    for key, raw in msg.raw_items():
+        if key.lower() == name.lower():
+            return _unescape_8bit(str(raw))
+    return ""
+
+
+def _header(msg: Message, name: str) -> str:
     """A header's decoded value; malformed encodings fall back to the raw text."""
     try:
         value = msg.get(name)
-        return "" if value is None else str(value)
     except Exception:  # a header the email package cannot parse at all
-        for key, raw in msg.raw_items():
-            if key.lower() == name.lower():
-                return str(raw)
+        return _raw_header(msg, name)
+    if value is None:
         return ""
+    text = _unescape_8bit(str(value))
+    if "\ufffd" in text:  # raw 8-bit text the parser gave up on: read it ourselves
+        return _raw_header(msg, name) or text
+    return text
 
 
 def clean_line(value: str, *, limit: int = 200) -> str:
@@ -179,7 +201,8 @@ def _sender(msg: EmailMessage, envelope_from: str | None) -> tuple[str, str | No
     except Exception:
         found = []
     if found:
-        name, addr = found[0].display_name or "", _address(found[0].addr_spec)
+        name = _unescape_8bit(found[0].display_name or "")
+        addr = _address(_unescape_8bit(found[0].addr_spec))
     else:
         parsed = parseaddr(_header(msg, "From"))
         name, addr = parsed[0], _address(parsed[1])
@@ -246,6 +269,7 @@ def _attachments(msg: EmailMessage, bodies: set[int]) -> list[tuple[str, bytes]]
             filename = part.get_filename()
         except Exception:
             filename = None
+        filename = _unescape_8bit(filename) if filename else None
         disposition = part.get_content_disposition()
         if part.get_content_maintype() == "text" and not filename and disposition != "attachment":
             continue  # another rendering of the text, not a file
@@ -650,6 +674,15 @@ def receive(session: Session, raw: bytes, *, envelope_from: str | None = None) -
         return Received("rate_limited", reason="rate_limited")
 
     ticket = find_ticket(session, references=mail.references, subject=mail.subject)
+    if ticket is not None:
+        # Read it again under a row lock: an agent or the sweep may be changing its status.
+        lock = for_update(session.get_bind().dialect.name)
+        ticket = session.scalars(
+            select(Ticket)
+            .where(Ticket.id == ticket.id)
+            .with_for_update(**lock)
+            .execution_options(populate_existing=True)
+        ).one()
     if ticket is not None and ticket.requester_email != mail.address:
         return _open(session, mail, unverified=ticket.number)
     if ticket is not None and ticket.status == Status.closed.value:
@@ -762,8 +795,6 @@ def _automatic(session: Session, msg: EmailMessage, mail: InboundMail) -> Receiv
 def process(raw: bytes, *, envelope_from: str | None = None, peer: str | None = None) -> Received:
     """Receive one message in its own unit of work. Two deliveries racing on PostgreSQL
     (the same sender's rate row, the same Message-ID) are retried."""
-    from okpay.db import get_database
-
     context.set_current(context.RequestContext(ip=peer, user_agent="smtp", channel=EMAIL))
     db = get_database()
     for attempt in range(3):
@@ -871,8 +902,6 @@ def start_listener(
     max_bytes: int = MAX_MESSAGE_BYTES,
 ) -> MailListener:
     """Start the inbound SMTP listener (``port`` None: OKPAY_MAIL_IN_PORT; 0: a free one)."""
-    from okpay.db import import_models
-
     import_models()
     listener = MailListener(
         host=host,
