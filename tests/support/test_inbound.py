@@ -512,6 +512,7 @@ def test_receive_works_without_smtp(db, mailbox) -> None:  # type: ignore[no-unt
         ("Yes\n________________________________\nFrom: OKPay\nSent: Monday\nTo: me\n", "Yes"),
         ("> quoted\nmy answer\n> more quoted", "my answer"),
         ("On Monday I paid.\nFrom: my card\nNothing arrived.", None),
+        ("Transfer details:\nFrom: ICBC card\nTo: my wallet\nAmount: 100", None),
         ("> everything is quoted", None),
     ],
 )
@@ -523,3 +524,47 @@ def test_message_ids_and_header_cleaning() -> None:
     assert inbound.message_ids("<a@b> junk <c@d>\r\n <a@b>") == ["<a@b>", "<c@d>"]
     assert inbound.message_ids("<a\r\nb@c>") == []
     assert inbound.clean_line("a\r\nBcc: x\x00\ty") == "a Bcc: x y"
+
+
+def test_serve_runs_one_listener_beside_the_web_workers(db, settings, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    import socket
+
+    import uvicorn
+    from typer.testing import CliRunner
+
+    from okpay import cli
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        settings.mail_in_port = s.getsockname()[1]
+    calls: list[int] = []
+
+    def fake_run(*args: object, **kwargs: object) -> None:
+        calls.append(int(kwargs["workers"]))  # type: ignore[call-overload]
+        with smtplib.SMTP("127.0.0.1", settings.mail_in_port, timeout=10) as smtp:
+            assert smtp.noop()[0] == 250
+
+    monkeypatch.setattr(uvicorn, "run", fake_run)
+    result = CliRunner().invoke(cli.app, ["serve", "--workers", "3"])
+    assert result.exit_code == 0, result.output
+    assert calls == [3] and f"smtp://127.0.0.1:{settings.mail_in_port}" in result.output
+    with pytest.raises(OSError):  # stopped with the web server
+        socket.create_connection(("127.0.0.1", settings.mail_in_port), timeout=2).close()
+
+
+def test_serve_says_when_the_mail_port_is_taken(db, settings, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    import socket
+
+    import uvicorn
+    from typer.testing import CliRunner
+
+    from okpay import cli
+
+    monkeypatch.setattr(uvicorn, "run", lambda *a, **k: pytest.fail("web server started"))
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen(1)
+        settings.mail_in_port = taken.getsockname()[1]
+        result = CliRunner().invoke(cli.app, ["serve"])
+    assert result.exit_code == 1
+    assert "OKPAY_MAIL_IN_PORT" in result.output

@@ -108,7 +108,7 @@ class Received:
             return "451 4.7.1 Too many messages from this sender; try again later"
         if self.outcome == "refused":
             return "550 5.1.7 No usable sender address"
-        return "250 2.0.0 OK" + (f" {self.number}" if self.number else "")
+        return "250 2.0.0 OK"
 
 
 @dataclass
@@ -492,8 +492,9 @@ def _delivery_status(msg: EmailMessage) -> str:
 # --------------------------------------------------------------------- quoted history
 
 _QUOTE_HEADER = re.compile(r"^\s*\*?(from|发件人|寄件者)\s*\*?\s*[:：]", re.I)
+# "From: ICBC\nTo: my wallet" typed by a customer is not a quote: a date line must follow.
 _QUOTE_HEADER_NEXT = re.compile(
-    r"^\s*\*?(sent|date|to|subject|发送时间|时间|日期|收件人|主题|寄件日期)\s*\*?\s*[:：]", re.I
+    r"^\s*\*?(sent|date|发送时间|时间|日期|寄件日期)\s*\*?\s*[:：]", re.I
 )
 _CUT_LINES = [
     re.compile(r"^\s*-{2,}\s*(original message|原始邮件|原始郵件|回复的原邮件)\s*-{2,}", re.I),
