@@ -455,6 +455,30 @@ def test_attachments_are_kept_and_disguised_ones_listed_for_agents(db, listener)
     assert "<script>" not in note.body
 
 
+def test_forwarded_e_mail_is_read_into_the_ticket(db, listener) -> None:  # type: ignore[no-untyped-def]
+    phishing = EmailMessage()
+    phishing.set_content("")
+    phishing.add_alternative(
+        '<p>Your wallet is frozen. <a href="https://okpay-verify.example/login">Unfreeze</a></p>',
+        subtype="html",
+    )
+    phishing["From"] = "OKPay Security <security@okpay-verify.example>"
+    phishing["Subject"] = "钱包已冻结"
+    phishing.add_attachment(png_bytes(), maintype="image", subtype="png", filename="qr.png")
+    msg = mail("Is this really from you?", "I got this e-mail, see attached.")
+    msg.add_attachment(phishing)
+    send(listener, msg)
+    [(number, _e, _s)] = tickets(db)
+    body = messages(db, number)[0].body
+    assert body.startswith("I got this e-mail, see attached.")
+    assert inbound.FORWARDED in body and "Subject: 钱包已冻结" in body
+    assert "Unfreeze <https://okpay-verify.example/login>" in body
+    with db.unit_of_work(write=False) as s:
+        ticket = service.get_ticket(s, number)
+        assert ticket is not None
+        assert [f.filename for f in service.list_attachments(s, ticket)] == ["qr.png"]
+
+
 def test_files_beyond_the_limit_are_listed_not_lost(db, listener, settings) -> None:  # type: ignore[no-untyped-def]
     settings.upload_max_files = 2
     msg = mail(body="Three screenshots.")

@@ -241,12 +241,62 @@ def _decode(part: EmailMessage) -> str:
 
 
 def _leaf_parts(part: EmailMessage) -> Iterator[EmailMessage]:
-    """Every non-multipart part; an attached message (message/rfc822) counts as one part."""
+    """Every non-multipart part. An attached message (message/rfc822) is yielded itself,
+    then its own parts."""
     if part.get_content_maintype() == "multipart":
         for sub in part.iter_parts():
             yield from _leaf_parts(sub)  # type: ignore[arg-type]
-    else:
-        yield part
+        return
+    yield part
+    inner = _inner_message(part)
+    if inner is not None:
+        yield from _leaf_parts(inner)
+
+
+def _inner_message(part: EmailMessage) -> EmailMessage | None:
+    """The message inside a message/rfc822 part (a forwarded or returned e-mail)."""
+    if part.get_content_type() != "message/rfc822":
+        return None
+    inner = part.get_payload()
+    if isinstance(inner, list) and inner and isinstance(inner[0], EmailMessage):
+        return inner[0]
+    return None
+
+
+def _text_of(msg: EmailMessage) -> tuple[str, str | None, set[int]]:
+    """(text, HTML source of HTML-only mail, ids of the parts that were the text)."""
+    plain = msg.get_body(preferencelist=("plain",))
+    rich = msg.get_body(preferencelist=("html",))
+    bodies = {id(p) for p in (plain, rich) if p is not None}
+    text = _decode(plain) if plain is not None else ""  # type: ignore[arg-type]
+    if text.strip() or rich is None:
+        return text, None, bodies
+    # HTML only, or an empty text alternative beside it.
+    source = _decode(rich)  # type: ignore[arg-type]
+    return html_to_text(source), source, bodies
+
+
+FORWARDED = "---------- Forwarded message ----------"
+
+
+def _forwarded(msg: EmailMessage, bodies: set[int]) -> list[str]:
+    """E-mails attached to this one (a customer forwarding a suspicious message), as text
+    blocks for the ticket: their headers and text. Their files count as attachments."""
+    blocks = []
+    for part in _leaf_parts(msg):
+        inner = _inner_message(part)
+        if inner is None or id(part) in bodies:
+            continue
+        text, _html, inner_bodies = _text_of(inner)
+        bodies.add(id(part))
+        bodies.update(inner_bodies)
+        head = [
+            f"{name}: {clean_line(_header(inner, name), limit=300)}"
+            for name in ("From", "Date", "Subject", "To")
+            if _header(inner, name)
+        ]
+        blocks.append("\n".join([FORWARDED, *head, "", text.strip()]))
+    return blocks
 
 
 def _part_bytes(part: EmailMessage) -> bytes:
@@ -254,7 +304,7 @@ def _part_bytes(part: EmailMessage) -> bytes:
         inner = part.get_payload()
         if isinstance(inner, list) and inner and isinstance(inner[0], Message):
             return inner[0].as_bytes()
-        return b""
+        return b""  # message/delivery-status and the like: not a file
     payload = part.get_payload(decode=True)
     return payload if isinstance(payload, bytes) else b""
 
@@ -289,22 +339,10 @@ def read(msg: EmailMessage, *, envelope_from: str | None = None) -> InboundMail:
     subject = clean_line(_header(msg, "Subject"), limit=1000)
     ids = message_ids(_header(msg, "Message-ID"))
     references = message_ids(_header(msg, "In-Reply-To")) + message_ids(_header(msg, "References"))
-    plain = msg.get_body(preferencelist=("plain",))
-    rich = msg.get_body(preferencelist=("html",))
-    bodies: set[int] = set()
-    html = None
-    if plain is not None:
-        body = _decode(plain)  # type: ignore[arg-type]
-        bodies.add(id(plain))
-        if rich is not None:
-            bodies.add(id(rich))
-    elif rich is not None:
-        source = _decode(rich)  # type: ignore[arg-type]
-        body = html_to_text(source)
-        html = source
-        bodies.add(id(rich))
-    else:
-        body = ""
+    body, html, bodies = _text_of(msg)
+    automatic = automatic_reason(msg, envelope_from, address)
+    if automatic is None:
+        body = "\n\n".join(x for x in [body.strip(), *_forwarded(msg, bodies)] if x)
     return InboundMail(
         name=name,
         address=address,
@@ -314,8 +352,8 @@ def read(msg: EmailMessage, *, envelope_from: str | None = None) -> InboundMail:
         text=body,
         html=html,
         locale=detect_locale(msg, f"{subject}\n{body[:5000]}"),
-        attachments=_attachments(msg, bodies),
-        automatic=automatic_reason(msg, envelope_from, address),
+        attachments=_attachments(msg, bodies) if automatic is None else [],
+        automatic=automatic,
     )
 
 
@@ -331,6 +369,7 @@ class _TextExtractor(HTMLParser):
         super().__init__(convert_charrefs=True)
         self.parts: list[str] = []
         self.skipping = 0
+        self.link: tuple[str, int] | None = None  # href, where its text starts
 
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
         if tag in _SKIP_TAGS:
@@ -339,12 +378,21 @@ class _TextExtractor(HTMLParser):
             self.parts.append("\n")
         elif tag == "td" or tag == "th":
             self.parts.append("\t")
+        elif tag == "a":
+            href = (dict(attrs).get("href") or "").strip()
+            self.link = (href, len(self.parts)) if re.match(r"https?://", href, re.I) else None
 
     def handle_endtag(self, tag: str) -> None:
         if tag in _SKIP_TAGS:
             self.skipping = max(0, self.skipping - 1)
         elif tag in _BLOCK_TAGS:
             self.parts.append("\n")
+        elif tag == "a" and self.link is not None:
+            # Where a link really goes matters (a customer reporting a phishing e-mail).
+            href, start = self.link
+            if href not in "".join(self.parts[start:]):
+                self.parts.append(f" <{clean_line(href, limit=500)}>")
+            self.link = None
 
     def handle_data(self, data: str) -> None:
         if not self.skipping:
@@ -452,8 +500,7 @@ def _bounced_ticket(session: Session, msg: EmailMessage, mail: InboundMail) -> T
     for part in _leaf_parts(msg):
         ctype = part.get_content_type()
         if ctype == "message/rfc822":
-            inner = part.get_payload()
-            original = inner[0] if isinstance(inner, list) and inner else None
+            original = _inner_message(part)
         elif ctype == "text/rfc822-headers":
             original = BytesParser(policy=policy.default).parsebytes(
                 _part_bytes(part), headersonly=True
@@ -462,9 +509,9 @@ def _bounced_ticket(session: Session, msg: EmailMessage, mail: InboundMail) -> T
             continue
         if original is None:
             continue
-        numbers.append(_header(original, "X-OKPay-Ticket"))  # type: ignore[arg-type]
+        numbers.append(_header(original, "X-OKPay-Ticket"))
         for name in ("Message-ID", "In-Reply-To", "References"):
-            ids += message_ids(_header(original, name))  # type: ignore[arg-type]
+            ids += message_ids(_header(original, name))
     for number in numbers:
         ticket = service.get_ticket(session, number) if number else None
         if ticket is not None:
