@@ -592,3 +592,22 @@ def test_serve_says_when_the_mail_port_is_taken(db, settings, monkeypatch) -> No
         result = CliRunner().invoke(cli.app, ["serve"])
     assert result.exit_code == 1
     assert "OKPAY_MAIL_IN_PORT" in result.output
+
+
+@pytest.mark.postgres_only
+def test_parallel_deliveries_on_postgresql(db, mailbox) -> None:  # type: ignore[no-untyped-def]
+    """Eight copies of one message at once make one ticket; eight messages of one new sender
+    at once all get in (the sender's first rate-limit row is raced for and retried)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    copy = bytes(mail(msgid="<same-1@example.com>"))
+    with ThreadPoolExecutor(8) as pool:
+        outcomes = sorted(r.outcome for r in pool.map(lambda _i: inbound.process(copy), range(8)))
+    assert outcomes == ["created"] + ["duplicate"] * 7
+    assert len(tickets(db)) == 1
+
+    burst = [bytes(mail(f"Burst {i}", sender="New <new@example.com>")) for i in range(8)]
+    with ThreadPoolExecutor(8) as pool:
+        outcomes = [r.outcome for r in pool.map(inbound.process, burst)]
+    assert outcomes == ["created"] * 8
+    assert len(tickets(db)) == 9
