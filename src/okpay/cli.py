@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import logging
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from okpay.core import context
+
+if TYPE_CHECKING:
+    from okpay.support.inbound import MailListener
 
 app = typer.Typer(
     help="OKPay: e-wallet and service centre.", no_args_is_help=True, add_completion=False
@@ -63,16 +66,71 @@ def serve(
         f"OKPay ({settings.env}) on http://{host}:{port}"
         f"  database: {_safe_url(settings.database_url)}"
     )
-    uvicorn.run(
-        "okpay.app:serve_app",
-        factory=True,
-        host=host,
-        port=port,
-        workers=workers,
-        reload=reload,
-        proxy_headers=False,
-        log_level="info",
+    # One SMTP listener in this (parent) process, however many web workers uvicorn starts.
+    listener = (
+        _start_mail_listener("127.0.0.1", settings.mail_in_port) if settings.mail_in_port else None
     )
+    try:
+        uvicorn.run(
+            "okpay.app:serve_app",
+            factory=True,
+            host=host,
+            port=port,
+            workers=workers,
+            reload=reload,
+            proxy_headers=False,
+            log_level="info",
+        )
+    finally:
+        if listener is not None:
+            listener.stop()
+
+
+def _start_mail_listener(host: str, port: int, *, workers: int = 4) -> MailListener:
+    from okpay.settings import get_settings
+    from okpay.support.inbound import start_listener
+
+    try:
+        listener = start_listener(host=host, port=port, workers=workers)
+    except OSError as exc:
+        typer.echo(
+            f"inbound mail: cannot listen on {host}:{port} ({exc.strerror}); "
+            "set OKPAY_MAIL_IN_PORT to another port, or 0 to turn it off",
+            err=True,
+        )
+        raise typer.Exit(1) from None
+    typer.echo(
+        f"inbound mail for {get_settings().support_address} on smtp://{host}:{listener.port}"
+    )
+    return listener
+
+
+@app.command("mail-in")
+def mail_in(
+    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[
+        int | None, typer.Option(help="SMTP port (default: OKPAY_MAIL_IN_PORT).")
+    ] = None,
+    workers: Annotated[int, typer.Option(help="Messages filed at the same time.")] = 4,
+) -> None:
+    """Accept e-mail to the support address over SMTP and file it as tickets (no web server)."""
+    import signal
+    import threading
+
+    from okpay.settings import get_settings
+
+    logging.basicConfig(level=logging.INFO)
+    logging.getLogger("mail.log").setLevel(logging.WARNING)  # aiosmtpd logs every command
+    port = get_settings().mail_in_port if port is None else port
+    listener = _start_mail_listener(host, port, workers=workers)
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    try:
+        stop.wait()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        listener.stop()
 
 
 def _safe_url(url: str) -> str:

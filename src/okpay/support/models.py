@@ -101,6 +101,8 @@ class Ticket(Base):
         Index("ix_ticket_requester", "requester_user_id", "id"),
         Index("ix_ticket_requester_email", "requester_email", "id"),
         Index("ix_ticket_created", "created_at"),
+        # Inbound e-mail finds the ticket a reply belongs to by its thread's Message-ID.
+        Index("ix_ticket_thread_message_id", "thread_message_id"),
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)

@@ -651,6 +651,20 @@ def do_customer_message(
     return message
 
 
+def do_system_note(
+    session: Session, *, ticket: Ticket, body: str, channel: str, event: str, **data: Any
+) -> TicketMessage:
+    """An internal note OKPay writes itself (what an inbound e-mail could not keep, a bounce):
+    agents see it, the customer never does, and the ticket's status does not change."""
+    message = _add_message_row(
+        session, ticket, kind=MessageKind.internal.value, channel=channel, side="system",
+        author=None, author_name="OKPay", body=check_body(body), at=clock.now(),
+    )  # fmt: skip
+    _event(session, ticket, event, message_id=message.id, **data)
+    session.flush()
+    return message
+
+
 def do_agent_reply(
     session: Session,
     *,
