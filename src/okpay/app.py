@@ -65,6 +65,7 @@ def create_app(settings: Settings | None = None, *, start_worker: bool = False) 
     from okpay.identity import api as identity_api
     from okpay.identity import pages as identity_pages
     from okpay.mail import pages as mail_pages
+    from okpay.support import chat_pages as support_chat
     from okpay.wallet import api as wallet_api
     from okpay.wallet import pages as wallet_pages
     from okpay.web import pages as web_pages
@@ -81,6 +82,9 @@ def create_app(settings: Settings | None = None, *, start_worker: bool = False) 
     app.include_router(wallet_pages.checkout)
     app.include_router(helpcenter_api.router)
     app.include_router(helpcenter_pages.router)
+    app.include_router(support_chat.api)
+    app.include_router(support_chat.router)
+    app.include_router(support_chat.sockets)
     if settings.is_dev:
         app.include_router(mail_pages.router)
         app.include_router(wallet_pages.dev)
