@@ -306,7 +306,7 @@ def test_customer_and_agent_talk_over_websockets(client, agent_client, db) -> No
                 agent_client, f"/agent/chats/{chat_id}/accept", {}, from_page="/agent/chats"
             )
             assert accepted.headers["location"] == f"/agent/chats/{chat_id}"
-            assert next_of(lws, "list")["waiting"] == []
+            assert next_of(lws, "list", waiting=[])["mine"][0]["id"] == chat_id
         assert next_of(cws, "accepted")["agent"] == "Agent"
         with agent_client.websocket_connect(f"/agent/chats/{chat_id}/ws", headers=ORIGIN) as aws:
             assert aws.receive_json()["status"] == "active"

@@ -15,7 +15,7 @@ import contextlib
 import json
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from typing import Annotated, Any
 from urllib.parse import quote, urlsplit
 
@@ -384,24 +384,29 @@ async def _serve(conversation: Conversation, inbox: asyncio.Queue[tuple[str, Any
                 continue
             await conversation.from_hub(channel, event)
 
-    tasks = [asyncio.create_task(client()), asyncio.create_task(hub())]
+    exc = await _first_to_end(client(), hub())
+    if isinstance(exc, WebSocketDisconnect):
+        return
+    code = exc.code if isinstance(exc, Closing) else 1000
+    if exc is not None and not isinstance(exc, Closing):
+        log.error("chat socket failed", exc_info=exc)
+        code = 1011
+    with contextlib.suppress(Exception):
+        await ws.close(code)
+
+
+async def _first_to_end(*jobs: Coroutine[Any, Any, None]) -> BaseException | None:
+    """Run ``jobs`` until the first one ends; cancel the rest. Returns how it ended."""
+    tasks = [asyncio.create_task(job) for job in jobs]
     done, pending = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
     for task in pending:
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError, Exception):
             await task
-    code = 1000
+    ended = None
     for task in done:
-        exc = task.exception()
-        if isinstance(exc, Closing):
-            code = exc.code
-        elif isinstance(exc, WebSocketDisconnect):
-            return
-        elif exc is not None:
-            log.error("chat socket failed", exc_info=exc)
-            code = 1011
-    with contextlib.suppress(Exception):
-        await ws.close(code)
+        ended = task.exception() or ended
+    return ended
 
 
 async def _converse(websocket: WebSocket, conversation: Conversation) -> None:
@@ -477,12 +482,7 @@ async def agent_list_socket(websocket: WebSocket) -> None:
                     inbox.get_nowait()
                 await websocket.send_json(await _run(refresh))
 
-        tasks = [asyncio.create_task(client()), asyncio.create_task(changes())]
-        _done, pending = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
-        for task in pending:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await task
+        await _first_to_end(client(), changes())
 
 
 # ---------------------------------------------------------------------------------- API
