@@ -464,3 +464,30 @@ def test_a_message_crosses_app_processes_through_redis(db, redis_fanout) -> None
                 assert next_of(cws, "message", body="Hello from app two")["side"] == "agent"
     assert isinstance(first.state.chat_hub, pubsub.RedisHub)
     assert first.state.chat_hub is not second.state.chat_hub
+
+
+def test_json_api_start_follow_and_accept(client, db) -> None:  # type: ignore[no-untyped-def]
+    from tests.helpers import api_token
+
+    started = client.post(
+        "/api/v1/support/chats",
+        json={"question": "Where is my refund?", "name": "Li", "email": "li@example.com"},
+    )
+    assert started.status_code == 201, started.text
+    body = started.json()
+    assert body["status"] == "waiting" and body["socket"].endswith(f"?token={body['token']}")
+    state = client.get(f"/api/v1/support/chats/{body['id']}", params={"token": body["token"]})
+    assert state.json()["messages"][0]["body"] == "Where is my refund?"
+    assert client.get(f"/api/v1/support/chats/{body['id']}").status_code == 404
+    bad = client.post("/api/v1/support/chats", json={"question": "<b>x</b>\nhi", "email": "nope"})
+    assert bad.status_code == 422 and bad.json()["error"]["code"]
+
+    make_staff(db, "a1@okpay.example")
+    make_staff(db, "a2@okpay.example")
+    first, second = api_token(client, "a1@okpay.example"), api_token(client, "a2@okpay.example")
+    listing = client.get("/api/v1/agent/chats", headers=first).json()
+    assert [w["id"] for w in listing["waiting"]] == [body["id"]]
+    assert client.post(f"/api/v1/agent/chats/{body['id']}/accept", headers=first).status_code == 200
+    lost = client.post(f"/api/v1/agent/chats/{body['id']}/accept", headers=second)
+    assert (lost.status_code, lost.json()["error"]["code"]) == (409, "chat_taken")
+    assert client.get("/api/v1/agent/chats").status_code == 401
