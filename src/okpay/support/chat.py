@@ -315,17 +315,28 @@ def do_accept(session: Session, *, chat_id: int, agent: User) -> ChatView:
     return view
 
 
+def _access_side(
+    session: Session, *, chat_id: int, side: str, user: User | None, token: str
+) -> ChatView:
+    """The chat for one of its two sides: its customer, or the agent who accepted it."""
+    if side != "agent":
+        return access_chat(session, chat_id=chat_id, user=user, token=token)
+    if user is None:
+        raise NotFound()
+    view = access_agent_chat(session, chat_id=chat_id, agent=user)
+    if view.chat.agent_id != user.id:
+        raise ChatTaken()
+    return view
+
+
 def do_say(
     session: Session, *, chat_id: int, side: str, user: User | None, body: str, token: str = ""
 ) -> TicketMessage:
     """One line from the customer (while waiting or talking) or from the chat's agent."""
     text = check_line(body)
+    view = _access_side(session, chat_id=chat_id, side=side, user=user, token=token)
     if side == "agent":
-        if user is None:
-            raise NotFound()
-        view = access_agent_chat(session, chat_id=chat_id, agent=user)
-        if view.chat.agent_id != user.id:
-            raise ChatTaken()
+        assert user is not None
         if view.chat.status != ChatStatus.active.value:
             raise ChatOver()
         message = service.do_agent_reply(
@@ -333,7 +344,6 @@ def do_say(
             channel="chat", notify=False,
         )  # fmt: skip
     else:
-        view = access_chat(session, chat_id=chat_id, user=user, token=token)
         if view.chat.status not in (ChatStatus.waiting.value, ChatStatus.active.value):
             raise ChatOver()
         message = service.do_customer_message(
@@ -348,14 +358,7 @@ def do_end(
 ) -> ChatView:
     """Either side ends the chat (again is harmless). A chat the customer leaves before any
     agent accepted it stays a normal ticket, answered by e-mail."""
-    if side == "agent":
-        if user is None:
-            raise NotFound()
-        view = access_agent_chat(session, chat_id=chat_id, agent=user)
-        if view.chat.agent_id != user.id:
-            raise ChatTaken()
-    else:
-        view = access_chat(session, chat_id=chat_id, user=user, token=token)
+    view = _access_side(session, chat_id=chat_id, side=side, user=user, token=token)
     now = clock.now()
     ended = session.execute(
         update(SupportChat)
