@@ -411,6 +411,7 @@ def test_customer_page_hears_the_timeout(client, db, clock, settings, mailbox) -
         assert next_of(ws, "missed")["number"] == "OK-2026-000001"
     html = client.get(location).text
     assert "is now request OK-2026-000001" in html and "We will reply by" in html
+    assert "/support/requests/OK-2026-000001?key=" in html  # where to follow it from now on
 
 
 # ---------------------------------------------------------------------- several processes

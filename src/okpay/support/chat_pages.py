@@ -130,6 +130,7 @@ def customer_page(
         messages=chat.transcript(db, view.ticket),
         position=chat.queue_position(db, view.chat),
         due=support_service.promised_reply_at(view.ticket),
+        follow_link=support_service.requester_link(view.ticket),
         agent_name=_agent_name(db, view),
         status_label=lambda code: label(CHAT_STATUS_LABELS, code),
     )
@@ -266,6 +267,8 @@ class Conversation:
         self.last_typing = 0.0
         self.status = ""
         self.deadline: float | None = None
+        # Staff watching someone else's chat read along but neither write nor "type".
+        self.writer = side == "customer"
 
     # What the client sends: {"type": "message", "body": ...}, {"type": "typing"}, {"type": "end"}
     async def from_client(self, raw: str) -> None:
@@ -280,12 +283,16 @@ class Conversation:
             await self._say(data.get("body"))
         elif kind == "typing":
             now = time.monotonic()
-            if now - self.last_typing >= TYPING_INTERVAL and self.status in ("waiting", "active"):
+            live = self.status in ("waiting", "active")
+            if live and self.writer and now - self.last_typing >= TYPING_INTERVAL:
                 self.last_typing = now
                 event = {"type": "typing", "side": self.side}
                 await run_in_threadpool(pubsub.publish, chat.chat_channel(self.chat_id), event)
         elif kind == "end":
-            await _run(self._end)
+            try:
+                await _run(self._end)
+            except DomainError as err:
+                await self._error(err.code, err.translated())
         else:
             await self._error("bad_frame", gettext("The request could not be completed."))
 
@@ -345,6 +352,7 @@ class Conversation:
         if self.side == "agent":
             assert self.user is not None
             view = chat.access_agent_chat(session, chat_id=self.chat_id, agent=self.user)
+            self.writer = view.chat.agent_id == self.user.id
         else:
             view = chat.access_chat(session, chat_id=self.chat_id, user=self.user, token=self.token)
         if self.side == "customer" and view.chat.status == ChatStatus.waiting.value:
