@@ -399,6 +399,10 @@ def test_socket_limits_lengths_and_rates(client, db) -> None:  # type: ignore[no
         assert next_of(ws, "error")["code"] == "rate_limited"
         ws.send_text("not json")
         assert next_of(ws, "error")["code"] == "bad_frame"
+        ws.send_bytes(b"\x00binary")
+        with pytest.raises(WebSocketDisconnect) as closed:
+            ws.receive_json()
+        assert closed.value.code == 1003
     assert len(messages(db, ticket_of(db, chat_id).number)) == chat_pages.LINES_PER_MINUTE
 
 

@@ -60,6 +60,7 @@ FRAME_MAX = 16_384
 STARTS_PER_HOUR = 10
 CLOSE_POLICY = 1008
 CLOSE_TOO_BIG = 1009
+CLOSE_UNSUPPORTED = 1003
 
 
 def _redirect(url: str) -> RedirectResponse:
@@ -294,15 +295,20 @@ class Conversation:
             except DomainError as err:
                 await self._error(err.code, err.translated())
         else:
+            self._strike()
             await self._error("bad_frame", gettext("The request could not be completed."))
+
+    def _strike(self) -> None:
+        """A client that keeps sending what it must not is disconnected."""
+        self.strikes += 1
+        if self.strikes >= FLOOD_STRIKES:
+            raise Closing(CLOSE_POLICY)
 
     async def _say(self, body: Any) -> None:
         try:
             self.lines.check("line")
         except RateLimited as err:
-            self.strikes += 1
-            if self.strikes >= FLOOD_STRIKES:
-                raise Closing(CLOSE_POLICY) from err
+            self._strike()
             await self._error(err.code, err.translated())
             return
         try:
@@ -379,7 +385,12 @@ async def _serve(conversation: Conversation, inbox: asyncio.Queue[tuple[str, Any
 
     async def client() -> None:
         while True:
-            await conversation.from_client(await ws.receive_text())
+            message = await ws.receive()
+            if message["type"] == "websocket.disconnect":
+                raise WebSocketDisconnect(message.get("code", 1000))
+            if message.get("text") is None:
+                raise Closing(CLOSE_UNSUPPORTED)  # binary frames: not part of the protocol
+            await conversation.from_client(message["text"])
 
     async def hub() -> None:
         while True:
