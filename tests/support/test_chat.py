@@ -495,3 +495,25 @@ def test_json_api_start_follow_and_accept(client, db) -> None:  # type: ignore[n
     lost = client.post(f"/api/v1/agent/chats/{body['id']}/accept", headers=second)
     assert (lost.status_code, lost.json()["error"]["code"]) == (409, "chat_taken")
     assert client.get("/api/v1/agent/chats").status_code == 401
+
+
+def test_customer_leaving_before_an_agent_keeps_the_ticket(db, mailbox) -> None:  # type: ignore[no-untyped-def]
+    view = start_guest_chat(db)
+    token = chat.guest_token(view.chat)
+    with db.unit_of_work() as s:
+        chat.do_end(s, chat_id=view.chat.id, side="customer", user=None, token=token)
+    with db.unit_of_work() as s:  # again: harmless
+        chat.do_end(s, chat_id=view.chat.id, side="customer", user=None, token=token)
+    row = chat_row(db, view.chat.id)
+    assert (row.status, row.ended_by) == ("ended", "customer")
+    assert load(db, view.ticket.number).status == "new"  # answered by e-mail from the queue
+    with pytest.raises(chat.ChatOver):
+        say(db, view.chat.id, "customer", "one more thing", token=token)
+    with pytest.raises(chat.ChatOver):
+        accept(db, view.chat.id, make_staff(db, "agent@okpay.example"))
+
+
+def test_the_time_out_runs_every_minute() -> None:
+    from okpay import worker
+
+    assert "okpay.support.tasks.expire_chats" in worker._periodic
