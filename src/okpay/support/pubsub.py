@@ -68,6 +68,8 @@ class Hub:
     def __init__(self) -> None:
         self._subscribers: set[_Subscriber] = set()
         self._lock = threading.Lock()
+        # Held while the event source starts or stops, so that the two never interleave.
+        self._source_lock = threading.Lock()
 
     @asynccontextmanager
     async def subscribe(self, *channels: str) -> AsyncIterator[asyncio.Queue[tuple[str, Event]]]:
@@ -75,18 +77,14 @@ class Hub:
         loop = asyncio.get_running_loop()
         sub = _Subscriber(loop, asyncio.Queue(QUEUE_LIMIT), frozenset(channels))
         with self._lock:
-            first = not self._subscribers
             self._subscribers.add(sub)
         try:
-            if first:
-                await run_in_threadpool(self._start)
+            await run_in_threadpool(self._source_needed)
             yield sub.queue
         finally:
             with self._lock:
                 self._subscribers.discard(sub)
-                last = not self._subscribers
-            if last:
-                self._stop()
+            await run_in_threadpool(self._source_maybe_idle)
 
     def deliver(self, channel: str, event: Event) -> None:
         """Hand an event to this process's subscribers of ``channel`` (from any thread)."""
@@ -97,11 +95,22 @@ class Hub:
             with contextlib.suppress(RuntimeError):
                 sub.loop.call_soon_threadsafe(sub.put, (channel, event))
 
+    def _source_needed(self) -> None:
+        with self._source_lock:
+            self._start()
+
+    def _source_maybe_idle(self) -> None:
+        with self._source_lock:
+            with self._lock:
+                idle = not self._subscribers
+            if idle:
+                self._stop()
+
     def _start(self) -> None:
-        """Called (in a thread) when the first subscriber arrives."""
+        """Make sure events arrive (called in a thread, with the source lock held)."""
 
     def _stop(self) -> None:
-        """Called when the last subscriber leaves."""
+        """Nobody listens any more (called with the source lock held)."""
 
 
 _local_hubs: weakref.WeakSet[LocalHub] = weakref.WeakSet()
@@ -125,6 +134,8 @@ class RedisHub(Hub):
         self._stopping: threading.Event | None = None
 
     def _start(self) -> None:
+        if self._stopping is not None:
+            return  # already listening
         stopping = threading.Event()
         client = redis.Redis.from_url(self.url)
         listener = client.pubsub(ignore_subscribe_messages=False)
