@@ -66,6 +66,7 @@ def create_app(settings: Settings | None = None, *, start_worker: bool = False) 
     from okpay.identity import pages as identity_pages
     from okpay.mail import pages as mail_pages
     from okpay.support import api as support_api
+    from okpay.support import chat_pages as support_chat
     from okpay.support import pages as support_pages
     from okpay.wallet import api as wallet_api
     from okpay.wallet import pages as wallet_pages
@@ -85,6 +86,9 @@ def create_app(settings: Settings | None = None, *, start_worker: bool = False) 
     app.include_router(helpcenter_pages.router)
     app.include_router(support_api.router)
     app.include_router(support_pages.router)
+    app.include_router(support_chat.api)
+    app.include_router(support_chat.router)
+    app.include_router(support_chat.sockets)
     if settings.is_dev:
         app.include_router(mail_pages.router)
         app.include_router(wallet_pages.dev)

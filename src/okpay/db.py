@@ -200,6 +200,7 @@ def import_models() -> None:
     import okpay.helpcenter.models
     import okpay.identity.models
     import okpay.mail.models
+    import okpay.support.chat_models
     import okpay.support.models
     import okpay.wallet.models  # noqa: F401
 

@@ -675,9 +675,11 @@ def do_agent_reply(
     then_status: str | None = None,
     files: Sequence[support_files.CheckedFile] = (),
     channel: str | None = None,
+    notify: bool = True,
 ) -> TicketMessage:
     """An agent answers (e-mailed to the requester, threaded) or writes an internal note.
-    A public reply waits for the customer unless the agent chose another status."""
+    A public reply waits for the customer unless the agent chose another status. Live chat
+    lines pass ``notify=False``: the customer reads them on the page, not one e-mail each."""
     _require_staff(agent)
     if ticket.status == Status.closed.value:
         raise TicketClosed(number=ticket.number)
@@ -699,7 +701,8 @@ def do_agent_reply(
             _event(session, ticket, "first_reply", actor=agent)
         ticket.last_agent_at = now
         ticket.reminder_at = None
-        message.email_message_id = _mail_reply(session, ticket, message, attachments)
+        if notify:
+            message.email_message_id = _mail_reply(session, ticket, message, attachments)
     _event(session, ticket, "note" if internal else "reply", actor=agent, message_id=message.id)
     if then_status is None and not internal:
         then_status = Status.pending_customer.value

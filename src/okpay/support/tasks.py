@@ -1,11 +1,11 @@
-"""Service-centre background work: the SLA sweep, every minute."""
+"""Service-centre background work, every minute: the SLA sweep and live-chat time-outs."""
 
 from __future__ import annotations
 
 import logging
 
 from okpay.db import get_database
-from okpay.support import service
+from okpay.support import chat, service
 from okpay.worker import periodic
 
 log = logging.getLogger(__name__)
@@ -18,3 +18,12 @@ def sweep_sla() -> None:
         counts = service.sweep(session)
     if any(counts.values()):
         log.info("support sweep: %s", counts)
+
+
+@periodic
+def expire_chats() -> None:
+    """Chats nobody accepted in time become tickets; their customers are told."""
+    with get_database().unit_of_work() as session:
+        missed = chat.expire_waiting(session)
+    if missed:
+        log.info("live chat: %s chats missed", len(missed))
