@@ -58,9 +58,12 @@ def fill(sources: list[Path]) -> int:
         else:
             with source.open("rb") as fh:
                 for message in read_po(fh, locale="zh_CN"):
-                    if isinstance(message.id, str) and isinstance(message.string, str):
-                        if message.string:
-                            known.setdefault(message.id, message.string)
+                    if (
+                        isinstance(message.id, str)
+                        and isinstance(message.string, str)
+                        and message.string
+                    ):
+                        known.setdefault(message.id, message.string)
     filled = 0
     for message in catalog:
         if isinstance(message.id, str) and not message.string and known.get(message.id):

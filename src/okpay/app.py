@@ -65,6 +65,8 @@ def create_app(settings: Settings | None = None, *, start_worker: bool = False) 
     from okpay.identity import api as identity_api
     from okpay.identity import pages as identity_pages
     from okpay.mail import pages as mail_pages
+    from okpay.support import agent_api as support_agent_api
+    from okpay.support import agent_pages as support_agent_pages
     from okpay.wallet import api as wallet_api
     from okpay.wallet import pages as wallet_pages
     from okpay.web import pages as web_pages
@@ -81,6 +83,8 @@ def create_app(settings: Settings | None = None, *, start_worker: bool = False) 
     app.include_router(wallet_pages.checkout)
     app.include_router(helpcenter_api.router)
     app.include_router(helpcenter_pages.router)
+    app.include_router(support_agent_api.router)
+    app.include_router(support_agent_pages.router)
     if settings.is_dev:
         app.include_router(mail_pages.router)
         app.include_router(wallet_pages.dev)
