@@ -336,6 +336,8 @@ def test_no_field_asks_for_a_password_or_code(client, db) -> None:  # type: igno
         ).number
     for path in ("/agent", f"/agent/tickets/{number}", "/agent/phone", "/agent/reports"):
         html = client.get(path).text
+        tokens = re.findall(r'name="csrf_token" value="([^"]*)"', html)
+        assert len(tokens) > 1 and all(tokens), path  # every form carries its token
         inputs = re.findall(r"<(?:input|textarea|select)[^>]*>", html)
         for tag in inputs:
             assert 'type="password"' not in tag, (path, tag)

@@ -115,6 +115,7 @@ def queue_page(
         page=page,
         params=params,
         counts=console.queue_counts(db),
+        count_cap=console.COUNT_CAP,
         agents=console.list_agents(db),
         my_team=service.agent_team(db, agent),
         next_url=next_url,

@@ -97,7 +97,7 @@ class Ticket(Base):
         # The agent queue: a team's (or everyone's) waiting tickets by SLA due time.
         Index("ix_ticket_queue", "team", "status", "next_due_at", "id"),
         Index("ix_ticket_status_due", "status", "next_due_at", "id"),
-        Index("ix_ticket_assignee", "assignee_id", "status", "next_due_at"),
+        Index("ix_ticket_assignee", "assignee_id", "status", "next_due_at", "id"),
         Index("ix_ticket_requester", "requester_user_id", "id"),
         Index("ix_ticket_requester_email", "requester_email", "id"),
         Index("ix_ticket_created", "created_at"),
