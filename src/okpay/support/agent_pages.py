@@ -3,6 +3,7 @@ panel, phone calls and reports. Routes are thin: console, service and casework d
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Annotated, Any
 from urllib.parse import urlencode
 
@@ -255,6 +256,26 @@ def _checked_files(files: list[UploadFile]) -> list[support_files.CheckedFile]:
     return checked
 
 
+def _act(
+    request: Request,
+    db: DbSession,
+    agent: User,
+    number: str,
+    change: Callable[[Ticket], Any],
+    done: Callable[[], str],
+    form: dict[str, str] | None = None,
+) -> Response:
+    """One change to a ticket from its page: done → back to the page with a message;
+    refused → the page again with the reason (and what was typed), nothing stored."""
+    ticket = service.access_ticket(db, user=agent, number=number)
+    try:
+        change(ticket)
+    except DomainError as err:
+        return _ticket_page(request, db, ticket.number, agent, err=err, form=form)
+    flash(request, done(), "success")
+    return _redirect(f"/agent/tickets/{ticket.number}")
+
+
 @router.post("/tickets/{number}/reply")
 def reply(
     request: Request,
@@ -265,33 +286,29 @@ def reply(
     then_status: OptForm = "pending_customer",
     files: Annotated[list[UploadFile], File()] = [],  # noqa: B006 - read only
 ) -> Response:
-    ticket = service.access_ticket(db, user=agent, number=number)
-    try:
+    def change(ticket: Ticket) -> None:
         if then_status not in REPLY_STATUSES:
             raise ValidationFailed(code="status_invalid", field="then_status")
         service.do_agent_reply(
             db, ticket=ticket, agent=agent, body=body, then_status=then_status,
             files=_checked_files(files),
         )  # fmt: skip
-    except DomainError as err:
-        return _ticket_page(
-            request, db, ticket.number, agent, err=err, form={"body": body, "then": then_status}
-        )
-    flash(request, gettext("Your reply was sent."), "success")
-    return _redirect(f"/agent/tickets/{ticket.number}")
+
+    form = {"body": body, "then": then_status}
+    return _act(request, db, agent, number, change, lambda: gettext("Your reply was sent."), form)
 
 
 @router.post("/tickets/{number}/note")
 def note(
     request: Request, number: str, agent: Agent, db: DbSession, body: OptForm = ""
 ) -> Response:
-    ticket = service.access_ticket(db, user=agent, number=number)
-    try:
+    def change(ticket: Ticket) -> None:
         service.do_agent_reply(db, ticket=ticket, agent=agent, body=body, internal=True)
-    except DomainError as err:
-        return _ticket_page(request, db, ticket.number, agent, err=err, form={"note": body})
-    flash(request, gettext("Internal note added."), "success")
-    return _redirect(f"/agent/tickets/{ticket.number}")
+
+    def done() -> str:
+        return gettext("Internal note added.")
+
+    return _act(request, db, agent, number, change, done, {"note": body})
 
 
 @router.post("/tickets/{number}/canned")
@@ -328,48 +345,39 @@ def update(
     tags: OptForm = "",
     references: OptForm = "",
 ) -> Response:
-    ticket = service.access_ticket(db, user=agent, number=number)
-    try:
+    def change(ticket: Ticket) -> None:
         service.do_update(
             db, ticket=ticket, agent=agent, priority=priority or None, category=category or None,
             tags=[t for t in tags.replace("，", ",").split(",") if t.strip()],
             references=references,
         )  # fmt: skip
-    except DomainError as err:
-        return _ticket_page(request, db, ticket.number, agent, err=err)
-    flash(request, gettext("Saved."), "success")
-    return _redirect(f"/agent/tickets/{ticket.number}")
+
+    return _act(request, db, agent, number, change, lambda: gettext("Saved."))
 
 
 @router.post("/tickets/{number}/assign")
 def assign(
     request: Request, number: str, agent: Agent, db: DbSession, assignee: OptForm = ""
 ) -> Response:
-    ticket = service.access_ticket(db, user=agent, number=number)
-    try:
+    def change(ticket: Ticket) -> None:
         target = None
         if assignee == "me":
             target = agent
         elif assignee:
             target = console.get_staff(db, int(assignee) if assignee.isdigit() else 0)
         service.do_assign(db, ticket=ticket, assignee=target, agent=agent)
-    except DomainError as err:
-        return _ticket_page(request, db, ticket.number, agent, err=err)
-    flash(request, gettext("Assignment saved."), "success")
-    return _redirect(f"/agent/tickets/{ticket.number}")
+
+    return _act(request, db, agent, number, change, lambda: gettext("Assignment saved."))
 
 
 @router.post("/tickets/{number}/status")
 def set_status(
     request: Request, number: str, agent: Agent, db: DbSession, status: FormStr
 ) -> Response:
-    ticket = service.access_ticket(db, user=agent, number=number)
-    try:
+    def change(ticket: Ticket) -> None:
         service.do_set_status(db, ticket=ticket, status=status, agent=agent)
-    except DomainError as err:
-        return _ticket_page(request, db, ticket.number, agent, err=err)
-    flash(request, gettext("Status saved."), "success")
-    return _redirect(f"/agent/tickets/{ticket.number}")
+
+    return _act(request, db, agent, number, change, lambda: gettext("Status saved."))
 
 
 @router.post("/tickets/{number}/escalate")
@@ -381,20 +389,16 @@ def escalate(
     team: OptForm = "",
     note: OptForm = "",
 ) -> Response:
-    ticket = service.access_ticket(db, user=agent, number=number)
-    try:
+    def change(ticket: Ticket) -> None:
         service.do_escalate(db, ticket=ticket, team=team, note=note, agent=agent)
-    except DomainError as err:
-        return _ticket_page(request, db, ticket.number, agent, err=err, form={"escalate": note})
-    flash(
-        request,
-        gettext(
+
+    def done() -> str:
+        return gettext(
             "Passed to the %(team)s team; the customer was told the new expected time.",
             team=label(TEAM_LABELS, team),
-        ),
-        "success",
-    )
-    return _redirect(f"/agent/tickets/{ticket.number}")
+        )
+
+    return _act(request, db, agent, number, change, done, {"escalate": note})
 
 
 @router.post("/tickets/{number}/reveal")

@@ -109,13 +109,7 @@ def holiday_remove(day: Annotated[str, typer.Argument(help="YYYY-MM-DD")]) -> No
     from okpay.support.models import SupportHoliday
 
     when = _date(day)
-    with _session() as s:
-        row = s.get(SupportHoliday, when)
-        if row is None:
-            typer.echo(f"no holiday on {when}", err=True)
-            raise typer.Exit(1)
-        s.delete(row)
-    typer.echo(f"removed {when}")
+    _delete(SupportHoliday, when, f"holiday on {when}")
 
 
 def _date(text: str) -> date:
@@ -209,13 +203,18 @@ def rule_remove(rule_id: Annotated[int, typer.Argument()]) -> None:
     """Delete a routing rule."""
     from okpay.support.models import RoutingRule
 
+    _delete(RoutingRule, rule_id, f"rule {rule_id}")
+
+
+def _delete(model: Any, key: Any, what: str) -> None:
+    """Delete one row by primary key, or say it is not there (exit 1)."""
     with _session() as s:
-        rule = s.get(RoutingRule, rule_id)
-        if rule is None:
-            typer.echo(f"no rule {rule_id}", err=True)
+        row = s.get(model, key)
+        if row is None:
+            typer.echo(f"no {what}", err=True)
             raise typer.Exit(1)
-        s.delete(rule)
-    typer.echo(f"rule {rule_id} removed")
+        s.delete(row)
+    typer.echo(f"removed {what}")
 
 
 # ---------------------------------------------------------------------- canned responses

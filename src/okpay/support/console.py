@@ -26,7 +26,7 @@ from babel.dates import format_timedelta
 from sqlalchemy import Select, bindparam, func, literal, select, tuple_, union_all
 from sqlalchemy.orm import Session
 
-from okpay.core.errors import DomainError, NotFound, ValidationFailed
+from okpay.core.errors import DomainError, NotFound, PermissionDenied, ValidationFailed
 from okpay.core.i18n import N_, get_locale, gettext
 from okpay.db import UTCDateTime
 from okpay.identity.models import STAFF_ROLES, User
@@ -731,6 +731,12 @@ CHANNELS = [c.value for c in Channel]
 # ---------------------------------------------------------------------------------- phone
 
 
+def require_staff(user: User) -> None:
+    """Agents' actions are refused to anyone else, whatever route called them."""
+    if not user.is_staff:
+        raise PermissionDenied()
+
+
 def do_log_call(
     session: Session,
     *,
@@ -745,10 +751,7 @@ def do_log_call(
 ) -> Ticket:
     """An agent logs a phone call as a new ticket, for a customer found by e-mail or phone,
     or for a guest by name and e-mail."""
-    if not agent.is_staff:
-        from okpay.core.errors import PermissionDenied
-
-        raise PermissionDenied()
+    require_staff(agent)
     new = service.NewTicket(
         channel=Channel.phone.value,
         subject=subject,
@@ -765,10 +768,7 @@ def do_log_call(
 
 def do_log_call_message(session: Session, *, agent: User, ticket: Ticket, body: str) -> Any:
     """What the customer said on the phone, added to their ticket (audited as the agent's)."""
-    if not agent.is_staff:
-        from okpay.core.errors import PermissionDenied
-
-        raise PermissionDenied()
+    require_staff(agent)
     message = service.do_customer_message(
         session, ticket=ticket, body=body, channel=Channel.phone.value
     )
