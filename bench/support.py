@@ -231,6 +231,7 @@ def measure_queue(url: str, agent_ids: list[int], rounds: int) -> dict[str, Any]
         view("frontline_pages_1_to_10", pages=10, team="frontline")
         view("search_number", statuses=(), search=sample.number)
         view("search_email", statuses=(), search=sample.requester_email)
+        view("search_subject_unfinished", search="password")
         queue_all = [v for values in results.values() for v in values]
         counts = timed(lambda: console.queue_counts(s), rounds)
         text_search = timed(
@@ -256,7 +257,7 @@ def measure_queue(url: str, agent_ids: list[int], rounds: int) -> dict[str, Any]
             percentile(queue_all, 99) / max(percentile(floor, 99), 1e-6), 1
         ),
         "counts_p99_ms": round(percentile(counts, 99), 2),
-        "subject_search_p99_ms": round(percentile(text_search, 99), 1),
+        "subject_search_all_statuses_p99_ms": round(percentile(text_search, 99), 1),
         "queue_plan_uses_queue_indexes": uses_index,
     }
 

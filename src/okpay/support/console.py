@@ -80,8 +80,10 @@ def check_filter(
 ) -> QueueFilter:
     """A queue filter from query parameters; ValidationFailed names the bad one.
 
-    ``status`` is a status, "open" (every unfinished one, the default) or "all" (the default
-    when searching: an agent looking up a number wants it whatever its state)."""
+    ``status`` is a status, "open" (every unfinished one, the default) or "all". Looking up
+    a request number or an e-mail address searches every status by default (an index hit);
+    words in subjects search unfinished requests unless "all" is asked for, since that is a
+    scan of the whole history."""
     if team and team not in Team.__members__:
         raise ValidationFailed(code="team_invalid", field="team")
     if priority and priority not in Priority.__members__:
@@ -89,8 +91,9 @@ def check_filter(
     if assignee not in ASSIGNEE_CHOICES:
         raise ValidationFailed(code="assignee_invalid", field="assignee")
     text = service.check_body(search, required=False).replace("\n", " ")[:SEARCH_MAX]
+    exact = bool(text) and (service.normalise_number(text) is not None or "@" in text)
     statuses: tuple[str, ...]
-    if status == "all" or (not status and text):
+    if status == "all" or (not status and exact):
         statuses = ()
     elif status in ("", "open"):
         statuses = OPEN_STATUSES
