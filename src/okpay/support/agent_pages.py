@@ -68,6 +68,8 @@ def _labels() -> dict[str, Any]:
         "priorities": [p.value for p in Priority],
         "categories": list(CATEGORIES),
         "format_size": format_size,
+        "op_label": casework.operation_label,
+        "op_status_label": casework.operation_status_label,
     }
 
 
