@@ -183,6 +183,13 @@ def existing_agents(url: str) -> list[int]:
         return sorted(int(r[0]) for r in rows)
 
 
+def date_today() -> Any:
+    from okpay.core import clock
+    from okpay.support import console
+
+    return clock.now().astimezone(console.report_zone()).date()
+
+
 def timed(fn: Callable[[], Any], rounds: int) -> list[float]:
     out = []
     for _ in range(rounds):
@@ -240,6 +247,12 @@ def measure_queue(url: str, agent_ids: list[int], rounds: int) -> dict[str, Any]
             ),
             max(3, rounds // 10),
         )
+        from datetime import timedelta
+
+        last_day = date_today()
+        report_ms = timed(
+            lambda: console.report(s, start=last_day - timedelta(days=29), end=last_day), 3
+        )
         floor_sql = text(
             "SELECT id, next_due_at FROM ticket WHERE team = 'frontline' AND status = 'open' "
             "AND next_due_at IS NOT NULL ORDER BY next_due_at, id LIMIT 51"
@@ -257,6 +270,7 @@ def measure_queue(url: str, agent_ids: list[int], rounds: int) -> dict[str, Any]
             percentile(queue_all, 99) / max(percentile(floor, 99), 1e-6), 1
         ),
         "counts_p99_ms": round(percentile(counts, 99), 2),
+        "report_30_days_ms": round(statistics.median(report_ms)),
         "subject_search_all_statuses_p99_ms": round(percentile(text_search, 99), 1),
         "queue_plan_uses_queue_indexes": uses_index,
     }

@@ -1,4 +1,5 @@
-"""agent queue: ix_ticket_assignee ends in id, so "mine" pages by (due, id) from the index
+"""agent console: ix_ticket_assignee ends in id, so "mine" pages by (due, id) from the
+index; ix_ticket_resolved for the reports' resolutions per day
 
 Revision ID: a001
 Revises: 0006
@@ -21,10 +22,12 @@ def upgrade() -> None:
         batch_op.create_index(
             "ix_ticket_assignee", ["assignee_id", "status", "next_due_at", "id"], unique=False
         )
+        batch_op.create_index("ix_ticket_resolved", ["resolved_at"], unique=False)
 
 
 def downgrade() -> None:
     with op.batch_alter_table("ticket", schema=None) as batch_op:
+        batch_op.drop_index("ix_ticket_resolved")
         batch_op.drop_index("ix_ticket_assignee")
         batch_op.create_index(
             "ix_ticket_assignee", ["assignee_id", "status", "next_due_at"], unique=False

@@ -23,7 +23,20 @@ from zoneinfo import ZoneInfo
 
 from babel import Locale
 from babel.dates import format_timedelta
-from sqlalchemy import Select, bindparam, func, literal, select, tuple_, union_all
+from sqlalchemy import (
+    Float,
+    Select,
+    and_,
+    bindparam,
+    case,
+    cast,
+    func,
+    literal,
+    or_,
+    select,
+    tuple_,
+    union_all,
+)
 from sqlalchemy.orm import Session
 
 from okpay.core.errors import DomainError, NotFound, PermissionDenied, ValidationFailed
@@ -556,46 +569,73 @@ def report(session: Session, *, start: date, end: date) -> Report:
     zone = report_zone()
     since = datetime.combine(start, time(0), zone).astimezone(UTC)
     until = datetime.combine(end + timedelta(days=1), time(0), zone).astimezone(UTC)
-    rows = session.execute(
-        select(
-            Ticket.created_at,
-            Ticket.category,
-            Ticket.channel,
-            Ticket.team,
-            Ticket.first_replied_at,
-            Ticket.first_reply_breached_at,
-            Ticket.resolved_at,
-            Ticket.resolution_breached_at,
-            Ticket.rating,
-        ).where(Ticket.created_at >= since, Ticket.created_at < until)
+    dialect = session.get_bind().dialect.name
+    created = and_(Ticket.created_at >= since, Ticket.created_at < until)
+    # Aggregated in the database, in one pass over the range (a month is ~100,000 tickets
+    # at a million a year): counts per (day, category, channel, team) with the SLA and
+    # rating sums; then the two columns of durations; then resolutions per day.
+
+    def counted_if(condition: Any) -> Any:
+        return func.coalesce(func.sum(case((condition, 1), else_=0)), 0)
+
+    day = _local_day(Ticket.created_at, dialect, zone, start)
+    measures = [
+        func.count(),
+        counted_if(
+            or_(Ticket.first_replied_at.is_not(None), Ticket.first_reply_breached_at.is_not(None))
+        ),
+        counted_if(Ticket.first_reply_breached_at.is_not(None)),
+        counted_if(
+            or_(Ticket.resolved_at.is_not(None), Ticket.resolution_breached_at.is_not(None))
+        ),
+        counted_if(Ticket.resolution_breached_at.is_not(None)),
+        counted_if(Ticket.resolved_at.is_not(None)),
+        *[counted_if(Ticket.rating == n) for n in range(1, 6)],
+    ]
+    groups = session.execute(
+        select(day, Ticket.category, Ticket.channel, Ticket.team, *measures)
+        .where(created)
+        .group_by(day, Ticket.category, Ticket.channel, Ticket.team)
     ).all()
-    resolved_rows = session.execute(
-        select(Ticket.resolved_at).where(Ticket.resolved_at >= since, Ticket.resolved_at < until)
-    ).all()
+    sums = [sum(int(row[4 + i]) for row in groups) for i in range(len(measures))]
+    total, first_measured, first_breached, resolution_measured, resolution_breached = sums[:5]
+    resolved_count = sums[5]
+    rating_counts = {n: sums[5 + n] for n in range(1, 6)}
+    rated = sum(rating_counts.values())
+    created_per_day: Counter[date] = Counter()
+    for row in groups:
+        created_per_day[_as_date(row[0])] += int(row[4])
+    resolved_day = _local_day(Ticket.resolved_at, dialect, zone, start)
+    resolved_per_day = {
+        _as_date(d): int(n)
+        for d, n in session.execute(
+            select(resolved_day, func.count())
+            .where(Ticket.resolved_at >= since, Ticket.resolved_at < until)
+            .group_by(resolved_day)
+        )
+    }
     days = [start + timedelta(days=i) for i in range((end - start).days + 1)]
-    created_per_day: Counter[date] = Counter(r.created_at.astimezone(zone).date() for r in rows)
-    resolved_per_day: Counter[date] = Counter(
-        r.resolved_at.astimezone(zone).date() for r in resolved_rows
-    )
-    by_day = [(d, created_per_day[d], resolved_per_day[d]) for d in days]
-    first_times = [
-        (r.first_replied_at - r.created_at).total_seconds() for r in rows if r.first_replied_at
-    ]
-    resolution_times = [
-        (r.resolved_at - r.created_at).total_seconds() for r in rows if r.resolved_at
-    ]
-    replied_or_breached = [r for r in rows if r.first_replied_at or r.first_reply_breached_at]
-    first_ok = [r for r in replied_or_breached if r.first_reply_breached_at is None]
-    resolved_or_breached = [r for r in rows if r.resolved_at or r.resolution_breached_at]
-    resolution_ok = [r for r in resolved_or_breached if r.resolution_breached_at is None]
-    ratings = [int(r.rating) for r in rows if r.rating]
-    resolved_in_range = [r for r in rows if r.resolved_at]
+    by_day = [(d, created_per_day.get(d, 0), resolved_per_day.get(d, 0)) for d in days]
+    first_times: list[float] = []
+    resolution_times: list[float] = []
+    for first, resolution in session.execute(
+        select(
+            _seconds(Ticket.first_replied_at, Ticket.created_at, dialect),
+            _seconds(Ticket.resolved_at, Ticket.created_at, dialect),
+        ).where(created, or_(Ticket.first_replied_at.is_not(None), Ticket.resolved_at.is_not(None)))
+    ):
+        if first is not None:
+            first_times.append(float(first))
+        if resolution is not None:
+            resolution_times.append(float(resolution))
 
     def share(part: int, whole: int) -> float | None:
         return part / whole if whole else None
 
-    def counted(key: str, labeller: Any) -> list[list[Any]]:
-        counter: Counter[str] = Counter(getattr(r, key) for r in rows)
+    def counted(index: int, labeller: Any) -> list[list[Any]]:
+        counter: Counter[str] = Counter()
+        for row in groups:
+            counter[str(row[index + 1])] += int(row[4])
         return [[labeller(k), n] for k, n in counter.most_common()]
 
     backlog = session.execute(
@@ -618,19 +658,19 @@ def report(session: Session, *, start: date, end: date) -> Report:
             "by_category",
             gettext("By category"),
             [gettext("Category"), count],
-            counted("category", category_label),
+            counted(0, category_label),
         ),
         "by_channel": Table(
             "by_channel",
             gettext("By channel"),
             [gettext("Channel"), count],
-            counted("channel", lambda c: label(CHANNEL_LABELS, c)),
+            counted(1, lambda c: label(CHANNEL_LABELS, c)),
         ),
         "by_team": Table(
             "by_team",
             gettext("By team"),
             [gettext("Team"), count],
-            counted("team", lambda t: label(TEAM_LABELS, t)),
+            counted(2, lambda t: label(TEAM_LABELS, t)),
         ),
         "backlog": Table(
             "backlog",
@@ -645,11 +685,10 @@ def report(session: Session, *, start: date, end: date) -> Report:
     }
     first = _durations(first_times)
     resolution = _durations(resolution_times)
-    attained_first = share(len(first_ok), len(replied_or_breached))
-    attained_resolution = share(len(resolution_ok), len(resolved_or_breached))
-    rating_counts = {n: ratings.count(n) for n in range(1, 6)}
-    average = sum(ratings) / len(ratings) if ratings else None
-    rate = share(len(ratings), len(resolved_in_range))
+    attained_first = share(first_measured - first_breached, first_measured)
+    attained_resolution = share(resolution_measured - resolution_breached, resolution_measured)
+    average = sum(n * c for n, c in rating_counts.items()) / rated if rated else None
+    rate = share(rated, resolved_count)
 
     def hours(v: float | None) -> str:
         return "" if v is None else f"{v:.1f}"
@@ -681,8 +720,8 @@ def report(session: Session, *, start: date, end: date) -> Report:
         gettext("SLA attainment"),
         [gettext("Target"), gettext("Measured"), gettext("Within target")],
         [
-            [gettext("First reply"), len(replied_or_breached), percent(attained_first)],
-            [gettext("Resolution"), len(resolved_or_breached), percent(attained_resolution)],
+            [gettext("First reply"), first_measured, percent(attained_first)],
+            [gettext("Resolution"), resolution_measured, percent(attained_resolution)],
         ],
     )
     tables["satisfaction"] = Table(
@@ -694,8 +733,8 @@ def report(session: Session, *, start: date, end: date) -> Report:
     return Report(
         start=start,
         end=end,
-        created=len(rows),
-        resolved=len(resolved_rows),
+        created=total,
+        resolved=sum(resolved_per_day.values()),
         by_day=by_day,
         first_reply=first,
         resolution=resolution,
@@ -706,6 +745,27 @@ def report(session: Session, *, start: date, end: date) -> Report:
         rating_rate=rate,
         tables=tables,
     )
+
+
+def _local_day(column: Any, dialect: str, zone: ZoneInfo, near: date) -> Any:
+    """The service-centre day of a UTC timestamp, in SQL. SQLite has no time zones: the
+    zone's offset at ``near`` is used (exact for China, an hour off across a DST change)."""
+    if dialect == "postgresql":
+        return func.date(func.timezone(zone.key, column))
+    offset = datetime.combine(near, time(12), zone).utcoffset() or timedelta(0)
+    return func.date(column, f"{int(offset.total_seconds() // 60):+d} minutes")
+
+
+def _as_date(value: Any) -> date:
+    return value if isinstance(value, date) else date.fromisoformat(str(value))
+
+
+def _seconds(later: Any, earlier: Any, dialect: str) -> Any:
+    """Seconds between two timestamp columns, in SQL."""
+    if dialect == "postgresql":
+        # extract() is numeric since PostgreSQL 14: a float decodes far faster.
+        return cast(func.extract("epoch", later - earlier), Float)
+    return (func.julianday(later) - func.julianday(earlier)) * 86400.0
 
 
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r")

@@ -101,6 +101,7 @@ class Ticket(Base):
         Index("ix_ticket_requester", "requester_user_id", "id"),
         Index("ix_ticket_requester_email", "requester_email", "id"),
         Index("ix_ticket_created", "created_at"),
+        Index("ix_ticket_resolved", "resolved_at"),
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
