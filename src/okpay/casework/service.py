@@ -15,41 +15,20 @@ from sqlalchemy.orm import Session
 
 from okpay.core import audit
 from okpay.core.errors import NotFound, ValidationFailed
-from okpay.core.i18n import N_, gettext
+from okpay.core.i18n import N_
 from okpay.identity import service as identity_service
 from okpay.identity.models import User
 from okpay.support import console as support_console
 from okpay.support import service as support_service
 from okpay.support.models import Ticket
 from okpay.wallet import ledger as wallet_ledger
+from okpay.wallet import models as wallet_models
 from okpay.wallet import service as wallet_service
 
 LIMIT_OPERATIONS = ("topup", "withdrawal", "transfer", "payment")
-# The wallet's own words for its operations and their states (same catalog entries).
-OPERATION_LABELS = {
-    "topup": N_("Top-up"),
-    "withdrawal": N_("Withdrawal"),
-    "transfer": N_("Transfer"),
-    "payment": N_("Payment"),
-    "refund": N_("Refund"),
-}
-OPERATION_STATUS_LABELS = {
-    "pending": N_("Pending"),
-    "completed": N_("Completed"),
-    "failed": N_("Failed"),
-    "cancelled": N_("Cancelled"),
-    "reversed": N_("Reversed"),
-}
-
-
-def operation_label(code: str) -> str:
-    return gettext(OPERATION_LABELS.get(code, code))
-
-
-def operation_status_label(code: str) -> str:
-    return gettext(OPERATION_STATUS_LABELS.get(code, code))
-
-
+# The wallet's own words for its operations and their states.
+operation_label = wallet_models.type_label
+operation_status_label = wallet_models.operation_status_label
 RECENT_TRANSACTIONS = 10
 REVEALABLE = ("email", "phone")
 REASON_MIN = 5
