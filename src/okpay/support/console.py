@@ -37,7 +37,7 @@ from sqlalchemy import (
     tuple_,
     union_all,
 )
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, load_only
 
 from okpay.core.errors import DomainError, NotFound, PermissionDenied, ValidationFailed
 from okpay.core.i18n import N_, get_locale, gettext
@@ -306,6 +306,26 @@ def _branches(
     return branches
 
 
+# What a queue row (page or API) reads of a ticket; the rest loads only if asked for.
+QUEUE_COLUMNS = (
+    Ticket.id,
+    Ticket.number,
+    Ticket.subject,
+    Ticket.channel,
+    Ticket.category,
+    Ticket.priority,
+    Ticket.status,
+    Ticket.team,
+    Ticket.assignee_id,
+    Ticket.requester_user_id,
+    Ticket.requester_name,
+    Ticket.created_at,
+    Ticket.next_due_at,
+    Ticket.first_replied_at,
+    Ticket.paused_at,
+)
+
+
 def queue(
     session: Session,
     *,
@@ -324,23 +344,31 @@ def queue(
         b.subquery() for b in _branches(filters, agent=agent, after=after, limit=limit + 1)
     ]
     merged = union_all(*[select(q.c.id, q.c.next_due_at) for q in subqueries]).subquery()
-    ids_stmt = (
+    page_ids = (
         select(merged.c.id, merged.c.next_due_at)
         .order_by(merged.c.next_due_at.is_(None), merged.c.next_due_at, merged.c.id)
         .limit(limit + 1)
+        .subquery()
     )
-    ordered = [int(row[0]) for row in session.execute(ids_stmt)]
-    more = len(ordered) > limit
-    ordered = ordered[:limit]
-    tickets = {t.id: t for t in session.scalars(select(Ticket).where(Ticket.id.in_(ordered)))}
-    names = agent_names(session, {t.assignee_id for t in tickets.values() if t.assignee_id})
+    # One round trip: the page's ids, then just the columns a queue row shows (primary-key
+    # lookups) and the assignee's name.
+    stmt = (
+        select(Ticket, User.name, User.email)
+        .options(load_only(*QUEUE_COLUMNS))
+        .join(page_ids, page_ids.c.id == Ticket.id)
+        .outerjoin(User, User.id == Ticket.assignee_id)
+        .order_by(page_ids.c.next_due_at.is_(None), page_ids.c.next_due_at, page_ids.c.id)
+    )
+    found = session.execute(stmt).all()
+    more = len(found) > limit
     moment = now or clock.now()
     rows = [
         QueueRow(
-            tickets[i], ticket_timer(tickets[i], moment), names.get(tickets[i].assignee_id or 0, "")
+            ticket,
+            ticket_timer(ticket, moment),
+            (name or email.split("@")[0]) if email else "",
         )
-        for i in ordered
-        if i in tickets
+        for ticket, name, email in found[:limit]
     ]
     cursor = None
     if more and rows:
