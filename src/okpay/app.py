@@ -65,6 +65,8 @@ def create_app(settings: Settings | None = None, *, start_worker: bool = False) 
     from okpay.identity import api as identity_api
     from okpay.identity import pages as identity_pages
     from okpay.mail import pages as mail_pages
+    from okpay.support import agent_api as support_agent_api
+    from okpay.support import agent_pages as support_agent_pages
     from okpay.support import api as support_api
     from okpay.support import chat_pages as support_chat
     from okpay.support import pages as support_pages
@@ -89,6 +91,8 @@ def create_app(settings: Settings | None = None, *, start_worker: bool = False) 
     app.include_router(support_chat.api)
     app.include_router(support_chat.router)
     app.include_router(support_chat.sockets)
+    app.include_router(support_agent_api.router)
+    app.include_router(support_agent_pages.router)
     if settings.is_dev:
         app.include_router(mail_pages.router)
         app.include_router(wallet_pages.dev)

@@ -25,11 +25,13 @@ app.add_typer(user_app, name="user")
 
 def _domain_commands() -> None:
     from okpay.helpcenter.cli import kb_app, triage_app
+    from okpay.support.cli import app as support_app
     from okpay.wallet.cli import app as wallet_app
 
     app.add_typer(wallet_app, name="wallet")
     app.add_typer(kb_app, name="kb")
     app.add_typer(triage_app, name="triage")
+    app.add_typer(support_app, name="support")
 
 
 _domain_commands()
@@ -200,6 +202,9 @@ def demo_load() -> None:
                 )
                 created += 1
     funded = _demo_wallets()
+    from okpay.support.cli import load_demo as support_demo
+
+    support_demo(typer.echo, DEMO_PASSWORD)
     typer.echo(
         f"demo data: {created} users created, {len(DEMO_USERS) - created} already there;"
         f" {funded} wallets funded"

@@ -97,12 +97,13 @@ class Ticket(Base):
         # The agent queue: a team's (or everyone's) waiting tickets by SLA due time.
         Index("ix_ticket_queue", "team", "status", "next_due_at", "id"),
         Index("ix_ticket_status_due", "status", "next_due_at", "id"),
-        Index("ix_ticket_assignee", "assignee_id", "status", "next_due_at"),
+        Index("ix_ticket_assignee", "assignee_id", "status", "next_due_at", "id"),
         Index("ix_ticket_requester", "requester_user_id", "id"),
         Index("ix_ticket_requester_email", "requester_email", "id"),
         Index("ix_ticket_created", "created_at"),
         # Inbound e-mail finds the ticket a reply belongs to by its thread's Message-ID.
         Index("ix_ticket_thread_message_id", "thread_message_id"),
+        Index("ix_ticket_resolved", "resolved_at"),
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)

@@ -17,7 +17,7 @@ from okpay import __version__
 from okpay.core import i18n
 
 PACKAGE_DIR = Path(__file__).resolve().parent.parent
-DOMAINS_WITH_TEMPLATES = ("web", "identity", "mail", "wallet", "helpcenter", "support")
+DOMAINS_WITH_TEMPLATES = ("web", "identity", "mail", "wallet", "helpcenter", "support", "casework")
 
 
 def install_helpers(env: jinja2.Environment) -> None:
