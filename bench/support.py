@@ -15,7 +15,10 @@ teams, priorities, assignees and due times from a day overdue to four days ahead
         .venv/bin/python bench/support.py [--tickets 1000000] [--created 300]
 
 Progress goes to stderr; the last stdout line is one JSON object. The SMTP listener's rate
-is measured by bench/support_mail.py.
+is measured by bench/support_mail.py, which this script runs and whose figures it reports
+as ``smtp_*``. ``api_tickets_per_s`` is tickets opened over HTTP through
+``POST /api/v1/support/tickets`` against ``okpay serve --workers 2``, by 8 client threads with
+bearer tokens of 20 customers (each account may open 30 requests an hour).
 """
 
 from __future__ import annotations
@@ -333,6 +336,136 @@ def measure_creation(url: str, count: int) -> dict[str, Any]:
     }
 
 
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def measure_api(url: str, count: int, clients: int = 8, customers: int = 20) -> dict[str, Any]:
+    """Tickets opened through the customer JSON API over real HTTP (2 server processes)."""
+    import subprocess
+    import threading
+
+    import httpx
+
+    from okpay.db import get_database
+    from okpay.identity import service as identity_service
+    from okpay.identity.models import Role
+
+    password = "bench-password-2026"
+    emails = [f"api-bench-{i}-{time.time_ns()}@example.com" for i in range(customers)]
+    with get_database(url).unit_of_work() as s:
+        for email in emails:
+            user = identity_service.do_create_user(
+                s, email=email, password=password, role=Role.customer, name="Bench"
+            )
+            user.email_verified_at = user.created_at
+    port = free_port()
+    env = {**os.environ, "OKPAY_MAIL_IN_PORT": "0", "OKPAY_JOBS_IMMEDIATE": "false",
+           "OKPAY_EMBEDDED_WORKER": "false"}  # fmt: skip
+    server = subprocess.Popen(
+        [sys.executable, "-m", "okpay.cli", "serve", "--port", str(port), "--workers", "2"],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                httpx.get(f"{base}/healthz", timeout=2)
+                break
+            except httpx.HTTPError:
+                if time.monotonic() > deadline or server.poll() is not None:
+                    raise SystemExit("okpay serve did not start") from None
+                time.sleep(0.2)
+        tokens = []
+        for email in emails:
+            answer = httpx.post(
+                f"{base}/api/v1/auth/login", json={"email": email, "password": password}
+            )
+            answer.raise_for_status()
+            tokens.append(answer.json()["token"])
+        latencies: list[float] = []
+        failures = [0]
+        lock = threading.Lock()
+        jobs = list(range(count))
+
+        def client() -> None:
+            with httpx.Client(base_url=base, timeout=30) as http:
+                while True:
+                    with lock:
+                        if not jobs:
+                            return
+                        i = jobs.pop()
+                    started = time.perf_counter()
+                    answer = http.post(
+                        "/api/v1/support/tickets",
+                        json={"subject": f"Top-up not arrived {i}",
+                              "body": "I topped up 100 yuan by bank transfer; it is not there."},
+                        headers={"Authorization": f"Bearer {tokens[i % len(tokens)]}"},
+                    )  # fmt: skip
+                    took = (time.perf_counter() - started) * 1000
+                    with lock:
+                        latencies.append(took)
+                        if answer.status_code != 201:
+                            failures[0] += 1
+
+        # Warm both server processes up (imports, catalogs, the triage model) untimed.
+        with httpx.Client(base_url=base, timeout=60) as http:
+            for i in range(4 * clients):
+                http.post(
+                    "/api/v1/support/tickets",
+                    json={"subject": "Warm-up", "body": "Warming up."},
+                    headers={"Authorization": f"Bearer {tokens[i % len(tokens)]}"},
+                )
+        latencies.clear()
+        t0 = time.perf_counter()
+        threads = [threading.Thread(target=client) for _ in range(clients)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        elapsed = time.perf_counter() - t0
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+    return {
+        "api_tickets_per_s": round((count - failures[0]) / elapsed, 1),
+        "api_p50_ms": round(statistics.median(latencies), 1),
+        "api_p99_ms": round(percentile(latencies, 99), 1),
+        "api_failures": failures[0],
+    }
+
+
+def measure_smtp(messages: int) -> dict[str, Any]:
+    """bench/support_mail.py's figures (its own schema), prefixed smtp_."""
+    import subprocess
+    from pathlib import Path
+
+    script = Path(__file__).with_name("support_mail.py")
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith("OKPAY_") or k.startswith("OKPAY_BENCH")
+    }
+    out = subprocess.run(
+        [sys.executable, str(script), "--messages", str(messages)],
+        env=env, check=True, stdout=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    figures = json.loads(out.stdout.strip().splitlines()[-1])
+    return {
+        "smtp_tickets_per_s": figures["smtp_tickets_per_s"],
+        "smtp_p99_ms": figures["p99_ms"],
+        "smtp_floor_per_s": figures["floor_smtp_accept_per_s"],
+        "smtp_failures": figures["failures"],
+    }
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--tickets", type=int, default=1_000_000)
@@ -341,6 +474,8 @@ def main() -> None:
     parser.add_argument(
         "--reuse", action="store_true", help="measure the tickets a previous run loaded"
     )
+    parser.add_argument("--api", type=int, default=500, help="tickets opened over HTTP")
+    parser.add_argument("--smtp", type=int, default=500, help="e-mails sent to the listener")
     args = parser.parse_args()
     url = bench_url()
     configure(url)
@@ -351,6 +486,10 @@ def main() -> None:
     log(f"opening {args.created} tickets through the service")
     created = measure_creation(url, args.created)
     log(f"{created['tickets_per_s']} tickets/s")
+    api = measure_api(url, args.api) if args.api else {}
+    log(f"API: {api.get('api_tickets_per_s')} tickets/s")
+    smtp = measure_smtp(args.smtp) if args.smtp else {}
+    log(f"SMTP: {smtp.get('smtp_tickets_per_s')} tickets/s")
     print(
         json.dumps(
             {
@@ -358,6 +497,8 @@ def main() -> None:
                 "db": "postgresql",
                 "tickets": args.tickets,
                 **created,
+                **api,
+                **smtp,
                 **queue,
                 "queue_target_ms": 50,
             }

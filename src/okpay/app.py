@@ -42,6 +42,16 @@ def create_app(settings: Settings | None = None, *, start_worker: bool = False) 
             from okpay.worker import start_embedded_worker
 
             consumer = start_embedded_worker()
+        if settings.env != "test":
+            # Load (or, the first time, train) the triage model now, so the first person to
+            # write to us does not wait for it.
+            import threading
+
+            from okpay.helpcenter import triage
+
+            threading.Thread(
+                target=triage.current_model, name="triage-warm-up", daemon=True
+            ).start()
         try:
             yield
         finally:
