@@ -1719,6 +1719,54 @@ def statement(session: Session, *, user_id: int, start: date, end: date) -> list
     return sorted(lines, key=lambda line: (line.currency != "CNY", line.currency))
 
 
+@dataclass(frozen=True)
+class BalancePoint:
+    day: date
+    balance: int
+
+
+def balance_history(
+    session: Session, *, user_id: int, currency: str, start: date, end: date
+) -> list[BalancePoint]:
+    """The user's balance in ``currency`` at the end of each day from ``start`` to ``end``
+    (Beijing time), read from the ledger: the last posting's balance_after of each day,
+    carried over days without one. Empty when the user never had money in that currency."""
+    from okpay.wallet.models import JournalEntry, Posting
+
+    account_id = ledger.customer_account_id(
+        session, user_id=user_id, currency=currency, create=False
+    )
+    if account_id is None:
+        return []
+    since = datetime.combine(start, time(0), BEIJING)
+    until = datetime.combine(end + timedelta(days=1), time(0), BEIJING)
+    stmt = (
+        select(JournalEntry.created_at, Posting.balance_after)
+        .join(JournalEntry, JournalEntry.id == Posting.entry_id)
+        .where(Posting.account_id == account_id)
+    )
+    opening = session.execute(
+        stmt.where(JournalEntry.created_at < since).order_by(Posting.id.desc()).limit(1)
+    ).first()
+    closing_by_day: dict[date, int] = {}
+    rows = session.execute(
+        stmt.where(JournalEntry.created_at >= since, JournalEntry.created_at < until).order_by(
+            Posting.id
+        )
+    )
+    for created_at, balance_after in rows:  # in ledger order: the day's last one stays
+        closing_by_day[created_at.astimezone(BEIJING).date()] = int(balance_after)
+    if opening is None and not closing_by_day:
+        return []
+    balance = int(opening[1]) if opening is not None else 0
+    points = []
+    for offset in range((end - start).days + 1):
+        day = start + timedelta(days=offset)
+        balance = closing_by_day.get(day, balance)
+        points.append(BalancePoint(day, balance))
+    return points
+
+
 # ------------------------------------------------------------------- merchants and refunds
 
 
