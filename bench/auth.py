@@ -19,15 +19,15 @@ import asyncio
 import json
 import multiprocessing
 import os
-import socket
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
 import httpx
+from httpload import p as percentile
+from httpload import run_load, serve
 
 ROOT = Path(__file__).resolve().parents[1]
 PASSWORD = "bench passphrase 2026"
@@ -35,12 +35,6 @@ PASSWORD = "bench passphrase 2026"
 
 def log(msg: str) -> None:
     print(f"[bench auth] {msg}", file=sys.stderr, flush=True)
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def prepare_database(url: str, users: int) -> None:
@@ -96,38 +90,6 @@ def argon2_floor(processes: int, seconds: float) -> float:
     return total / seconds
 
 
-async def run_load(
-    base: str, seconds: float, concurrency: int, make_request
-) -> tuple[int, list[float], int]:  # type: ignore[no-untyped-def]
-    latencies: list[float] = []
-    errors = 0
-    end = time.perf_counter() + seconds
-    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
-
-    async with httpx.AsyncClient(base_url=base, limits=limits, timeout=30) as client:
-
-        async def worker(n: int) -> None:
-            nonlocal errors
-            i = n
-            while time.perf_counter() < end:
-                t0 = time.perf_counter()
-                response = await make_request(client, i)
-                latencies.append(time.perf_counter() - t0)
-                if response.status_code != 200:
-                    errors += 1
-                i += concurrency
-
-        await asyncio.gather(*(worker(n) for n in range(concurrency)))
-    return len(latencies), latencies, errors
-
-
-def p(values: list[float], q: float) -> float:
-    if not values:
-        return 0.0
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(q * len(ordered)))] * 1000
-
-
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--seconds", type=float, default=10)
@@ -145,49 +107,7 @@ def main() -> int:
     log(f"preparing {dialect} database with {args.users} users")
     prepare_database(url, args.users)
 
-    port = free_port()
-    env = {
-        **os.environ,
-        "OKPAY_ENV": "test",
-        "OKPAY_DATABASE_URL": url,
-        "OKPAY_DATA_DIR": str(tmp),
-        "OKPAY_SECRET_KEY": "bench-secret",
-        "OKPAY_BASE_URL": f"http://127.0.0.1:{port}",
-        "OKPAY_IP_FAILURES_PER_HOUR": "1000000",
-        "OKPAY_SMTP_HOST": "",
-    }
-    server = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "okpay.cli",
-            "serve",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-            "--workers",
-            str(args.workers),
-        ],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-    )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            if time.monotonic() > deadline or server.poll() is not None:
-                raise RuntimeError(
-                    "server did not start: "
-                    + (server.stderr.read().decode() if server.stderr else "")
-                )
-            time.sleep(0.2)
+    with serve(url, tmp, args.workers) as base:
 
         async def login(client: httpx.AsyncClient, i: int) -> httpx.Response:
             n = i % args.users
@@ -213,9 +133,6 @@ def main() -> int:
         checks, health_lat, health_errors = asyncio.run(
             run_load(base, args.seconds, args.concurrency, healthz)
         )
-    finally:
-        server.terminate()
-        server.wait(timeout=20)
 
     log("argon2 floor: verifications per second on every core, nothing else")
     floor = argon2_floor(os.cpu_count() or 1, min(args.seconds, 5))
@@ -227,14 +144,14 @@ def main() -> int:
         "concurrency": args.concurrency,
         "cores": os.cpu_count(),
         "logins_per_s": round(logins_per_s, 1),
-        "login_p50_ms": round(p(login_lat, 0.50), 1),
-        "login_p99_ms": round(p(login_lat, 0.99), 1),
+        "login_p50_ms": round(percentile(login_lat, 0.50), 1),
+        "login_p99_ms": round(percentile(login_lat, 0.99), 1),
         "login_errors": login_errors,
         "floor_argon2_verifications_per_s": round(floor, 1),
         "ratio": round(logins_per_s / floor, 3) if floor else None,
         "healthz_per_s": round(checks / args.seconds, 1),
-        "healthz_p50_ms": round(p(health_lat, 0.50), 2),
-        "healthz_p99_ms": round(p(health_lat, 0.99), 2),
+        "healthz_p50_ms": round(percentile(health_lat, 0.50), 2),
+        "healthz_p99_ms": round(percentile(health_lat, 0.99), 2),
         "healthz_errors": health_errors,
         "note": "load generator shares the machine's cores with the server",
         "mean_login_ms": round(statistics.fmean(login_lat) * 1000, 1) if login_lat else None,

@@ -6,10 +6,18 @@
   operation and history rows included), 8 processes, uniform random pairs of customers.
 - hot: the same, but half of the operations are bank top-ups that touch the bank-clearing
   system account (sharded), reported as a ratio to the uniform figure.
+- batch: wallet.service.do_transfer_batch, batches of 1000 transfers from one random
+  sender to random others, one unit of work each (``--batch-workers`` processes).
+- http: `okpay serve` with 2 workers, ``--concurrency`` clients each signed in as its own
+  customer sending POST /api/v1/wallet/transfers (Idempotency-Key and all) back to back;
+  the floor is /healthz on the same server.
 
-Progress on stderr; the last stdout line is one JSON object.
+On PostgreSQL the same run then repeats on a fresh SQLite file (``--no-sqlite`` skips it)
+and adds those figures under ``sqlite``. Progress on stderr; the last stdout line is one
+JSON object.
 
     .venv/bin/python bench/ledger.py [--seconds 8] [--workers 8] [--users 2000]
+    OKPAY_BENCH_SCHEMA=okpay_bench_me .venv/bin/python bench/ledger.py   # own PG schema
     OKPAY_BENCH_DATABASE_URL=sqlite:///var/bench.sqlite3 .venv/bin/python bench/ledger.py
 """
 
@@ -20,13 +28,15 @@ import json
 import multiprocessing as mp
 import os
 import random
+import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
 DEFAULT_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
-SCHEMA = "okpay_bench"
+SCHEMA = os.environ.get("OKPAY_BENCH_SCHEMA", "okpay_bench")
+PASSWORD = "bench passphrase"
 
 
 def log(msg: str) -> None:
@@ -73,7 +83,7 @@ def prepare(url: str, users: int) -> tuple[list[int], int]:
             conn.execute(text(f"CREATE SCHEMA {SCHEMA}"))
     migrate.upgrade(url)
     now = clock.now()
-    hashed = passwords.hash_password("bench passphrase")
+    hashed = passwords.hash_password(PASSWORD)
     with db.unit_of_work() as s:
         s.execute(
             insert(User),
@@ -213,6 +223,43 @@ def service_worker(
     out.put((done, errors))
 
 
+def batch_worker(
+    url: str, data_dir: str, seconds: float, user_ids: list[int], size: int, out: mp.Queue
+) -> None:  # type: ignore[type-arg]
+    """Batches of ``size`` transfers from one random sender to random others, each batch
+    one unit of work through wallet.service.do_transfer_batch."""
+    configure(url, data_dir)
+    from okpay.db import get_database
+    from okpay.wallet import service
+
+    db = get_database(url)
+    rng = random.Random()
+    done = refused = 0
+    spent: list[float] = []
+    end = time.perf_counter() + seconds
+    while time.perf_counter() < end:
+        sender = rng.choice(user_ids)
+        others = [u for u in user_ids if u != sender]
+        items = [
+            service.BatchItem(
+                recipient=f"b{r - user_ids[0]}@bench.example",
+                amount=f"{rng.randint(1, 500) / 100:.2f}",
+                currency="CNY",
+                note="payroll",
+                client_ref=f"r{i}",
+            )
+            for i, r in enumerate(rng.sample(others, min(size, len(others))))
+        ]
+        started = time.perf_counter()
+        with db.unit_of_work() as s:
+            outcome = service.do_transfer_batch(s, sender_id=sender, items=items)
+        spent.append(time.perf_counter() - started)
+        ok = sum(1 for o in outcome if isinstance(o, service.TransferResult))
+        done += ok
+        refused += len(outcome) - ok
+    out.put((done, refused, spent))
+
+
 def run_parallel(target, args_for, workers: int) -> list:  # type: ignore[no-untyped-def]
     ctx = mp.get_context("spawn")
     out: mp.Queue = ctx.Queue()  # type: ignore[type-arg]
@@ -225,11 +272,83 @@ def run_parallel(target, args_for, workers: int) -> list:  # type: ignore[no-unt
     return results
 
 
+def http_figures(url: str, data_dir: str, seconds: float, concurrency: int, users: int) -> dict:  # type: ignore[type-arg]
+    """Transfers through the HTTP API against /healthz on the same 2-worker server."""
+    import asyncio
+    import uuid
+
+    import httpx
+    from httpload import p, run_load, serve
+
+    clients = list(range(concurrency))
+    with serve(url, Path(data_dir), 2) as base:
+        tokens = []
+        for n in clients:  # one signed-in customer per client, so senders never queue
+            answer = httpx.post(
+                f"{base}/api/v1/auth/login",
+                json={"email": f"b{n}@bench.example", "password": PASSWORD},
+                timeout=30,
+            )
+            answer.raise_for_status()
+            tokens.append({"Authorization": f"Bearer {answer.json()['token']}"})
+        rng = random.Random()
+
+        async def transfer(client: httpx.AsyncClient, i: int) -> httpx.Response:
+            sender = i % concurrency
+            recipient = rng.randrange(concurrency, users)
+            return await client.post(
+                "/api/v1/wallet/transfers",
+                json={
+                    "recipient": f"b{recipient}@bench.example",
+                    "amount": f"{rng.randint(1, 500) / 100:.2f}",
+                    "currency": "CNY",
+                },
+                headers={**tokens[sender], "Idempotency-Key": uuid.uuid4().hex},
+            )
+
+        async def healthz(client: httpx.AsyncClient, i: int) -> httpx.Response:
+            return await client.get("/healthz")
+
+        asyncio.run(run_load(base, 1, 4, transfer, ok=(201,)))  # warm up both workers
+        log(f"http: transfers for {seconds}s, {concurrency} clients")
+        done, latencies, errors = asyncio.run(
+            run_load(base, seconds, concurrency, transfer, ok=(201,))
+        )
+        log(f"http: /healthz for {seconds}s")
+        checks, check_latencies, _ = asyncio.run(run_load(base, seconds, concurrency, healthz))
+    return {
+        "http_server_workers": 2,
+        "http_concurrency": concurrency,
+        "http_requests_per_s": round(done / seconds, 1),
+        "http_p50_ms": round(p(latencies, 0.50), 1),
+        "http_p99_ms": round(p(latencies, 0.99), 1),
+        "http_errors": errors,
+        "http_floor_healthz_per_s": round(checks / seconds, 1),
+        "http_floor_p99_ms": round(p(check_latencies, 0.99), 1),
+        "http_ratio": round(done / checks, 3) if checks else None,
+    }
+
+
+def sqlite_figures(args: argparse.Namespace) -> dict:  # type: ignore[type-arg]
+    """The same bench on a fresh SQLite file, in a child process: its JSON figures."""
+    path = Path(tempfile.mkdtemp(prefix="okpay-bench-")) / "bench.sqlite3"
+    env = {**os.environ, "OKPAY_BENCH_DATABASE_URL": f"sqlite:///{path}"}
+    command = [sys.executable, __file__, "--no-sqlite", "--seconds", str(args.seconds)]
+    command += ["--workers", str(args.workers), "--users", str(args.users)]
+    command += ["--batch-workers", "1", "--concurrency", str(args.concurrency)]
+    out = subprocess.run(command, env=env, stdout=subprocess.PIPE, check=True, text=True)
+    figures = json.loads(out.stdout.strip().splitlines()[-1])
+    return {k: v for k, v in figures.items() if k != "bench"}
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--seconds", type=float, default=8)
     parser.add_argument("--workers", type=int, default=8)
     parser.add_argument("--users", type=int, default=2000)
+    parser.add_argument("--batch-workers", type=int, default=1)
+    parser.add_argument("--concurrency", type=int, default=16)
+    parser.add_argument("--no-sqlite", action="store_true", help="PostgreSQL figures only")
     args = parser.parse_args()
 
     data_dir = tempfile.mkdtemp(prefix="okpay-bench-")
@@ -270,11 +389,26 @@ def main() -> int:
         service_worker, lambda i: (url, data_dir, args.seconds, user_ids, 0.5), args.workers
     )
     hot_rate = sum(d for d, _e in hot) / args.seconds
+    log(f"batches of 1000 transfers, {args.batch_workers} processes")
+    batches = run_parallel(
+        batch_worker,
+        lambda i: (url, data_dir, args.seconds, user_ids, 1000),
+        args.batch_workers,
+    )
+    batch_rate = sum(d for d, _r, _s in batches) / args.seconds
+    batch_ms = sorted(s * 1000 for _d, _r, spent in batches for s in spent)
+    http = http_figures(url, data_dir, args.seconds, args.concurrency, args.users)
 
     from okpay.db import get_database as _gd
 
     with _gd(url).engine.connect() as conn:
         imbalance = conn.execute(text("SELECT COALESCE(SUM(amount), 0) FROM posting")).scalar_one()
+        drift = conn.execute(
+            text(
+                "SELECT COUNT(*) FROM wallet_account a WHERE a.balance <> "
+                "(SELECT COALESCE(SUM(amount), 0) FROM posting p WHERE p.account_id = a.id)"
+            )
+        ).scalar_one()
     result = {
         "bench": "ledger",
         "db": dialect,
@@ -285,9 +419,21 @@ def main() -> int:
         "ratio": round(uniform_rate / floor_rate, 3) if floor_rate else None,
         "hot_account_per_s": round(hot_rate, 1),
         "hot_ratio_to_uniform": round(hot_rate / uniform_rate, 3) if uniform_rate else None,
+        "batch_transfers_per_s": round(batch_rate, 1),
+        "batch_workers": args.batch_workers,
+        "batch_refused": sum(r for _d, r, _s in batches),
+        "batch_of_1000_p50_ms": round(batch_ms[len(batch_ms) // 2], 1) if batch_ms else None,
+        "batch_of_1000_best_ms": round(batch_ms[0], 1) if batch_ms else None,
+        "batch_ratio_to_floor": round(batch_rate / floor_rate, 3) if floor_rate else None,
+        **http,
         "errors": sum(e for _d, e in uniform) + sum(e for _d, e in hot),
         "postings_sum": int(imbalance),
+        "balances_off_their_postings": int(drift),
+        "cores": os.cpu_count(),
     }
+    if dialect == "postgresql" and not args.no_sqlite:
+        log("the same on SQLite")
+        result["sqlite"] = sqlite_figures(args)
     print(json.dumps(result))
     return 0
 

@@ -193,3 +193,49 @@ def test_statement_balances_come_from_the_ledger(client, db, clock) -> None:
     page = client.get(f"/wallet/statement?start={today}&end={today}")
     row = page.text.split('data-testid="statement-CNY"')[1].split("</tr>")[0]
     assert row.count("100.00") == 1 and "30.00" in row and "70.00" in row
+
+
+def test_home_charts_the_balance_over_time(client, db, clock) -> None:  # type: ignore[no-untyped-def]
+    from tests.helpers import api_token
+
+    alice = make_user(db, "alice@example.com")
+    make_user(db, "bob@example.com")
+    fund(db, alice, 100_00)
+    clock.advance(days=40)
+    headers = api_token(client, "alice@example.com")
+    sent = client.post(
+        "/api/v1/wallet/transfers",
+        json={"recipient": "bob@example.com", "amount": "30", "currency": "CNY"},
+        headers={**headers, "Idempotency-Key": "chart-1"},
+    )
+    assert sent.status_code == 201
+    clock.advance(days=1)
+    fund(db, alice, 5_00)
+    sign_in(client, "alice@example.com")
+
+    page = client.get("/wallet", headers={"Accept-Language": "en"}).text
+    # The last 30 days start after the first top-up: the line runs from ¥100 to ¥75.
+    assert 'data-testid="balance-chart"' in page
+    assert 'data-first="10000"' in page and 'data-last="7500"' in page
+    table = page.split('data-testid="balance-chart-table"')[1].split("</table>")[0]
+    assert re.findall(r'<td class="num">([^<]+)</td>', table) == [
+        "CN¥100.00",
+        "CN¥70.00",
+        "CN¥75.00",
+    ]
+    assert "<script" not in page.split('class="balance-chart"')[1].split("</section>")[0]
+
+    # A year back starts before any money arrived; labels follow the user's language.
+    client.patch("/api/v1/me", json={"preferred_locale": "zh_CN"}, headers=headers)
+    year = client.get("/wallet?days=365&chart_currency=CNY").text
+    assert 'data-first="0"' in year and 'data-last="7500"' in year
+    assert "余额走势" in year and "最近 365 天" in year
+
+    # Someone with no money yet sees the empty state.
+    client.cookies.clear()
+    make_user(db, "carol@example.com")
+    sign_in(client, "carol@example.com")
+    empty = client.get("/wallet?days=7&chart_currency=USD").text
+    assert (
+        'data-testid="balance-chart-empty"' in empty and 'data-testid="balance-chart"' not in empty
+    )

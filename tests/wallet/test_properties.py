@@ -117,6 +117,35 @@ def test_ledger_state_machine(machine_db) -> None:  # type: ignore[no-untyped-de
             self.model[(sender, currency)] -= amount
             self.model[(recipient, currency)] += amount
 
+        @rule(
+            a=st.integers(0, USERS - 1),
+            items=st.lists(
+                st.tuples(
+                    st.integers(0, USERS - 1),
+                    st.integers(-5, 40_000),
+                    st.sampled_from(CURRENCIES),
+                ),
+                min_size=1,
+                max_size=4,
+            ),
+        )
+        def transfer_batch(self, a: int, items: list[tuple[int, int, str]]) -> None:
+            """Each item settles or is refused on its own; the settled ones move exactly
+            their amounts, in order."""
+            sender = self.users[a]
+            batch = [
+                service.BatchItem(f"u{b}-" + self._tag(self.users[b]), amount, currency)
+                for b, amount, currency in items
+            ]
+            with db.unit_of_work() as s:
+                outcome = service.do_transfer_batch(s, sender_id=sender, items=batch)
+            for (b, amount, currency), result in zip(items, outcome, strict=True):
+                if isinstance(result, DomainError):
+                    continue
+                assert result.amount == amount and result.fee == 0
+                self.model[(sender, currency)] -= amount
+                self.model[(self.users[b], currency)] += amount
+
         def _tag(self, user_id: int) -> str:
             with db.unit_of_work(write=False) as s:
                 email = service.identity_service.get_user(s, user_id).email  # type: ignore[union-attr]

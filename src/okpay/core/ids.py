@@ -9,9 +9,19 @@ from okpay.core import clock
 ALPHABET = "23456789ABCDEFGHJKMNPQRSTUVWXYZ"
 
 
+# The largest multiple of the alphabet's size below 256: bytes from there up are skipped,
+# so that every character is equally likely.
+_UNBIASED = 256 - 256 % len(ALPHABET)
+
+
 def random_code(length: int) -> str:
     """``length`` characters from an alphabet without look-alikes."""
-    return "".join(secrets.choice(ALPHABET) for _ in range(length))
+    code = ""
+    while len(code) < length:  # one call to the OS per code, rarely two
+        code += "".join(
+            ALPHABET[b % len(ALPHABET)] for b in secrets.token_bytes(length + 2) if b < _UNBIASED
+        )
+    return code[:length]
 
 
 def dated_reference(prefix: str, length: int = 6) -> str:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import math
 import secrets
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -28,7 +29,7 @@ from okpay.core.errors import DomainError, NotFound, RateLimited, ValidationFail
 from okpay.core.i18n import N_, get_locale, normalise
 from okpay.core.ids import random_code
 from okpay.core.security import decrypt_secret, encrypt_secret, hash_token, new_token
-from okpay.db import Base
+from okpay.db import Base, one_of
 from okpay.identity import passwords
 from okpay.identity.devices import device_label
 from okpay.identity.models import (
@@ -1641,22 +1642,41 @@ class Recipient:
         return counterparty_label(self.name, self.email)
 
 
-def find_recipient_summary(session: Session, reference: str) -> Recipient | None:
-    """A recipient by e-mail or phone, as typed by a sender (one narrow query)."""
+def _recipient_key(reference: str) -> tuple[str, str] | None:
+    """What a sender typed, as ("email", address) or ("phone", E.164); None if neither."""
     text = (reference or "").strip()
     if "@" in text:
         if "\r" in text or "\n" in text or len(text) > 320:
             return None
-        condition = User.email == text.lower()
-    else:
-        try:
-            condition = User.phone == normalise_phone(text)
-        except ValidationFailed:
-            return None
-    row = session.execute(
-        select(User.id, User.status, User.name, User.email).where(condition)
-    ).first()
-    return Recipient(*row) if row else None
+        return "email", text.lower()
+    try:
+        return "phone", normalise_phone(text)
+    except ValidationFailed:
+        return None
+
+
+def find_recipient_summaries(session: Session, references: Iterable[str]) -> dict[str, Recipient]:
+    """Recipients by e-mail or phone, as typed by senders, in at most two narrow queries;
+    a reference that matches nobody is missing from the answer."""
+    keys = {ref: _recipient_key(ref) for ref in set(references)}
+    found: dict[tuple[str, str], Recipient] = {}
+    dialect = session.get_bind().dialect.name
+    for kind, column in (("email", User.email), ("phone", User.phone)):
+        wanted = {key[1] for key in keys.values() if key is not None and key[0] == kind}
+        if wanted:
+            rows = session.execute(
+                select(User.id, User.status, User.name, User.email, column).where(
+                    one_of(dialect, column, wanted)
+                )
+            )
+            for user_id, status, name, email, value in rows:
+                found[(kind, str(value))] = Recipient(user_id, status, name, email)
+    return {ref: found[key] for ref, key in keys.items() if key is not None and key in found}
+
+
+def find_recipient_summary(session: Session, reference: str) -> Recipient | None:
+    """A recipient by e-mail or phone, as typed by a sender (one narrow query)."""
+    return find_recipient_summaries(session, [reference]).get(reference)
 
 
 def do_set_status(

@@ -122,6 +122,27 @@ def transfer(
     )
 
 
+@router.post("/transfers/batch", response_model=s.BatchTransferOut)
+def transfer_batch(
+    body: s.BatchTransferIn, user: CurrentUser, idempotency_key: IdemKey = None
+) -> JSONResponse:
+    """Send up to 1000 same-currency transfers at once. Each item settles or is refused on
+    its own (the others go ahead); the answer lists, in order, each item's reference or its
+    error. One Idempotency-Key covers the whole batch."""
+    idem = flows.idempotency(user.id, idempotency_key, "transfer_batch", body.model_dump())
+    items = [
+        service.BatchItem(
+            recipient=i.recipient,
+            amount=i.amount,
+            currency=i.currency,
+            note=i.note,
+            client_ref=i.client_ref,
+        )
+        for i in body.transfers
+    ]
+    return _answer(flows.transfer_batch(idem, sender_id=user.id, items=items))
+
+
 @router.post("/fx/quotes", response_model=s.FxQuoteOut, status_code=201)
 def fx_quote(body: s.FxQuoteIn, user: CurrentUser, db: DbSession) -> s.FxQuoteOut:
     """Quote a transfer into another currency; send its id as `quote_id` to /transfers

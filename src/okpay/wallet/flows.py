@@ -239,6 +239,24 @@ def transfer(
     return single_step(idem, viewer_id=sender_id, step=step)
 
 
+def transfer_batch(idem: Idempotency, *, sender_id: int, items: list[service.BatchItem]) -> Answer:
+    """Up to 1000 transfers in one unit of work, each settled or refused on its own; one
+    Idempotency-Key answers for the whole batch."""
+    from okpay.wallet.schemas import batch_out
+
+    def work(finish: Callable[[Session, Answer, str | None], None]) -> Answer:
+        def run(session: Session) -> Answer:
+            outcomes = service.do_transfer_batch(session, sender_id=sender_id, items=items)
+            body = batch_out([i.client_ref for i in items], outcomes)
+            answer = Answer(200, body.model_dump(mode="json"))
+            finish(session, answer, None)
+            return answer
+
+        return in_transaction(run)
+
+    return run_idempotent(idem, work)
+
+
 def fx_transfer(
     idem: Idempotency, *, sender_id: int, recipient: str, quote_id: int, note: str
 ) -> Answer:

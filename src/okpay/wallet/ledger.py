@@ -17,7 +17,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import bindparam, func, insert, select, update
+from sqlalchemy import and_, bindparam, func, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -25,7 +25,7 @@ from okpay.core import clock
 from okpay.core.errors import DomainError
 from okpay.core.i18n import N_
 from okpay.core.money import SUPPORTED_CURRENCIES
-from okpay.db import for_update, table_of
+from okpay.db import for_update, one_of, table_of
 from okpay.wallet.models import AccountKind, JournalEntry, Posting, SystemAccount, WalletAccount
 
 SYSTEM_SHARDS = 8
@@ -192,10 +192,8 @@ def system_balance(session: Session, code: SystemAccount, currency: str) -> int:
 # --------------------------------------------------------------------------------- locking
 
 
-def lock_accounts(session: Session, account_ids: Iterable[int]) -> dict[int, LockedAccount]:
-    """Lock the balance rows in id order (so two movements never wait on each other in a
-    circle) and return their current state."""
-    ids = sorted(set(account_ids))
+def _lock_where(session: Session, condition: Any) -> list[LockedAccount]:
+    """Lock the balance rows matching ``condition`` in id order, in one statement."""
     dialect = session.get_bind().dialect.name
     rows = session.execute(
         select(
@@ -207,14 +205,21 @@ def lock_accounts(session: Session, account_ids: Iterable[int]) -> dict[int, Loc
             WalletAccount.balance,
             WalletAccount.held,
         )
-        .where(WalletAccount.id.in_(ids))
+        .where(condition)
         .order_by(WalletAccount.id)
         .with_for_update(**for_update(dialect))
     ).all()
-    locked = {
-        r.id: LockedAccount(r.id, r.kind, r.user_id, r.merchant_id, r.currency, r.balance, r.held)
+    return [
+        LockedAccount(r.id, r.kind, r.user_id, r.merchant_id, r.currency, r.balance, r.held)
         for r in rows
-    }
+    ]
+
+
+def lock_accounts(session: Session, account_ids: Iterable[int]) -> dict[int, LockedAccount]:
+    """Lock the balance rows in id order (so two movements never wait on each other in a
+    circle) and return their current state."""
+    ids = sorted(set(account_ids))
+    locked = {a.id: a for a in _lock_where(session, WalletAccount.id.in_(ids))}
     if len(locked) != len(ids):
         raise LookupError(f"accounts missing: {set(ids) - set(locked)}")
     return locked
@@ -225,27 +230,25 @@ def lock_customer_accounts(
 ) -> dict[int, LockedAccount]:
     """Find and lock the users' accounts in ``currency`` in one statement (id order);
     returns them by user id (a user with no account in that currency is missing)."""
+    found = lock_customer_accounts_in(session, user_ids=user_ids, currencies=[currency])
+    return {user_id: account for (user_id, _currency), account in found.items()}
+
+
+def lock_customer_accounts_in(
+    session: Session, *, user_ids: Iterable[int], currencies: Iterable[str]
+) -> dict[tuple[int, str], LockedAccount]:
+    """Find and lock the users' accounts in any of ``currencies`` in one statement (id
+    order), by (user id, currency). Users times currencies rather than exact pairs: the
+    unique (user_id, currency) index serves it, and a batch is nearly always one currency."""
     dialect = session.get_bind().dialect.name
-    rows = session.execute(
-        select(
-            WalletAccount.id,
-            WalletAccount.kind,
-            WalletAccount.user_id,
-            WalletAccount.merchant_id,
-            WalletAccount.currency,
-            WalletAccount.balance,
-            WalletAccount.held,
-        )
-        .where(WalletAccount.user_id.in_(list(user_ids)), WalletAccount.currency == currency)
-        .order_by(WalletAccount.id)
-        .with_for_update(**for_update(dialect))
-    ).all()
-    return {
-        r.user_id: LockedAccount(
-            r.id, r.kind, r.user_id, r.merchant_id, r.currency, r.balance, r.held
-        )
-        for r in rows
-    }
+    rows = _lock_where(
+        session,
+        and_(
+            one_of(dialect, WalletAccount.user_id, sorted(set(user_ids))),
+            WalletAccount.currency.in_(sorted(set(currencies))),
+        ),
+    )
+    return {(a.user_id, a.currency): a for a in rows if a.user_id is not None}
 
 
 # --------------------------------------------------------------------------------- posting
@@ -262,7 +265,9 @@ _update_held = (
     .where(_accounts.c.id == bindparam("account_id"))
     .values(held=bindparam("new_held"))
 )
-_insert_entry = insert(table_of(JournalEntry)).returning(table_of(JournalEntry).c.id)
+_insert_entries = insert(table_of(JournalEntry)).returning(
+    table_of(JournalEntry).c.id, sort_by_parameter_order=True
+)
 _insert_postings = insert(table_of(Posting))
 
 
@@ -320,21 +325,39 @@ def post(
     """Write one balanced journal entry over already-locked accounts; returns its id.
     Nothing is written if the plan is refused (see :func:`plan`)."""
     checked = plan(locked, lines, allow_held=allow_held)
-    entry_id = session.execute(
-        _insert_entry, {"operation_id": operation_id, "kind": kind, "created_at": clock.now()}
-    ).scalar_one()
+    (entry_id,) = write_entries(session, [(operation_id, kind, checked)])
+    applied(locked, checked)
+    return entry_id
+
+
+def write_entries(session: Session, entries: Sequence[tuple[int, str, Plan]]) -> list[int]:
+    """Write checked plans, in order, as journal entries (operation id, kind, plan) with
+    their postings, and leave every account at its last plan's balance; returns the entry
+    ids. Plans over the same account must have been made one after the other, each applied
+    before the next (see :func:`applied`), so that their balances follow on."""
+    now = clock.now()
+    entry_ids = [
+        int(row[0])
+        for row in session.execute(
+            _insert_entries,
+            [{"operation_id": op, "kind": kind, "created_at": now} for op, kind, _ in entries],
+        )
+    ]
     session.execute(
         _insert_postings,
         [
             {"entry_id": entry_id, "account_id": a, "currency": c, "amount": m, "balance_after": b}
+            for entry_id, (_op, _kind, checked) in zip(entry_ids, entries, strict=True)
             for a, c, m, b in checked.postings
         ],
     )
+    final: dict[int, int] = {}
+    for _op, _kind, checked in entries:
+        final.update(checked.balances)
     session.execute(
-        _update_balance, [{"account_id": i, "new_balance": b} for i, b in checked.balances.items()]
+        _update_balance, [{"account_id": i, "new_balance": b} for i, b in final.items()]
     )
-    applied(locked, checked)
-    return int(entry_id)
+    return entry_ids
 
 
 def set_held(session: Session, account: LockedAccount, held: int) -> None:

@@ -5,7 +5,7 @@ a double click or a reload never moves money twice."""
 from __future__ import annotations
 
 import contextlib
-from datetime import date
+from datetime import date, timedelta
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Form, Request
@@ -65,11 +65,43 @@ def _form_error(
     return form_error(request, db, template, err, **_ctx(**ctx))
 
 
+CHART_PERIODS = (30, 90, 365)
+
+
 @router.get("")
-def home(request: Request, user: CurrentUser, db: DbSession) -> Response:
+def home(
+    request: Request,
+    user: CurrentUser,
+    db: DbSession,
+    chart_currency: str | None = None,
+    days: int = CHART_PERIODS[0],
+) -> Response:
+    """Balances, the balance-over-time chart for one currency, and recent activity."""
+    from okpay.core import clock
+    from okpay.wallet.chart import balance_chart
+
     accounts = ledger.balances(db, user_id=user.id)
     recent = service.history(db, user_id=user.id, filters=service.HistoryFilter(), limit=8)
-    return render(request, "wallet/home.html", **_ctx(accounts=accounts, recent=recent))
+    currencies = [a.currency for a in accounts] or ["CNY"]
+    currency = chart_currency if chart_currency in currencies else currencies[0]
+    days = days if days in CHART_PERIODS else CHART_PERIODS[0]
+    today = clock.now().astimezone(service.BEIJING).date()
+    points = service.balance_history(
+        db, user_id=user.id, currency=currency, start=today - timedelta(days=days - 1), end=today
+    )
+    return render(
+        request,
+        "wallet/home.html",
+        **_ctx(
+            accounts=accounts,
+            recent=recent,
+            chart=balance_chart(currency, points),
+            chart_currency=currency,
+            chart_currencies=currencies,
+            chart_days=days,
+            chart_periods=CHART_PERIODS,
+        ),
+    )
 
 
 # ---------------------------------------------------------------------------------- top-up

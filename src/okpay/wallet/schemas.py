@@ -4,11 +4,16 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from okpay.core.errors import DomainError
 from okpay.core.money import to_decimal_string
 from okpay.wallet.models import Activity, Operation
+
+if TYPE_CHECKING:
+    from okpay.wallet.service import TransferResult
 
 
 class _Strict(BaseModel):
@@ -26,6 +31,22 @@ class TransferIn(AmountIn):
     )
     note: str = Field("", max_length=140)
     quote_id: int | None = Field(None, description="An FX quote, to send into another currency")
+
+
+class BatchTransferItemIn(AmountIn):
+    recipient: str = Field(
+        max_length=320, description="The recipient's e-mail address or phone number"
+    )
+    note: str = Field("", max_length=140)
+    client_ref: str | None = Field(
+        None, max_length=64, description="Your own reference for this item, echoed in its result"
+    )
+
+
+class BatchTransferIn(_Strict):
+    transfers: list[BatchTransferItemIn] = Field(
+        min_length=1, max_length=1000, description="Up to 1000 same-currency transfers"
+    )
 
 
 class FxQuoteIn(AmountIn):
@@ -212,3 +233,62 @@ def activity_out(a: Activity) -> ActivityOut:
 class HistoryPage(BaseModel):
     items: list[ActivityOut]
     next_cursor: str | None
+
+
+class ErrorOut(BaseModel):
+    code: str
+    message: str
+    field: str | None = None
+
+
+class BatchItemOut(BaseModel):
+    index: int
+    client_ref: str | None
+    ok: bool
+    reference: str | None = None
+    currency: str | None = None
+    amount: str | None = None
+    amount_minor: int | None = None
+    fee: str | None = None
+    fee_minor: int | None = None
+    error: ErrorOut | None = None
+
+
+class BatchTransferOut(BaseModel):
+    succeeded: int
+    failed: int
+    results: list[BatchItemOut]
+
+
+def batch_out(
+    client_refs: list[str | None], outcomes: list[TransferResult | DomainError]
+) -> BatchTransferOut:
+    """Each item's result in order: its reference and amounts, or its error in the
+    request's language."""
+    results = []
+    for index, (client_ref, outcome) in enumerate(zip(client_refs, outcomes, strict=True)):
+        if isinstance(outcome, DomainError):
+            results.append(
+                BatchItemOut(
+                    index=index,
+                    client_ref=client_ref,
+                    ok=False,
+                    error=ErrorOut(**outcome.as_json()["error"]),
+                )
+            )
+            continue
+        results.append(
+            BatchItemOut(
+                index=index,
+                client_ref=client_ref,
+                ok=True,
+                reference=outcome.reference,
+                currency=outcome.currency,
+                amount=to_decimal_string(outcome.amount, outcome.currency),
+                amount_minor=outcome.amount,
+                fee=to_decimal_string(outcome.fee, outcome.currency),
+                fee_minor=outcome.fee,
+            )
+        )
+    succeeded = sum(1 for r in results if r.ok)
+    return BatchTransferOut(succeeded=succeeded, failed=len(results) - succeeded, results=results)

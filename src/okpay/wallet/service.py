@@ -7,7 +7,8 @@ Calls to the payment provider happen between units of work (see wallet.flows).""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -19,8 +20,8 @@ from okpay.core import audit, clock
 from okpay.core.errors import DomainError, NotFound, ValidationFailed
 from okpay.core.i18n import N_, format_money
 from okpay.core.ids import dated_reference
-from okpay.core.money import check_currency
-from okpay.db import table_of
+from okpay.core.money import check_currency, parse_amount
+from okpay.db import one_of, table_of
 from okpay.identity import service as identity_service
 from okpay.identity.models import AccountStatus
 from okpay.wallet import fees, fx, ledger, pgwrite
@@ -313,6 +314,11 @@ class UsageSnapshot:
         since = self.today - timedelta(days=30)
         return sum(v for (t, d), v in self.rows.items() if t in VOLUME_TYPES and d > since)
 
+    def add(self, op_type: str, amount_cny: int) -> None:
+        """Count an operation made today (a batch checks its next item against the rest)."""
+        key = (op_type, self.today)
+        self.rows[key] = self.rows.get(key, 0) + amount_cny
+
 
 def _today() -> date:
     return clock.now().astimezone(BEIJING).date()
@@ -362,14 +368,28 @@ def record_usage(
 ) -> None:
     """Count (or, with ``undo``, uncount) an operation against its day's usage."""
     cny = fx.to_cny(amount, currency)
+    add_usage(
+        session,
+        user_id=user_id,
+        op_type=op_type,
+        day=day or _today(),
+        amount_cny=-cny if undo else cny,
+        count=-1 if undo else 1,
+    )
+
+
+def add_usage(
+    session: Session, *, user_id: int, op_type: str, day: date, amount_cny: int, count: int
+) -> None:
+    """Add ``count`` operations worth ``amount_cny`` to a user's usage of one day."""
     session.execute(
         _usage_upsert(session),
         {
             "user_id": user_id,
             "op_type": op_type,
-            "day": day or _today(),
-            "amount_cny": -cny if undo else cny,
-            "count": -1 if undo else 1,
+            "day": day,
+            "amount_cny": amount_cny,
+            "count": count,
         },
     )
 
@@ -393,8 +413,12 @@ def limit_usage(
     op_type: str,
     level: int,
     snapshot: UsageSnapshot | None = None,
+    limits: LimitSet | None = None,
 ) -> LimitUsage:
-    limits = effective_limits(session, user_id=user_id, op_type=op_type, level=level)
+    """A user's limits for an operation, what is used and when it resets (``limits``: the
+    user's effective limits, when the caller has them already)."""
+    if limits is None:
+        limits = effective_limits(session, user_id=user_id, op_type=op_type, level=level)
     snap = snapshot or usage_snapshot(session, user_id=user_id)
     now = clock.now()
     day, month = _day_start(now), _month_start(now)
@@ -419,12 +443,20 @@ def check_limits(
     currency: str,
     level: int,
     snapshot: UsageSnapshot | None = None,
+    limits: LimitSet | None = None,
 ) -> None:
     """Refuse an amount over the per-transaction, daily or monthly limit, naming which."""
     from okpay.core.i18n import format_datetime
 
     amount_cny = fx.to_cny(amount, currency)
-    usage = limit_usage(session, user_id=user_id, op_type=op_type, level=level, snapshot=snapshot)
+    usage = limit_usage(
+        session,
+        user_id=user_id,
+        op_type=op_type,
+        level=level,
+        snapshot=snapshot,
+        limits=limits,
+    )
     checks = (
         ("transaction", usage.per_transaction, 0, None),
         ("daily", usage.daily, usage.daily_used, usage.daily_resets_at),
@@ -469,15 +501,28 @@ class _LazyText:
 
 # ------------------------------------------------------------------------------ operations
 
-_insert_operation = insert(table_of(Operation)).returning(table_of(Operation).c.id)
+_insert_operation = insert(table_of(Operation)).returning(
+    table_of(Operation).c.id, sort_by_parameter_order=True
+)
 _insert_activity = insert(table_of(Activity))
 
 
 def _new_operation(session: Session, **fields: Any) -> tuple[int, str]:
+    (created,) = _new_operations(session, [_operation_row(**fields)])
+    return created
+
+
+def _new_operations(session: Session, rows: list[dict[str, Any]]) -> list[tuple[int, str]]:
+    """Insert operations (see :func:`_operation_row`); their (id, reference), in order."""
+    result = session.execute(_insert_operation, rows)
+    return [(int(r[0]), str(row["reference"])) for r, row in zip(result, rows, strict=True)]
+
+
+def _operation_row(**fields: Any) -> dict[str, Any]:
+    """Every column of a new operation: a fresh reference, now, and ``fields``."""
     now = clock.now()
-    reference = dated_reference("TX")
-    values = {
-        "reference": reference,
+    return {
+        "reference": dated_reference("TX"),
         "created_at": now,
         "updated_at": now,
         "fee": 0,
@@ -500,8 +545,6 @@ def _new_operation(session: Session, **fields: Any) -> tuple[int, str]:
         "completed_at": None,
         **fields,
     }
-    op_id = session.execute(_insert_operation, values).scalar_one()
-    return int(op_id), reference
 
 
 def _activity(session: Session, rows: list[dict[str, Any]]) -> None:
@@ -602,7 +645,15 @@ def resolve_recipient(
     session: Session, *, sender_id: int, recipient: str
 ) -> identity_service.Recipient:
     """The user money would go to: someone else, who exists and can receive."""
-    target = identity_service.find_recipient_summary(session, recipient)
+    return check_recipient(
+        identity_service.find_recipient_summary(session, recipient), sender_id=sender_id
+    )
+
+
+def check_recipient(
+    target: identity_service.Recipient | None, *, sender_id: int
+) -> identity_service.Recipient:
+    """Refuse a recipient who was not found, is the sender, or cannot receive."""
     if target is None:
         raise RecipientNotFound(field="recipient")
     if target.id == sender_id:
@@ -626,34 +677,40 @@ def do_transfer(
 ) -> TransferResult:
     """Send money to another OKPay user in the same currency; settles at once.
 
-    The hot path of the wallet, kept to a few statements: find the recipient, lock both
-    balances (resolving their ids in the same query), read the sender's standing and recent
-    usage, then write the operation, its entry, postings, history rows and usage."""
-    currency = check_currency(currency)
-    note = identity_service.check_name(note, field="note", max_length=140)
-    target = resolve_recipient(session, sender_id=sender_id, recipient=recipient)
-    locked = ledger.lock_customer_accounts(
-        session, user_ids=(sender_id, target.id), currency=currency
+    The hot path of the wallet: a batch of one (see :func:`do_transfer_batch`), so a few
+    statements: find the recipient, lock both balances (resolving their ids in the same
+    query), read the sender's standing, limits and recent usage, then write the operation,
+    its entry, postings, history rows and usage (one statement on PostgreSQL)."""
+    (outcome,) = do_transfer_batch(
+        session,
+        sender_id=sender_id,
+        items=[BatchItem(recipient=recipient, amount=amount, currency=currency, note=note)],
     )
-    source, dest = locked.get(sender_id), locked.get(target.id)
-    if source is None:
-        raise ledger.InsufficientFunds()
-    if dest is None:  # first money in this currency: open the account, then lock both again
-        ledger.customer_account_id(session, user_id=target.id, currency=currency)
-        locked = ledger.lock_customer_accounts(
-            session, user_ids=(sender_id, target.id), currency=currency
-        )
-        source, dest = locked[sender_id], locked[target.id]
-    me = check_can(session, sender_id, "transfer")
-    snapshot = usage_snapshot(session, user_id=sender_id)
+    if isinstance(outcome, DomainError):
+        raise outcome
+    return outcome
+
+
+def _check_transfer(
+    session: Session,
+    *,
+    me: Standing,
+    sender_id: int,
+    source: ledger.LockedAccount,
+    amount: int,
+    snapshot: UsageSnapshot,
+    limits: LimitSet | None = None,
+) -> int:
+    """Limits, fee and funds for a transfer out of a locked account; returns the fee."""
     check_limits(
         session,
         user_id=sender_id,
         op_type="transfer",
         amount=amount,
-        currency=currency,
+        currency=source.currency,
         level=me.verification_level,
         snapshot=snapshot,
+        limits=limits,
     )
     fee = quote_fee(
         session,
@@ -661,102 +718,327 @@ def do_transfer(
         operation="transfer",
         method="wallet",
         amount=amount,
-        currency=currency,
+        currency=source.currency,
         snapshot=snapshot,
         created_at=me.created_at,
     ).fee
     if source.available < amount + fee:
         raise ledger.InsufficientFunds()
-    by_id = {source.id: source, dest.id: dest}
+    return fee
+
+
+def _transfer_lines(
+    session: Session,
+    by_id: dict[int, ledger.LockedAccount],
+    *,
+    source: ledger.LockedAccount,
+    dest: ledger.LockedAccount,
+    amount: int,
+    fee: int,
+) -> list[ledger.Line]:
+    """The postings of a transfer: sender to recipient, and the fee (if any) to a fee
+    revenue shard, locked here unless ``by_id`` holds one already."""
     lines = [ledger.Line(source.id, -amount), ledger.Line(dest.id, amount)]
     if fee:
-        fee_id = ledger.system_account_id(session, SystemAccount.fee_revenue, currency)
-        by_id.update(ledger.lock_accounts(session, [fee_id]))
+        shards = ledger.system_shard_ids(session, SystemAccount.fee_revenue, source.currency)
+        fee_id = next((i for i in shards if i in by_id), None)
+        if fee_id is None:
+            fee_id = ledger.system_account_id(session, SystemAccount.fee_revenue, source.currency)
+            by_id.update(ledger.lock_accounts(session, [fee_id]))
         lines += [ledger.Line(source.id, -fee), ledger.Line(fee_id, fee)]
+    return lines
 
+
+# ------------------------------------------------------------------------ batch transfers
+
+MAX_BATCH = 1000
+
+
+@dataclass(frozen=True)
+class BatchItem:
+    """One transfer of a batch, as sent: the amount is a decimal string in major units (or
+    an integer of minor units), checked with the item."""
+
+    recipient: str
+    amount: str | int
+    currency: str
+    note: str = ""
+    client_ref: str | None = None
+
+
+def do_transfer_batch(
+    session: Session, *, sender_id: int, items: Sequence[BatchItem]
+) -> list[TransferResult | DomainError]:
+    """Send up to :data:`MAX_BATCH` transfers at once, each settling or refused on its own:
+    the answer has, per item and in order, its result or the error that refused it.
+
+    The same rules as :func:`do_transfer`, applied item after item as if they were sent one
+    by one (the balance, the limits' usage and the fee discount follow on), with the
+    database work done once: recipients found in two queries, every balance locked in one
+    statement in id order, the sender's standing, limits and usage read once, and the
+    operations, entries, postings, history rows and usage written in a few multi-row
+    statements."""
+    if len(items) > MAX_BATCH:
+        raise ValidationFailed(
+            N_("Send at most %(max)s transfers at once."),
+            code="batch_too_large",
+            field="transfers",
+            max=MAX_BATCH,
+        )
+    outcome: list[TransferResult | DomainError | None] = [None] * len(items)
+    targets = identity_service.find_recipient_summaries(session, [i.recipient for i in items])
+    wanted: list[_Wanted] = []
+    for index, item in enumerate(items):
+        try:
+            currency = check_currency(item.currency)
+            amount = parse_amount(item.amount, currency)
+            note = identity_service.check_name(item.note, field="note", max_length=140)
+            target = check_recipient(targets.get(item.recipient), sender_id=sender_id)
+        except DomainError as err:
+            outcome[index] = err
+            continue
+        wanted.append(_Wanted(index, target, amount, currency, note, item.client_ref))
+    planned, sender_label = _plan_batch(session, sender_id=sender_id, wanted=wanted)
+    for w, refusal in planned.refused:
+        outcome[w.index] = refusal
+    if planned.ok:
+        created = _write_batch(
+            session, sender_id=sender_id, sender_label=sender_label, planned=planned.ok
+        )
+        for p, (op_id, reference) in zip(planned.ok, created, strict=True):
+            outcome[p.item.index] = TransferResult(
+                op_id, reference, p.item.amount, p.fee, p.item.currency
+            )
+    return [o if o is not None else DomainError() for o in outcome]
+
+
+@dataclass(frozen=True)
+class _Wanted:
+    """A batch item that passed validation."""
+
+    index: int
+    target: identity_service.Recipient
+    amount: int
+    currency: str
+    note: str
+    client_ref: str | None
+
+
+@dataclass(frozen=True)
+class _Checked:
+    """A batch item that passed every check, with its planned entry."""
+
+    item: _Wanted
+    source: ledger.LockedAccount
+    dest: ledger.LockedAccount
+    fee: int
+    plan: ledger.Plan
+
+
+@dataclass
+class _BatchPlan:
+    ok: list[_Checked] = field(default_factory=list)
+    refused: list[tuple[_Wanted, DomainError]] = field(default_factory=list)
+
+
+def _plan_batch(
+    session: Session, *, sender_id: int, wanted: list[_Wanted]
+) -> tuple[_BatchPlan, str]:
+    """Lock, check and plan the validated items in order; a refused item changes nothing
+    for the ones after it. Returns the plan and the sender's label for history rows."""
+    result = _BatchPlan()
+    if not wanted:
+        return result, ""
+    locked = ledger.lock_customer_accounts_in(
+        session,
+        user_ids={sender_id, *(w.target.id for w in wanted)},
+        currencies={w.currency for w in wanted},
+    )
+    by_id = {a.id: a for a in locked.values()}
+    try:
+        me = check_can(session, sender_id, "transfer")
+    except DomainError as err:  # frozen, locked, closed or restricted: every item is refused
+        result.refused = [(w, err) for w in wanted]
+        return result, ""
+    snapshot = usage_snapshot(session, user_id=sender_id)
+    limits = effective_limits(
+        session, user_id=sender_id, op_type="transfer", level=me.verification_level
+    )
+    for w in wanted:
+        try:
+            source = locked.get((sender_id, w.currency))
+            if source is None:
+                raise ledger.InsufficientFunds()
+            fee = _check_transfer(
+                session,
+                me=me,
+                sender_id=sender_id,
+                source=source,
+                amount=w.amount,
+                snapshot=snapshot,
+                limits=limits,
+            )
+            dest = locked.get((w.target.id, w.currency))
+            if dest is None:  # first money in this currency: open the account and lock it
+                dest_id = ledger.customer_account_id(
+                    session, user_id=w.target.id, currency=w.currency
+                )
+                assert dest_id is not None
+                by_id.update(ledger.lock_accounts(session, [dest_id]))
+                dest = locked[(w.target.id, w.currency)] = by_id[dest_id]
+            lines = _transfer_lines(
+                session, by_id, source=source, dest=dest, amount=w.amount, fee=fee
+            )
+            checked = ledger.plan(by_id, lines)
+        except DomainError as err:
+            result.refused.append((w, err))
+            continue
+        ledger.applied(by_id, checked)
+        snapshot.add("transfer", fx.to_cny(w.amount, w.currency))
+        result.ok.append(_Checked(w, source, dest, fee, checked))
+    return result, me.label
+
+
+def _write_batch(
+    session: Session, *, sender_id: int, sender_label: str, planned: list[_Checked]
+) -> list[tuple[int, str]]:
+    """Write the checked items: operations, entries with postings and balances, history
+    rows and the day's usage, each kind in one multi-row statement (all of them in one on
+    PostgreSQL); (id, reference) of each, in order."""
+    now = clock.now()
+    pairs = list(zip(planned, _new_references(session, len(planned)), strict=True))
+    usage_cny = sum(fx.to_cny(p.item.amount, p.item.currency) for p in planned)
     if session.get_bind().dialect.name == "postgresql":
-        # One statement for operation, entry, postings, balances, history and usage.
-        checked = ledger.plan(by_id, lines)
-        now = clock.now()
-        reference = dated_reference("TX")
-        op_id = pgwrite.write_settled(
+        ids = pgwrite.write_settled(
             session,
-            operation={
-                "reference": reference,
-                "type": "transfer",
-                "status": "completed",
-                "user_id": sender_id,
-                "account_id": source.id,
-                "cp_user_id": target.id,
-                "cp_account_id": dest.id,
-                "currency": currency,
-                "amount": amount,
-                "fee": fee,
-                "method": "wallet",
-                "note": note,
-            },
+            user_id=sender_id,
+            type="transfer",
+            method="wallet",
             kind="transfer",
-            checked=checked,
-            activity=[
-                pgwrite.ActivityRow(sender_id, "out", -(amount + fee), fee, target.label),
-                pgwrite.ActivityRow(target.id, "in", amount, 0, me.label),
+            operations=[
+                pgwrite.Settled(
+                    reference=reference,
+                    account_id=p.source.id,
+                    currency=p.item.currency,
+                    amount=p.item.amount,
+                    plan=p.plan,
+                    activity=[
+                        pgwrite.ActivityRow(**row)
+                        for row in _transfer_activity(sender_id, p.item.target, sender_label, p)
+                    ],
+                    fee=p.fee,
+                    note=p.item.note,
+                    cp_user_id=p.item.target.id,
+                    cp_account_id=p.dest.id,
+                    data=_batch_data(p),
+                )
+                for p, reference in pairs
             ],
             usage=pgwrite.UsageRow(
-                sender_id, now.astimezone(BEIJING).date(), fx.to_cny(amount, currency)
+                sender_id, now.astimezone(BEIJING).date(), usage_cny, len(planned)
             ),
             now=now,
         )
-        ledger.applied(by_id, checked)
-        return TransferResult(op_id, reference, amount, fee, currency)
+        return list(zip(ids, [reference for _p, reference in pairs], strict=True))
 
-    op_id, reference = _new_operation(
+    created = _new_operations(
         session,
-        type=OperationType.transfer.value,
-        status=OperationStatus.completed.value,
-        user_id=sender_id,
-        account_id=source.id,
-        counterparty_user_id=target.id,
-        counterparty_account_id=dest.id,
-        currency=currency,
-        amount=amount,
-        fee=fee,
-        method="wallet",
-        note=note,
-        completed_at=clock.now(),
+        [
+            _operation_row(
+                reference=reference,
+                type=OperationType.transfer.value,
+                status=OperationStatus.completed.value,
+                user_id=sender_id,
+                account_id=p.source.id,
+                counterparty_user_id=p.item.target.id,
+                counterparty_account_id=p.dest.id,
+                currency=p.item.currency,
+                amount=p.item.amount,
+                fee=p.fee,
+                method="wallet",
+                note=p.item.note,
+                completed_at=now,
+                data=_batch_data(p),
+            )
+            for p, reference in pairs
+        ],
     )
-    ledger.post(session, by_id, operation_id=op_id, kind="transfer", lines=lines)
+    steps = list(zip(planned, created, strict=True))
+    ledger.write_entries(session, [(op_id, "transfer", p.plan) for p, (op_id, _) in steps])
     _activity(
         session,
         [
             {
-                "user_id": sender_id,
+                **row,
                 "operation_id": op_id,
                 "reference": reference,
                 "type": "transfer",
-                "direction": "out",
                 "status": "completed",
-                "currency": currency,
-                "amount": -(amount + fee),
-                "fee": fee,
-                "counterparty": target.label,
-                "note": note,
-            },
-            {
-                "user_id": target.id,
-                "operation_id": op_id,
-                "reference": reference,
-                "type": "transfer",
-                "direction": "in",
-                "status": "completed",
-                "currency": currency,
-                "amount": amount,
-                "counterparty": me.label,
-                "note": note,
-            },
+                "currency": p.item.currency,
+                "note": p.item.note,
+            }
+            for p, (op_id, reference) in steps
+            for row in _transfer_activity(sender_id, p.item.target, sender_label, p)
         ],
     )
-    record_usage(session, user_id=sender_id, op_type="transfer", amount=amount, currency=currency)
-    return TransferResult(op_id, reference, amount, fee, currency)
+    add_usage(
+        session,
+        user_id=sender_id,
+        op_type="transfer",
+        day=now.astimezone(BEIJING).date(),
+        amount_cny=usage_cny,
+        count=len(planned),
+    )
+    return created
+
+
+def _new_references(session: Session, count: int) -> list[str]:
+    """``count`` different operation references. References are short and random: among a
+    day's millions, a thousand new ones would often meet one already taken, so a batch
+    checks them first (one indexed read). A single one is left to the unique constraint
+    (a clash is retried with the whole transaction, see wallet.flows)."""
+    chosen: dict[str, None] = {}
+    while len(chosen) < count:
+        fresh = {dated_reference("TX") for _ in range(count - len(chosen))} - set(chosen)
+        if count > 1:
+            dialect = session.get_bind().dialect.name
+            fresh -= set(
+                session.scalars(
+                    select(Operation.reference).where(
+                        one_of(dialect, Operation.reference, sorted(fresh))
+                    )
+                )
+            )
+        chosen.update(dict.fromkeys(fresh))
+    return list(chosen)
+
+
+def _batch_data(p: _Checked) -> dict[str, Any]:
+    return {"client_ref": p.item.client_ref} if p.item.client_ref else {}
+
+
+def _transfer_activity(
+    sender_id: int, target: identity_service.Recipient, sender_label: str, p: _Checked
+) -> list[dict[str, Any]]:
+    """The two history lines of a transfer, the sender's and the recipient's: who, which
+    way, how much (the sender's with the fee) and the other party's label."""
+    amount, fee = p.item.amount, p.fee
+    return [
+        {
+            "user_id": sender_id,
+            "direction": "out",
+            "amount": -(amount + fee),
+            "fee": fee,
+            "counterparty": target.label,
+        },
+        {
+            "user_id": target.id,
+            "direction": "in",
+            "amount": amount,
+            "fee": 0,
+            "counterparty": sender_label,
+        },
+    ]
 
 
 # ---------------------------------------------------------------------------- top-up
@@ -1435,6 +1717,54 @@ def statement(session: Session, *, user_id: int, start: date, end: date) -> list
         for c, o, i, out in rows
     ]
     return sorted(lines, key=lambda line: (line.currency != "CNY", line.currency))
+
+
+@dataclass(frozen=True)
+class BalancePoint:
+    day: date
+    balance: int
+
+
+def balance_history(
+    session: Session, *, user_id: int, currency: str, start: date, end: date
+) -> list[BalancePoint]:
+    """The user's balance in ``currency`` at the end of each day from ``start`` to ``end``
+    (Beijing time), read from the ledger: the last posting's balance_after of each day,
+    carried over days without one. Empty when the user never had money in that currency."""
+    from okpay.wallet.models import JournalEntry, Posting
+
+    account_id = ledger.customer_account_id(
+        session, user_id=user_id, currency=currency, create=False
+    )
+    if account_id is None:
+        return []
+    since = datetime.combine(start, time(0), BEIJING)
+    until = datetime.combine(end + timedelta(days=1), time(0), BEIJING)
+    stmt = (
+        select(JournalEntry.created_at, Posting.balance_after)
+        .join(JournalEntry, JournalEntry.id == Posting.entry_id)
+        .where(Posting.account_id == account_id)
+    )
+    opening = session.execute(
+        stmt.where(JournalEntry.created_at < since).order_by(Posting.id.desc()).limit(1)
+    ).first()
+    closing_by_day: dict[date, int] = {}
+    rows = session.execute(
+        stmt.where(JournalEntry.created_at >= since, JournalEntry.created_at < until).order_by(
+            Posting.id
+        )
+    )
+    for created_at, balance_after in rows:  # in ledger order: the day's last one stays
+        closing_by_day[created_at.astimezone(BEIJING).date()] = int(balance_after)
+    if opening is None and not closing_by_day:
+        return []
+    balance = int(opening[1]) if opening is not None else 0
+    points = []
+    for offset in range((end - start).days + 1):
+        day = start + timedelta(days=offset)
+        balance = closing_by_day.get(day, balance)
+        points.append(BalancePoint(day, balance))
+    return points
 
 
 # ------------------------------------------------------------------- merchants and refunds

@@ -1,0 +1,106 @@
+"""Shared by the HTTP benches: start `okpay serve` on a free port, drive it with concurrent
+clients for a fixed time, and read percentiles."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Awaitable, Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import httpx
+
+Request = Callable[[httpx.AsyncClient, int], Awaitable[httpx.Response]]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@contextmanager
+def serve(url: str, data_dir: Path, workers: int) -> Iterator[str]:
+    """`okpay serve` with ``workers`` processes on ``url``; yields its base URL once
+    /healthz answers, and stops it afterwards."""
+    port = free_port()
+    env = {
+        **os.environ,
+        "OKPAY_ENV": "test",
+        "OKPAY_DATABASE_URL": url,
+        "OKPAY_DATA_DIR": str(data_dir),
+        "OKPAY_SECRET_KEY": "bench-secret",
+        "OKPAY_BASE_URL": f"http://127.0.0.1:{port}",
+        "OKPAY_IP_FAILURES_PER_HOUR": "1000000",
+        "OKPAY_SMTP_HOST": "",
+    }
+    command = [sys.executable, "-m", "okpay.cli", "serve", "--host", "127.0.0.1"]
+    server = subprocess.Popen(
+        [*command, "--port", str(port), "--workers", str(workers)],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            if time.monotonic() > deadline or server.poll() is not None:
+                raise RuntimeError(
+                    "server did not start: "
+                    + (server.stderr.read().decode() if server.stderr else "")
+                )
+            time.sleep(0.2)
+        yield base
+    finally:
+        server.terminate()
+        server.wait(timeout=20)
+
+
+async def run_load(
+    base: str,
+    seconds: float,
+    concurrency: int,
+    make_request: Request,
+    ok: tuple[int, ...] = (200,),
+) -> tuple[int, list[float], int]:
+    """``concurrency`` clients sending requests back to back for ``seconds``: how many were
+    answered, their latencies (seconds) and how many answers were not in ``ok``."""
+    latencies: list[float] = []
+    errors = 0
+    end = time.perf_counter() + seconds
+    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
+
+    async with httpx.AsyncClient(base_url=base, limits=limits, timeout=30) as client:
+
+        async def worker(n: int) -> None:
+            nonlocal errors
+            i = n
+            while time.perf_counter() < end:
+                t0 = time.perf_counter()
+                response = await make_request(client, i)
+                latencies.append(time.perf_counter() - t0)
+                if response.status_code not in ok:
+                    errors += 1
+                i += concurrency
+
+        await asyncio.gather(*(worker(n) for n in range(concurrency)))
+    return len(latencies), latencies, errors
+
+
+def p(values: list[float], q: float) -> float:
+    """The ``q`` quantile of latencies in seconds, in milliseconds."""
+    if not values:
+        return 0.0
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))] * 1000
