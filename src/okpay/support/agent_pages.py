@@ -18,7 +18,7 @@ from okpay.helpcenter.taxonomy import CATEGORIES, category_label
 from okpay.identity import service as identity_service
 from okpay.identity.access import require_role
 from okpay.identity.models import Role, User
-from okpay.support import console, service
+from okpay.support import console, customer, service
 from okpay.support import files as support_files
 from okpay.support.models import (
     AGENT_STATUS_LABELS,
@@ -434,22 +434,7 @@ def reveal(
 def download(number: str, attachment_id: int, agent: Agent, db: DbSession) -> Response:
     ticket = service.access_ticket(db, user=agent, number=number)
     row = service.get_attachment(db, ticket, attachment_id)
-    return attachment_response(row)
-
-
-def attachment_response(row: Any) -> Response:
-    """A stored file as a download: our content type, never rendered inline."""
-    from urllib.parse import quote
-
-    data = support_files.load(row.storage_key)
-    return Response(
-        data,
-        media_type=row.content_type,
-        headers={
-            "Content-Disposition": f"attachment; filename*=UTF-8''{quote(row.filename)}",
-            "Cache-Control": "private, no-store",
-        },
-    )
+    return customer.download(row)
 
 
 # ------------------------------------------------------------------------------------ phone
