@@ -94,22 +94,34 @@ def normalise_number(raw: str) -> str | None:
 
 
 def _next_number(session: Session) -> str:
-    """The next request number of the current year (a counter row, locked while we count)."""
+    """The next request number of the current year, from a counter row.
+
+    On PostgreSQL the counter is bumped in its own short transaction, so tickets being opened
+    at the same time do not queue behind each other's whole unit of work; a ticket that is
+    then rolled back leaves a gap in the numbers, which is harmless. SQLite has one writer at
+    a time anyway, so there the counter is part of the ticket's own transaction."""
     year = clock.now().year
-    dialect = session.get_bind().dialect.name
-    if dialect == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert as upsert
-    else:
-        from sqlalchemy.dialects.sqlite import insert as upsert  # type: ignore[assignment]
-    stmt = (
-        upsert(TicketCounter)
+    bind = session.get_bind()
+    if bind.dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert as pg_insert
+
+        with bind.engine.begin() as conn:
+            return format_number(year, int(conn.execute(_bump(pg_insert, year)).scalar_one()))
+    from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+    return format_number(year, int(session.execute(_bump(sqlite_insert, year)).scalar_one()))
+
+
+def _bump(insert: Any, year: int) -> Any:
+    """INSERT … ON CONFLICT DO UPDATE on the year's counter, returning the new value."""
+    return (
+        insert(TicketCounter)
         .values(year=year, last=1)
         .on_conflict_do_update(
             index_elements=[TicketCounter.year], set_={"last": TicketCounter.last + 1}
         )
         .returning(TicketCounter.last)
     )
-    return format_number(year, int(session.execute(stmt).scalar_one()))
 
 
 # ----------------------------------------------------------------------------- reading
