@@ -43,6 +43,9 @@ def test_opening_acknowledges_with_number_and_due_time(db, mailbox, clock) -> No
     msg = mailbox.last("lihua@example.com")
     assert number in msg["Subject"]
     assert "/support/requests/OK-2026-000001?key=" in mailbox.text(msg)
+    # The promised time to the minute, in the customer's zone, in Chinese (the default).
+    assert "中国标准时间" in mailbox.text(msg)
+    assert "您的请求编号是 OK-2026-000001" in mailbox.text(msg)
 
 
 def test_card_numbers_typed_in_are_masked(db) -> None:  # type: ignore[no-untyped-def]

@@ -165,9 +165,14 @@ def format_datetime(value: datetime | None, fmt: str = "medium") -> str:
     if value is None:
         return ""
     locale = get_locale()
-    return babel_dates.format_datetime(
-        value, fmt, tzinfo=babel_dates.get_timezone(DISPLAY_TIMEZONE[locale]), locale=locale
-    )
+    zone = babel_dates.get_timezone(DISPLAY_TIMEZONE[locale])
+    if fmt == "minutes":
+        # A promise to a person ("we will reply by …"): the day, the minute and the zone,
+        # never seconds: "2026年11月22日 18:41 中国标准时间",
+        # "Nov 22, 2026 18:41 China Standard Time".
+        day = babel_dates.format_date(value.astimezone(zone), "medium", locale=locale)
+        return f"{day} {babel_dates.format_time(value, 'HH:mm zzzz', tzinfo=zone, locale=locale)}"
+    return babel_dates.format_datetime(value, fmt, tzinfo=zone, locale=locale)
 
 
 def format_date(value: date | datetime | None, fmt: str = "medium") -> str:

@@ -984,7 +984,7 @@ def _mail_context(ticket: Ticket, **extra: Any) -> dict[str, Any]:
         "subject": ticket.subject,
         "link": requester_link(ticket),
         "rate_link": requester_link(ticket, "/rate"),
-        "due": format_datetime(due, "long") if due else "",
+        "due": format_datetime(due, "minutes") if due else "",
         "team": label(TEAM_LABELS, ticket.team),
         "category": category_label(ticket.category),
         **extra,
