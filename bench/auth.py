@@ -26,15 +26,14 @@ import time
 from pathlib import Path
 
 import httpx
+from common import logger
 from httpload import p as percentile
 from httpload import run_load, serve
 
+log = logger("auth")
+
 ROOT = Path(__file__).resolve().parents[1]
 PASSWORD = "bench passphrase 2026"
-
-
-def log(msg: str) -> None:
-    print(f"[bench auth] {msg}", file=sys.stderr, flush=True)
 
 
 def prepare_database(url: str, users: int) -> None:

@@ -18,20 +18,13 @@ import json
 import os
 import random
 import statistics
-import sys
 import tempfile
 import time
 
 import numpy as np
+from common import logger, percentile
 
-
-def log(msg: str) -> None:
-    print(f"[bench helpcenter] {msg}", file=sys.stderr, flush=True)
-
-
-def percentile(values: list[float], p: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1)))]
+log = logger("helpcenter")
 
 
 def main() -> None:

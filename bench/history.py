@@ -26,22 +26,13 @@ import tempfile
 import time
 from datetime import UTC, date, datetime, timedelta
 
-DEFAULT_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+from common import bench_url as _bench_url
+from common import logger
+
 SCHEMA = os.environ.get("OKPAY_BENCH_SCHEMA", "okpay_bench_history")
 SPAN_DAYS = 730
 END = datetime(2026, 11, 1, tzinfo=UTC)
-
-
-def log(msg: str) -> None:
-    print(f"[bench history] {msg}", file=sys.stderr, flush=True)
-
-
-def bench_url() -> str:
-    url = os.environ.get("OKPAY_BENCH_DATABASE_URL", DEFAULT_URL)
-    if not url.startswith("postgres"):
-        raise SystemExit("bench/history.py needs PostgreSQL (OKPAY_BENCH_DATABASE_URL)")
-    sep = "&" if "?" in url else "?"
-    return f"{url}{sep}options=-csearch_path%3D{SCHEMA}"
+log = logger("history")
 
 
 def load(url: str, *, rows: int, customer_rows: int, others: int) -> int:
@@ -251,7 +242,9 @@ def main() -> int:
             "OKPAY_SMTP_HOST": "",
         }
     )
-    url = bench_url()
+    url = _bench_url(
+        SCHEMA, postgres_only="bench/history.py needs PostgreSQL (OKPAY_BENCH_DATABASE_URL)"
+    )
     os.environ["OKPAY_DATABASE_URL"] = url
     started = time.perf_counter()
     if args.reuse:

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -14,14 +13,9 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
+from common import free_port
 
 Request = Callable[[httpx.AsyncClient, int], Awaitable[httpx.Response]]
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @contextmanager

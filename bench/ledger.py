@@ -34,21 +34,12 @@ import tempfile
 import time
 from pathlib import Path
 
-DEFAULT_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+from common import bench_url as _bench_url
+from common import logger
+
 SCHEMA = os.environ.get("OKPAY_BENCH_SCHEMA", "okpay_bench")
 PASSWORD = "bench passphrase"
-
-
-def log(msg: str) -> None:
-    print(f"[bench ledger] {msg}", file=sys.stderr, flush=True)
-
-
-def bench_url() -> str:
-    url = os.environ.get("OKPAY_BENCH_DATABASE_URL", DEFAULT_URL)
-    if url.startswith("postgres"):
-        sep = "&" if "?" in url else "?"
-        url = f"{url}{sep}options=-csearch_path%3D{SCHEMA}"
-    return url
+log = logger("ledger")
 
 
 def configure(url: str, data_dir: str) -> None:
@@ -352,7 +343,7 @@ def main() -> int:
     args = parser.parse_args()
 
     data_dir = tempfile.mkdtemp(prefix="okpay-bench-")
-    url = bench_url()
+    url = _bench_url(SCHEMA)
     if "sqlite" in url and ":///" in url and not url.endswith(".sqlite3"):
         url = f"sqlite:///{Path(data_dir) / 'bench.sqlite3'}"
     configure(url, data_dir)

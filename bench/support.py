@@ -17,8 +17,8 @@ teams, priorities, assignees and due times from a day overdue to four days ahead
 Progress goes to stderr; the last stdout line is one JSON object. The SMTP listener's rate
 is measured by bench/support_mail.py, which this script runs and whose figures it reports
 as ``smtp_*``. ``api_tickets_per_s`` is tickets opened over HTTP through
-``POST /api/v1/support/tickets`` against ``okpay serve --workers 2``, by 8 client threads with
-bearer tokens of 20 customers (each account may open 30 requests an hour).
+``POST /api/v1/support/tickets`` against ``okpay serve --workers 2``, by 8 concurrent clients
+for five seconds, with the bearer tokens of 40 customers (each may open 30 requests an hour).
 """
 
 from __future__ import annotations
@@ -33,25 +33,11 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-DEFAULT_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+from common import bench_url as _bench_url
+from common import logger, percentile
+
 SCHEMA = "okpay_bench_support"
-
-
-def log(msg: str) -> None:
-    print(f"[bench support] {msg}", file=sys.stderr, flush=True)
-
-
-def percentile(values: list[float], p: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1)))]
-
-
-def bench_url() -> str:
-    url = os.environ.get("OKPAY_BENCH_DATABASE_URL", DEFAULT_URL)
-    if not url.startswith("postgres"):
-        raise SystemExit("bench/support.py measures PostgreSQL: set OKPAY_BENCH_DATABASE_URL")
-    sep = "&" if "?" in url else "?"
-    return f"{url}{sep}options=-csearch_path%3D{SCHEMA}"
+log = logger("support")
 
 
 def configure(url: str) -> None:
@@ -336,20 +322,15 @@ def measure_creation(url: str, count: int) -> dict[str, Any]:
     }
 
 
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def measure_api(url: str, count: int, clients: int = 8, customers: int = 20) -> dict[str, Any]:
-    """Tickets opened through the customer JSON API over real HTTP (2 server processes)."""
-    import subprocess
-    import threading
+def measure_api(url: str, seconds: float, clients: int = 8, customers: int = 40) -> dict[str, Any]:
+    """Tickets opened through the customer JSON API over real HTTP: `okpay serve` with 2
+    workers (bench/httpload.py), ``clients`` concurrent clients for ``seconds``, with the
+    bearer tokens of ``customers`` accounts (each may open 30 requests an hour)."""
+    import asyncio
+    from pathlib import Path
 
     import httpx
+    from httpload import p, run_load, serve
 
     from okpay.db import get_database
     from okpay.identity import service as identity_service
@@ -363,82 +344,34 @@ def measure_api(url: str, count: int, clients: int = 8, customers: int = 20) -> 
                 s, email=email, password=password, role=Role.customer, name="Bench"
             )
             user.email_verified_at = user.created_at
-    port = free_port()
-    env = {**os.environ, "OKPAY_MAIL_IN_PORT": "0", "OKPAY_JOBS_IMMEDIATE": "false",
-           "OKPAY_EMBEDDED_WORKER": "false"}  # fmt: skip
-    server = subprocess.Popen(
-        [sys.executable, "-m", "okpay.cli", "serve", "--port", str(port), "--workers", "2"],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                httpx.get(f"{base}/healthz", timeout=2)
-                break
-            except httpx.HTTPError:
-                if time.monotonic() > deadline or server.poll() is not None:
-                    raise SystemExit("okpay serve did not start") from None
-                time.sleep(0.2)
-        tokens = []
-        for email in emails:
-            answer = httpx.post(
+    os.environ.update(OKPAY_MAIL_IN_PORT="0", OKPAY_JOBS_IMMEDIATE="false",
+                      OKPAY_EMBEDDED_WORKER="false")  # fmt: skip
+    with serve(url, Path(os.environ["OKPAY_DATA_DIR"]), workers=2) as base:
+        tokens = [
+            httpx.post(
                 f"{base}/api/v1/auth/login", json={"email": email, "password": password}
-            )
-            answer.raise_for_status()
-            tokens.append(answer.json()["token"])
-        latencies: list[float] = []
-        failures = [0]
-        lock = threading.Lock()
-        jobs = list(range(count))
+            ).json()["token"]
+            for email in emails
+        ]
 
-        def client() -> None:
-            with httpx.Client(base_url=base, timeout=30) as http:
-                while True:
-                    with lock:
-                        if not jobs:
-                            return
-                        i = jobs.pop()
-                    started = time.perf_counter()
-                    answer = http.post(
-                        "/api/v1/support/tickets",
-                        json={"subject": f"Top-up not arrived {i}",
-                              "body": "I topped up 100 yuan by bank transfer; it is not there."},
-                        headers={"Authorization": f"Bearer {tokens[i % len(tokens)]}"},
-                    )  # fmt: skip
-                    took = (time.perf_counter() - started) * 1000
-                    with lock:
-                        latencies.append(took)
-                        if answer.status_code != 201:
-                            failures[0] += 1
+        async def open_one(client: httpx.AsyncClient, i: int) -> httpx.Response:
+            return await client.post(
+                "/api/v1/support/tickets",
+                json={"subject": f"Top-up not arrived {i}",
+                      "body": "I topped up 100 yuan by bank transfer; it is not there."},
+                headers={"Authorization": f"Bearer {tokens[i % len(tokens)]}"},
+            )  # fmt: skip
 
-        # Warm both server processes up (imports, catalogs, the triage model) untimed.
-        with httpx.Client(base_url=base, timeout=60) as http:
-            for i in range(4 * clients):
-                http.post(
-                    "/api/v1/support/tickets",
-                    json={"subject": "Warm-up", "body": "Warming up."},
-                    headers={"Authorization": f"Bearer {tokens[i % len(tokens)]}"},
-                )
-        latencies.clear()
-        t0 = time.perf_counter()
-        threads = [threading.Thread(target=client) for _ in range(clients)]
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join()
-        elapsed = time.perf_counter() - t0
-    finally:
-        server.terminate()
-        server.wait(timeout=30)
+        # Warm both server processes up (imports, catalogs, the triage model), untimed.
+        asyncio.run(run_load(base, 2, 2, open_one, ok=(201,)))
+        done, latencies, failures = asyncio.run(
+            run_load(base, seconds, clients, open_one, ok=(201,))
+        )
     return {
-        "api_tickets_per_s": round((count - failures[0]) / elapsed, 1),
-        "api_p50_ms": round(statistics.median(latencies), 1),
-        "api_p99_ms": round(percentile(latencies, 99), 1),
-        "api_failures": failures[0],
+        "api_tickets_per_s": round((done - failures) / seconds, 1),
+        "api_p50_ms": round(p(latencies, 0.5), 1),
+        "api_p99_ms": round(p(latencies, 0.99), 1),
+        "api_failures": failures,
     }
 
 
@@ -474,10 +407,14 @@ def main() -> None:
     parser.add_argument(
         "--reuse", action="store_true", help="measure the tickets a previous run loaded"
     )
-    parser.add_argument("--api", type=int, default=500, help="tickets opened over HTTP")
+    parser.add_argument(
+        "--api-seconds", type=float, default=5, help="how long to open tickets over HTTP"
+    )
     parser.add_argument("--smtp", type=int, default=500, help="e-mails sent to the listener")
     args = parser.parse_args()
-    url = bench_url()
+    url = _bench_url(
+        SCHEMA, postgres_only="bench/support.py measures PostgreSQL: set OKPAY_BENCH_DATABASE_URL"
+    )
     configure(url)
     agent_ids = existing_agents(url) if args.reuse else prepare(url, args.tickets)
     log("measuring the agent queue")
@@ -486,7 +423,7 @@ def main() -> None:
     log(f"opening {args.created} tickets through the service")
     created = measure_creation(url, args.created)
     log(f"{created['tickets_per_s']} tickets/s")
-    api = measure_api(url, args.api) if args.api else {}
+    api = measure_api(url, args.api_seconds) if args.api_seconds else {}
     log(f"API: {api.get('api_tickets_per_s')} tickets/s")
     smtp = measure_smtp(args.smtp) if args.smtp else {}
     log(f"SMTP: {smtp.get('smtp_tickets_per_s')} tickets/s")

@@ -34,32 +34,12 @@ from email import policy
 from email.message import EmailMessage
 from email.utils import make_msgid
 
-DEFAULT_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+from common import bench_url as _bench_url
+from common import free_port, logger, percentile
+
 SCHEMA = "okpay_bench_mail"
+log = logger("support_mail")
 SUPPORT = "support@okpay.example"
-
-
-def log(msg: str) -> None:
-    print(f"[bench support_mail] {msg}", file=sys.stderr, flush=True)
-
-
-def bench_url() -> str:
-    url = os.environ.get("OKPAY_BENCH_DATABASE_URL", DEFAULT_URL)
-    if url.startswith("postgres"):
-        sep = "&" if "?" in url else "?"
-        url = f"{url}{sep}options=-csearch_path%3D{SCHEMA}"
-    return url
-
-
-def percentile(values: list[float], p: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1)))]
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def wait_for_port(port: int, proc: subprocess.Popen[bytes], seconds: float = 60) -> None:
@@ -276,7 +256,7 @@ def main() -> None:
         serve_floor(args.serve_floor)
         return
     result = measure(
-        bench_url(),
+        _bench_url(SCHEMA),
         messages=args.messages,
         connections=args.connections,
         workers=args.workers,
