@@ -246,16 +246,7 @@ def ticket_page(request: Request, number: str, agent: Agent, db: DbSession) -> R
 
 
 def _checked_files(files: list[UploadFile]) -> list[support_files.CheckedFile]:
-    from okpay.settings import get_settings
-
-    limit = get_settings().upload_max_bytes
-    checked = []
-    for upload in files:
-        if not upload.filename:
-            continue
-        data = upload.file.read(limit + 1)
-        checked.append(support_files.check_upload(upload.filename, data))
-    return checked
+    return [support_files.check_stream(u.filename, u.file) for u in files if u.filename]
 
 
 def _act(

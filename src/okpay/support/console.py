@@ -382,8 +382,7 @@ COUNT_CAP = 1000
 
 def queue_counts(session: Session, *, cap: int = COUNT_CAP) -> dict[str, int]:
     """Unfinished tickets per team for the tabs, each counted up to ``cap`` (shown as
-    "1000+"): every count is a bounded walk of ix_ticket_queue, never a scan of the backlog.
-    service.queue_counts gives exact figures where they are worth a full count."""
+    "1000+"): every count is a bounded walk of ix_ticket_queue, never a scan of the backlog."""
     parts = []
     for team in Team:
         capped = (

@@ -56,14 +56,12 @@ class Uploads:
 
 def read_uploads(items: Iterable[tuple[str, BinaryIO]]) -> Uploads:
     """Check each (file name, stream) pair; never reads more than the size limit plus one byte."""
-    limit = get_settings().upload_max_bytes
     result = Uploads()
     for filename, stream in items:
         if not filename:
             continue  # an empty file input sends a part with no name
-        data = stream.read(limit + 1)
         try:
-            result.files.append(support_files.check_upload(filename, data))
+            result.files.append(support_files.check_stream(filename, stream))
         except DomainError as err:
             result.errors.append(err.translated())
     return result

@@ -15,6 +15,7 @@ import secrets
 import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
+from typing import BinaryIO
 
 from okpay.core.errors import ValidationFailed
 from okpay.core.i18n import N_, format_size
@@ -90,6 +91,12 @@ def check_upload(filename: str, data: bytes) -> CheckedFile:
         code="upload_type_not_allowed",
         name=name,
     )
+
+
+def check_stream(filename: str, stream: BinaryIO) -> CheckedFile:
+    """check_upload() for a file being received: reads at most the size limit plus one
+    byte, so an oversized upload is refused without being read whole."""
+    return check_upload(filename, stream.read(get_settings().upload_max_bytes + 1))
 
 
 def _disguised(name: str) -> UploadRejected:

@@ -17,7 +17,7 @@ from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import quote
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from okpay.core import audit, clock
@@ -36,7 +36,6 @@ from okpay.support import files as support_files
 from okpay.support import sla
 from okpay.support.models import (
     ACTIVE_STATUSES,
-    OPEN_STATUSES,
     TEAM_LABELS,
     CannedResponse,
     Channel,
@@ -1137,13 +1136,3 @@ def sweep(session: Session, *, now: datetime | None = None) -> dict[str, int]:
         counts["closed"] += 1
     session.flush()
     return counts
-
-
-def queue_counts(session: Session) -> dict[str, int]:
-    """Open tickets per team (console tabs)."""
-    rows = session.execute(
-        select(Ticket.team, func.count())
-        .where(Ticket.status.in_(OPEN_STATUSES))
-        .group_by(Ticket.team)
-    ).all()
-    return {team: int(n) for team, n in rows}
