@@ -1642,7 +1642,7 @@ class Recipient:
         return counterparty_label(self.name, self.email)
 
 
-def _recipient_key(reference: str) -> tuple[str, str] | None:
+def recipient_key(reference: str) -> tuple[str, str] | None:
     """What a sender typed, as ("email", address) or ("phone", E.164); None if neither."""
     text = (reference or "").strip()
     if "@" in text:
@@ -1658,7 +1658,7 @@ def _recipient_key(reference: str) -> tuple[str, str] | None:
 def find_recipient_summaries(session: Session, references: Iterable[str]) -> dict[str, Recipient]:
     """Recipients by e-mail or phone, as typed by senders, in at most two narrow queries;
     a reference that matches nobody is missing from the answer."""
-    keys = {ref: _recipient_key(ref) for ref in set(references)}
+    keys = {ref: recipient_key(ref) for ref in set(references)}
     found: dict[tuple[str, str], Recipient] = {}
     dialect = session.get_bind().dialect.name
     for kind, column in (("email", User.email), ("phone", User.phone)):

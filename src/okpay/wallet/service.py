@@ -24,7 +24,7 @@ from okpay.core.money import check_currency, parse_amount
 from okpay.db import one_of, table_of
 from okpay.identity import service as identity_service
 from okpay.identity.models import AccountStatus
-from okpay.wallet import fees, fx, ledger, pgwrite
+from okpay.wallet import fees, fx, ledger, pg
 from okpay.wallet.limits import LimitSet, limits_for
 from okpay.wallet.models import (
     AccountRestriction,
@@ -138,13 +138,28 @@ def standing(session: Session, user_id: int) -> Standing:
     state = identity_service.account_state(session, user_id)
     if state is None:
         raise NotFound()
+    restrictions: list[tuple[list[str], str]] = []
+    if state.status == AccountStatus.restricted.value:
+        restrictions = [
+            (list(actions), reason)
+            for actions, reason in session.execute(
+                select(AccountRestriction.blocked, AccountRestriction.reason)
+                .where(
+                    AccountRestriction.user_id == user_id, AccountRestriction.released_at.is_(None)
+                )
+                .order_by(AccountRestriction.id)
+            )
+        ]
+    return _standing(state, restrictions)
+
+
+def _standing(
+    state: identity_service.AccountState | pg.SenderState,
+    restrictions: list[tuple[list[str], str]],
+) -> Standing:
     blocked: dict[str, str] = {}
     if state.status == AccountStatus.restricted.value:
-        for actions, reason in session.execute(
-            select(AccountRestriction.blocked, AccountRestriction.reason).where(
-                AccountRestriction.user_id == user_id, AccountRestriction.released_at.is_(None)
-            )
-        ):
+        for actions, reason in restrictions:
             for action in actions:
                 blocked.setdefault(action, reason)
     return Standing(
@@ -153,13 +168,17 @@ def standing(session: Session, user_id: int) -> Standing:
         state.verification_level,
         state.created_at,
         blocked,
-        state.label,
+        identity_service.counterparty_label(state.name, state.email),
     )
 
 
 def check_can(session: Session, user_id: int, action: str, *, outgoing: bool = True) -> Standing:
     """Refuse ``action`` for a locked, frozen, closed or restricted account."""
-    s = standing(session, user_id)
+    return check_standing(standing(session, user_id), action, outgoing=outgoing)
+
+
+def check_standing(s: Standing, action: str, *, outgoing: bool = True) -> Standing:
+    """Refuse ``action`` for an account in standing ``s`` that may not do it."""
     if s.status == AccountStatus.frozen.value and outgoing:
         raise AccountFrozen()
     if s.status in (AccountStatus.locked.value, AccountStatus.closed.value):
@@ -324,15 +343,52 @@ def _today() -> date:
     return clock.now().astimezone(BEIJING).date()
 
 
+def _usage_since(today: date) -> date:
+    """The first day a snapshot needs: the month's first, or 30 days back if earlier."""
+    return min(today.replace(day=1), today - timedelta(days=30))
+
+
 def usage_snapshot(session: Session, *, user_id: int) -> UsageSnapshot:
     today = _today()
-    since = min(today.replace(day=1), today - timedelta(days=30))
+    since = _usage_since(today)
     rows = session.execute(
         select(Usage.op_type, Usage.day, Usage.amount_cny).where(
             Usage.user_id == user_id, Usage.day >= since
         )
     ).all()
     return UsageSnapshot({(t, d): int(v) for t, d, v in rows}, today)
+
+
+def sender_after_locks(
+    session: Session, *, user_id: int, op_type: str
+) -> tuple[Standing, UsageSnapshot, LimitSet]:
+    """What an outgoing movement checks, read once its balances are locked: the sender's
+    standing, recent usage and effective limits for ``op_type`` (one statement on
+    PostgreSQL, see wallet.pg; three elsewhere)."""
+    if session.get_bind().dialect.name != "postgresql":
+        me = standing(session, user_id)
+        snapshot = usage_snapshot(session, user_id=user_id)
+        level = me.verification_level
+        return (
+            me,
+            snapshot,
+            effective_limits(session, user_id=user_id, op_type=op_type, level=level),
+        )
+    today = _today()
+    state = pg.sender_state(
+        session, user_id=user_id, op_type=op_type, since=_usage_since(today), now=clock.now()
+    )
+    return _sender(state, op_type, today)
+
+
+def _sender(
+    state: pg.SenderState | None, op_type: str, today: date
+) -> tuple[Standing, UsageSnapshot, LimitSet]:
+    if state is None:
+        raise NotFound()
+    base = limits_for(op_type, state.verification_level)
+    limits = _overridden(base, state.override) if state.override else base
+    return _standing(state, state.restrictions), UsageSnapshot(state.usage, today), limits
 
 
 _usage_upserts: dict[str, Any] = {}
@@ -786,19 +842,46 @@ def do_transfer_batch(
             max=MAX_BATCH,
         )
     outcome: list[TransferResult | DomainError | None] = [None] * len(items)
-    targets = identity_service.find_recipient_summaries(session, [i.recipient for i in items])
-    wanted: list[_Wanted] = []
+    parsed: list[tuple[int, BatchItem, str, int, str]] = []
     for index, item in enumerate(items):
         try:
             currency = check_currency(item.currency)
             amount = parse_amount(item.amount, currency)
             note = identity_service.check_name(item.note, field="note", max_length=140)
+        except DomainError as err:
+            outcome[index] = err
+            continue
+        parsed.append((index, item, currency, amount, note))
+    references = [item.recipient for _i, item, *_rest in parsed]
+    locked: dict[tuple[int, str], ledger.LockedAccount] | None = None
+    sender: tuple[Standing, UsageSnapshot, LimitSet] | None = None
+    if session.get_bind().dialect.name == "postgresql" and parsed:
+        # One statement finds the recipients and locks every balance involved, the next
+        # reads the sender's standing, usage and limits.
+        today = _today()
+        targets, locked, state = pg.find_and_lock(
+            session,
+            sender_id=sender_id,
+            references=references,
+            currencies={currency for _i, _item, currency, *_rest in parsed},
+            op_type="transfer",
+            since=_usage_since(today),
+            now=clock.now(),
+        )
+        sender = _sender(state, "transfer", today)
+    else:
+        targets = identity_service.find_recipient_summaries(session, references)
+    wanted: list[_Wanted] = []
+    for index, item, currency, amount, note in parsed:
+        try:
             target = check_recipient(targets.get(item.recipient), sender_id=sender_id)
         except DomainError as err:
             outcome[index] = err
             continue
         wanted.append(_Wanted(index, target, amount, currency, note, item.client_ref))
-    planned, sender_label = _plan_batch(session, sender_id=sender_id, wanted=wanted)
+    planned, sender_label = _plan_batch(
+        session, sender_id=sender_id, wanted=wanted, locked=locked, sender=sender
+    )
     for w, refusal in planned.refused:
         outcome[w.index] = refusal
     if planned.ok:
@@ -842,28 +925,34 @@ class _BatchPlan:
 
 
 def _plan_batch(
-    session: Session, *, sender_id: int, wanted: list[_Wanted]
+    session: Session,
+    *,
+    sender_id: int,
+    wanted: list[_Wanted],
+    locked: dict[tuple[int, str], ledger.LockedAccount] | None = None,
+    sender: tuple[Standing, UsageSnapshot, LimitSet] | None = None,
 ) -> tuple[_BatchPlan, str]:
-    """Lock, check and plan the validated items in order; a refused item changes nothing
+    """Lock and read the sender's state (unless ``locked`` and ``sender`` hold them
+    already), check and plan the validated items in order; a refused item changes nothing
     for the ones after it. Returns the plan and the sender's label for history rows."""
     result = _BatchPlan()
     if not wanted:
         return result, ""
-    locked = ledger.lock_customer_accounts_in(
-        session,
-        user_ids={sender_id, *(w.target.id for w in wanted)},
-        currencies={w.currency for w in wanted},
-    )
+    if locked is None:
+        locked = ledger.lock_customer_accounts_in(
+            session,
+            user_ids={sender_id, *(w.target.id for w in wanted)},
+            currencies={w.currency for w in wanted},
+        )
     by_id = {a.id: a for a in locked.values()}
+    me, snapshot, limits = sender or sender_after_locks(
+        session, user_id=sender_id, op_type="transfer"
+    )
     try:
-        me = check_can(session, sender_id, "transfer")
+        check_standing(me, "transfer")
     except DomainError as err:  # frozen, locked, closed or restricted: every item is refused
         result.refused = [(w, err) for w in wanted]
         return result, ""
-    snapshot = usage_snapshot(session, user_id=sender_id)
-    limits = effective_limits(
-        session, user_id=sender_id, op_type="transfer", level=me.verification_level
-    )
     for w in wanted:
         try:
             source = locked.get((sender_id, w.currency))
@@ -909,21 +998,21 @@ def _write_batch(
     pairs = list(zip(planned, _new_references(session, len(planned)), strict=True))
     usage_cny = sum(fx.to_cny(p.item.amount, p.item.currency) for p in planned)
     if session.get_bind().dialect.name == "postgresql":
-        ids = pgwrite.write_settled(
+        ids = pg.write_settled(
             session,
             user_id=sender_id,
             type="transfer",
             method="wallet",
             kind="transfer",
             operations=[
-                pgwrite.Settled(
+                pg.Settled(
                     reference=reference,
                     account_id=p.source.id,
                     currency=p.item.currency,
                     amount=p.item.amount,
                     plan=p.plan,
                     activity=[
-                        pgwrite.ActivityRow(**row)
+                        pg.ActivityRow(**row)
                         for row in _transfer_activity(sender_id, p.item.target, sender_label, p)
                     ],
                     fee=p.fee,
@@ -934,9 +1023,7 @@ def _write_batch(
                 )
                 for p, reference in pairs
             ],
-            usage=pgwrite.UsageRow(
-                sender_id, now.astimezone(BEIJING).date(), usage_cny, len(planned)
-            ),
+            usage=pg.UsageRow(sender_id, now.astimezone(BEIJING).date(), usage_cny, len(planned)),
             now=now,
         )
         return list(zip(ids, [reference for _p, reference in pairs], strict=True))
@@ -2223,12 +2310,16 @@ def effective_limits(session: Session, *, user_id: int, op_type: str, level: int
     )
     if override is None:
         return base
+    return _overridden(base, (override.per_transaction, override.daily, override.monthly))
+
+
+def _overridden(base: LimitSet, override: tuple[int | None, int | None, int | None]) -> LimitSet:
+    """``base`` with the override's limits where it sets them."""
+    per_transaction, daily, monthly = override
     return LimitSet(
-        per_transaction=override.per_transaction
-        if override.per_transaction is not None
-        else base.per_transaction,
-        daily=override.daily if override.daily is not None else base.daily,
-        monthly=override.monthly if override.monthly is not None else base.monthly,
+        per_transaction=base.per_transaction if per_transaction is None else per_transaction,
+        daily=base.daily if daily is None else daily,
+        monthly=base.monthly if monthly is None else monthly,
     )
 
 

@@ -1,0 +1,68 @@
+"""The connection pool on PostgreSQL: a connection the server ended is never handed out."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+from sqlalchemy import text
+
+from okpay import db as db_module
+from okpay.db import Database
+
+pytestmark = pytest.mark.postgres_only
+
+
+def _backend_pid(database: Database) -> int:
+    with database.unit_of_work() as s:
+        return int(s.execute(text("SELECT pg_backend_pid()")).scalar_one())
+
+
+def _terminate(database: Database, pid: int) -> None:
+    other = Database(database.url, pool_size=1, max_overflow=0)
+    try:
+        with other.engine.begin() as conn:
+            conn.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": pid})
+    finally:
+        other.dispose()
+    time.sleep(0.2)  # the server closes the socket after its last message
+
+
+@pytest.fixture
+def single(db):  # type: ignore[no-untyped-def]
+    database = Database(db.url, pool_size=1, max_overflow=0)
+    yield database
+    database.dispose()
+
+
+def test_a_recently_used_connection_is_not_pinged(single: Database) -> None:
+    _backend_pid(single)
+    pings: list[object] = []
+    original = single.engine.dialect.do_ping
+    single.engine.dialect.do_ping = lambda c: pings.append(c) or original(c)  # type: ignore[method-assign]
+    try:
+        _backend_pid(single)
+    finally:
+        single.engine.dialect.do_ping = original  # type: ignore[method-assign]
+    assert pings == []
+
+
+def test_a_connection_ended_by_the_server_is_replaced(single: Database) -> None:
+    first = _backend_pid(single)
+    _terminate(single, first)
+    second = _backend_pid(single)  # no error: the dead connection was noticed at checkout
+    assert second != first
+
+
+def test_a_long_idle_connection_is_pinged(
+    single: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _backend_pid(single)
+    monkeypatch.setattr(db_module, "PING_AFTER_IDLE", 0.0)
+    pings: list[object] = []
+    original = single.engine.dialect.do_ping
+    monkeypatch.setattr(
+        single.engine.dialect, "do_ping", lambda conn: pings.append(conn) or original(conn)
+    )
+    _backend_pid(single)
+    assert len(pings) == 1
