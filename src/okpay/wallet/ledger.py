@@ -25,7 +25,7 @@ from okpay.core import clock
 from okpay.core.errors import DomainError
 from okpay.core.i18n import N_
 from okpay.core.money import SUPPORTED_CURRENCIES
-from okpay.db import for_update, one_of, table_of
+from okpay.db import driver_rows, for_update, one_of, table_of
 from okpay.wallet.models import AccountKind, JournalEntry, Posting, SystemAccount, WalletAccount
 
 SYSTEM_SHARDS = 8
@@ -336,6 +336,9 @@ def write_entries(session: Session, entries: Sequence[tuple[int, str, Plan]]) ->
     ids. Plans over the same account must have been made one after the other, each applied
     before the next (see :func:`applied`), so that their balances follow on."""
     now = clock.now()
+    if len(entries) == 1 and session.get_bind().dialect.name == "postgresql":
+        operation_id, kind, checked = entries[0]
+        return [_write_entry_pg(session, operation_id, kind, checked, now)]
     entry_ids = [
         int(row[0])
         for row in session.execute(
@@ -358,6 +361,49 @@ def write_entries(session: Session, entries: Sequence[tuple[int, str, Plan]]) ->
         _update_balance, [{"account_id": i, "new_balance": b} for i, b in final.items()]
     )
     return entry_ids
+
+
+# One entry on PostgreSQL: the entry, its postings (in plan order) and the new balances in
+# one statement instead of three.
+_WRITE_ENTRY = """
+WITH e AS (
+  INSERT INTO journal_entry (operation_id, kind, created_at)
+  VALUES (%(operation_id)s, %(kind)s, %(now)s)
+  RETURNING id
+), p AS (
+  INSERT INTO posting (entry_id, account_id, currency, amount, balance_after)
+  SELECT e.id, x.account_id, x.currency, x.amount, x.after
+  FROM e, unnest(CAST(%(account_id)s AS BIGINT[]), CAST(%(currency)s AS VARCHAR[]),
+                 CAST(%(amount)s AS BIGINT[]), CAST(%(after)s AS BIGINT[]))
+    WITH ORDINALITY AS x(account_id, currency, amount, after, n)
+  ORDER BY x.n
+), b AS (
+  UPDATE wallet_account AS w SET balance = v.balance
+  FROM unnest(CAST(%(b_id)s AS BIGINT[]), CAST(%(b_balance)s AS BIGINT[])) AS v(id, balance)
+  WHERE w.id = v.id
+)
+SELECT id FROM e
+"""
+
+
+def _write_entry_pg(session: Session, operation_id: int, kind: str, checked: Plan, now: Any) -> int:
+    columns = list(zip(*checked.postings, strict=True))
+    ((entry_id,),) = driver_rows(
+        session,
+        _WRITE_ENTRY,
+        {
+            "operation_id": operation_id,
+            "kind": kind,
+            "now": now,
+            "account_id": list(columns[0]),
+            "currency": list(columns[1]),
+            "amount": list(columns[2]),
+            "after": list(columns[3]),
+            "b_id": list(checked.balances),
+            "b_balance": list(checked.balances.values()),
+        },
+    )
+    return int(entry_id)
 
 
 def set_held(session: Session, account: LockedAccount, held: int) -> None:

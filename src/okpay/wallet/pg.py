@@ -26,6 +26,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
+from okpay.db import driver_rows as _run
 from okpay.identity.service import Recipient, recipient_key
 from okpay.wallet.ledger import LockedAccount, Plan
 
@@ -201,17 +202,6 @@ def write_settled(
     }
     ids = {reference: op_id for op_id, reference in _run(session, _WRITE, params)}
     return [int(ids[op.reference]) for op in operations]
-
-
-def _run(session: Session, sql: str, params: dict[str, Any]) -> list[tuple[Any, ...]]:
-    """Run ``sql`` on the session's own connection and transaction, through the driver.
-
-    (Sending the reads together in psycopg's pipeline mode saves a round trip but, measured
-    here, costs more Python than it saves.)"""
-    driver: Any = session.connection().connection.driver_connection
-    with driver.cursor() as cursor:
-        cursor.execute(sql, params)
-        return list(cursor.fetchall())
 
 
 # Recipients and locks in one statement. The recipients are found first (a CTE), then every

@@ -359,12 +359,12 @@ def usage_snapshot(session: Session, *, user_id: int) -> UsageSnapshot:
     return UsageSnapshot({(t, d): int(v) for t, d, v in rows}, today)
 
 
-def sender_after_locks(
+def owner_state(
     session: Session, *, user_id: int, op_type: str
 ) -> tuple[Standing, UsageSnapshot, LimitSet]:
-    """What an outgoing movement checks, read once its balances are locked: the sender's
-    standing, recent usage and effective limits for ``op_type`` (one statement on
-    PostgreSQL, see wallet.pg; three elsewhere)."""
+    """What a movement checks: the owner's standing, recent usage and effective limits for
+    ``op_type`` (one statement on PostgreSQL, see wallet.pg; three elsewhere). Money going
+    out reads it after locking its balances, so a freeze that committed first is seen."""
     if session.get_bind().dialect.name != "postgresql":
         me = standing(session, user_id)
         snapshot = usage_snapshot(session, user_id=user_id)
@@ -945,9 +945,7 @@ def _plan_batch(
             currencies={w.currency for w in wanted},
         )
     by_id = {a.id: a for a in locked.values()}
-    me, snapshot, limits = sender or sender_after_locks(
-        session, user_id=sender_id, op_type="transfer"
-    )
+    me, snapshot, limits = sender or owner_state(session, user_id=sender_id, op_type="transfer")
     try:
         check_standing(me, "transfer")
     except DomainError as err:  # frozen, locked, closed or restricted: every item is refused
@@ -1217,7 +1215,8 @@ def _begin_topup(
     counterparty: str = "",
 ) -> tuple[int, str]:
     """Check and record a pending top-up (any method): operation, history row, usage."""
-    me = check_can(session, user_id, "topup", outgoing=False)
+    me, snapshot, limits = owner_state(session, user_id=user_id, op_type="topup")
+    check_standing(me, "topup", outgoing=False)
     check_limits(
         session,
         user_id=user_id,
@@ -1225,6 +1224,8 @@ def _begin_topup(
         amount=amount,
         currency=currency,
         level=me.verification_level,
+        snapshot=snapshot,
+        limits=limits,
     )
     account_id = ledger.customer_account_id(session, user_id=user_id, currency=currency)
     op_id, reference = _new_operation(
