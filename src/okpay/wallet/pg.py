@@ -11,7 +11,7 @@ than the database spends on it. Here it is three statements sent straight to the
    locked (``FOR NO KEY UPDATE``, id order) in the same statement;
 2. :func:`sender_state`: status, restrictions, usage and override in one row, read after
    the locks (READ COMMITTED: a new snapshot, so a freeze committed first is seen);
-3. :func:`write_settled`: every write, chained as data-modifying CTEs over JSON arrays,
+3. :func:`write_operations`: every write, chained as data-modifying CTEs over JSON arrays,
    one round trip for the whole batch, with a text that does not depend on its size.
 
 The checks between 2 and 3 are wallet.service's own, shared with every database. Other
@@ -49,19 +49,21 @@ class UsageRow:
 
 
 @dataclass(frozen=True)
-class Settled:
-    """One completed operation to write, with its checked entry and history rows."""
+class NewOperation:
+    """One operation to write with its history rows and, when it settles now, its checked
+    entry (``plan``; None for a pending one)."""
 
     reference: str
     account_id: int
     currency: str
     amount: int
-    plan: Plan
+    plan: Plan | None
     activity: list[ActivityRow]
     fee: int = 0
     note: str = ""
     cp_user_id: int | None = None
     cp_account_id: int | None = None
+    payment_method_id: int | None = None
     data: dict[str, Any] = field(default_factory=dict)
 
 
@@ -73,19 +75,21 @@ _WRITE = """
 WITH v AS (
   SELECT * FROM json_to_recordset(CAST(%(operations)s AS JSON))
     AS v(reference VARCHAR, account_id BIGINT, cp_user_id INTEGER, cp_account_id BIGINT,
-         currency VARCHAR, amount BIGINT, fee BIGINT, note VARCHAR, data JSON, n BIGINT)
+         currency VARCHAR, amount BIGINT, fee BIGINT, note VARCHAR, data JSON,
+         payment_method_id BIGINT, settles BOOLEAN, n BIGINT)
 ), op AS (
   INSERT INTO wallet_operation (reference, type, status, user_id, account_id,
     counterparty_user_id, counterparty_account_id, currency, amount, fee, method, note,
-    created_at, updated_at, completed_at, data)
+    payment_method_id, created_at, updated_at, completed_at, data)
   SELECT v.reference, %(type)s, %(status)s, %(user_id)s, v.account_id, v.cp_user_id,
-    v.cp_account_id, v.currency, v.amount, v.fee, %(method)s, v.note, %(now)s, %(now)s,
-    %(now)s, v.data
+    v.cp_account_id, v.currency, v.amount, v.fee, %(method)s, v.note, v.payment_method_id,
+    %(now)s, %(now)s, CAST(%(completed_at)s AS TIMESTAMPTZ), v.data
   FROM v ORDER BY v.n
   RETURNING id, reference
 ), entry AS (
   INSERT INTO journal_entry (operation_id, kind, created_at)
-  SELECT op.id, %(kind)s, %(now)s FROM op ORDER BY op.id
+  SELECT op.id, %(kind)s, %(now)s FROM op JOIN v ON v.reference = op.reference
+  WHERE v.settles ORDER BY op.id
   RETURNING id, operation_id
 ), postings AS (
   INSERT INTO posting (entry_id, account_id, currency, amount, balance_after)
@@ -122,26 +126,30 @@ SELECT id, reference FROM op
 """
 
 
-def write_settled(
+def write_operations(
     session: Session,
     *,
     user_id: int,
     type: str,
+    status: str,
     method: str,
     kind: str,
-    operations: list[Settled],
+    operations: list[NewOperation],
     usage: UsageRow,
     now: datetime,
 ) -> list[int]:
-    """Insert completed operations of one user, with their entries, postings, balances,
-    history and usage; returns the operation ids, in order."""
+    """Insert operations of one user in ``status`` (completed ones with their entries,
+    postings and balances), their history rows and the usage they add; returns the
+    operation ids, in order."""
     balances: dict[int, int] = {}
     for op in operations:
-        balances.update(op.plan.balances)  # each plan follows on from the one before
+        if op.plan is not None:
+            balances.update(op.plan.balances)  # each plan follows on from the one before
     params: dict[str, Any] = {
         "user_id": user_id,
         "type": type,
-        "status": "completed",
+        "status": status,
+        "completed_at": now if status == "completed" else None,
         "method": method,
         "kind": kind,
         "now": now,
@@ -158,6 +166,8 @@ def write_settled(
                     "fee": op.fee,
                     "note": op.note,
                     "data": op.data,
+                    "payment_method_id": op.payment_method_id,
+                    "settles": op.plan is not None,
                 }
                 for n, op in enumerate(operations)
             ]
@@ -173,7 +183,10 @@ def write_settled(
                     "after": after,
                 }
                 for n, (reference, (account_id, currency, amount, after)) in enumerate(
-                    (op.reference, p) for op in operations for p in op.plan.postings
+                    (op.reference, p)
+                    for op in operations
+                    if op.plan is not None
+                    for p in op.plan.postings
                 )
             ]
         ),

@@ -15,6 +15,7 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import and_, func, insert, or_, select, update
 from sqlalchemy.orm import Session
+from sqlalchemy.orm.attributes import set_committed_value
 
 from okpay.core import audit, clock
 from okpay.core.errors import DomainError, NotFound, ValidationFailed
@@ -620,22 +621,33 @@ def _set_status(
     status: OperationStatus,
     *,
     failure_code: str | None = None,
+    loaded: Operation | None = None,
     **extra: Any,
 ) -> None:
+    """Move an operation and its history rows to ``status`` (with ``extra`` columns);
+    ``loaded``, the operation as the session holds it, is updated to match without a
+    reload."""
     now = clock.now()
     values: dict[str, Any] = {"status": status.value, "updated_at": now, **extra}
     if failure_code:
         values["failure_code"] = failure_code
     if status == OperationStatus.completed:
         values["completed_at"] = now
-    session.execute(
-        update(table_of(Operation)).where(table_of(Operation).c.id == operation_id).values(**values)
-    )
-    session.execute(
-        update(table_of(Activity))
-        .where(table_of(Activity).c.operation_id == operation_id)
+    operations, activity = table_of(Operation), table_of(Activity)
+    set_operation = update(operations).where(operations.c.id == operation_id).values(**values)
+    set_activity = (
+        update(activity)
+        .where(activity.c.operation_id == operation_id)
         .values(status=status.value, updated_at=now)
     )
+    if session.get_bind().dialect.name == "postgresql":  # both in one statement
+        session.execute(set_activity.add_cte(set_operation.cte("set_operation")))
+    else:
+        session.execute(set_operation)
+        session.execute(set_activity)
+    if loaded is not None:
+        for key, value in values.items():
+            set_committed_value(loaded, key, value)
     if status in (OperationStatus.failed, OperationStatus.cancelled):
         _uncount(session, operation_id)
 
@@ -996,14 +1008,15 @@ def _write_batch(
     pairs = list(zip(planned, _new_references(session, len(planned)), strict=True))
     usage_cny = sum(fx.to_cny(p.item.amount, p.item.currency) for p in planned)
     if session.get_bind().dialect.name == "postgresql":
-        ids = pg.write_settled(
+        ids = pg.write_operations(
             session,
             user_id=sender_id,
             type="transfer",
+            status="completed",
             method="wallet",
             kind="transfer",
             operations=[
-                pg.Settled(
+                pg.NewOperation(
                     reference=reference,
                     account_id=p.source.id,
                     currency=p.item.currency,
@@ -1177,16 +1190,20 @@ def do_complete_topup(
         kind="topup",
         lines=[ledger.Line(clearing_id, -credited), ledger.Line(op.account_id, credited)],
     )
-    _set_status(
-        session, op.id, OperationStatus.completed, external_ref=external_ref, amount=credited
-    )
     if credited != op.amount:
         session.execute(
             update(table_of(Activity))
             .where(table_of(Activity).c.operation_id == op.id)
             .values(amount=credited)
         )
-    session.refresh(op)
+    _set_status(
+        session,
+        op.id,
+        OperationStatus.completed,
+        loaded=op,
+        external_ref=external_ref,
+        amount=credited,
+    )
     return op
 
 
@@ -1199,8 +1216,9 @@ def do_fail_operation(
         return op
     _release_hold(session, op)
     extra = {"external_ref": external_ref} if external_ref else {}
-    _set_status(session, op.id, OperationStatus.failed, failure_code=failure_code, **extra)
-    session.refresh(op)
+    _set_status(
+        session, op.id, OperationStatus.failed, failure_code=failure_code, loaded=op, **extra
+    )
     return op
 
 
@@ -1228,6 +1246,32 @@ def _begin_topup(
         limits=limits,
     )
     account_id = ledger.customer_account_id(session, user_id=user_id, currency=currency)
+    assert account_id is not None
+    if session.get_bind().dialect.name == "postgresql":  # the three writes in one statement
+        now = clock.now()
+        reference = dated_reference("TX")
+        (created,) = pg.write_operations(
+            session,
+            user_id=user_id,
+            type="topup",
+            status="pending",
+            method=method,
+            kind="topup",
+            operations=[
+                pg.NewOperation(
+                    reference=reference,
+                    account_id=account_id,
+                    currency=currency,
+                    amount=amount,
+                    plan=None,
+                    activity=[pg.ActivityRow(user_id, "in", amount, 0, counterparty)],
+                    payment_method_id=payment_method_id,
+                )
+            ],
+            usage=pg.UsageRow(user_id, now.astimezone(BEIJING).date(), fx.to_cny(amount, currency)),
+            now=now,
+        )
+        return created, reference
     op_id, reference = _new_operation(
         session,
         type=OperationType.topup.value,
@@ -1391,8 +1435,7 @@ def do_settle_withdrawal(
         )
     hold.status, hold.closed_at = "captured", clock.now()
     extra = {"external_ref": external_ref} if external_ref else {}
-    _set_status(session, op.id, OperationStatus.completed, **extra)
-    session.refresh(op)
+    _set_status(session, op.id, OperationStatus.completed, loaded=op, **extra)
     return op
 
 
@@ -1405,7 +1448,7 @@ def do_cancel_withdrawal(session: Session, *, user_id: int, reference: str) -> O
     if op.status != OperationStatus.pending.value:
         raise OperationNotCancellable()
     _release_hold(session, op)
-    _set_status(session, op.id, OperationStatus.cancelled)
+    _set_status(session, op.id, OperationStatus.cancelled, loaded=op)
     audit.record(
         session,
         "withdrawal_cancelled",
@@ -1414,7 +1457,6 @@ def do_cancel_withdrawal(session: Session, *, user_id: int, reference: str) -> O
         object_type="operation",
         object_id=op.reference,
     )
-    session.refresh(op)
     return op
 
 
