@@ -4,8 +4,15 @@
   entry and two postings, commits: hand-written SQL through psycopg, 8 client processes.
 - service: wallet.service.do_transfer in a unit of work (status, limits and fee checks,
   operation and history rows included), 8 processes, uniform random pairs of customers.
-- hot: the same, but half of the operations are bank top-ups that touch the bank-clearing
-  system account (sharded), reported as a ratio to the uniform figure.
+- hot: the same, but half of the operations are bank top-ups (begun and completed in one
+  unit of work) that touch the bank-clearing system account (sharded), reported as a ratio
+  to the uniform figure. A top-up is two state changes and costs more than a transfer, so
+  the run of top-ups alone is measured too: ``hot_ratio_to_its_parts`` compares the mix
+  with what its two parts would reach if they did not slow each other down, which is the
+  share lost to the system account itself.
+- the floor and the three service runs take turns for ``--rounds`` rounds, and every
+  worker waits at a start barrier after a short warm-up, so that process start-up and a
+  machine whose speed drifts weigh on all of them alike.
 - batch: wallet.service.do_transfer_batch, batches of 1000 transfers from one random
   sender to random others, one unit of work each (``--batch-workers`` processes).
 - http: `okpay serve` with 2 workers, ``--concurrency`` clients each signed in as its own
@@ -16,7 +23,7 @@ On PostgreSQL the same run then repeats on a fresh SQLite file (``--no-sqlite`` 
 and adds those figures under ``sqlite``. Progress on stderr; the last stdout line is one
 JSON object.
 
-    .venv/bin/python bench/ledger.py [--seconds 8] [--workers 8] [--users 2000]
+    .venv/bin/python bench/ledger.py [--seconds 8] [--rounds 2] [--workers 8] [--users 2000]
     OKPAY_BENCH_SCHEMA=okpay_bench_me .venv/bin/python bench/ledger.py   # own PG schema
     OKPAY_BENCH_DATABASE_URL=sqlite:///var/bench.sqlite3 .venv/bin/python bench/ledger.py
 """
@@ -112,9 +119,34 @@ def prepare(url: str, users: int) -> tuple[list[int], int]:
     return ids, first_op
 
 
+WARM_UP = 5  # steps each worker runs before the clock starts
+
+
+def timed(step, seconds: float, start, warm_up: int = WARM_UP) -> tuple[int, int, list[float]]:  # type: ignore[no-untyped-def]
+    """Run ``step`` a few times (connections open, statements prepared), wait until every
+    worker of the run is ready (``start``, a barrier: no worker is timed while another is
+    still importing), then back to back for ``seconds``. ``step`` returns how many
+    transfers it made; the answer is (transfers, errors, each step's time)."""
+    for _ in range(warm_up):
+        step()
+    start.wait()
+    done = errors = 0
+    spent: list[float] = []
+    end = time.perf_counter() + seconds
+    while (now := time.perf_counter()) < end:
+        try:
+            done += step()
+        except Exception as exc:
+            errors += 1
+            if errors < 3:
+                print(f"[bench ledger] worker error: {exc}", file=sys.stderr)
+        spent.append(time.perf_counter() - now)
+    return done, errors, spent
+
+
 def floor_worker(
-    url: str, seconds: float, account_ids: list[int], op_id: int, out: mp.Queue
-) -> None:  # type: ignore[type-arg]
+    url: str, seconds: float, account_ids: list[int], op_id: int, start, out: mp.Queue
+) -> None:  # type: ignore[no-untyped-def,type-arg]
     """Plain SQL: the least any transfer must do."""
     from sqlalchemy import text
 
@@ -123,57 +155,56 @@ def floor_worker(
 
     db = Database(url, pool_size=1, max_overflow=0)
     rng = random.Random()
-    done = 0
-    end = time.perf_counter() + seconds
     write = db.engine.execution_options(okpay_write=True)
     lock = "FOR NO KEY UPDATE" if db.dialect == "postgresql" else ""
+    select_pair = text(
+        f"SELECT id, balance FROM wallet_account WHERE id IN (:a, :b) ORDER BY id {lock}"
+    )
+    update_balance = text("UPDATE wallet_account SET balance = :v WHERE id = :id")
+    insert_entry = text(
+        "INSERT INTO journal_entry (operation_id, kind, created_at) VALUES (:o, 'bench', :t) "
+        "RETURNING id"
+    )
+    insert_postings = text(
+        "INSERT INTO posting (entry_id, account_id, currency, amount, balance_after) "
+        "VALUES (:e, :acc, 'CNY', :amt, :after)"
+    )
     with write.connect() as conn:
-        while time.perf_counter() < end:
+
+        def step() -> int:
             a, b = rng.sample(account_ids, 2)
             with conn.begin():
-                rows = conn.execute(
-                    text(
-                        "SELECT id, balance FROM wallet_account WHERE id IN (:a, :b) "
-                        f"ORDER BY id {lock}"
-                    ),
-                    {"a": a, "b": b},
-                ).all()
-                bal = dict(rows)
+                bal = dict(conn.execute(select_pair, {"a": a, "b": b}).all())
                 conn.execute(
-                    text("UPDATE wallet_account SET balance = :v WHERE id = :id"),
-                    [{"v": bal[a] - 1, "id": a}, {"v": bal[b] + 1, "id": b}],
+                    update_balance, [{"v": bal[a] - 1, "id": a}, {"v": bal[b] + 1, "id": b}]
                 )
+                now = clock.now()
                 entry = conn.execute(
-                    text(
-                        "INSERT INTO journal_entry (operation_id, kind, created_at) "
-                        "VALUES (:o, 'bench', :t) "
-                        "RETURNING id"
-                    ),
-                    {
-                        "o": op_id,
-                        "t": clock.now().replace(tzinfo=None)
-                        if db.dialect == "sqlite"
-                        else clock.now(),
-                    },
+                    insert_entry,
+                    {"o": op_id, "t": now.replace(tzinfo=None) if db.dialect == "sqlite" else now},
                 ).scalar_one()
                 conn.execute(
-                    text(
-                        "INSERT INTO posting "
-                        "(entry_id, account_id, currency, amount, balance_after) "
-                        "VALUES (:e, :acc, 'CNY', :amt, :after)"
-                    ),
+                    insert_postings,
                     [
                         {"e": entry, "acc": a, "amt": -1, "after": bal[a] - 1},
                         {"e": entry, "acc": b, "amt": 1, "after": bal[b] + 1},
                     ],
                 )
-            done += 1
+            return 1
+
+        done, _errors, _spent = timed(step, seconds, start)
     out.put(done)
 
 
 def service_worker(
-    url: str, data_dir: str, seconds: float, user_ids: list[int], hot_share: float, out: mp.Queue
-) -> None:  # type: ignore[type-arg]
+    url: str,
+    data_dir: str,
+    seconds: float,
+    user_ids: list[int],
+    hot_share: float,
+    start,
+    out: mp.Queue,
+) -> None:  # type: ignore[no-untyped-def,type-arg]
     configure(url, data_dir)
     from okpay.db import get_database
     from okpay.wallet import service
@@ -181,42 +212,38 @@ def service_worker(
 
     db = get_database(url)
     rng = random.Random()
-    done = errors = 0
-    end = time.perf_counter() + seconds
-    while time.perf_counter() < end:
-        try:
-            with db.unit_of_work() as s:
-                if rng.random() < hot_share:
-                    uid = rng.choice(user_ids)
-                    op = service.do_begin_bank_topup(
-                        s, user_id=uid, amount=rng.randint(1, 500), currency="CNY"
-                    )
-                    service.do_complete_topup(
-                        s,
-                        operation_id=op.id,
-                        external_ref="bench",
-                        clearing=SystemAccount.bank_clearing,
-                    )
-                else:
-                    a, b = rng.sample(user_ids, 2)
-                    service.do_transfer(
-                        s,
-                        sender_id=a,
-                        recipient=f"b{b - user_ids[0]}@bench.example",
-                        amount=rng.randint(1, 500),
-                        currency="CNY",
-                    )
-            done += 1
-        except Exception as exc:
-            errors += 1
-            if errors < 3:
-                print(f"[bench ledger] worker error: {exc}", file=sys.stderr)
+
+    def step() -> int:
+        with db.unit_of_work() as s:
+            if rng.random() < hot_share:
+                uid = rng.choice(user_ids)
+                op = service.do_begin_bank_topup(
+                    s, user_id=uid, amount=rng.randint(1, 500), currency="CNY"
+                )
+                service.do_complete_topup(
+                    s,
+                    operation_id=op.id,
+                    external_ref="bench",
+                    clearing=SystemAccount.bank_clearing,
+                )
+            else:
+                a, b = rng.sample(user_ids, 2)
+                service.do_transfer(
+                    s,
+                    sender_id=a,
+                    recipient=f"b{b - user_ids[0]}@bench.example",
+                    amount=rng.randint(1, 500),
+                    currency="CNY",
+                )
+        return 1
+
+    done, errors, _spent = timed(step, seconds, start)
     out.put((done, errors))
 
 
 def batch_worker(
-    url: str, data_dir: str, seconds: float, user_ids: list[int], size: int, out: mp.Queue
-) -> None:  # type: ignore[type-arg]
+    url: str, data_dir: str, seconds: float, user_ids: list[int], size: int, start, out: mp.Queue
+) -> None:  # type: ignore[no-untyped-def,type-arg]
     """Batches of ``size`` transfers from one random sender to random others, each batch
     one unit of work through wallet.service.do_transfer_batch."""
     configure(url, data_dir)
@@ -225,10 +252,9 @@ def batch_worker(
 
     db = get_database(url)
     rng = random.Random()
-    done = refused = 0
-    spent: list[float] = []
-    end = time.perf_counter() + seconds
-    while time.perf_counter() < end:
+    refusals: list[int] = []
+
+    def step() -> int:
         sender = rng.choice(user_ids)
         others = [u for u in user_ids if u != sender]
         items = [
@@ -241,20 +267,22 @@ def batch_worker(
             )
             for i, r in enumerate(rng.sample(others, min(size, len(others))))
         ]
-        started = time.perf_counter()
         with db.unit_of_work() as s:
             outcome = service.do_transfer_batch(s, sender_id=sender, items=items)
-        spent.append(time.perf_counter() - started)
         ok = sum(1 for o in outcome if isinstance(o, service.TransferResult))
-        done += ok
-        refused += len(outcome) - ok
-    out.put((done, refused, spent))
+        refusals.append(len(outcome) - ok)
+        return ok
+
+    done, _errors, spent = timed(step, seconds, start, warm_up=1)
+    out.put((done, sum(refusals[1:]), spent))
 
 
 def run_parallel(target, args_for, workers: int) -> list:  # type: ignore[no-untyped-def]
+    """Start ``workers`` processes of ``target`` together (they share a start barrier)."""
     ctx = mp.get_context("spawn")
     out: mp.Queue = ctx.Queue()  # type: ignore[type-arg]
-    procs = [ctx.Process(target=target, args=(*args_for(i), out)) for i in range(workers)]
+    start = ctx.Barrier(workers)
+    procs = [ctx.Process(target=target, args=(*args_for(i), start, out)) for i in range(workers)]
     for p in procs:
         p.start()
     results = [out.get() for _ in procs]
@@ -325,6 +353,7 @@ def sqlite_figures(args: argparse.Namespace) -> dict:  # type: ignore[type-arg]
     path = Path(tempfile.mkdtemp(prefix="okpay-bench-")) / "bench.sqlite3"
     env = {**os.environ, "OKPAY_BENCH_DATABASE_URL": f"sqlite:///{path}"}
     command = [sys.executable, __file__, "--no-sqlite", "--seconds", str(args.seconds)]
+    command += ["--rounds", str(args.rounds)]
     command += ["--workers", str(args.workers), "--users", str(args.users)]
     command += ["--batch-workers", "1", "--concurrency", str(args.concurrency)]
     out = subprocess.run(command, env=env, stdout=subprocess.PIPE, check=True, text=True)
@@ -334,7 +363,8 @@ def sqlite_figures(args: argparse.Namespace) -> dict:  # type: ignore[type-arg]
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--seconds", type=float, default=8)
+    parser.add_argument("--seconds", type=float, default=8, help="per run and round")
+    parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--workers", type=int, default=8)
     parser.add_argument("--users", type=int, default=2000)
     parser.add_argument("--batch-workers", type=int, default=1)
@@ -365,28 +395,47 @@ def main() -> int:
         ]
     db.dispose()
 
-    log(f"floor: plain SQL, {args.workers} processes, {args.seconds}s")
-    floor = sum(
-        run_parallel(floor_worker, lambda i: (url, args.seconds, account_ids, op_id), args.workers)
-    )
-    floor_rate = floor / args.seconds
-    log(f"service transfers, uniform, {args.workers} processes")
-    uniform = run_parallel(
-        service_worker, lambda i: (url, data_dir, args.seconds, user_ids, 0.0), args.workers
-    )
-    uniform_rate = sum(d for d, _e in uniform) / args.seconds
-    log("service transfers, half touching the bank-clearing system account")
-    hot = run_parallel(
-        service_worker, lambda i: (url, data_dir, args.seconds, user_ids, 0.5), args.workers
-    )
-    hot_rate = sum(d for d, _e in hot) / args.seconds
+    # The floor and the service runs take turns, round after round, so that a machine whose
+    # speed drifts (shared cores) weighs on both alike.
+    floor = 0
+    uniform: list[tuple[int, int]] = []
+    hot: list[tuple[int, int]] = []
+    topups: list[tuple[int, int]] = []
+    for round_ in range(1, args.rounds + 1):
+        log(f"round {round_}/{args.rounds}: floor, plain SQL, {args.workers} processes")
+        floor += sum(
+            run_parallel(
+                floor_worker, lambda i: (url, args.seconds, account_ids, op_id), args.workers
+            )
+        )
+        log(f"round {round_}/{args.rounds}: service transfers, uniform")
+        uniform += run_parallel(
+            service_worker, lambda i: (url, data_dir, args.seconds, user_ids, 0.0), args.workers
+        )
+        log(f"round {round_}/{args.rounds}: half bank top-ups (bank-clearing system account)")
+        hot += run_parallel(
+            service_worker, lambda i: (url, data_dir, args.seconds, user_ids, 0.5), args.workers
+        )
+        log(f"round {round_}/{args.rounds}: bank top-ups only")
+        topups += run_parallel(
+            service_worker, lambda i: (url, data_dir, args.seconds, user_ids, 1.0), args.workers
+        )
+    timed_s = args.seconds * args.rounds
+    floor_rate = floor / timed_s
+    uniform_rate = sum(d for d, _e in uniform) / timed_s
+    hot_rate = sum(d for d, _e in hot) / timed_s
+    topup_rate = sum(d for d, _e in topups) / timed_s
+    # What the half-and-half mix would reach if its parts did not slow each other down.
+    parts_rate = 1 / (0.5 / uniform_rate + 0.5 / topup_rate) if uniform_rate and topup_rate else 0
     log(f"batches of 1000 transfers, {args.batch_workers} processes")
     batches = run_parallel(
         batch_worker,
         lambda i: (url, data_dir, args.seconds, user_ids, 1000),
         args.batch_workers,
     )
-    batch_rate = sum(d for d, _r, _s in batches) / args.seconds
+    # A batch may run past the end of the run: divide by the time the batches took.
+    batch_seconds = max(args.seconds, max(sum(spent) for _d, _r, spent in batches))
+    batch_rate = sum(d for d, _r, _s in batches) / batch_seconds
     batch_ms = sorted(s * 1000 for _d, _r, spent in batches for s in spent)
     http = http_figures(url, data_dir, args.seconds, args.concurrency, args.users)
 
@@ -408,8 +457,11 @@ def main() -> int:
         "transfers_per_s": round(uniform_rate, 1),
         "floor_per_s": round(floor_rate, 1),
         "ratio": round(uniform_rate / floor_rate, 3) if floor_rate else None,
+        "rounds": args.rounds,
         "hot_account_per_s": round(hot_rate, 1),
         "hot_ratio_to_uniform": round(hot_rate / uniform_rate, 3) if uniform_rate else None,
+        "topups_only_per_s": round(topup_rate, 1),
+        "hot_ratio_to_its_parts": round(hot_rate / parts_rate, 3) if parts_rate else None,
         "batch_transfers_per_s": round(batch_rate, 1),
         "batch_workers": args.batch_workers,
         "batch_refused": sum(r for _d, r, _s in batches),
@@ -417,7 +469,7 @@ def main() -> int:
         "batch_of_1000_best_ms": round(batch_ms[0], 1) if batch_ms else None,
         "batch_ratio_to_floor": round(batch_rate / floor_rate, 3) if floor_rate else None,
         **http,
-        "errors": sum(e for _d, e in uniform) + sum(e for _d, e in hot),
+        "errors": sum(e for _d, e in uniform + hot + topups),
         "postings_sum": int(imbalance),
         "balances_off_their_postings": int(drift),
         "cores": os.cpu_count(),

@@ -258,16 +258,17 @@ def import_models() -> None:
 
 
 def driver_rows(session: Session, sql: str, params: dict[str, Any]) -> list[tuple[Any, ...]]:
-    """Run ``sql`` (psycopg's ``%(name)s`` placeholders) on the session's own connection and
-    transaction, straight through the driver: for the few hot statements where building
-    and compiling a SQLAlchemy statement costs more than the database spends on it.
+    """Run ``sql`` (psycopg's ``%(name)s`` placeholders; it must return rows) on the
+    session's own connection and transaction, straight through the driver: for the few hot
+    statements where building and compiling a SQLAlchemy statement costs more than the
+    database spends on it.
 
     (Sending several together in psycopg's pipeline mode saves round trips but, measured
     on the transfer path, costs more Python than it saves.)"""
     driver: Any = session.connection().connection.driver_connection
     with driver.cursor() as cursor:
         cursor.execute(sql, params)
-        return list(cursor.fetchall()) if cursor.description else []
+        return list(cursor.fetchall())
 
 
 def for_update(dialect: str) -> dict[str, Any]:
