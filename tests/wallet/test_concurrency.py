@@ -80,3 +80,27 @@ def test_transfers_around_a_ring_never_surface_deadlocks(pg) -> None:
     assert set(outcomes) == {"ok"}, outcomes
     assert sum(balance(pg, p)[0] for p in people) == 6 * 1000_00
     assert_ledger_consistent(pg)
+
+
+def test_simultaneous_first_top_ups_of_the_day_count_every_one(pg) -> None:
+    """Top-ups begin without a balance lock: the day's usage row is created by whichever
+    comes first and added to by the others, none lost."""
+    from sqlalchemy import select
+
+    from okpay.wallet import service
+    from okpay.wallet.models import Usage
+
+    carol = make_user(pg, "carol@example.com")
+    start = threading.Barrier(12)
+
+    def begin(i: int) -> None:
+        start.wait()
+        with pg.unit_of_work() as s:
+            service.do_begin_bank_topup(s, user_id=carol, amount=100 + i, currency="CNY")
+
+    with ThreadPoolExecutor(max_workers=12) as pool:
+        list(pool.map(begin, range(12)))
+    with pg.unit_of_work() as s:
+        (row,) = s.scalars(select(Usage).where(Usage.user_id == carol, Usage.op_type == "topup"))
+    assert row.count == 12
+    assert row.amount_cny == sum(100 + i for i in range(12))

@@ -115,9 +115,15 @@ WITH v AS (
   JOIN op ON op.reference = a.reference
   JOIN v ON v.reference = a.reference
   ORDER BY a.n
+), usage_update AS (
+  UPDATE wallet_usage
+  SET amount_cny = amount_cny + %(usage_cny)s, count = count + %(usage_count)s
+  WHERE user_id = %(usage_user_id)s AND op_type = %(type)s AND day = %(usage_day)s
+  RETURNING 1
 ), usage AS (
   INSERT INTO wallet_usage (user_id, op_type, day, amount_cny, count)
-  VALUES (%(usage_user_id)s, %(type)s, %(usage_day)s, %(usage_cny)s, %(usage_count)s)
+  SELECT %(usage_user_id)s, %(type)s, %(usage_day)s, %(usage_cny)s, %(usage_count)s
+  WHERE NOT EXISTS (SELECT FROM usage_update)
   ON CONFLICT (user_id, op_type, day) DO UPDATE
     SET amount_cny = wallet_usage.amount_cny + excluded.amount_cny,
         count = wallet_usage.count + excluded.count
