@@ -27,7 +27,7 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from okpay.db import driver_rows as _run
-from okpay.identity.service import Recipient, recipient_key
+from okpay.identity.service import AccountState, Recipient, recipient_key
 from okpay.wallet.ledger import LockedAccount, Plan
 
 
@@ -292,7 +292,7 @@ def find_and_lock(
 # The sender's state, read after the locks: status, active restrictions, usage since
 # ``since`` and the newest live limit override for ``op_type``.
 _SENDER_STATE = """
-SELECT u.status, u.status_reason, u.verification_level, u.created_at, u.name, u.email,
+SELECT u.id, u.status, u.status_reason, u.verification_level, u.created_at, u.name, u.email,
   (SELECT json_agg(json_build_array(r.blocked, r.reason) ORDER BY r.id)
    FROM account_restriction r WHERE r.user_id = u.id AND r.released_at IS NULL),
   (SELECT json_agg(json_build_array(g.op_type, g.day, g.amount_cny))
@@ -308,12 +308,7 @@ FROM user_account u WHERE u.id = %(user_id)s
 
 @dataclass(frozen=True)
 class SenderState:
-    status: str
-    status_reason: str | None
-    verification_level: int
-    created_at: datetime
-    name: str
-    email: str
+    account: AccountState
     restrictions: list[tuple[list[str], str]]  # (blocked actions, reason), oldest first
     usage: dict[tuple[str, date], int]  # (op_type, day) -> CNY minor units
     override: tuple[int | None, int | None, int | None] | None
@@ -335,14 +330,9 @@ def sender_state(
 def _sender_state(rows: list[tuple[Any, ...]]) -> SenderState | None:
     if not rows:
         return None
-    status, reason, level, created_at, name, email, restrictions, usage, override = rows[0]
+    *account, restrictions, usage, override = rows[0]
     return SenderState(
-        status=status,
-        status_reason=reason,
-        verification_level=level,
-        created_at=created_at,
-        name=name,
-        email=email,
+        account=AccountState(*account),
         restrictions=[(list(b), str(r)) for b, r in restrictions or []],
         usage={(t, date.fromisoformat(d)): int(v) for t, d, v in usage or []},
         override=tuple(override) if override else None,

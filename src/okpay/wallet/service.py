@@ -155,8 +155,7 @@ def standing(session: Session, user_id: int) -> Standing:
 
 
 def _standing(
-    state: identity_service.AccountState | pg.SenderState,
-    restrictions: list[tuple[list[str], str]],
+    state: identity_service.AccountState, restrictions: list[tuple[list[str], str]]
 ) -> Standing:
     blocked: dict[str, str] = {}
     if state.status == AccountStatus.restricted.value:
@@ -169,7 +168,7 @@ def _standing(
         state.verification_level,
         state.created_at,
         blocked,
-        identity_service.counterparty_label(state.name, state.email),
+        state.label,
     )
 
 
@@ -387,9 +386,9 @@ def _sender(
 ) -> tuple[Standing, UsageSnapshot, LimitSet]:
     if state is None:
         raise NotFound()
-    base = limits_for(op_type, state.verification_level)
+    base = limits_for(op_type, state.account.verification_level)
     limits = _overridden(base, state.override) if state.override else base
-    return _standing(state, state.restrictions), UsageSnapshot(state.usage, today), limits
+    return _standing(state.account, state.restrictions), UsageSnapshot(state.usage, today), limits
 
 
 _usage_upserts: dict[str, Any] = {}
