@@ -66,3 +66,29 @@ def test_a_long_idle_connection_is_pinged(
     )
     _backend_pid(single)
     assert len(pings) == 1
+
+
+def test_the_check_works_with_descriptors_past_1024(db) -> None:  # type: ignore[no-untyped-def]
+    """A busy server holds many sockets; select() cannot watch a descriptor past 1023."""
+    import os
+    import resource
+
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard != resource.RLIM_INFINITY and hard < 2048:
+        pytest.skip("the hard limit on open files is below 2048")
+    resource.setrlimit(resource.RLIMIT_NOFILE, (max(soft, 2048), hard))
+    spare = [os.open(os.devnull, os.O_RDONLY) for _ in range(1100)]
+    database = Database(db.url, pool_size=1, max_overflow=0)
+    try:
+        first = _backend_pid(database)
+        driver = database.engine.raw_connection()
+        assert driver.driver_connection.pgconn.socket > 1023  # type: ignore[union-attr]
+        driver.close()
+        assert _backend_pid(database) == first  # checked without a ping, and still alive
+        _terminate(database, first)
+        assert _backend_pid(database) != first
+    finally:
+        database.dispose()
+        for fd in spare:
+            os.close(fd)
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))

@@ -136,10 +136,15 @@ def _setup_postgresql(engine: Engine) -> None:
 
 def _quiet(dbapi_conn: Any) -> bool:
     """An open psycopg connection with nothing waiting on its socket (no round trip)."""
-    if dbapi_conn.closed or dbapi_conn.pgconn.status != 0:  # pq.ConnStatus.OK
+    try:
+        if dbapi_conn.closed or dbapi_conn.pgconn.status != 0:  # pq.ConnStatus.OK
+            return False
+        # poll, not select: a busy server's descriptors can pass select's limit of 1024.
+        poller = select.poll()
+        poller.register(dbapi_conn.pgconn.socket, select.POLLIN)
+        return not poller.poll(0)
+    except Exception:  # no usable socket: let the ping decide
         return False
-    readable, _w, _x = select.select([dbapi_conn.pgconn.socket], [], [], 0)
-    return not readable
 
 
 def _setup_sqlite(engine: Engine) -> None:
