@@ -1642,7 +1642,7 @@ class Recipient:
         return counterparty_label(self.name, self.email)
 
 
-def recipient_key(reference: str) -> tuple[str, str] | None:
+def _recipient_key(reference: str) -> tuple[str, str] | None:
     """What a sender typed, as ("email", address) or ("phone", E.164); None if neither."""
     text = (reference or "").strip()
     if "@" in text:
@@ -1655,14 +1655,31 @@ def recipient_key(reference: str) -> tuple[str, str] | None:
         return None
 
 
+class RecipientKeys:
+    """What senders typed, as lookups: the e-mail addresses and phone numbers to find, and
+    the way back from the users found to what each sender typed."""
+
+    def __init__(self, references: Iterable[str]) -> None:
+        self.keys = {ref: _recipient_key(ref) for ref in set(references)}
+
+    def wanted(self, kind: str) -> list[str]:
+        """The distinct values to look up by ``kind`` ("email" or "phone")."""
+        return sorted({key[1] for key in self.keys.values() if key is not None and key[0] == kind})
+
+    def answer(self, found: dict[tuple[str, str], Recipient]) -> dict[str, Recipient]:
+        """Recipients by reference, from users found by (kind, value); the references that
+        matched nobody are missing."""
+        return {ref: found[k] for ref, k in self.keys.items() if k is not None and k in found}
+
+
 def find_recipient_summaries(session: Session, references: Iterable[str]) -> dict[str, Recipient]:
     """Recipients by e-mail or phone, as typed by senders, in at most two narrow queries;
     a reference that matches nobody is missing from the answer."""
-    keys = {ref: recipient_key(ref) for ref in set(references)}
+    keys = RecipientKeys(references)
     found: dict[tuple[str, str], Recipient] = {}
     dialect = session.get_bind().dialect.name
     for kind, column in (("email", User.email), ("phone", User.phone)):
-        wanted = {key[1] for key in keys.values() if key is not None and key[0] == kind}
+        wanted = keys.wanted(kind)
         if wanted:
             rows = session.execute(
                 select(User.id, User.status, User.name, User.email, column).where(
@@ -1671,7 +1688,7 @@ def find_recipient_summaries(session: Session, references: Iterable[str]) -> dic
             )
             for user_id, status, name, email, value in rows:
                 found[(kind, str(value))] = Recipient(user_id, status, name, email)
-    return {ref: found[key] for ref, key in keys.items() if key is not None and key in found}
+    return keys.answer(found)
 
 
 def find_recipient_summary(session: Session, reference: str) -> Recipient | None:

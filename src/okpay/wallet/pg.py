@@ -27,7 +27,7 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from okpay.db import driver_rows as _run
-from okpay.identity.service import AccountState, Recipient, recipient_key
+from okpay.identity.service import AccountState, Recipient, RecipientKeys
 from okpay.wallet.ledger import LockedAccount, Plan
 
 
@@ -260,33 +260,30 @@ def find_and_lock(
     """Recipients as typed by the sender (those found), the locked accounts of the sender
     and of them in ``currencies`` by (user id, currency), then the sender's state read
     after the locks (see :func:`sender_state`): two statements."""
-    keys = {ref: recipient_key(ref) for ref in set(references)}
-    wanted: dict[str, list[str]] = {"email": [], "phone": []}
-    for key in keys.values():
-        if key is not None:
-            wanted[key[0]].append(key[1])
-    found: dict[tuple[str, str], Recipient] = {}
-    locked: dict[tuple[int, str], LockedAccount] = {}
+    keys = RecipientKeys(references)
     rows = _run(
         session,
         _FIND_AND_LOCK,
         {
-            "emails": wanted["email"],
-            "phones": wanted["phone"],
+            "emails": keys.wanted("email"),
+            "phones": keys.wanted("phone"),
             "sender": sender_id,
             "currencies": sorted(currencies),
         },
     )
     state = sender_state(session, user_id=sender_id, op_type=op_type, since=since, now=now)
-    for tag, id_, status, name, email, by, value, balance, held, user_id in rows:
-        if tag == "r":
-            found[(by, value)] = Recipient(id_, status, name, email)
+    found: dict[tuple[str, str], Recipient] = {}
+    locked: dict[tuple[int, str], LockedAccount] = {}
+    for row in rows:
+        if row[0] == "r":
+            _tag, user_id, status, name, email, by, value, *_rest = row
+            found[(by, value)] = Recipient(user_id, status, name, email)
         else:
-            locked[(user_id, email)] = LockedAccount(
-                id_, status, user_id, None, email, balance, held
+            _tag, account_id, kind, _name, currency, _by, _value, balance, held, owner = row
+            locked[(owner, currency)] = LockedAccount(
+                account_id, kind, owner, None, currency, balance, held
             )
-    recipients = {ref: found[key] for ref, key in keys.items() if key is not None and key in found}
-    return recipients, locked, state
+    return keys.answer(found), locked, state
 
 
 # The sender's state, read after the locks: status, active restrictions, usage since

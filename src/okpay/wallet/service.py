@@ -378,10 +378,10 @@ def owner_state(
     state = pg.sender_state(
         session, user_id=user_id, op_type=op_type, since=_usage_since(today), now=clock.now()
     )
-    return _sender(state, op_type, today)
+    return _from_state(state, op_type, today)
 
 
-def _sender(
+def _from_state(
     state: pg.SenderState | None, op_type: str, today: date
 ) -> tuple[Standing, UsageSnapshot, LimitSet]:
     if state is None:
@@ -879,7 +879,7 @@ def do_transfer_batch(
             since=_usage_since(today),
             now=clock.now(),
         )
-        sender = _sender(state, "transfer", today)
+        sender = _from_state(state, "transfer", today)
     else:
         targets = identity_service.find_recipient_summaries(session, references)
     wanted: list[_Wanted] = []
