@@ -4,13 +4,15 @@
   entry and two postings, commits: hand-written SQL through psycopg, 8 client processes.
 - service: wallet.service.do_transfer in a unit of work (status, limits and fee checks,
   operation and history rows included), 8 processes, uniform random pairs of customers.
-- hot: the same, but half of the operations are bank top-ups (begun and completed in one
-  unit of work) that touch the bank-clearing system account (sharded), reported as a ratio
-  to the uniform figure. A top-up is two state changes and costs more than a transfer, so
-  the run of top-ups alone is measured too: ``hot_ratio_to_its_parts`` compares the mix
+- hot: the same, but half of the operations are bank top-up completions, the provider's
+  webhook crediting a top-up opened before the clock started: the ledger movement from the
+  bank-clearing system account (sharded) to a customer, reported as a ratio to the uniform
+  figure. Completions alone are measured too: ``hot_ratio_to_its_parts`` compares the mix
   with what its two parts would reach if they did not slow each other down, which is the
   share lost to the system account itself.
-- the floor and the three service runs take turns for ``--rounds`` rounds, and every
+- hot round trips: half of the operations are bank top-ups begun and completed in one unit
+  of work (two state changes each), and such top-ups alone: what a top-up costs end to end.
+- the floor and the service runs take turns for ``--rounds`` rounds, and every
   worker waits at a start barrier after a short warm-up, so that process start-up and a
   machine whose speed drifts weigh on all of them alike.
 - batch: wallet.service.do_transfer_batch, batches of 1000 transfers from one random
@@ -196,16 +198,29 @@ def floor_worker(
     out.put(done)
 
 
+# Pending top-ups each worker opens before a run whose operations include completions: more
+# than the fastest worker could complete (250 a second each is far above any run seen here).
+COMPLETIONS_PER_WORKER_S = 250
+
+
 def service_worker(
     url: str,
     data_dir: str,
     seconds: float,
     user_ids: list[int],
     hot_share: float,
+    hot: str,
     start,
     out: mp.Queue,
 ) -> None:  # type: ignore[no-untyped-def,type-arg]
+    """Service-layer operations, back to back: a ``hot_share`` of them touch the bank
+    clearing account, the rest are transfers between random customers. ``hot`` says how:
+    ``completion``, the provider's webhook completing a bank top-up opened before the clock
+    started (the ledger movement from clearing to customer, like production's webhooks), or
+    ``round_trip``, a top-up begun and completed in the same unit of work."""
     configure(url, data_dir)
+    import uuid
+
     from okpay.db import get_database
     from okpay.wallet import service
     from okpay.wallet.models import SystemAccount
@@ -213,19 +228,36 @@ def service_worker(
     db = get_database(url)
     rng = random.Random()
 
+    def begin_topup() -> int:
+        with db.unit_of_work() as s:
+            return service.do_begin_bank_topup(
+                s, user_id=rng.choice(user_ids), amount=rng.randint(1, 500), currency="CNY"
+            ).id
+
+    def complete(s, operation_id: int) -> None:  # type: ignore[no-untyped-def]
+        service.do_complete_topup(
+            s,
+            operation_id=operation_id,
+            external_ref=f"bank-{uuid.uuid4().hex[:16]}",  # each unique, as a bank's are
+            clearing=SystemAccount.bank_clearing,
+        )
+
+    pending: list[int] = []
+    if hot == "completion" and hot_share:
+        wanted = int(seconds * COMPLETIONS_PER_WORKER_S * hot_share) + WARM_UP
+        pending = [begin_topup() for _ in range(wanted)]
+
     def step() -> int:
         with db.unit_of_work() as s:
             if rng.random() < hot_share:
-                uid = rng.choice(user_ids)
-                op = service.do_begin_bank_topup(
-                    s, user_id=uid, amount=rng.randint(1, 500), currency="CNY"
-                )
-                service.do_complete_topup(
-                    s,
-                    operation_id=op.id,
-                    external_ref="bench",
-                    clearing=SystemAccount.bank_clearing,
-                )
+                if hot == "completion":
+                    complete(s, pending.pop())
+                else:
+                    uid = rng.choice(user_ids)
+                    op = service.do_begin_bank_topup(
+                        s, user_id=uid, amount=rng.randint(1, 500), currency="CNY"
+                    )
+                    complete(s, op.id)
             else:
                 a, b = rng.sample(user_ids, 2)
                 service.do_transfer(
@@ -361,6 +393,17 @@ def sqlite_figures(args: argparse.Namespace) -> dict:  # type: ignore[type-arg]
     return {k: v for k, v in figures.items() if k != "bench"}
 
 
+# The service runs of each round: name, share of operations touching the bank-clearing
+# system account, how they touch it (see service_worker), what the log says.
+SERVICE_RUNS = (
+    ("uniform", 0.0, "completion", "service transfers, uniform"),
+    ("hot", 0.5, "completion", "half of them bank top-up completions (bank clearing)"),
+    ("completions", 1.0, "completion", "bank top-up completions only"),
+    ("hot_round_trips", 0.5, "round_trip", "half of them bank top-ups begun and completed"),
+    ("topups", 1.0, "round_trip", "bank top-ups begun and completed only"),
+)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--seconds", type=float, default=8, help="per run and round")
@@ -398,9 +441,7 @@ def main() -> int:
     # The floor and the service runs take turns, round after round, so that a machine whose
     # speed drifts (shared cores) weighs on both alike.
     floor = 0
-    uniform: list[tuple[int, int]] = []
-    hot: list[tuple[int, int]] = []
-    topups: list[tuple[int, int]] = []
+    runs: dict[str, list[tuple[int, int]]] = {name: [] for name, *_rest in SERVICE_RUNS}
     for round_ in range(1, args.rounds + 1):
         log(f"round {round_}/{args.rounds}: floor, plain SQL, {args.workers} processes")
         floor += sum(
@@ -408,25 +449,29 @@ def main() -> int:
                 floor_worker, lambda i: (url, args.seconds, account_ids, op_id), args.workers
             )
         )
-        log(f"round {round_}/{args.rounds}: service transfers, uniform")
-        uniform += run_parallel(
-            service_worker, lambda i: (url, data_dir, args.seconds, user_ids, 0.0), args.workers
-        )
-        log(f"round {round_}/{args.rounds}: half bank top-ups (bank-clearing system account)")
-        hot += run_parallel(
-            service_worker, lambda i: (url, data_dir, args.seconds, user_ids, 0.5), args.workers
-        )
-        log(f"round {round_}/{args.rounds}: bank top-ups only")
-        topups += run_parallel(
-            service_worker, lambda i: (url, data_dir, args.seconds, user_ids, 1.0), args.workers
-        )
+        for name, share, hot, title in SERVICE_RUNS:
+            log(f"round {round_}/{args.rounds}: {title}")
+            runs[name] += run_parallel(
+                service_worker,
+                lambda i, share=share, hot=hot: (  # type: ignore[misc]
+                    url,
+                    data_dir,
+                    args.seconds,
+                    user_ids,
+                    share,
+                    hot,
+                ),
+                args.workers,
+            )
     timed_s = args.seconds * args.rounds
     floor_rate = floor / timed_s
-    uniform_rate = sum(d for d, _e in uniform) / timed_s
-    hot_rate = sum(d for d, _e in hot) / timed_s
-    topup_rate = sum(d for d, _e in topups) / timed_s
+    rate = {name: sum(d for d, _e in done) / timed_s for name, done in runs.items()}
+    uniform_rate, hot_rate = rate["uniform"], rate["hot"]
     # What the half-and-half mix would reach if its parts did not slow each other down.
-    parts_rate = 1 / (0.5 / uniform_rate + 0.5 / topup_rate) if uniform_rate and topup_rate else 0
+    completion_rate = rate["completions"]
+    parts_rate = (
+        1 / (0.5 / uniform_rate + 0.5 / completion_rate) if uniform_rate and completion_rate else 0
+    )
     log(f"batches of 1000 transfers, {args.batch_workers} processes")
     batches = run_parallel(
         batch_worker,
@@ -460,8 +505,13 @@ def main() -> int:
         "rounds": args.rounds,
         "hot_account_per_s": round(hot_rate, 1),
         "hot_ratio_to_uniform": round(hot_rate / uniform_rate, 3) if uniform_rate else None,
-        "topups_only_per_s": round(topup_rate, 1),
+        "completions_only_per_s": round(completion_rate, 1),
         "hot_ratio_to_its_parts": round(hot_rate / parts_rate, 3) if parts_rate else None,
+        "topups_begun_and_completed_per_s": round(rate["topups"], 1),
+        "hot_round_trips_per_s": round(rate["hot_round_trips"], 1),
+        "hot_round_trips_ratio_to_uniform": (
+            round(rate["hot_round_trips"] / uniform_rate, 3) if uniform_rate else None
+        ),
         "batch_transfers_per_s": round(batch_rate, 1),
         "batch_workers": args.batch_workers,
         "batch_refused": sum(r for _d, r, _s in batches),
@@ -469,7 +519,7 @@ def main() -> int:
         "batch_of_1000_best_ms": round(batch_ms[0], 1) if batch_ms else None,
         "batch_ratio_to_floor": round(batch_rate / floor_rate, 3) if floor_rate else None,
         **http,
-        "errors": sum(e for _d, e in uniform + hot + topups),
+        "errors": sum(e for done in runs.values() for _d, e in done),
         "postings_sum": int(imbalance),
         "balances_off_their_postings": int(drift),
         "cores": os.cpu_count(),

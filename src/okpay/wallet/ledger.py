@@ -363,10 +363,11 @@ def write_entries(session: Session, entries: Sequence[tuple[int, str, Plan]]) ->
     return entry_ids
 
 
-# One entry on PostgreSQL: the entry, its postings (in plan order) and the new balances in
-# one statement instead of three.
-_WRITE_ENTRY = """
-WITH e AS (
+# One entry on PostgreSQL: the entry, its postings (in plan order) and the new balances as
+# data-modifying CTEs (named e, p and b) of one statement instead of three; wallet.pg adds
+# the operation's own update to them (see entry_params for the parameters).
+ENTRY_CTES = """
+e AS (
   INSERT INTO journal_entry (operation_id, kind, created_at)
   VALUES (%(operation_id)s, %(kind)s, %(now)s)
   RETURNING id
@@ -381,27 +382,29 @@ WITH e AS (
   UPDATE wallet_account AS w SET balance = v.balance
   FROM unnest(CAST(%(b_id)s AS BIGINT[]), CAST(%(b_balance)s AS BIGINT[])) AS v(id, balance)
   WHERE w.id = v.id
-)
-SELECT id FROM e
-"""
+)"""
+_WRITE_ENTRY = f"WITH {ENTRY_CTES}\nSELECT id FROM e"
+
+
+def entry_params(operation_id: int, kind: str, checked: Plan, now: Any) -> dict[str, Any]:
+    """The parameters of :data:`ENTRY_CTES` for one checked plan."""
+    columns = list(zip(*checked.postings, strict=True))
+    return {
+        "operation_id": operation_id,
+        "kind": kind,
+        "now": now,
+        "account_id": list(columns[0]),
+        "currency": list(columns[1]),
+        "amount": list(columns[2]),
+        "after": list(columns[3]),
+        "b_id": list(checked.balances),
+        "b_balance": list(checked.balances.values()),
+    }
 
 
 def _write_entry_pg(session: Session, operation_id: int, kind: str, checked: Plan, now: Any) -> int:
-    columns = list(zip(*checked.postings, strict=True))
     ((entry_id,),) = driver_rows(
-        session,
-        _WRITE_ENTRY,
-        {
-            "operation_id": operation_id,
-            "kind": kind,
-            "now": now,
-            "account_id": list(columns[0]),
-            "currency": list(columns[1]),
-            "amount": list(columns[2]),
-            "after": list(columns[3]),
-            "b_id": list(checked.balances),
-            "b_balance": list(checked.balances.values()),
-        },
+        session, _WRITE_ENTRY, entry_params(operation_id, kind, checked, now)
     )
     return int(entry_id)
 

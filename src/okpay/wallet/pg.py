@@ -28,7 +28,7 @@ from sqlalchemy.orm import Session
 
 from okpay.db import driver_rows as _run
 from okpay.identity.service import AccountState, Recipient, RecipientKeys
-from okpay.wallet.ledger import LockedAccount, Plan
+from okpay.wallet.ledger import ENTRY_CTES, LockedAccount, Plan, entry_params
 
 
 @dataclass(frozen=True)
@@ -334,3 +334,40 @@ def _sender_state(rows: list[tuple[Any, ...]]) -> SenderState | None:
         usage={(t, date.fromisoformat(d)): int(v) for t, d, v in usage or []},
         override=tuple(override) if override else None,
     )
+
+
+# A pending operation settling: its journal entry (ledger.ENTRY_CTES), then the operation
+# and its history rows moved to the new status, in one statement instead of two.
+_SETTLE = """
+WITH {entry}, o AS (
+  UPDATE wallet_operation SET {sets} WHERE id = %(operation_id)s
+), a AS (
+  UPDATE wallet_activity SET status = %(status)s, updated_at = %(now)s
+  WHERE operation_id = %(operation_id)s
+)
+SELECT id FROM e
+"""
+# What a settling operation may change besides its status (names placed in the text).
+_SETTLE_COLUMNS = frozenset({"status", "updated_at", "completed_at", "external_ref", "amount"})
+
+
+def settle(
+    session: Session,
+    *,
+    operation_id: int,
+    kind: str,
+    plan: Plan,
+    values: dict[str, Any],
+    now: datetime,
+) -> int:
+    """Write ``plan`` as the operation's journal entry of ``kind`` and update the operation
+    with ``values`` (status included) and its history rows to match; returns the entry id."""
+    unknown = set(values) - _SETTLE_COLUMNS
+    if unknown:
+        raise ValueError(f"not a settling column: {sorted(unknown)}")
+    sets = ", ".join(f"{name} = %(set_{name})s" for name in sorted(values))
+    params = entry_params(operation_id, kind, plan, now)
+    params.update({f"set_{name}": value for name, value in values.items()})
+    params["status"] = values["status"]
+    ((entry_id,),) = _run(session, _SETTLE.format(entry=ENTRY_CTES, sets=sets), params)
+    return int(entry_id)

@@ -621,17 +621,29 @@ def _set_status(
     *,
     failure_code: str | None = None,
     loaded: Operation | None = None,
+    entry: tuple[str, ledger.Plan] | None = None,
     **extra: Any,
 ) -> None:
     """Move an operation and its history rows to ``status`` (with ``extra`` columns);
     ``loaded``, the operation as the session holds it, is updated to match without a
-    reload."""
+    reload. ``entry`` (kind, checked plan) is the journal entry it settles with, written
+    with it: on PostgreSQL in the same statement."""
     now = clock.now()
     values: dict[str, Any] = {"status": status.value, "updated_at": now, **extra}
     if failure_code:
         values["failure_code"] = failure_code
     if status == OperationStatus.completed:
         values["completed_at"] = now
+    postgres = session.get_bind().dialect.name == "postgresql"
+    if entry is not None and postgres:
+        kind, checked = entry
+        pg.settle(
+            session, operation_id=operation_id, kind=kind, plan=checked, values=values, now=now
+        )
+        _status_set(session, operation_id, status, values, loaded)
+        return
+    if entry is not None:
+        ledger.write_entries(session, [(operation_id, *entry)])
     operations, activity = table_of(Operation), table_of(Activity)
     set_operation = update(operations).where(operations.c.id == operation_id).values(**values)
     set_activity = (
@@ -639,11 +651,23 @@ def _set_status(
         .where(activity.c.operation_id == operation_id)
         .values(status=status.value, updated_at=now)
     )
-    if session.get_bind().dialect.name == "postgresql":  # both in one statement
+    if postgres:  # both in one statement
         session.execute(set_activity.add_cte(set_operation.cte("set_operation")))
     else:
         session.execute(set_operation)
         session.execute(set_activity)
+    _status_set(session, operation_id, status, values, loaded)
+
+
+def _status_set(
+    session: Session,
+    operation_id: int,
+    status: OperationStatus,
+    values: dict[str, Any],
+    loaded: Operation | None,
+) -> None:
+    """What follows a status change: the loaded operation updated in place, and the limits
+    given back by one that failed or was cancelled."""
     if loaded is not None:
         for key, value in values.items():
             set_committed_value(loaded, key, value)
@@ -1182,12 +1206,8 @@ def do_complete_topup(
     assert op.account_id is not None
     clearing_id = ledger.system_account_id(session, clearing, op.currency)
     locked = ledger.lock_accounts(session, [op.account_id, clearing_id])
-    ledger.post(
-        session,
-        locked,
-        operation_id=op.id,
-        kind="topup",
-        lines=[ledger.Line(clearing_id, -credited), ledger.Line(op.account_id, credited)],
+    checked = ledger.plan(
+        locked, [ledger.Line(clearing_id, -credited), ledger.Line(op.account_id, credited)]
     )
     if credited != op.amount:
         session.execute(
@@ -1200,6 +1220,7 @@ def do_complete_topup(
         op.id,
         OperationStatus.completed,
         loaded=op,
+        entry=("topup", checked),
         external_ref=external_ref,
         amount=credited,
     )
@@ -1214,7 +1235,7 @@ def do_fail_operation(
     if op.status != OperationStatus.pending.value:
         return op
     _release_hold(session, op)
-    extra = {"external_ref": external_ref} if external_ref else {}
+    extra: dict[str, Any] = {"external_ref": external_ref} if external_ref else {}
     _set_status(
         session, op.id, OperationStatus.failed, failure_code=failure_code, loaded=op, **extra
     )
@@ -1433,7 +1454,7 @@ def do_settle_withdrawal(
             lines=[ledger.Line(op.account_id, -op.fee), ledger.Line(fee_id, op.fee)],
         )
     hold.status, hold.closed_at = "captured", clock.now()
-    extra = {"external_ref": external_ref} if external_ref else {}
+    extra: dict[str, Any] = {"external_ref": external_ref} if external_ref else {}
     _set_status(session, op.id, OperationStatus.completed, loaded=op, **extra)
     return op
 
