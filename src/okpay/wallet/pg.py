@@ -69,7 +69,9 @@ class NewOperation:
 
 # The rows come in as three JSON arrays (operations, postings, history lines) and two
 # arrays of new balances: json.dumps and PostgreSQL's JSON parser are far quicker than
-# binding thousands of values one by one. Each row carries its place (n): ordered by it,
+# binding thousands of values one by one. (The balances stay arrays: the planner expects
+# few rows from unnest and updates them through the primary key, where from JSON it expects
+# a hundred and would scan the table.) Each row carries its place (n): ordered by it,
 # ids (and so the postings' balance_after) follow the plans.
 _WRITE = """
 WITH v AS (
@@ -227,17 +229,23 @@ def write_operations(
 # account of the sender and of the recipients in the currencies used is locked in id order;
 # a locking CTE runs once, whole, whatever reads it. Both come back as one result, told
 # apart by the first column.
+#
+# Two texts: arrays for a batch, single values for one transfer. PostgreSQL plans a prepared
+# statement afresh each time while a plan for any parameters (generic) looks dearer than
+# one made for the values at hand; with arrays of unknown length the generic one does, and
+# planning costs a single transfer more than running the statement. With single values the
+# generic plan is the same as the custom one and is kept.
 _FIND_AND_LOCK = """
 WITH r AS MATERIALIZED (
   SELECT id, status, name, email, 'email' AS by, email AS value
-  FROM user_account WHERE email = ANY(%(emails)s)
+  FROM user_account WHERE email {email}
   UNION ALL
   SELECT id, status, name, email, 'phone', phone
-  FROM user_account WHERE phone = ANY(%(phones)s)
+  FROM user_account WHERE phone {phone}
 ), a AS (
   SELECT id, kind, user_id, merchant_id, currency, balance, held FROM wallet_account
   WHERE user_id = ANY(ARRAY(SELECT id FROM r) || CAST(%(sender)s AS INTEGER))
-    AND currency = ANY(%(currencies)s)
+    AND currency {currency}
   ORDER BY id FOR NO KEY UPDATE
 )
 SELECT 'r', id, status, name, email, by, value, NULL::BIGINT, NULL::BIGINT, NULL::INTEGER
@@ -245,6 +253,12 @@ FROM r
 UNION ALL
 SELECT 'a', id, kind, NULL, currency, NULL, NULL, balance, held, user_id FROM a
 """
+_FIND_AND_LOCK_MANY = _FIND_AND_LOCK.format(
+    email="= ANY(%(email)s)", phone="= ANY(%(phone)s)", currency="= ANY(%(currency)s)"
+)
+_FIND_AND_LOCK_ONE = _FIND_AND_LOCK.format(
+    email="= %(email)s", phone="= %(phone)s", currency="= %(currency)s"
+)
 
 
 def find_and_lock(
@@ -261,16 +275,27 @@ def find_and_lock(
     and of them in ``currencies`` by (user id, currency), then the sender's state read
     after the locks (see :func:`sender_state`): two statements."""
     keys = RecipientKeys(references)
-    rows = _run(
-        session,
-        _FIND_AND_LOCK,
-        {
-            "emails": keys.wanted("email"),
-            "phones": keys.wanted("phone"),
-            "sender": sender_id,
-            "currencies": sorted(currencies),
-        },
-    )
+    emails, phones = keys.wanted("email"), keys.wanted("phone")
+    params: dict[str, Any]
+    if len(emails) + len(phones) <= 1 and len(currencies) == 1:
+        sql, params = (
+            _FIND_AND_LOCK_ONE,
+            {
+                "email": emails[0] if emails else None,
+                "phone": phones[0] if phones else None,
+                "currency": next(iter(currencies)),
+            },
+        )
+    else:
+        sql, params = (
+            _FIND_AND_LOCK_MANY,
+            {
+                "email": emails,
+                "phone": phones,
+                "currency": sorted(currencies),
+            },
+        )
+    rows = _run(session, sql, {**params, "sender": sender_id})
     state = sender_state(session, user_id=sender_id, op_type=op_type, since=since, now=now)
     found: dict[tuple[str, str], Recipient] = {}
     locked: dict[tuple[int, str], LockedAccount] = {}
