@@ -15,6 +15,7 @@ from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any, cast
 
+import psycopg
 from sqlalchemy import (
     ARRAY,
     BigInteger,
@@ -28,7 +29,7 @@ from sqlalchemy import (
     event,
 )
 from sqlalchemy.engine import Engine
-from sqlalchemy.exc import DisconnectionError
+from sqlalchemy.exc import DBAPIError, DisconnectionError
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 from sqlalchemy.types import TypeDecorator
 
@@ -271,9 +272,14 @@ def driver_rows(session: Session, sql: str, params: dict[str, Any]) -> list[tupl
     (Sending several together in psycopg's pipeline mode saves round trips but, measured
     on the transfer path, costs more Python than it saves.)"""
     driver: Any = session.connection().connection.driver_connection
-    with driver.cursor() as cursor:
-        cursor.execute(sql, params)
-        return list(cursor.fetchall())
+    try:
+        with driver.cursor() as cursor:
+            cursor.execute(sql, params)
+            return list(cursor.fetchall())
+    except psycopg.Error as exc:
+        # Raised as SQLAlchemy would raise it (IntegrityError, OperationalError, ...), so
+        # that callers and retries see one kind of error whichever path ran the statement.
+        raise DBAPIError.instance(sql, params, exc, psycopg.Error) from exc
 
 
 def for_update(dialect: str) -> dict[str, Any]:

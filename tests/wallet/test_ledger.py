@@ -284,3 +284,22 @@ def test_only_staff_can_change_limits(client, db, pair) -> None:
         json={"op_type": "transfer", "daily": "99999", "reason": "please"},
     )
     assert response.status_code == 403
+
+
+def test_a_reference_already_taken_is_drawn_again(client, db, pair, monkeypatch) -> None:
+    """References are short and random, so a new one can meet one already taken: the unique
+    constraint refuses it and the transfer is retried with another, on either database."""
+    from okpay.wallet import service
+
+    _alice, bob, headers = pair
+    taken = send(client, headers, "k1", recipient="bob@example.com", amount="1").json()["reference"]
+    real = service.dated_reference
+    draws = iter([taken])
+    monkeypatch.setattr(
+        service, "dated_reference", lambda prefix: next(draws, None) or real(prefix)
+    )
+    response = send(client, headers, "k2", recipient="bob@example.com", amount="2")
+    assert response.status_code == 201, response.text
+    assert response.json()["reference"] not in (taken, "")
+    assert balance(db, bob) == (300, 0)
+    assert_ledger_consistent(db)
