@@ -141,6 +141,35 @@ def test_bank_topup_completes_on_signed_webhook_once(client, db, user) -> None:
     assert_ledger_consistent(db)
 
 
+def test_bank_transfer_for_another_amount_credits_what_arrived_once(client, db, user) -> None:
+    """The customer sent less than the top-up asked for: what arrived is credited, the
+    history says so, and a second event for the same reference credits nothing more."""
+    uid, headers = user
+    op = client.post(
+        "/api/v1/wallet/topups/bank",
+        headers={**headers, "Idempotency-Key": "b2"},
+        json={"amount": "500", "currency": "CNY"},
+    ).json()
+    for event_id, transfer in (("evt_a", "tr_a"), ("evt_b", "tr_b")):
+        event = {
+            "id": event_id,
+            "type": "bank_transfer.received",
+            "data": {
+                "reference": op["reference"],
+                "amount": 30000,
+                "currency": "CNY",
+                "transfer": transfer,
+            },
+        }
+        assert webhook(client, event).json()["outcome"] == "applied"
+    assert balance(db, uid) == (30000, 0)
+    detail = client.get(f"/api/v1/wallet/operations/{op['reference']}", headers=headers).json()
+    assert detail["status"] == "completed" and detail["amount_minor"] == 30000
+    history = client.get("/api/v1/wallet/history", headers=headers).json()["items"]
+    assert [(i["amount"], i["status"]) for i in history] == [("300.00", "completed")]
+    assert_ledger_consistent(db)
+
+
 def test_stale_webhook_signature_is_rejected(client, db, user) -> None:
     body = json.dumps({"id": "evt_old", "type": "payout.paid", "data": {}}).encode()
     old = get_provider().sign(body, int(time.time()) - 3600)

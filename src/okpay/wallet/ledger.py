@@ -367,6 +367,11 @@ def write_entries(session: Session, entries: Sequence[tuple[int, str, Plan]]) ->
 # One entry on PostgreSQL: the entry, its postings (in plan order) and the new balances as
 # data-modifying CTEs (named e, p and b) of one statement instead of three; wallet.pg adds
 # the operation's own update to them (see entry_params for the parameters).
+#
+# The balance arrays are read through sub-selects so that the planner does not see how
+# long they are: it then costs a plan for these values the same as a plan for any values
+# and keeps the latter, instead of planning the statement again at every execution (which
+# costs more than running it).
 ENTRY_CTES = """
 e AS (
   INSERT INTO journal_entry (operation_id, kind, created_at)
@@ -380,7 +385,8 @@ e AS (
   ORDER BY x.n
 ), b AS (
   UPDATE wallet_account AS w SET balance = v.balance
-  FROM unnest(CAST(%(b_id)s AS BIGINT[]), CAST(%(b_balance)s AS BIGINT[])) AS v(id, balance)
+  FROM unnest((SELECT CAST(%(b_id)s AS BIGINT[])), (SELECT CAST(%(b_balance)s AS BIGINT[])))
+    AS v(id, balance)
   WHERE w.id = v.id
 )"""
 _WRITE_ENTRY = f"WITH {ENTRY_CTES}\nSELECT id FROM e"

@@ -396,3 +396,59 @@ def settle(
     params["status"] = values["status"]
     ((entry_id,),) = _run(session, _SETTLE.format(entry=ENTRY_CTES, sets=sets), params)
     return int(entry_id)
+
+
+# A pending operation settling against a system account: the operation locked first, then,
+# if it is still pending, its customer's account and the system account's shard in the
+# operation's currency, in id order (the order wallet.service's other paths take too).
+_LOCK_PENDING = """
+WITH o AS MATERIALIZED (
+  SELECT id, status, amount, currency, account_id FROM wallet_operation
+  WHERE id = %(operation_id)s
+  FOR NO KEY UPDATE
+), a AS (
+  SELECT w.id, w.kind, w.user_id, w.merchant_id, w.currency, w.balance, w.held
+  FROM o JOIN wallet_account AS w
+    ON w.id IN (o.account_id, CAST(CAST(%(system_ids)s AS JSON) ->> o.currency AS BIGINT))
+  WHERE o.status = 'pending'
+  ORDER BY w.id
+  FOR NO KEY UPDATE OF w
+)
+SELECT 'o', id, status, amount, currency, account_id, NULL::INTEGER, NULL::INTEGER,
+  NULL::BIGINT
+FROM o
+UNION ALL
+SELECT 'a', id, kind, balance, currency, held, user_id, merchant_id, NULL FROM a
+"""
+
+
+@dataclass(frozen=True)
+class PendingOperation:
+    id: int
+    status: str
+    amount: int
+    currency: str
+    account_id: int | None
+
+
+def lock_pending(
+    session: Session, *, operation_id: int, system_ids: dict[str, int]
+) -> tuple[PendingOperation, dict[int, LockedAccount]] | None:
+    """Lock an operation and, while it is pending, its account and the system account
+    (``system_ids``: the shard to use per currency), in one statement. None: no such
+    operation; no accounts: it is no longer pending."""
+    rows = _run(
+        session,
+        _LOCK_PENDING,
+        {"operation_id": operation_id, "system_ids": json.dumps(system_ids)},
+    )
+    operation: PendingOperation | None = None
+    locked: dict[int, LockedAccount] = {}
+    for tag, row_id, text, number, currency, other, user_id, merchant_id, _ in rows:
+        if tag == "o":
+            operation = PendingOperation(row_id, text, number, currency, other)
+        else:
+            locked[row_id] = LockedAccount(
+                row_id, text, user_id, merchant_id, currency, number, other
+            )
+    return None if operation is None else (operation, locked)

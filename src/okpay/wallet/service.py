@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
-from typing import Any
+from typing import Any, cast
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import and_, func, insert, or_, select, update
@@ -21,7 +21,7 @@ from okpay.core import audit, clock
 from okpay.core.errors import DomainError, NotFound, ValidationFailed
 from okpay.core.i18n import N_, format_money
 from okpay.core.ids import dated_reference
-from okpay.core.money import check_currency, parse_amount
+from okpay.core.money import SUPPORTED_CURRENCIES, check_currency, parse_amount
 from okpay.db import one_of, table_of
 from okpay.identity import service as identity_service
 from okpay.identity.models import AccountStatus
@@ -1197,15 +1197,31 @@ def do_complete_topup(
     external_ref: str,
     clearing: SystemAccount = SystemAccount.card_clearing,
     amount: int | None = None,
-) -> Operation:
-    """Credit a pending top-up (card charged, or bank transfer received)."""
-    op = _lock_operation(session, operation_id)
-    if op.status != OperationStatus.pending.value:
-        return op  # already settled: webhooks and retries may repeat
-    credited = amount if amount is not None else op.amount
+) -> None:
+    """Credit a pending top-up (card charged, or bank transfer received). One already
+    settled is left as it is: webhooks and retries may repeat."""
+    if session.get_bind().dialect.name == "postgresql":  # operation and accounts together
+        shards = {c: ledger.system_account_id(session, clearing, c) for c in SUPPORTED_CURRENCIES}
+        found = pg.lock_pending(session, operation_id=operation_id, system_ids=shards)
+        if found is None:
+            raise NotFound()
+        op, locked = found
+        if op.status != OperationStatus.pending.value:
+            return
+        clearing_id = shards[op.currency]
+        loaded = session.identity_map.get(session.identity_key(Operation, operation_id))
+    else:
+        loaded = _lock_operation(session, operation_id)
+        if loaded.status != OperationStatus.pending.value:
+            return
+        op = pg.PendingOperation(
+            loaded.id, loaded.status, loaded.amount, loaded.currency, loaded.account_id
+        )
+        clearing_id = ledger.system_account_id(session, clearing, op.currency)
+        assert op.account_id is not None
+        locked = ledger.lock_accounts(session, [op.account_id, clearing_id])
     assert op.account_id is not None
-    clearing_id = ledger.system_account_id(session, clearing, op.currency)
-    locked = ledger.lock_accounts(session, [op.account_id, clearing_id])
+    credited = amount if amount is not None else op.amount
     checked = ledger.plan(
         locked, [ledger.Line(clearing_id, -credited), ledger.Line(op.account_id, credited)]
     )
@@ -1219,12 +1235,11 @@ def do_complete_topup(
         session,
         op.id,
         OperationStatus.completed,
-        loaded=op,
+        loaded=cast(Operation | None, loaded),
         entry=("topup", checked),
         external_ref=external_ref,
         amount=credited,
     )
-    return op
 
 
 def do_fail_operation(
