@@ -147,7 +147,8 @@ def timed(step, seconds: float, start, warm_up: int = WARM_UP) -> tuple[int, int
         except Exception as exc:
             errors += 1
             if errors < 3:
-                print(f"[bench ledger] worker error: {exc}", file=sys.stderr)
+                cause = getattr(exc, "orig", None) or exc  # the database's words, not the SQL
+                print(f"[bench ledger] worker error: {cause}", file=sys.stderr)
         spent.append(time.perf_counter() - now)
     return done, errors, spent
 

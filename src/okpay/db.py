@@ -271,7 +271,8 @@ def driver_rows(session: Session, sql: str, params: dict[str, Any]) -> list[tupl
 
     (Sending several together in psycopg's pipeline mode saves round trips but, measured
     on the transfer path, costs more Python than it saves.)"""
-    driver: Any = session.connection().connection.driver_connection
+    connection = session.connection()
+    driver: Any = connection.connection.driver_connection
     try:
         with driver.cursor() as cursor:
             cursor.execute(sql, params)
@@ -279,7 +280,15 @@ def driver_rows(session: Session, sql: str, params: dict[str, Any]) -> list[tupl
     except psycopg.Error as exc:
         # Raised as SQLAlchemy would raise it (IntegrityError, OperationalError, ...), so
         # that callers and retries see one kind of error whichever path ran the statement.
-        raise DBAPIError.instance(sql, params, exc, psycopg.Error) from exc
+        engine = connection.engine
+        raise DBAPIError.instance(
+            sql,
+            params,
+            exc,
+            psycopg.Error,
+            hide_parameters=engine.hide_parameters,
+            dialect=engine.dialect,
+        ) from exc
 
 
 def for_update(dialect: str) -> dict[str, Any]:
