@@ -104,3 +104,67 @@ def test_simultaneous_first_top_ups_of_the_day_count_every_one(pg) -> None:
         (row,) = s.scalars(select(Usage).where(Usage.user_id == carol, Usage.op_type == "topup"))
     assert row.count == 12
     assert row.amount_cny == sum(100 + i for i in range(12))
+
+
+def _wait_until_blocked(pg, timeout: float = 10.0) -> None:  # type: ignore[no-untyped-def]
+    """Until some other session of this database waits for a row lock."""
+    import time
+
+    from sqlalchemy import text
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with pg.engine.connect() as conn:
+            waiting = conn.execute(
+                text(
+                    "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
+                    "AND datname = current_database()"
+                )
+            ).scalar_one()
+        if waiting:
+            return
+        time.sleep(0.02)
+    raise AssertionError("no session waited for the lock")
+
+
+def test_a_freeze_committed_while_a_transfer_waits_stops_the_transfer(pg) -> None:
+    """The transfer waits for the balance locks the freeze holds; once the freeze commits,
+    the transfer must see it and move nothing."""
+    from okpay.wallet import service
+
+    alice = make_user(pg, "alice@example.com")
+    make_user(pg, "bob@example.com")
+    fund(pg, alice, 100_00)
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        with pg.unit_of_work() as s:
+            service.do_freeze(s, user_id=alice, reason="Fraud check", actor_user_id=None)
+            pending = pool.submit(_send, alice, "bob@example.com", 10_00)
+            _wait_until_blocked(pg)
+        assert pending.result(timeout=30) == "account_frozen"
+    assert balance(pg, alice) == (100_00, 0)
+    assert_ledger_consistent(pg)
+
+
+def test_simultaneous_transfers_stay_within_the_daily_limit(pg) -> None:
+    """Each transfer checks the day's usage after taking the sender's balance lock, so
+    transfers racing each other cannot pass the daily limit together."""
+    from okpay.wallet.limits import limits_for
+
+    daily = limits_for("transfer", 0).daily
+    alice = make_user(pg, "alice@example.com", level=0)
+    make_user(pg, "bob@example.com")
+    for _ in range(2):
+        fund(pg, alice, daily // 2)
+    amount = daily // 4 + 1  # a fourth fits only if the limit were missed
+    start = threading.Barrier(8)
+
+    def attempt(_i: int) -> str:
+        start.wait()
+        return _send(alice, "bob@example.com", amount)
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        results = list(pool.map(attempt, range(8)))
+    assert results.count("ok") == 3, results
+    assert set(results) - {"ok"} == {"limit_exceeded"}
+    assert balance(pg, alice) == (daily - 3 * amount, 0)
+    assert_ledger_consistent(pg)
