@@ -1,21 +1,24 @@
-"""PostgreSQL's fast path for settled movements (transfers, one or a thousand).
+"""PostgreSQL's fast path for settled movements (transfers, one or a thousand) and for
+settling pending ones.
 
 A transfer needs: the recipients, the balance rows locked in id order, the sender's status,
-restrictions, recent usage and limit override read after the locks, then six writes (the
+restrictions, recent usage and limit override as of after the locks, then six writes (the
 operation, its journal entry, the postings, the new balances, a history row per party and
 the sender's usage). Through the ORM that is a dozen statements, each costing more Python
-than the database spends on it. Here it is three statements sent straight to the driver
+than the database spends on it. Here it is two statements sent straight to the driver
 (psycopg prepares them after a few uses):
 
-1. :func:`find_and_lock`: recipients by e-mail or phone and every balance row involved,
-   locked (``FOR NO KEY UPDATE``, id order) in the same statement;
-2. :func:`sender_state`: status, restrictions, usage and override in one row, read after
-   the locks (READ COMMITTED: a new snapshot, so a freeze committed first is seen);
-3. :func:`write_operations`: every write, chained as data-modifying CTEs over JSON arrays,
+1. :func:`find_and_lock`: recipients by e-mail or phone, every balance row involved locked
+   (``FOR NO KEY UPDATE``, id order), and the sender's state, in one statement. When the
+   locks may have waited for a change to the sender (a movement or a freeze committed after
+   the statement began), the state is read again by :func:`sender_state` in a second
+   statement, whose new snapshot sees it (READ COMMITTED);
+2. :func:`write_operations`: every write, chained as data-modifying CTEs over JSON arrays,
    one round trip for the whole batch, with a text that does not depend on its size.
 
-The checks between 2 and 3 are wallet.service's own, shared with every database. Other
-databases take the step-by-step path in wallet.service, with the same plans."""
+The checks between 1 and 2 are wallet.service's own, shared with every database. Other
+databases take the step-by-step path in wallet.service, with the same plans. A top-up that
+completes takes two as well: :func:`lock_pending` and :func:`settle`."""
 
 from __future__ import annotations
 
@@ -225,10 +228,36 @@ def write_operations(
     return [int(ids[op.reference]) for op in operations]
 
 
-# Recipients and locks in one statement. The recipients are found first (a CTE), then every
-# account of the sender and of the recipients in the currencies used is locked in id order;
-# a locking CTE runs once, whole, whatever reads it. Both come back as one result, told
-# apart by the first column.
+# The sender's state: status, active restrictions, usage since ``since`` and the newest live
+# limit override for ``op_type``: the columns, then the statement that reads them alone.
+_STATE_COLUMNS = """u.id, u.status, u.status_reason, u.verification_level, u.created_at, u.name,
+  u.email,
+  (SELECT json_agg(json_build_array(r.blocked, r.reason) ORDER BY r.id)
+   FROM account_restriction r WHERE r.user_id = u.id AND r.released_at IS NULL),
+  (SELECT json_agg(json_build_array(g.op_type, g.day, g.amount_cny))
+   FROM wallet_usage g WHERE g.user_id = u.id AND g.day >= %(since)s),
+  (SELECT json_build_array(o.per_transaction, o.daily, o.monthly)
+   FROM limit_override o
+   WHERE o.user_id = u.id AND o.op_type = %(op_type)s AND o.revoked_at IS NULL
+     AND (o.expires_at IS NULL OR o.expires_at > %(now)s)
+   ORDER BY o.id DESC LIMIT 1)"""
+_SENDER_STATE = f"SELECT {_STATE_COLUMNS}\nFROM user_account u WHERE u.id = %(user_id)s"
+
+
+# Recipients, locks and the sender's state in one statement. The recipients are found first
+# (a CTE), then every account of the sender and of the recipients in the currencies used is
+# locked in id order; a locking CTE runs once, whole, whatever reads it. All come back as one
+# result, told apart by the first column.
+#
+# The sender's state is read with the statement's snapshot, taken before the locks. It is
+# used only if that cannot have missed anything the locks were there to wait for: whatever
+# changes the sender's status, restrictions or usage for an operation also writes the
+# sender's balance row in its currency (movements update it; a freeze, restriction or
+# release rewrites every balance row of the customer, see wallet.service), so the state is
+# current when each locked row of the sender is the version the snapshot sees (same xmin).
+# Otherwise (a transaction that touched the sender committed after the snapshot, or one we
+# waited for), :func:`find_and_lock` reads the state again in a second statement, which
+# takes a new snapshot.
 #
 # Two texts: arrays for a batch, single values for one transfer. PostgreSQL plans a prepared
 # statement afresh each time while a plan for any parameters (generic) looks dearer than
@@ -243,21 +272,36 @@ WITH r AS MATERIALIZED (
   SELECT id, status, name, email, 'phone', phone
   FROM user_account WHERE phone {phone}
 ), a AS (
-  SELECT id, kind, user_id, merchant_id, currency, balance, held FROM wallet_account
+  SELECT id, kind, user_id, merchant_id, currency, balance, held, xmin AS version
+  FROM wallet_account
   WHERE user_id = ANY(ARRAY(SELECT id FROM r) || CAST(%(sender)s AS INTEGER))
     AND currency {currency}
   ORDER BY id FOR NO KEY UPDATE
+), s AS (
+  SELECT json_build_array({state}) AS state,
+    EXISTS (SELECT FROM a WHERE a.user_id = u.id)
+      AND NOT EXISTS (
+        SELECT FROM a WHERE a.user_id = u.id
+          AND a.version <> (SELECT w.xmin FROM wallet_account w WHERE w.id = a.id)
+      ) AS fresh
+  FROM user_account u WHERE u.id = %(sender)s
 )
-SELECT 'r', id, status, name, email, by, value, NULL::BIGINT, NULL::BIGINT, NULL::INTEGER
+SELECT 'r', id, status, name, email, by, value, NULL::BIGINT, NULL::BIGINT, NULL::INTEGER,
+  NULL::JSON, NULL::BOOLEAN
 FROM r
 UNION ALL
-SELECT 'a', id, kind, NULL, currency, NULL, NULL, balance, held, user_id FROM a
+SELECT 'a', id, kind, NULL, currency, NULL, NULL, balance, held, user_id, NULL, NULL FROM a
+UNION ALL
+SELECT 's', NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, state, fresh FROM s
 """
 _FIND_AND_LOCK_MANY = _FIND_AND_LOCK.format(
-    email="= ANY(%(email)s)", phone="= ANY(%(phone)s)", currency="= ANY(%(currency)s)"
+    email="= ANY(%(email)s)",
+    phone="= ANY(%(phone)s)",
+    currency="= ANY(%(currency)s)",
+    state=_STATE_COLUMNS,
 )
 _FIND_AND_LOCK_ONE = _FIND_AND_LOCK.format(
-    email="= %(email)s", phone="= %(phone)s", currency="= %(currency)s"
+    email="= %(email)s", phone="= %(phone)s", currency="= %(currency)s", state=_STATE_COLUMNS
 )
 
 
@@ -272,8 +316,9 @@ def find_and_lock(
     now: datetime,
 ) -> tuple[dict[str, Recipient], dict[tuple[int, str], LockedAccount], SenderState | None]:
     """Recipients as typed by the sender (those found), the locked accounts of the sender
-    and of them in ``currencies`` by (user id, currency), then the sender's state read
-    after the locks (see :func:`sender_state`): two statements."""
+    and of them in ``currencies`` by (user id, currency), and the sender's state as of
+    after the locks: one statement, or two when the first one's reading of the state may
+    be out of date (see above)."""
     keys = RecipientKeys(references)
     emails, phones = keys.wanted("email"), keys.wanted("phone")
     params: dict[str, Any]
@@ -295,37 +340,31 @@ def find_and_lock(
                 "currency": sorted(currencies),
             },
         )
-    rows = _run(session, sql, {**params, "sender": sender_id})
-    state = sender_state(session, user_id=sender_id, op_type=op_type, since=since, now=now)
+    rows = _run(
+        session,
+        sql,
+        {**params, "sender": sender_id, "op_type": op_type, "since": since, "now": now},
+    )
     found: dict[tuple[str, str], Recipient] = {}
     locked: dict[tuple[int, str], LockedAccount] = {}
+    state: SenderState | None = None
+    fresh = False
     for row in rows:
         if row[0] == "r":
             _tag, user_id, status, name, email, by, value, *_rest = row
             found[(by, value)] = Recipient(user_id, status, name, email)
-        else:
-            _tag, account_id, kind, _name, currency, _by, _value, balance, held, owner = row
+        elif row[0] == "a":
+            _tag, account_id, kind, _name, currency, _by, _value, balance, held, owner, *_ = row
             locked[(owner, currency)] = LockedAccount(
                 account_id, kind, owner, None, currency, balance, held
             )
+        else:
+            *_rest, columns, fresh = row
+            columns[4] = datetime.fromisoformat(columns[4])  # created_at, from JSON
+            state = _sender_state([tuple(columns)])
+    if state is not None and not fresh:
+        state = sender_state(session, user_id=sender_id, op_type=op_type, since=since, now=now)
     return keys.answer(found), locked, state
-
-
-# The sender's state, read after the locks: status, active restrictions, usage since
-# ``since`` and the newest live limit override for ``op_type``.
-_SENDER_STATE = """
-SELECT u.id, u.status, u.status_reason, u.verification_level, u.created_at, u.name, u.email,
-  (SELECT json_agg(json_build_array(r.blocked, r.reason) ORDER BY r.id)
-   FROM account_restriction r WHERE r.user_id = u.id AND r.released_at IS NULL),
-  (SELECT json_agg(json_build_array(g.op_type, g.day, g.amount_cny))
-   FROM wallet_usage g WHERE g.user_id = u.id AND g.day >= %(since)s),
-  (SELECT json_build_array(o.per_transaction, o.daily, o.monthly)
-   FROM limit_override o
-   WHERE o.user_id = u.id AND o.op_type = %(op_type)s AND o.revoked_at IS NULL
-     AND (o.expires_at IS NULL OR o.expires_at > %(now)s)
-   ORDER BY o.id DESC LIMIT 1)
-FROM user_account u WHERE u.id = %(user_id)s
-"""
 
 
 @dataclass(frozen=True)

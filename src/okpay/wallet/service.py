@@ -40,6 +40,7 @@ from okpay.wallet.models import (
     PaymentMethod,
     SystemAccount,
     Usage,
+    WalletAccount,
 )
 from okpay.wallet.providers import CardToken
 
@@ -287,10 +288,19 @@ def do_release(
 
 def _lock_all_accounts(session: Session, user_id: int) -> None:
     # Taking the balance locks makes the status change wait for movements in flight, and
-    # movements that start later see the new status.
+    # movements that start later see the new status. The rows are rewritten as well (same
+    # values, new row versions): a movement that waited for these locks then knows that
+    # what it read of the customer before the wait is out of date (see wallet.pg).
     ids = [a.id for a in ledger.balances(session, user_id=user_id)]
     if ids:
         ledger.lock_accounts(session, ids)
+        accounts = table_of(WalletAccount)
+        session.execute(
+            update(accounts)
+            .where(accounts.c.id.in_(ids))
+            .values(held=accounts.c.held)
+            .execution_options(synchronize_session=False)
+        )
 
 
 # --------------------------------------------------------------------------------- limits
