@@ -205,9 +205,10 @@ def floor_worker(
     out.put(done)
 
 
-# Pending top-ups each worker opens before a run whose operations include completions: more
-# than the fastest worker could complete (200 a second each, twice the fastest run seen).
-COMPLETIONS_PER_WORKER_S = 200
+# Pending top-ups each worker opens before a run whose operations include completions: this
+# many times what the same worker did per second in the round's uniform run (completions
+# have run up to 1.3 times as fast as transfers).
+PENDING_MARGIN = 3
 
 
 def service_worker(
@@ -217,6 +218,7 @@ def service_worker(
     user_ids: list[int],
     hot_share: float,
     hot: str,
+    pending_per_s: float,
     start,
     out: mp.Queue,
 ) -> None:  # type: ignore[no-untyped-def,type-arg]
@@ -224,7 +226,8 @@ def service_worker(
     clearing account, the rest are transfers between random customers. ``hot`` says how:
     ``completion``, the provider's webhook completing a bank top-up opened before the clock
     started (the ledger movement from clearing to customer, like production's webhooks), or
-    ``round_trip``, a top-up begun and completed in the same unit of work."""
+    ``round_trip``, a top-up begun and completed in the same unit of work. For completions,
+    ``pending_per_s`` top-ups a second of the run are opened before it."""
     configure(url, data_dir)
     import uuid
 
@@ -258,13 +261,15 @@ def service_worker(
 
     pending: list[int] = []
     if hot == "completion" and hot_share:
-        wanted = int(seconds * COMPLETIONS_PER_WORKER_S * hot_share) + WARM_UP
+        wanted = int(seconds * pending_per_s * hot_share) + WARM_UP
         pending = [begin_topup() for _ in range(wanted)]
 
     def step() -> int:
         with db.unit_of_work() as s:
             if rng.random() < hot_share:
                 if hot == "completion":
+                    if not pending:
+                        raise RuntimeError("the pending top-ups ran out: raise PENDING_MARGIN")
                     complete(s, pending.pop())
                 else:
                     uid = rng.choice(user_ids)
@@ -472,20 +477,26 @@ def main() -> int:
                 floor_worker, lambda i: (url, args.seconds, account_ids, op_id), args.workers
             )
         )
+        pending_per_s = 0.0
         for name, share, hot, title in SERVICE_RUNS:
             log(f"round {round_}/{args.rounds}: {title}")
-            runs[name] += run_parallel(
+            done = run_parallel(
                 service_worker,
-                lambda i, share=share, hot=hot: (  # type: ignore[misc]
+                lambda i, share=share, hot=hot, p=pending_per_s: (  # type: ignore[misc]
                     url,
                     data_dir,
                     args.seconds,
                     user_ids,
                     share,
                     hot,
+                    p,
                 ),
                 args.workers,
             )
+            runs[name] += done
+            if name == "uniform":
+                per_worker = sum(d for d, _e in done) / args.seconds / args.workers
+                pending_per_s = PENDING_MARGIN * per_worker
     timed_s = args.seconds * args.rounds
     floor_rate = floor / timed_s
     rate = {name: sum(d for d, _e in done) / timed_s for name, done in runs.items()}
