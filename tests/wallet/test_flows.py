@@ -111,24 +111,29 @@ def test_failure_message_in_chinese(client, user) -> None:
     assert any("\u4e00" <= ch <= "\u9fff" for ch in body["failure_message"])
 
 
-def test_bank_topup_completes_on_signed_webhook_once(client, db, user) -> None:
-    uid, headers = user
-    op = client.post(
+def begin_bank_topup(client, headers, key: str) -> dict:  # type: ignore[no-untyped-def,type-arg]
+    """A ¥500 bank top-up begun through the API: the pending operation's body."""
+    return client.post(  # type: ignore[no-any-return]
         "/api/v1/wallet/topups/bank",
-        headers={**headers, "Idempotency-Key": "b1"},
+        headers={**headers, "Idempotency-Key": key},
         json={"amount": "500", "currency": "CNY"},
     ).json()
-    assert op["status"] == "pending"
-    event = {
-        "id": "evt_1",
+
+
+def bank_transfer_received(event_id: str, reference: str, amount: int, transfer: str) -> dict:  # type: ignore[type-arg]
+    """The provider's event for money received against a bank top-up's reference."""
+    return {
+        "id": event_id,
         "type": "bank_transfer.received",
-        "data": {
-            "reference": op["reference"],
-            "amount": 50000,
-            "currency": "CNY",
-            "transfer": "tr_1",
-        },
+        "data": {"reference": reference, "amount": amount, "currency": "CNY", "transfer": transfer},
     }
+
+
+def test_bank_topup_completes_on_signed_webhook_once(client, db, user) -> None:
+    uid, headers = user
+    op = begin_bank_topup(client, headers, "b1")
+    assert op["status"] == "pending"
+    event = bank_transfer_received("evt_1", op["reference"], 50000, "tr_1")
     forged = webhook(client, event, signature="t=1,v1=00")
     assert forged.status_code == 400 and balance(db, uid) == (0, 0)
     assert webhook(client, event).json()["outcome"] == "applied"
@@ -145,22 +150,9 @@ def test_bank_transfer_for_another_amount_credits_what_arrived_once(client, db, 
     """The customer sent less than the top-up asked for: what arrived is credited, the
     history says so, and a second event for the same reference credits nothing more."""
     uid, headers = user
-    op = client.post(
-        "/api/v1/wallet/topups/bank",
-        headers={**headers, "Idempotency-Key": "b2"},
-        json={"amount": "500", "currency": "CNY"},
-    ).json()
+    op = begin_bank_topup(client, headers, "b2")
     for event_id, transfer in (("evt_a", "tr_a"), ("evt_b", "tr_b")):
-        event = {
-            "id": event_id,
-            "type": "bank_transfer.received",
-            "data": {
-                "reference": op["reference"],
-                "amount": 30000,
-                "currency": "CNY",
-                "transfer": transfer,
-            },
-        }
+        event = bank_transfer_received(event_id, op["reference"], 30000, transfer)
         assert webhook(client, event).json()["outcome"] == "applied"
     assert balance(db, uid) == (30000, 0)
     detail = client.get(f"/api/v1/wallet/operations/{op['reference']}", headers=headers).json()
