@@ -406,7 +406,7 @@ _SETTLE = """
 WITH {entry}, o AS (
   UPDATE wallet_operation SET {sets} WHERE id = %(operation_id)s
 ), a AS (
-  UPDATE wallet_activity SET status = %(status)s, updated_at = %(now)s
+  UPDATE wallet_activity SET status = %(set_status)s, updated_at = %(now)s
   WHERE operation_id = %(operation_id)s
 )
 SELECT id FROM e
@@ -432,7 +432,6 @@ def settle(
     sets = ", ".join(f"{name} = %(set_{name})s" for name in sorted(values))
     params = entry_params(operation_id, kind, plan, now)
     params.update({f"set_{name}": value for name, value in values.items()})
-    params["status"] = values["status"]
     ((entry_id,),) = _run(session, _SETTLE.format(entry=ENTRY_CTES, sets=sets), params)
     return int(entry_id)
 
@@ -453,11 +452,9 @@ WITH o AS MATERIALIZED (
   ORDER BY w.id
   FOR NO KEY UPDATE OF w
 )
-SELECT 'o', id, status, amount, currency, account_id, NULL::INTEGER, NULL::INTEGER,
-  NULL::BIGINT
-FROM o
+SELECT 'o', id, status, amount, currency, account_id, NULL::INTEGER, NULL::INTEGER FROM o
 UNION ALL
-SELECT 'a', id, kind, balance, currency, held, user_id, merchant_id, NULL FROM a
+SELECT 'a', id, kind, balance, currency, held, user_id, merchant_id FROM a
 """
 
 
@@ -483,7 +480,7 @@ def lock_pending(
     )
     operation: PendingOperation | None = None
     locked: dict[int, LockedAccount] = {}
-    for tag, row_id, text, number, currency, other, user_id, merchant_id, _ in rows:
+    for tag, row_id, text, number, currency, other, user_id, merchant_id in rows:
         if tag == "o":
             operation = PendingOperation(row_id, text, number, currency, other)
         else:

@@ -645,39 +645,26 @@ def _set_status(
     if status == OperationStatus.completed:
         values["completed_at"] = now
     postgres = session.get_bind().dialect.name == "postgresql"
-    if entry is not None and postgres:
+    if entry is not None and postgres:  # the entry and both updates in one statement
         kind, checked = entry
         pg.settle(
             session, operation_id=operation_id, kind=kind, plan=checked, values=values, now=now
         )
-        _status_set(session, operation_id, status, values, loaded)
-        return
-    if entry is not None:
-        ledger.write_entries(session, [(operation_id, *entry)])
-    operations, activity = table_of(Operation), table_of(Activity)
-    set_operation = update(operations).where(operations.c.id == operation_id).values(**values)
-    set_activity = (
-        update(activity)
-        .where(activity.c.operation_id == operation_id)
-        .values(status=status.value, updated_at=now)
-    )
-    if postgres:  # both in one statement
-        session.execute(set_activity.add_cte(set_operation.cte("set_operation")))
     else:
-        session.execute(set_operation)
-        session.execute(set_activity)
-    _status_set(session, operation_id, status, values, loaded)
-
-
-def _status_set(
-    session: Session,
-    operation_id: int,
-    status: OperationStatus,
-    values: dict[str, Any],
-    loaded: Operation | None,
-) -> None:
-    """What follows a status change: the loaded operation updated in place, and the limits
-    given back by one that failed or was cancelled."""
+        if entry is not None:
+            ledger.write_entries(session, [(operation_id, *entry)])
+        operations, activity = table_of(Operation), table_of(Activity)
+        set_operation = update(operations).where(operations.c.id == operation_id).values(**values)
+        set_activity = (
+            update(activity)
+            .where(activity.c.operation_id == operation_id)
+            .values(status=status.value, updated_at=now)
+        )
+        if postgres:  # both in one statement
+            session.execute(set_activity.add_cte(set_operation.cte("set_operation")))
+        else:
+            session.execute(set_operation)
+            session.execute(set_activity)
     if loaded is not None:
         for key, value in values.items():
             set_committed_value(loaded, key, value)
@@ -901,8 +888,8 @@ def do_transfer_batch(
     locked: dict[tuple[int, str], ledger.LockedAccount] | None = None
     sender: tuple[Standing, UsageSnapshot, LimitSet] | None = None
     if session.get_bind().dialect.name == "postgresql" and parsed:
-        # One statement finds the recipients and locks every balance involved, the next
-        # reads the sender's standing, usage and limits.
+        # One statement finds the recipients, locks every balance involved and reads the
+        # sender's standing, usage and limits (again in a second one if it may be stale).
         today = _today()
         targets, locked, state = pg.find_and_lock(
             session,
@@ -1210,6 +1197,7 @@ def do_complete_topup(
 ) -> None:
     """Credit a pending top-up (card charged, or bank transfer received). One already
     settled is left as it is: webhooks and retries may repeat."""
+    op: Operation | pg.PendingOperation
     if session.get_bind().dialect.name == "postgresql":  # operation and accounts together
         shards = {c: ledger.system_account_id(session, clearing, c) for c in SUPPORTED_CURRENCIES}
         found = pg.lock_pending(session, operation_id=operation_id, system_ids=shards)
@@ -1221,14 +1209,11 @@ def do_complete_topup(
         clearing_id = shards[op.currency]
         loaded = session.identity_map.get(session.identity_key(Operation, operation_id))
     else:
-        loaded = _lock_operation(session, operation_id)
-        if loaded.status != OperationStatus.pending.value:
+        op = loaded = _lock_operation(session, operation_id)
+        if op.status != OperationStatus.pending.value:
             return
-        op = pg.PendingOperation(
-            loaded.id, loaded.status, loaded.amount, loaded.currency, loaded.account_id
-        )
-        clearing_id = ledger.system_account_id(session, clearing, op.currency)
         assert op.account_id is not None
+        clearing_id = ledger.system_account_id(session, clearing, op.currency)
         locked = ledger.lock_accounts(session, [op.account_id, clearing_id])
     assert op.account_id is not None
     credited = amount if amount is not None else op.amount
