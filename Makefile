@@ -28,13 +28,14 @@ $(VENDOR)/.installed: package.json package-lock.json
 	cp node_modules/swagger-ui-dist/swagger-ui.css node_modules/swagger-ui-dist/swagger-ui-bundle.js $(VENDOR)/swagger-ui/
 	@touch $@
 
-# Browser tests drive Debian's chromium; install it when we are root and it is missing.
+# Browser tests drive Debian's chromium; screenshots need a CJK font to show Chinese.
+# Install both when we are root and either is missing.
 browser-deps:
-	@if [ ! -x /usr/bin/chromium ]; then \
+	@if [ ! -x /usr/bin/chromium ] || [ ! -d /usr/share/fonts/opentype/noto ]; then \
 	  if [ "$$(id -u)" = 0 ]; then \
-	    echo "installing Debian's chromium for browser tests"; \
-	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
-	  else echo "note: /usr/bin/chromium missing and not root; browser tests will skip outside CI"; fi; \
+	    echo "installing Debian's chromium and fonts-noto-cjk for browser tests"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium fonts-noto-cjk >/dev/null; \
+	  else echo "note: chromium or fonts-noto-cjk missing and not root; browser tests will skip outside CI"; fi; \
 	fi
 
 run: install  ## migrate, load demo data, serve on http://$(HOST):$(PORT)
