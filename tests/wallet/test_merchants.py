@@ -358,3 +358,41 @@ def test_i11_item2_two_payers_at_once_exactly_one_pays(db, shop) -> None:
     assert sorted(balance(db, p)[0] for p in payers) == [40_00] + [100_00] * (len(payers) - 1)
     assert merchant_balance(db) == 60_00
     assert_ledger_consistent(db)
+
+
+@pytest.mark.postgres_only
+def test_two_intents_of_one_order_paid_at_once_pay_the_order_once(db, shop) -> None:
+    assert db.dialect == "postgresql"
+    payers = [make_user(db, f"twin{i}@example.com") for i in range(2)]
+    for p in payers:
+        fund(db, p, 100_00)
+    with db.unit_of_work() as s:
+        merchant = service.get_merchant(s, "demo-coffee")
+        tokens = [
+            intents.do_create_intent(
+                s,
+                merchant=merchant,
+                api_key_id=None,
+                order_id="TWIN-1",
+                amount=30_00,
+                currency="CNY",
+                return_url=RETURN,
+            ).token
+            for _ in payers
+        ]
+    start = threading.Barrier(2)
+
+    def attempt(i: int) -> str:
+        idem = flows.idempotency(payers[i], uuid.uuid4().hex, "payment", {"intent": tokens[i]})
+        start.wait()
+        try:
+            flows.payment(idem, payer_id=payers[i], intent=tokens[i])
+            return "ok"
+        except DomainError as err:
+            return err.code
+
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        results = sorted(pool.map(attempt, range(2)))
+    assert results == ["ok", "order_already_paid"], results
+    assert merchant_balance(db) == 30_00
+    assert_ledger_consistent(db)
