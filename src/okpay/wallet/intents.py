@@ -23,6 +23,7 @@ from okpay.core.i18n import N_
 from okpay.core.money import check_currency
 from okpay.core.security import hash_token, new_token
 from okpay.identity import service as identity_service
+from okpay.settings import get_settings
 from okpay.wallet import service
 from okpay.wallet.models import (
     IntentStatus,
@@ -256,7 +257,7 @@ def _is_loopback(host: str) -> bool:
 def check_return_url(merchant: Merchant, url: str) -> str:
     """An absolute https URL (http only for a loopback host, for a merchant's development
     server), no credentials, no control characters or spaces, on one of the merchant's
-    allowed hosts when it has pinned some."""
+    allowed hosts when it has pinned some; or a page of OKPay itself."""
     url = (url or "").strip()
     if not url or len(url) > 500 or any(ord(ch) <= 32 or ord(ch) == 127 for ch in url):
         raise ReturnUrlInvalid(field="return_url")
@@ -266,6 +267,9 @@ def check_return_url(merchant: Merchant, url: str) -> str:
         parts.port  # noqa: B018 - raises ValueError for a port that is not a number
     except ValueError as exc:
         raise ReturnUrlInvalid(field="return_url") from exc
+    own = urlsplit(get_settings().base_url)
+    if (parts.scheme, parts.netloc.lower()) == (own.scheme, own.netloc.lower()):
+        return url  # back to OKPay itself (the demo merchant returns to the wallet)
     if (
         not host
         or parts.username is not None
