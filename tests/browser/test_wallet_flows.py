@@ -229,3 +229,29 @@ def test_checkout_of_a_payment_intent(request, db, live_server, lang, viewport) 
     expect(page.get_by_test_id("checkout-pay")).to_have_count(0)
     _checkout_fits(page)
     page.screenshot(path=str(SHOTS / f"checkout-expired-{tag}.png"), full_page=True)
+
+
+def test_sandbox_demo_shop_creates_a_checkout(page: Page, db) -> None:  # type: ignore[no-untyped-def]
+    """In development the sandbox plays the demo merchant's server: it creates an intent and
+    the checkout pays exactly that amount."""
+    from okpay.wallet import service
+    from tests.wallet.helpers import fund
+    from tests.wallet.helpers import make_user as make_wallet_user
+
+    payer = make_wallet_user(db, "tester@example.com")
+    fund(db, payer, 100_00)
+    with db.unit_of_work() as s:
+        service.do_create_merchant(s, code="demo-coffee", name="Demo Coffee", owner_user_id=None)
+    sign_in(page, "tester@example.com")
+    page.set_viewport_size({"width": 390, "height": 844})
+    page.goto("/dev/sandbox")
+    SHOTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(SHOTS / "sandbox-shop-en-390.png"), full_page=True)
+    page.fill("#f-shop-amount", "12.30")
+    page.get_by_test_id("sandbox-checkout").click()
+    expect(page).to_have_url(re.compile(r"/pay/i/pi_"))
+    expect(page.get_by_test_id("checkout-amount")).to_contain_text("12.30")
+    page.get_by_test_id("checkout-pay").click()
+    expect(page.get_by_test_id("checkout")).to_have_attribute("data-status", "paid")
+    page.goto("/wallet")
+    expect(page.get_by_test_id("balance-CNY")).to_contain_text("87.70")

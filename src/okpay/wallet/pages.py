@@ -598,8 +598,44 @@ dev = APIRouter(
 def sandbox(request: Request, db: DbSession) -> Response:
     """Development only: play the payment provider for bank transfers and payouts."""
     return render(
-        request, "wallet/dev_sandbox.html", **_ctx(pending=service.pending_provider_operations(db))
+        request,
+        "wallet/dev_sandbox.html",
+        **_ctx(pending=service.pending_provider_operations(db), shop=_demo_shop(db)),
     )
+
+
+def _demo_shop(db: DbSession) -> Merchant | None:
+    from sqlalchemy import select
+
+    return service.find_merchant(db, "demo-coffee") or db.scalar(
+        select(Merchant).order_by(Merchant.id).limit(1)
+    )
+
+
+@dev.post("/checkout")
+def sandbox_checkout(request: Request, db: DbSession, amount: FormStr) -> Response:
+    """Development only: play the demo merchant's server and create a payment intent."""
+    from okpay.core.ids import random_code
+    from okpay.settings import get_settings
+
+    shop = _demo_shop(db)
+    if shop is None:
+        return _redirect("/dev/sandbox")
+    try:
+        intent = intents.do_create_intent(
+            db,
+            merchant=shop,
+            api_key_id=None,
+            order_id=f"DEV-{random_code(6)}",
+            amount=parse_amount(amount, "CNY"),
+            currency="CNY",
+            return_url=f"{get_settings().base_url}/dev/sandbox",
+            description="Sandbox",
+        )
+    except DomainError as err:
+        flash(request, err.translated(), "warning")
+        return _redirect("/dev/sandbox")
+    return _redirect(f"/pay/i/{intent.token}")
 
 
 @dev.post("/{reference}/{outcome}")
