@@ -213,9 +213,54 @@ def demo_load() -> None:
     for email, name, role, _locale in DEMO_USERS:
         typer.echo(f"  {role:<10} {email:<36} {name}")
     typer.echo("sandbox test card: 4242 4242 4242 4242, any future expiry, any CVC")
-    typer.echo(
-        "demo checkout: /pay/demo-coffee?order_id=A-1001&amount=32&currency=CNY&description=Latte"
-    )
+    checkout, key = _demo_checkout()
+    if key:
+        typer.echo(f"demo-coffee merchant API key (shown once): {key}")
+    if checkout:
+        typer.echo(f"demo checkout (a payment intent of demo-coffee): {checkout}")
+
+
+def _demo_checkout() -> tuple[str | None, str | None]:
+    """An open payment intent of the demo merchant to try the checkout with (a new one when
+    the last is paid, cancelled or expired), and an API key the first time."""
+    from datetime import timedelta
+
+    from sqlalchemy import select
+
+    from okpay.core.ids import random_code
+    from okpay.db import get_database
+    from okpay.settings import get_settings
+    from okpay.wallet import intents, service
+    from okpay.wallet.models import PaymentIntent
+
+    with get_database().unit_of_work() as session:
+        merchant = service.find_merchant(session, "demo-coffee")
+        if merchant is None:
+            return None, None
+        secret = None
+        if not intents.list_keys(session, merchant=merchant):
+            _key, secret = intents.do_create_key(
+                session, merchant=merchant, label="demo", actor_user_id=None
+            )
+        last = session.scalar(
+            select(PaymentIntent)
+            .where(PaymentIntent.merchant_id == merchant.id)
+            .order_by(PaymentIntent.id.desc())
+            .limit(1)
+        )
+        if last is None or intents.status_of(last) != "open":
+            last = intents.do_create_intent(
+                session,
+                merchant=merchant,
+                api_key_id=None,
+                order_id=f"A-{random_code(6)}",
+                amount=32_00,
+                currency="CNY",
+                return_url=f"{get_settings().base_url}/wallet",
+                description="Latte 拿铁",
+                expires_in=timedelta(days=7),
+            )
+        return f"{get_settings().base_url}/pay/i/{last.token}", secret
 
 
 def _demo_wallets() -> int:

@@ -4,9 +4,13 @@ withdraw and cancel, and see why a declined card failed."""
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
+import pytest
 from playwright.sync_api import Page, expect
+from sqlalchemy import select
 
+from okpay.wallet.models import PaymentIntent
 from tests.browser.test_identity_flows import make_user, sign_in
 
 
@@ -85,7 +89,7 @@ def test_withdraw_then_cancel_and_bank_topup_in_sandbox(page: Page, db) -> None:
 
 
 def test_cross_currency_send_checkout_statement_and_limits(page: Page, db) -> None:  # type: ignore[no-untyped-def]
-    from okpay.wallet import service
+    from okpay.wallet import intents, service
     from tests.wallet.helpers import fund
 
     with db.unit_of_work() as s:
@@ -110,7 +114,17 @@ def test_cross_currency_send_checkout_statement_and_limits(page: Page, db) -> No
             name="Friend",
             locale="en",
         )
-        service.do_create_merchant(s, code="tea-house", name="Tea House", owner_user_id=None)
+        tea = service.do_create_merchant(s, code="tea-house", name="Tea House", owner_user_id=None)
+        oolong = intents.do_create_intent(
+            s,
+            merchant=tea,
+            api_key_id=None,
+            order_id="T-1",
+            amount=28_00,
+            currency="CNY",
+            return_url="https://tea.example/thanks",
+            description="Oolong",
+        ).token
     fund(db, payer_id, 1_000_00)
     sign_in(page, "traveller@example.com")
 
@@ -123,12 +137,121 @@ def test_cross_currency_send_checkout_statement_and_limits(page: Page, db) -> No
     page.get_by_test_id("confirm-send").click()
     expect(page.get_by_test_id("tx-detail")).to_have_attribute("data-status", "completed")
 
-    page.goto("/pay/tea-house?order_id=T-1&amount=28&currency=CNY&description=Oolong")
+    page.goto(f"/pay/i/{oolong}")
     expect(page.get_by_test_id("checkout-amount")).to_contain_text("28.00")
     page.get_by_test_id("checkout-pay").click()
-    expect(page.get_by_test_id("tx-detail")).to_have_attribute("data-status", "completed")
+    expect(page.get_by_test_id("checkout")).to_have_attribute("data-status", "paid")
 
     page.goto("/wallet/statement")
     expect(page.get_by_test_id("statement-CNY")).to_contain_text("1,000.00")  # money in
     page.goto("/wallet/limits")
     expect(page.get_by_test_id("limit-transfer")).to_contain_text("100.00")  # used today
+
+
+SHOTS = Path("/tmp/intents-shots")
+
+
+def _checkout_fits(page: Page) -> None:
+    """Nothing in the checkout is wider than the screen (the site header is checked by the
+    page tests of its own)."""
+    assert page.evaluate(
+        "[...document.querySelectorAll('[data-testid=checkout], [data-testid=checkout] *')]"
+        ".every(e => e.getBoundingClientRect().right <= document.documentElement.clientWidth)"
+    )
+
+
+@pytest.mark.parametrize("viewport", [(1280, 800), (390, 844)], ids=["desktop", "phone"])
+@pytest.mark.parametrize("lang", ["zh", "en"])
+def test_checkout_of_a_payment_intent(request, db, live_server, lang, viewport) -> None:  # type: ignore[no-untyped-def]
+    """The checkout names the merchant, the order and the merchant's amount; the payer
+    confirms once and goes back to the shop; an expired link says so and has no button."""
+    from datetime import timedelta
+
+    from okpay.core import clock
+    from okpay.identity.models import User
+    from okpay.wallet import intents, service
+    from tests.wallet.helpers import fund
+    from tests.wallet.helpers import make_user as make_wallet_user
+
+    page: Page = request.getfixturevalue("zh_page" if lang == "zh" else "page")
+    page.set_viewport_size({"width": viewport[0], "height": viewport[1]})
+    payer = make_wallet_user(db, "buyer@example.com")
+    fund(db, payer, 200_00)
+    with db.unit_of_work() as s:
+        buyer = s.get(User, payer)
+        assert buyer is not None
+        buyer.preferred_locale = "zh_CN" if lang == "zh" else "en"
+        shop = service.do_create_merchant(
+            s, code="demo-coffee", name="Demo Coffee 演示咖啡店", owner_user_id=None
+        )
+
+        def intent(order: str, minutes: int) -> str:
+            return intents.do_create_intent(
+                s,
+                merchant=shop,
+                api_key_id=None,
+                order_id=order,
+                amount=32_00,
+                currency="CNY",
+                return_url=f"{live_server}/wallet",
+                description="Latte 拿铁",
+                expires_in=timedelta(minutes=minutes),
+            ).token
+
+        open_token, late_token = intent("A-1001", 30), intent("A-1002", 1)
+        late = s.scalar(select(PaymentIntent).where(PaymentIntent.token == late_token))
+        assert late is not None
+        late.expires_at = clock.now() - timedelta(seconds=1)
+    sign_in(page, "buyer@example.com")
+    tag = f"{lang}-{viewport[0]}"
+    SHOTS.mkdir(exist_ok=True)
+
+    page.goto(f"/pay/i/{open_token}")
+    expect(page.get_by_test_id("checkout-amount")).to_contain_text("32.00")
+    expect(page.get_by_test_id("checkout-order")).to_have_text("A-1001")
+    expect(page.get_by_test_id("checkout-merchant")).to_contain_text("Demo Coffee")
+    expect(page.locator("input[name=amount]")).to_have_count(0)
+    _checkout_fits(page)
+    page.screenshot(path=str(SHOTS / f"checkout-{tag}.png"), full_page=True)
+    page.get_by_test_id("checkout-pay").click()
+    expect(page.get_by_test_id("checkout")).to_have_attribute("data-status", "paid")
+    expect(page.get_by_test_id("checkout-status")).to_have_text(
+        "已支付" if lang == "zh" else "Paid"
+    )
+    _checkout_fits(page)
+    page.screenshot(path=str(SHOTS / f"checkout-paid-{tag}.png"), full_page=True)
+    page.get_by_test_id("checkout-return").click()
+    expect(page).to_have_url(re.compile(r"/wallet$"))
+    expect(page.get_by_test_id("balance-CNY")).to_contain_text("168.00")
+
+    page.goto(f"/pay/i/{late_token}")
+    expect(page.get_by_test_id("checkout")).to_have_attribute("data-status", "expired")
+    expect(page.get_by_test_id("checkout-pay")).to_have_count(0)
+    _checkout_fits(page)
+    page.screenshot(path=str(SHOTS / f"checkout-expired-{tag}.png"), full_page=True)
+
+
+def test_sandbox_demo_shop_creates_a_checkout(page: Page, db) -> None:  # type: ignore[no-untyped-def]
+    """In development the sandbox plays the demo merchant's server: it creates an intent and
+    the checkout pays exactly that amount."""
+    from okpay.wallet import service
+    from tests.wallet.helpers import fund
+    from tests.wallet.helpers import make_user as make_wallet_user
+
+    payer = make_wallet_user(db, "tester@example.com")
+    fund(db, payer, 100_00)
+    with db.unit_of_work() as s:
+        service.do_create_merchant(s, code="demo-coffee", name="Demo Coffee", owner_user_id=None)
+    sign_in(page, "tester@example.com")
+    page.set_viewport_size({"width": 390, "height": 844})
+    page.goto("/dev/sandbox")
+    SHOTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(SHOTS / "sandbox-shop-en-390.png"), full_page=True)
+    page.fill("#f-shop-amount", "12.30")
+    page.get_by_test_id("sandbox-checkout").click()
+    expect(page).to_have_url(re.compile(r"/pay/i/pi_"))
+    expect(page.get_by_test_id("checkout-amount")).to_contain_text("12.30")
+    page.get_by_test_id("checkout-pay").click()
+    expect(page.get_by_test_id("checkout")).to_have_attribute("data-status", "paid")
+    page.goto("/wallet")
+    expect(page.get_by_test_id("balance-CNY")).to_contain_text("87.70")

@@ -140,6 +140,8 @@ def test_demo_load_funds_demo_wallets_once(db) -> None:
     first = runner.invoke(app, ["demo", "load"])
     assert first.exit_code == 0, first.output
     assert "3 wallets funded" in first.output
+    assert "merchant API key (shown once): okmk_" in first.output
+    assert re.search(r"demo checkout .*/pay/i/pi_", first.output)
     again = runner.invoke(app, ["demo", "load"])
     assert "0 users created" in again.output and "0 wallets funded" in again.output
     shown = runner.invoke(app, ["wallet", "show", "li.wei@demo.okpay.example"])

@@ -5,10 +5,11 @@ from __future__ import annotations
 
 import base64
 from dataclasses import asdict, dataclass
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Header, Query, Request
+from fastapi import Path as PathParam
 from starlette.responses import JSONResponse, Response
 
 from okpay.core.errors import ValidationFailed
@@ -16,8 +17,10 @@ from okpay.core.i18n import N_
 from okpay.core.money import check_currency, parse_amount, to_decimal_string
 from okpay.identity.access import CurrentUser, require_role
 from okpay.identity.models import Role, User
-from okpay.wallet import flows, ledger, service
+from okpay.settings import get_settings
+from okpay.wallet import flows, intents, ledger, service
 from okpay.wallet import schemas as s
+from okpay.wallet.models import Merchant, PaymentIntent
 from okpay.wallet.providers import WebhookRejected, get_provider
 from okpay.web.deps import DbSession
 
@@ -171,19 +174,141 @@ def fx_quote(body: s.FxQuoteIn, user: CurrentUser, db: DbSession) -> s.FxQuoteOu
 def pay_merchant(
     body: s.PaymentIn, user: CurrentUser, idempotency_key: IdemKey = None
 ) -> JSONResponse:
-    """Pay a merchant for an order (each order is paid once)."""
-    amount, currency = _amount(body)
+    """Pay a merchant's payment intent: exactly the amount the merchant set, once. There is
+    no way to pay a merchant an amount of your own choosing."""
     idem = flows.idempotency(user.id, idempotency_key, "payment", body.model_dump())
-    return _answer(
-        flows.payment(
-            idem,
-            payer_id=user.id,
-            merchant=body.merchant,
-            order_id=body.order_id,
-            amount=amount,
-            currency=currency,
-        )
+    return _answer(flows.payment(idem, payer_id=user.id, intent=body.intent))
+
+
+@router.get("/payment-intents/{intent_id}", response_model=s.IntentOut)
+def payment_intent(intent_id: str, user: CurrentUser, db: DbSession) -> s.IntentOut:
+    """What a merchant's payment intent asks you to pay (before you pay it)."""
+    return intent_out(db, intents.get_intent(db, intent_id), for_merchant=False)
+
+
+def intent_out(db: DbSession, intent: PaymentIntent, *, for_merchant: bool) -> s.IntentOut:
+    merchant_row = db.get(Merchant, intent.merchant_id)
+    assert merchant_row is not None
+    payment = intents.payment_of(db, intent)
+    return s.IntentOut(
+        id=intent.token,
+        merchant=merchant_row.code,
+        merchant_name=merchant_row.name,
+        order_id=intent.order_id,
+        description=intent.description,
+        amount=to_decimal_string(intent.amount, intent.currency),
+        amount_minor=intent.amount,
+        currency=intent.currency,
+        status=intents.status_of(intent),
+        checkout_url=f"{get_settings().base_url}/pay/i/{intent.token}",
+        return_url=intent.return_url if for_merchant else None,
+        created_at=intent.created_at,
+        expires_at=intent.expires_at,
+        paid_at=intent.paid_at,
+        payment_reference=payment.reference if payment is not None else None,
     )
+
+
+def merchant_from_key(
+    db: DbSession,
+    authorization: Annotated[str | None, Header(description="Bearer okmk_… (merchant key)")] = None,
+) -> tuple[Merchant, int]:
+    merchant_row, key = intents.authenticate(db, authorization)
+    return merchant_row, key.id
+
+
+MerchantByKey = Annotated[tuple[Merchant, int], Depends(merchant_from_key)]
+
+
+@merchant.post("/intents", response_model=s.IntentOut, status_code=201)
+def create_intent(body: s.IntentIn, caller: MerchantByKey, db: DbSession) -> s.IntentOut:
+    """Create a payment intent (merchant API key): the amount your customer will pay for an
+    order. Send the customer to `checkout_url`; they come back to `return_url` after paying.
+    Check the outcome with `GET /api/v1/merchant/intents/{id}`."""
+    merchant_row, key_id = caller
+    currency = check_currency(body.currency)
+    intent = intents.do_create_intent(
+        db,
+        merchant=merchant_row,
+        api_key_id=key_id,
+        order_id=body.order_id,
+        amount=parse_amount(body.amount, currency),
+        currency=currency,
+        return_url=body.return_url,
+        description=body.description,
+        expires_in=timedelta(minutes=body.expires_in_minutes),
+    )
+    return intent_out(db, intent, for_merchant=True)
+
+
+@merchant.get("/intents/{intent_id}", response_model=s.IntentOut)
+def get_intent(intent_id: str, caller: MerchantByKey, db: DbSession) -> s.IntentOut:
+    """An intent's status (open, paid, cancelled, expired) and, once paid, its payment."""
+    intent = intents.get_intent_for_merchant(db, merchant=caller[0], token=intent_id)
+    return intent_out(db, intent, for_merchant=True)
+
+
+@merchant.post("/intents/{intent_id}/cancel", response_model=s.IntentOut)
+def cancel_intent(intent_id: str, caller: MerchantByKey, db: DbSession) -> s.IntentOut:
+    """Cancel an unpaid intent (a paid one is refunded instead)."""
+    intent = intents.do_cancel_intent(db, merchant=caller[0], token=intent_id)
+    return intent_out(db, intent, for_merchant=True)
+
+
+KeyId = Annotated[int, PathParam(ge=1, le=2_147_483_647)]
+
+
+@merchant.get("/keys", response_model=list[s.ApiKeyOut])
+def list_keys(
+    merchant_code: Annotated[str, Query(alias="merchant", max_length=40)],
+    user: CurrentUser,
+    db: DbSession,
+) -> list[s.ApiKeyOut]:
+    """Your merchant's API keys (never the keys themselves)."""
+    owned = intents.merchant_for_owner(db, user_id=user.id, code=merchant_code)
+    return [s.ApiKeyOut.model_validate(k) for k in intents.list_keys(db, merchant=owned)]
+
+
+@merchant.post("/keys", response_model=s.ApiKeyCreatedOut, status_code=201)
+def create_key(body: s.ApiKeyIn, user: CurrentUser, db: DbSession) -> s.ApiKeyCreatedOut:
+    """A new API key for a merchant you own. The key is in this answer only: store it."""
+    owned = intents.merchant_for_owner(db, user_id=user.id, code=body.merchant)
+    key, secret = intents.do_create_key(db, merchant=owned, label=body.label, actor_user_id=user.id)
+    return s.ApiKeyCreatedOut(**s.ApiKeyOut.model_validate(key).model_dump(), key=secret)
+
+
+@merchant.post("/keys/{key_id}/rotate", response_model=s.ApiKeyCreatedOut, status_code=201)
+def rotate_key(
+    key_id: KeyId,
+    merchant_code: Annotated[str, Query(alias="merchant", max_length=40)],
+    user: CurrentUser,
+    db: DbSession,
+) -> s.ApiKeyCreatedOut:
+    """Revoke a key and create its replacement (shown once)."""
+    owned = intents.merchant_for_owner(db, user_id=user.id, code=merchant_code)
+    key, secret = intents.do_rotate_key(db, merchant=owned, key_id=key_id, actor_user_id=user.id)
+    return s.ApiKeyCreatedOut(**s.ApiKeyOut.model_validate(key).model_dump(), key=secret)
+
+
+@merchant.post("/keys/{key_id}/revoke", response_model=s.ApiKeyOut)
+def revoke_key(
+    key_id: KeyId,
+    merchant_code: Annotated[str, Query(alias="merchant", max_length=40)],
+    user: CurrentUser,
+    db: DbSession,
+) -> s.ApiKeyOut:
+    """Revoke a key at once: requests made with it are refused from now on."""
+    owned = intents.merchant_for_owner(db, user_id=user.id, code=merchant_code)
+    key = intents.do_revoke_key(db, merchant=owned, key_id=key_id, actor_user_id=user.id)
+    return s.ApiKeyOut.model_validate(key)
+
+
+@merchant.put("/return-hosts", response_model=list[str])
+def set_return_hosts(body: s.ReturnHostsIn, user: CurrentUser, db: DbSession) -> list[str]:
+    """Pin the hosts your intents' return URLs may point at (empty list: any https host)."""
+    owned = intents.merchant_for_owner(db, user_id=user.id, code=body.merchant)
+    intents.do_set_return_hosts(db, merchant=owned, hosts=body.hosts, actor_user_id=user.id)
+    return list(owned.return_hosts or [])
 
 
 @merchant.post("/payments/{reference}/refunds", response_model=s.OperationOut, status_code=201)

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from sqlalchemy.orm import Session
 
 from okpay.core.money import to_decimal_string
+
+if TYPE_CHECKING:
+    from okpay.wallet.models import Merchant
 
 app = typer.Typer(help="Wallet operations for operators (audited).", no_args_is_help=True)
 
@@ -118,19 +121,115 @@ def release(
 
 @app.command("merchant-create")
 def merchant_create(
-    code: Annotated[str, typer.Argument(help="Short code used in payment links (/pay/CODE).")],
+    code: Annotated[str, typer.Argument(help="Short code that names the merchant.")],
     name: Annotated[str, typer.Option(help="Name customers see.")],
-    owner: Annotated[str | None, typer.Option(help="E-mail of the user who may refund.")] = None,
+    owner: Annotated[
+        str | None, typer.Option(help="E-mail of the user who manages keys and refunds.")
+    ] = None,
+    return_host: Annotated[
+        list[str] | None,
+        typer.Option(help="A host return URLs may point at (repeat; default: any https host)."),
+    ] = None,
 ) -> None:
-    """Create a merchant customers can pay."""
-    from okpay.wallet import service
+    """Create a merchant customers can pay (through payment intents its server creates)."""
+    from okpay.wallet import intents, service
 
     with _operator_action() as session:
         owner_id = _user_id(session, owner) if owner else None
-        service.do_create_merchant(session, code=code, name=name, owner_user_id=owner_id)
+        merchant = service.do_create_merchant(session, code=code, name=name, owner_user_id=owner_id)
+        if return_host:
+            intents.do_set_return_hosts(
+                session, merchant=merchant, hosts=return_host, actor_user_id=None
+            )
     typer.echo(
-        f"merchant {code} created; checkout link: /pay/{code}?order_id=…&amount=…&currency=CNY"
+        f"merchant {code} created; give its server an API key:"
+        f" okpay wallet merchant-key-create {code}"
     )
+
+
+def _merchant(session: Session, code: str) -> Merchant:
+    from okpay.wallet import service
+
+    merchant = service.find_merchant(session, code)
+    if merchant is None:
+        typer.echo(f"no merchant {code}", err=True)
+        raise typer.Exit(1)
+    return merchant
+
+
+@app.command("merchant-return-hosts")
+def merchant_return_hosts(
+    code: Annotated[str, typer.Argument()],
+    host: Annotated[
+        list[str] | None, typer.Option(help="Allowed host (repeat); none: any https host.")
+    ] = None,
+) -> None:
+    """Set the hosts a merchant's return URLs may point at."""
+    from okpay.wallet import intents
+
+    with _operator_action() as session:
+        merchant = _merchant(session, code)
+        intents.do_set_return_hosts(
+            session, merchant=merchant, hosts=host or [], actor_user_id=None
+        )
+        hosts = list(merchant.return_hosts or [])
+    typer.echo(f"{code}: return hosts {', '.join(hosts) or 'any https host'}")
+
+
+@app.command("merchant-keys")
+def merchant_keys(code: Annotated[str, typer.Argument()]) -> None:
+    """List a merchant's API keys (prefixes only; the keys themselves are never stored)."""
+    from okpay.wallet import intents
+
+    with _operator_action() as session:
+        for key in intents.list_keys(session, merchant=_merchant(session, code)):
+            state = f"revoked {key.revoked_at:%Y-%m-%d %H:%M}" if key.revoked_at else "active"
+            typer.echo(f"  {key.id:>5} {key.prefix}…  {state:<24} {key.label}")
+
+
+@app.command("merchant-key-create")
+def merchant_key_create(
+    code: Annotated[str, typer.Argument()],
+    label: Annotated[str, typer.Option(help="What the key is for.")] = "",
+) -> None:
+    """Create an API key for a merchant's server. It is printed once: store it."""
+    from okpay.wallet import intents
+
+    with _operator_action() as session:
+        key, secret = intents.do_create_key(
+            session, merchant=_merchant(session, code), label=label, actor_user_id=None
+        )
+        key_id = key.id
+    typer.echo(f"key {key_id} for {code} (shown once, store it now):\n{secret}")
+
+
+@app.command("merchant-key-rotate")
+def merchant_key_rotate(
+    code: Annotated[str, typer.Argument()], key_id: Annotated[int, typer.Argument()]
+) -> None:
+    """Revoke a key and print its replacement (once)."""
+    from okpay.wallet import intents
+
+    with _operator_action() as session:
+        key, secret = intents.do_rotate_key(
+            session, merchant=_merchant(session, code), key_id=key_id, actor_user_id=None
+        )
+        new_id = key.id
+    typer.echo(f"key {key_id} revoked; new key {new_id} (shown once, store it now):\n{secret}")
+
+
+@app.command("merchant-key-revoke")
+def merchant_key_revoke(
+    code: Annotated[str, typer.Argument()], key_id: Annotated[int, typer.Argument()]
+) -> None:
+    """Revoke a key at once."""
+    from okpay.wallet import intents
+
+    with _operator_action() as session:
+        intents.do_revoke_key(
+            session, merchant=_merchant(session, code), key_id=key_id, actor_user_id=None
+        )
+    typer.echo(f"key {key_id} of {code} revoked")
 
 
 @app.command()

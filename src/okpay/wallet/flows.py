@@ -26,7 +26,7 @@ from okpay.core import clock
 from okpay.core.errors import Conflict, DomainError, ValidationFailed
 from okpay.core.i18n import N_
 from okpay.db import get_database
-from okpay.wallet import service
+from okpay.wallet import intents, service
 from okpay.wallet.models import IdempotencyRecord, SystemAccount
 from okpay.wallet.providers import ProviderUnavailable, get_provider
 
@@ -43,7 +43,10 @@ def _retryable(exc: Exception) -> bool:
             return True
         return "database is locked" in str(orig)
     if isinstance(exc, IntegrityError):
-        return "reference" in str(orig) and "wallet_operation" in str(orig)
+        # A clashing reference, or two intents of one order paid at once (the retry then
+        # sees the order paid and answers order_already_paid).
+        text = str(orig)
+        return "wallet_operation" in text and ("reference" in text or "order_id" in text)
     return False
 
 
@@ -269,18 +272,11 @@ def fx_transfer(
     return single_step(idem, viewer_id=sender_id, step=step)
 
 
-def payment(
-    idem: Idempotency, *, payer_id: int, merchant: str, order_id: str, amount: int, currency: str
-) -> Answer:
+def payment(idem: Idempotency, *, payer_id: int, intent: str) -> Answer:
+    """Pay a merchant's payment intent: exactly its amount, once."""
+
     def step(session: Session) -> tuple[int, str]:
-        result = service.do_pay_merchant(
-            session,
-            payer_id=payer_id,
-            merchant_code=merchant,
-            order_id=order_id,
-            amount=amount,
-            currency=currency,
-        )
+        result = intents.do_pay_intent(session, payer_id=payer_id, token=intent)
         return result.operation_id, result.reference
 
     return single_step(idem, viewer_id=payer_id, step=step)

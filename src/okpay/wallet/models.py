@@ -92,7 +92,61 @@ class Merchant(Base):
     code: Mapped[str] = mapped_column(String(40), unique=True)
     name: Mapped[str] = mapped_column(String(120))
     owner_user_id: Mapped[int | None] = mapped_column(ForeignKey("user_account.id"))
+    # Hosts a payment intent's return URL may point at; empty: any https host.
+    return_hosts: Mapped[list[str] | None] = mapped_column(JSON)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class MerchantApiKey(Base):
+    """A secret a merchant's server uses to create payment intents. Only its keyed hash is
+    kept; the key is shown once, when it is created."""
+
+    __tablename__ = "merchant_api_key"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    merchant_id: Mapped[int] = mapped_column(ForeignKey("merchant.id"), index=True)
+    prefix: Mapped[str] = mapped_column(String(16))  # the first characters, to tell keys apart
+    key_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    label: Mapped[str] = mapped_column(String(60), default="")
+    created_by_user_id: Mapped[int | None] = mapped_column(ForeignKey("user_account.id"))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class IntentStatus(enum.StrEnum):
+    open = "open"
+    paid = "paid"
+    cancelled = "cancelled"
+    expired = "expired"  # never stored: an open intent past its expiry reads as expired
+
+
+class PaymentIntent(Base):
+    """What a merchant asks a customer to pay for an order: the merchant fixes the amount
+    server-side; the checkout link names only the intent's unguessable token. An order may
+    have several intents; the one that is paid makes the order paid."""
+
+    __tablename__ = "payment_intent"
+    __table_args__ = (
+        Index("ix_payment_intent_merchant_id_order_id", "merchant_id", "order_id"),
+        CheckConstraint("amount > 0", name="positive"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    token: Mapped[str] = mapped_column(String(48), unique=True)
+    merchant_id: Mapped[int] = mapped_column(ForeignKey("merchant.id"))
+    api_key_id: Mapped[int | None] = mapped_column(ForeignKey("merchant_api_key.id"))
+    order_id: Mapped[str] = mapped_column(String(64))
+    description: Mapped[str] = mapped_column(String(140), default="")
+    currency: Mapped[str] = mapped_column(String(3))
+    amount: Mapped[int] = mapped_column(BigInteger)
+    return_url: Mapped[str] = mapped_column(String(500))
+    status: Mapped[str] = mapped_column(String(12))  # open | paid | cancelled
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    paid_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    cancelled_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    payer_user_id: Mapped[int | None] = mapped_column(ForeignKey("user_account.id"))
+    operation_id: Mapped[int | None] = mapped_column(ForeignKey("wallet_operation.id"), unique=True)
 
 
 class Operation(Base):

@@ -4,7 +4,6 @@ a double click or a reload never moves money twice."""
 
 from __future__ import annotations
 
-import contextlib
 from datetime import date, timedelta
 from typing import Annotated, Any
 
@@ -17,8 +16,8 @@ from okpay.core.money import SUPPORTED_CURRENCIES, check_currency, parse_amount,
 from okpay.core.security import new_token
 from okpay.identity.access import CurrentUser
 from okpay.wallet import api as wallet_api
-from okpay.wallet import fees, flows, ledger, service
-from okpay.wallet.models import operation_status_label, type_label
+from okpay.wallet import fees, flows, intents, ledger, service
+from okpay.wallet.models import Merchant, operation_status_label, type_label
 from okpay.wallet.providers import get_provider
 from okpay.web.deps import DbSession, csrf_protect
 from okpay.web.flash import flash
@@ -530,86 +529,56 @@ public = APIRouter(include_in_schema=False)
 checkout = APIRouter(prefix="/pay", include_in_schema=False, dependencies=[Depends(csrf_protect)])
 
 
-@checkout.get("/{merchant_code}")
-def checkout_page(
-    request: Request,
-    user: CurrentUser,
-    db: DbSession,
-    merchant_code: str,
-    order_id: str = "",
-    amount: str = "",
-    currency: str = "CNY",
-    description: str = "",
+def _checkout(
+    request: Request, db: DbSession, user_id: int, token: str, err: DomainError | None = None
 ) -> Response:
-    """A merchant's checkout: what is being paid, to whom, then one confirmation."""
-    try:
-        merchant = service.get_merchant(db, merchant_code)
-        cur = check_currency(currency)
-        minor = parse_amount(amount, cur)
-        if not order_id.strip():
-            from okpay.core.errors import ValidationFailed
-            from okpay.core.i18n import N_
-
-            raise ValidationFailed(N_("An order number is needed."), code="order_id_required")
-    except DomainError as err:
-        return _form_error(request, db, "wallet/checkout.html", err, merchant=None, order={})
-    order = {
-        "order_id": order_id.strip()[:64],
-        "amount": amount,
-        "currency": cur,
-        "description": description.strip()[:140],
-        "minor": minor,
-    }
-    accounts = {a.currency: a for a in ledger.balances(db, user_id=user.id)}
-    return render(
-        request,
-        "wallet/checkout.html",
-        **_ctx(merchant=merchant, order=order, account=accounts.get(cur)),
-    )
-
-
-@checkout.post("/{merchant_code}")
-def checkout_pay(
-    request: Request,
-    user: CurrentUser,
-    db: DbSession,
-    merchant_code: str,
-    order_id: FormStr,
-    amount: FormStr,
-    currency: FormStr,
-    idempotency_key: FormStr,
-) -> Response:
-    try:
-        cur = check_currency(currency)
-        minor = parse_amount(amount, cur)
-        idem = flows.idempotency(
-            user.id,
-            idempotency_key,
-            "payment",
-            {"merchant": merchant_code, "order_id": order_id, "amount": amount, "currency": cur},
-        )
-        answer = flows.payment(
-            idem,
-            payer_id=user.id,
-            merchant=merchant_code,
-            order_id=order_id,
-            amount=minor,
-            currency=cur,
-        )
-    except DomainError as err:
-        merchant = None
-        with contextlib.suppress(DomainError):
-            merchant = service.get_merchant(db, merchant_code)
+    """The checkout page of one payment intent, in whatever state it is."""
+    intent = intents.find_intent(db, token)
+    if intent is None:
         return _form_error(
-            request,
-            db,
-            "wallet/checkout.html",
-            err,
-            merchant=merchant,
-            order={"order_id": order_id, "amount": amount, "currency": currency},
+            request, db, "wallet/checkout.html", intents.IntentNotFound(), intent=None
         )
+    merchant = db.get(Merchant, intent.merchant_id)
+    payment = intents.payment_of(db, intent)
+    accounts = {a.currency: a for a in ledger.balances(db, user_id=user_id)}
+    ctx = _ctx(
+        intent=intent,
+        merchant=merchant,
+        status=intents.status_of(intent),
+        payment=payment if payment is not None and payment.user_id == user_id else None,
+        account=accounts.get(intent.currency),
+    )
+    if err is not None:
+        return form_error(request, db, "wallet/checkout.html", err, **ctx)
+    return render(request, "wallet/checkout.html", **ctx)
+
+
+@checkout.get("/i/{token}")
+def checkout_page(request: Request, user: CurrentUser, db: DbSession, token: str) -> Response:
+    """A merchant's checkout: who is paid, for which order, how much (set by the merchant),
+    then one confirmation; once paid, the way back to the shop."""
+    return _checkout(request, db, user.id, token)
+
+
+@checkout.post("/i/{token}")
+def checkout_pay(
+    request: Request, user: CurrentUser, db: DbSession, token: str, idempotency_key: FormStr
+) -> Response:
+    """Pay the intent: the form carries no amount, only the page's idempotency key."""
+    try:
+        idem = flows.idempotency(user.id, idempotency_key, "payment", {"intent": token})
+        flows.payment(idem, payer_id=user.id, intent=token)
+    except DomainError as err:
+        db.rollback()
+        return _checkout(request, db, user.id, token, err)
     flash(request, gettext("Paid."), "success")
-    return _redirect(f"/wallet/tx/{answer.body['reference']}")
+    return _redirect(f"/pay/i/{token}")
+
+
+@checkout.get("/{merchant_code}")
+def old_checkout_link(request: Request, db: DbSession, merchant_code: str) -> Response:
+    """Links that carried the amount themselves are no longer accepted."""
+    return _form_error(request, db, "wallet/checkout.html", intents.IntentNotFound(), intent=None)
 
 
 @public.get("/fees")
@@ -629,8 +598,44 @@ dev = APIRouter(
 def sandbox(request: Request, db: DbSession) -> Response:
     """Development only: play the payment provider for bank transfers and payouts."""
     return render(
-        request, "wallet/dev_sandbox.html", **_ctx(pending=service.pending_provider_operations(db))
+        request,
+        "wallet/dev_sandbox.html",
+        **_ctx(pending=service.pending_provider_operations(db), shop=_demo_shop(db)),
     )
+
+
+def _demo_shop(db: DbSession) -> Merchant | None:
+    from sqlalchemy import select
+
+    return service.find_merchant(db, "demo-coffee") or db.scalar(
+        select(Merchant).order_by(Merchant.id).limit(1)
+    )
+
+
+@dev.post("/checkout")
+def sandbox_checkout(request: Request, db: DbSession, amount: FormStr) -> Response:
+    """Development only: play the demo merchant's server and create a payment intent."""
+    from okpay.core.ids import random_code
+    from okpay.settings import get_settings
+
+    shop = _demo_shop(db)
+    if shop is None:
+        return _redirect("/dev/sandbox")
+    try:
+        intent = intents.do_create_intent(
+            db,
+            merchant=shop,
+            api_key_id=None,
+            order_id=f"DEV-{random_code(6)}",
+            amount=parse_amount(amount, "CNY"),
+            currency="CNY",
+            return_url=f"{get_settings().base_url}/dev/sandbox",
+            description="Sandbox",
+        )
+    except DomainError as err:
+        flash(request, err.translated(), "warning")
+        return _redirect("/dev/sandbox")
+    return _redirect(f"/pay/i/{intent.token}")
 
 
 @dev.post("/{reference}/{outcome}")

@@ -76,9 +76,66 @@ class WithdrawalIn(AmountIn):
     payment_method_id: int
 
 
-class PaymentIn(AmountIn):
+class PaymentIn(_Strict):
+    """The payer names only the merchant's payment intent; its amount was fixed by the
+    merchant (an amount, merchant or order id in this body is refused)."""
+
+    intent: str = Field(max_length=48, description="The payment intent's id (pi_…)")
+
+
+class IntentIn(_Strict):
+    order_id: str = Field(max_length=64, description="Your order number")
+    amount: str = Field(max_length=32, description='Decimal string in major units, e.g. "32.00"')
+    currency: str = Field(max_length=3, description="CNY, USD, EUR, HKD or JPY")
+    return_url: str = Field(
+        max_length=500,
+        description="Where the customer goes back to after paying: https (http only for "
+        "localhost), on one of your allowed hosts if you pinned some",
+    )
+    description: str = Field("", max_length=140, description="Shown to the customer")
+    expires_in_minutes: int = Field(30, ge=1, le=10080, description="1 minute to 7 days")
+
+
+class IntentOut(BaseModel):
+    id: str = Field(description="The intent's id; the checkout link names it")
+    merchant: str
+    merchant_name: str
+    order_id: str
+    description: str
+    amount: str
+    amount_minor: int
+    currency: str
+    status: str = Field(description="open, paid, cancelled or expired")
+    checkout_url: str
+    return_url: str | None = Field(None, description="Shown to the merchant only")
+    created_at: datetime
+    expires_at: datetime
+    paid_at: datetime | None = None
+    payment_reference: str | None = Field(None, description="The payment, once paid")
+
+
+class ApiKeyIn(_Strict):
     merchant: str = Field(max_length=40, description="The merchant's code")
-    order_id: str = Field(max_length=64)
+    label: str = Field("", max_length=60, description="What the key is for, e.g. shop server")
+
+
+class ApiKeyOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: int
+    prefix: str = Field(description="The key's first characters, to tell keys apart")
+    label: str
+    created_at: datetime
+    revoked_at: datetime | None = None
+
+
+class ApiKeyCreatedOut(ApiKeyOut):
+    key: str = Field(description="The key itself: shown this once, store it now")
+
+
+class ReturnHostsIn(_Strict):
+    merchant: str = Field(max_length=40, description="The merchant's code")
+    hosts: list[str] = Field(max_length=20, description="Allowed hosts; empty: any https host")
 
 
 class RefundIn(_Strict):

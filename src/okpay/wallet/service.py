@@ -2003,28 +2003,41 @@ def get_merchant(session: Session, code: str) -> Merchant:
     return merchant
 
 
-def do_pay_merchant(
-    session: Session,
-    *,
-    payer_id: int,
-    merchant_code: str,
-    order_id: str,
-    amount: int,
-    currency: str,
-) -> TransferResult:
-    """Pay a merchant for an order: once per order, settles at once."""
-    currency = check_currency(currency)
-    merchant = get_merchant(session, merchant_code)
+def check_order_id(order_id: str) -> str:
+    """A merchant's order number: printable text, at most 64 characters, not empty."""
     order_id = identity_service.check_name(order_id, field="order_id", max_length=64)
     if not order_id:
         raise ValidationFailed(
             N_("An order number is needed."), code="order_id_required", field="order_id"
         )
-    if session.scalar(
-        select(Operation.id).where(
-            Operation.merchant_id == merchant.id, Operation.order_id == order_id
+    return order_id
+
+
+def order_is_paid(session: Session, *, merchant_id: int, order_id: str) -> bool:
+    return bool(
+        session.scalar(
+            select(Operation.id).where(
+                Operation.merchant_id == merchant_id, Operation.order_id == order_id
+            )
         )
-    ):
+    )
+
+
+def pay_merchant_order(
+    session: Session,
+    *,
+    payer_id: int,
+    merchant: Merchant,
+    order_id: str,
+    amount: int,
+    currency: str,
+) -> TransferResult:
+    """Move ``amount`` from the payer to the merchant for an order: once per order, settles
+    at once. The amount must come from the merchant (a payment intent, see
+    wallet.intents), never from the payer."""
+    currency = check_currency(currency)
+    order_id = check_order_id(order_id)
+    if order_is_paid(session, merchant_id=merchant.id, order_id=order_id):
         raise OrderAlreadyPaid(field="order_id")
     source_id = ledger.customer_account_id(
         session, user_id=payer_id, currency=currency, create=False
