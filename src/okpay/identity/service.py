@@ -1696,6 +1696,12 @@ def find_recipient_summary(session: Session, reference: str) -> Recipient | None
     return find_recipient_summaries(session, [reference]).get(reference)
 
 
+# Statuses staff set that sign the user out everywhere (restricted only blocks operations).
+SESSION_ENDING_STATUSES = frozenset(
+    {AccountStatus.frozen, AccountStatus.locked, AccountStatus.closed}
+)
+
+
 def do_set_status(
     session: Session,
     *,
@@ -1704,10 +1710,13 @@ def do_set_status(
     reason: str | None,
     actor_user_id: int | None,
 ) -> User:
-    """Change a user's status as staff (freeze, restrict, release); audited."""
+    """Change a user's status as staff (freeze, restrict, release); audited. Freezing,
+    locking or closing ends every session and API token of the user in the same unit of
+    work: whoever holds them (perhaps the fraudster) must sign in again and meet the new
+    status."""
     user = _lock_user(session, user_id)
     action = "account_status_changed"
     _set_status(session, user, status, reason, action=action, actor_user_id=actor_user_id)
-    if status == AccountStatus.closed:
-        end_all_sessions(session, user_id=user.id, reason="closed", actor_user_id=actor_user_id)
+    if status in SESSION_ENDING_STATUSES:
+        end_all_sessions(session, user_id=user.id, reason=status.value, actor_user_id=actor_user_id)
     return user
