@@ -4,6 +4,8 @@
   while balance rows are locked.
 - The Idempotency-Key record is claimed first, and completed in the same transaction as the
   final money movement, so a crash can never leave money moved and the key unanswered.
+- A claim is a lease fenced by a token: after a crash a retry takes the key over once the
+  lease has passed (one retry wins), and the dead attempt's late writes roll back.
 - PostgreSQL deadlocks, lock timeouts and serialisation failures (and a rare clash of
   random references) are retried internally; the caller never sees them."""
 
