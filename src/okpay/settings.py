@@ -55,6 +55,11 @@ class Settings(BaseSettings):
     # from a new country then get a notice, like new devices do.
     country_header: str = ""
 
+    # Idempotency keys: how long an in-flight claim is held before another attempt may take
+    # it over (a crashed request), and how long a key is remembered at all.
+    idempotency_lease_seconds: int = Field(60, ge=5)
+    idempotency_key_hours: int = Field(24, ge=1)
+
     # Service centre: opening hours for SLA clocks (business hours), files, inbound e-mail.
     support_timezone: str = "Asia/Shanghai"
     support_weekdays: list[int] = Field(default_factory=lambda: [0, 1, 2, 3, 4, 5, 6])

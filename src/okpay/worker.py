@@ -84,7 +84,8 @@ def _load_job_modules() -> None:
     # Importing a domain's tasks module registers its jobs; every model must be known too,
     # or a job in a worker process cannot resolve foreign keys to other domains' tables.
     import okpay.mail.tasks
-    import okpay.support.tasks  # noqa: F401
+    import okpay.support.tasks
+    import okpay.wallet.tasks  # noqa: F401
     from okpay.db import import_models
 
     import_models()

@@ -163,6 +163,7 @@ def test_a_frozen_sender_sends_nothing(client, db, people) -> None:
     alice, bob, _carol, headers = people
     with db.unit_of_work() as s:
         service.do_freeze(s, user_id=alice, reason="Suspicious activity", actor_user_id=None)
+    headers = api_token(client, "alice@example.com")  # the freeze ended the old token
     before = counts(db)
     body = send_batch(
         client, headers, "frozen", [item("bob@example.com", "1"), item("nobody@example.com", "1")]

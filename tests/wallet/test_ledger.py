@@ -151,6 +151,7 @@ def test_frozen_account_sends_nothing_but_can_receive(client, db, pair) -> None:
 
     with db.unit_of_work() as s:
         service.do_freeze(s, user_id=alice, reason="Suspected fraud", actor_user_id=None)
+    headers = api_token(client, "alice@example.com")  # the freeze ended the old token
     response = send(client, headers, "f1", recipient="bob@example.com", amount="1")
     assert response.status_code == 403 and response.json()["error"]["code"] == "account_frozen"
     fund(db, bob, 500)

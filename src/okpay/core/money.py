@@ -14,7 +14,12 @@ SUPPORTED_CURRENCIES = ("CNY", "USD", "EUR", "HKD", "JPY")
 # Larger than any single operation we accept, far below 2**63 minor units.
 MAX_MINOR_UNITS = 10**15
 
-_AMOUNT = re.compile(r"^\s*(\d{1,40})(?:[.](\d{1,40}))?\s*$")
+# ASCII digits only (``\d`` would take "١٠" or "৪"), one optional decimal point.
+_AMOUNT = re.compile(r"^([0-9]{1,40})(?:[.]([0-9]{1,40}))?$")
+# Thousands separators only where they belong: "1,000" and "12,345.60", never "1,0,0".
+_GROUPED = re.compile(r"^[0-9]{1,3}(?:,[0-9]{3})+(?:[.][0-9]{1,40})?$")
+# A Chinese input method in full-width mode types "１０．５"; these map one to one to ASCII.
+_FULL_WIDTH = str.maketrans("０１２３４５６７８９．，", "0123456789.,")
 
 
 def check_currency(currency: str) -> str:
@@ -33,7 +38,9 @@ def check_currency(currency: str) -> str:
 def parse_amount(value: str | int, currency: str, *, field: str = "amount") -> int:
     """Minor units from "1234.5" (or an int of minor units from the API), exactly.
 
-    Zero, negative, NaN, huge or more decimals than the currency has are refused with a code."""
+    Only ASCII digits, one optional "." and thousands separators in their places ("1,000.50");
+    full-width digits, "．" and "，" count as their ASCII forms. Zero, negative, NaN, huge,
+    other scripts' digits or more decimals than the currency has are refused with a code."""
     currency = check_currency(currency)
     exponent = currency_exponent(currency)
     if isinstance(value, bool):
@@ -41,11 +48,19 @@ def parse_amount(value: str | int, currency: str, *, field: str = "amount") -> i
     if isinstance(value, int):
         minor = value
     else:
-        text = str(value).replace(",", "").replace("，", "").strip()
+        text = str(value).strip().translate(_FULL_WIDTH)
         if text.startswith("-"):
             raise ValidationFailed(
                 N_("The amount must be more than zero."), code="amount_not_positive", field=field
             )
+        if not text.isascii():
+            raise ValidationFailed(
+                N_("Please type the amount with the digits 0 to 9 and at most one decimal point."),
+                code="amount_not_ascii",
+                field=field,
+            )
+        if "," in text and _GROUPED.match(text):
+            text = text.replace(",", "")
         match = _AMOUNT.match(text)
         if not match:
             raise ValidationFailed(

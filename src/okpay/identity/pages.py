@@ -21,6 +21,7 @@ from okpay.web.deps import DbSession, csrf_protect
 from okpay.web.flash import flash
 from okpay.web.forms import form_error
 from okpay.web.middleware import SESSION_COOKIE
+from okpay.web.redirects import safe_next
 from okpay.web.templating import render
 
 router = APIRouter(include_in_schema=False, dependencies=[Depends(csrf_protect)])
@@ -30,13 +31,6 @@ MFA_MAX_AGE = 300
 
 FormStr = Annotated[str, Form()]
 OptFormStr = Annotated[str, Form()]
-
-
-def _safe_next(target: str | None) -> str:
-    """Only same-site relative paths: never an open redirect."""
-    if target and target.startswith("/") and not target.startswith("//") and "\\" not in target:
-        return target
-    return "/"
 
 
 def _redirect(url: str) -> RedirectResponse:
@@ -95,7 +89,7 @@ def _signed_in(
             gettext("You signed in with a recovery code. %(left)s codes are left.", left=left),
             "warning",
         )
-    response = _redirect(_safe_next(next_url))
+    response = _redirect(safe_next(next_url))
     _set_session_cookie(response, new.token)
     response.delete_cookie(MFA_COOKIE)
     return response
@@ -181,8 +175,8 @@ def resend(request: Request, db: DbSession, email: FormStr) -> Response:
 @router.get("/login")
 def login_form(request: Request, next: str = "/") -> Response:
     if request.state.user is not None:
-        return _redirect(_safe_next(next))
-    return render(request, "identity/login.html", form={}, next=_safe_next(next))
+        return _redirect(safe_next(next))
+    return render(request, "identity/login.html", form={}, next=safe_next(next))
 
 
 @router.post("/login")
@@ -203,13 +197,11 @@ def login(
             precheck=precheck_password(email, password),
         )
     except DomainError as err:
-        return _form_error(
-            request, db, "identity/login.html", err, form=form, next=_safe_next(next)
-        )
+        return _form_error(request, db, "identity/login.html", err, form=form, next=safe_next(next))
     if checked.needs_second_factor:
         response = _redirect("/login/2fa")
         pending = _mfa_serializer().dumps(
-            {"u": checked.user.id, "n": _safe_next(next), "d": request.state.device_token}
+            {"u": checked.user.id, "n": safe_next(next), "d": request.state.device_token}
         )
         response.set_cookie(
             MFA_COOKIE,

@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import logging
 import math
+import re
 import secrets
+import unicodedata
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -168,14 +170,23 @@ def normalise_phone(raw: str, *, region: str = "CN") -> str:
     return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
 
 
+# Line breaks in any script: CR, LF, VT, FF, NEL (U+0085), LINE and PARAGRAPH SEPARATOR.
+_LINE_BREAKS = frozenset("\r\n\x0b\x0c\x85\u2028\u2029")
+# Zero-width non-joiner and joiner: needed inside words of some scripts and emoji.
+_JOINERS = frozenset("\u200c\u200d")
+
+
 def check_name(raw: str, *, field: str = "name", max_length: int = 100) -> str:
-    """A display name: trimmed, no line breaks or control characters, bounded length."""
-    value = (raw or "").strip()
-    if "\r" in value or "\n" in value:
+    """One line of text typed by a person (a note, a reason, a subject, an order id):
+    trimmed of ASCII blanks; no line break of any script, no control, format (but the two
+    joiners), surrogate, private-use or unassigned character; bounded length. Names of
+    people, banks and merchants go through :func:`check_person_name`, which is stricter."""
+    value = (raw or "").strip(" \t\r\n")
+    if any(ch in _LINE_BREAKS for ch in value):
         raise ValidationFailed(
             N_("Line breaks are not allowed here."), code="line_break_not_allowed", field=field
         )
-    if any(ord(ch) < 32 or ord(ch) == 127 for ch in value):
+    if any(unicodedata.category(ch)[0] == "C" and ch not in _JOINERS for ch in value):
         raise ValidationFailed(
             N_("This text contains characters that are not allowed."),
             code="control_characters",
@@ -186,6 +197,32 @@ def check_name(raw: str, *, field: str = "name", max_length: int = 100) -> str:
             N_("Use at most %(max)s characters."), code="too_long", field=field, max=max_length
         )
     return value
+
+
+def check_person_name(raw: str, *, field: str = "name", max_length: int = 100) -> str:
+    """A name shown to other people (display name, card or account holder, bank, merchant):
+    :func:`check_name`, and the only space is the ordinary one (U+0020, runs of it become
+    one), so two names that look alike are alike; a zero-width joiner or non-joiner only
+    between two letters, where a script needs it."""
+    value = check_name(raw, field=field, max_length=max_length)
+    for i, ch in enumerate(value):
+        if ch in _JOINERS and not (
+            0 < i < len(value) - 1 and _is_letter(value[i - 1]) and _is_letter(value[i + 1])
+        ):
+            raise ValidationFailed(
+                N_("This text contains characters that are not allowed."),
+                code="control_characters",
+                field=field,
+            )
+        if ch != " " and unicodedata.category(ch) == "Zs":
+            raise ValidationFailed(
+                N_("Use only ordinary spaces in names."), code="unusual_space", field=field
+            )
+    return re.sub(" {2,}", " ", value)
+
+
+def _is_letter(ch: str) -> bool:
+    return unicodedata.category(ch)[0] in ("L", "M")
 
 
 def mask_email(email: str) -> str:
@@ -428,7 +465,7 @@ def do_register(
     An address that is already registered gets a notice instead, and the caller shows the
     same page either way (no enumeration). Returns the new user, or None."""
     email = normalise_email(email)
-    name = check_name(name)
+    name = check_person_name(name)
     passwords.check_password_policy(password, email=email)
     phone_e164 = normalise_phone(phone) if phone and phone.strip() else None
     locale = normalise(locale) or get_locale()
@@ -1322,7 +1359,7 @@ def do_update_profile(
     user = _lock_user(session, user.id)
     changed: dict[str, Any] = {}
     if name is not None:
-        value = check_name(name)
+        value = check_person_name(name)
         if value != user.name:
             user.name = value
             changed["name"] = True
@@ -1548,7 +1585,7 @@ def do_create_user(
     now = clock.now()
     user = User(
         email=email,
-        name=check_name(name),
+        name=check_person_name(name),
         preferred_locale=normalise(locale),
         password_hash=passwords.hash_password(password),
         password_changed_at=now,
@@ -1696,6 +1733,12 @@ def find_recipient_summary(session: Session, reference: str) -> Recipient | None
     return find_recipient_summaries(session, [reference]).get(reference)
 
 
+# Statuses staff set that sign the user out everywhere (restricted only blocks operations).
+SESSION_ENDING_STATUSES = frozenset(
+    {AccountStatus.frozen, AccountStatus.locked, AccountStatus.closed}
+)
+
+
 def do_set_status(
     session: Session,
     *,
@@ -1704,10 +1747,13 @@ def do_set_status(
     reason: str | None,
     actor_user_id: int | None,
 ) -> User:
-    """Change a user's status as staff (freeze, restrict, release); audited."""
+    """Change a user's status as staff (freeze, restrict, release); audited. Freezing,
+    locking or closing ends every session and API token of the user in the same unit of
+    work: whoever holds them (perhaps the fraudster) must sign in again and meet the new
+    status."""
     user = _lock_user(session, user_id)
     action = "account_status_changed"
     _set_status(session, user, status, reason, action=action, actor_user_id=actor_user_id)
-    if status == AccountStatus.closed:
-        end_all_sessions(session, user_id=user.id, reason="closed", actor_user_id=actor_user_id)
+    if status in SESSION_ENDING_STATUSES:
+        end_all_sessions(session, user_id=user.id, reason=status.value, actor_user_id=actor_user_id)
     return user

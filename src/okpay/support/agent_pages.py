@@ -34,6 +34,7 @@ from okpay.support.models import (
 )
 from okpay.web.deps import DbSession, csrf_protect
 from okpay.web.flash import flash
+from okpay.web.redirects import safe_next
 from okpay.web.templating import render
 
 require_agent = require_role(Role.agent, Role.supervisor, Role.admin)
@@ -78,7 +79,7 @@ def _back(request: Request, fallback: str = "/agent") -> str:
     target = request.headers.get("referer", "")
     base = str(request.base_url).rstrip("/")
     if target.startswith(base + "/agent"):
-        return target[len(base) :]
+        return safe_next(target[len(base) :], fallback)
     return fallback
 
 

@@ -139,7 +139,7 @@ class ContactForm:
         ]
         if user is None:
             checks += [
-                ("name", lambda: identity_service.check_name(self.name)),
+                ("name", lambda: identity_service.check_person_name(self.name)),
                 ("email", lambda: identity_service.normalise_email(self.email)),
             ]
         for name, check in checks:

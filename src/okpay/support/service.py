@@ -447,10 +447,10 @@ def do_open_ticket(session: Session, new: NewTicket) -> Ticket:
     references = check_references(new.references)
     user = new.user
     if user is not None:
-        email, name = user.email, user.name or identity_service.check_name(new.name)
+        email, name = user.email, user.name or identity_service.check_person_name(new.name)
     else:
         email = identity_service.normalise_email(new.email)
-        name = identity_service.check_name(new.name)
+        name = identity_service.check_person_name(new.name)
     if not name:
         name = email.split("@", 1)[0]
     _check_file_count(new.files)

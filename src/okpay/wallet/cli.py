@@ -288,3 +288,15 @@ def set_limit(
             monthly=cny(monthly),
         )
     typer.echo(f"{email}: {operation} limits updated")
+
+
+@app.command("prune-idempotency-keys")
+def prune_idempotency_keys() -> None:
+    """Forget Idempotency-Keys older than OKPAY_IDEMPOTENCY_KEY_HOURS now (the worker does
+    it every minute; this is for a deployment without one)."""
+    from okpay.wallet import tasks
+
+    total = 0
+    while removed := tasks.prune_idempotency_keys():
+        total += removed
+    typer.echo(f"idempotency keys pruned: {total}")

@@ -4,21 +4,26 @@
   while balance rows are locked.
 - The Idempotency-Key record is claimed first, and completed in the same transaction as the
   final money movement, so a crash can never leave money moved and the key unanswered.
+- A claim is a lease fenced by a token: after a crash a retry takes the key over once the
+  lease has passed (one retry wins), and the dead attempt's late writes roll back.
 - PostgreSQL deadlocks, lock timeouts and serialisation failures (and a rare clash of
   random references) are retried internally; the caller never sees them."""
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import logging
 import random
+import secrets
 import time as time_module
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, or_, select, update
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session
 
@@ -26,8 +31,9 @@ from okpay.core import clock
 from okpay.core.errors import Conflict, DomainError, ValidationFailed
 from okpay.core.i18n import N_
 from okpay.db import get_database
+from okpay.settings import get_settings
 from okpay.wallet import intents, service
-from okpay.wallet.models import IdempotencyRecord, SystemAccount
+from okpay.wallet.models import IdempotencyRecord, OperationStatus, PaymentMethod, SystemAccount
 from okpay.wallet.providers import ProviderUnavailable, get_provider
 
 log = logging.getLogger(__name__)
@@ -84,12 +90,21 @@ class IdempotencyKeyInFlight(Conflict):
     message = N_("A request with this Idempotency-Key is still being processed. Try again shortly.")
 
 
+class IdempotencyClaimLost(Exception):
+    """Our claim on a key was taken over by a later attempt after its lease passed: the
+    transaction that tried to finish with it must roll back (the other attempt answers)."""
+
+
 @dataclass
 class Idempotency:
     user_id: int
     key: str
     scope: str
     request_hash: str
+    # Set by the claim: our token (every write to the key is fenced on it), and the
+    # operation an earlier, interrupted attempt under this key had already begun.
+    claim: str | None = None
+    resume_reference: str | None = None
 
 
 @dataclass(frozen=True)
@@ -107,8 +122,97 @@ def idempotency(user_id: int, key: str | None, scope: str, body: dict[str, Any])
     return Idempotency(user_id, key, scope, digest)
 
 
-def _claim(idem: Idempotency) -> Answer | None:
-    """Claim the key (None: go ahead) or return the first answer given for it."""
+def key_lifetime() -> timedelta:
+    """How long a key is remembered (24 hours by default, as Stripe does)."""
+    return timedelta(hours=get_settings().idempotency_key_hours)
+
+
+def _lease_end() -> datetime:
+    return clock.now() + timedelta(seconds=get_settings().idempotency_lease_seconds)
+
+
+@dataclass(frozen=True)
+class _Seen:
+    id: int
+    request_hash: str
+    status: str
+    claim_token: str | None
+    lease_expires_at: datetime | None
+    created_at: datetime
+    operation_reference: str | None
+    response_status: int | None
+    response_body: dict[str, Any] | None
+
+
+def _read(idem: Idempotency) -> _Seen | None:
+    with get_database().unit_of_work(write=False) as session:
+        r = session.scalar(
+            select(IdempotencyRecord).where(
+                IdempotencyRecord.user_id == idem.user_id, IdempotencyRecord.key == idem.key
+            )
+        )
+        if r is None:
+            return None
+        return _Seen(
+            r.id,
+            r.request_hash,
+            r.status,
+            r.claim_token,
+            r.lease_expires_at,
+            r.created_at,
+            r.operation_reference,
+            r.response_status,
+            dict(r.response_body) if r.response_body is not None else None,
+        )
+
+
+def _take_over(idem: Idempotency, seen: _Seen, *, as_new: bool) -> bool:
+    """Claim a key as it was read, with a conditional update: of several attempts taking
+    over the same key at once, exactly one wins (the others find the row changed)."""
+    token = secrets.token_hex(16)
+    values: dict[str, Any] = {"claim_token": token, "lease_expires_at": _lease_end()}
+    if as_new:  # an expired key used again is a new request
+        values.update(
+            scope=idem.scope,
+            request_hash=idem.request_hash,
+            status="in_flight",
+            operation_reference=None,
+            response_status=None,
+            response_body=None,
+            created_at=clock.now(),
+            completed_at=None,
+        )
+    same_claim = (
+        IdempotencyRecord.claim_token.is_(None)
+        if seen.claim_token is None
+        else IdempotencyRecord.claim_token == seen.claim_token
+    )
+    with get_database().unit_of_work() as session:
+        won = session.execute(
+            update(IdempotencyRecord)
+            .where(
+                IdempotencyRecord.id == seen.id,
+                IdempotencyRecord.status == seen.status,
+                same_claim,
+            )
+            .values(**values)
+            .execution_options(synchronize_session=False)
+        ).rowcount  # type: ignore[attr-defined]
+    if won != 1:
+        return False
+    idem.claim = token
+    idem.resume_reference = None if as_new else seen.operation_reference
+    return True
+
+
+def _claim(idem: Idempotency, *, attempts: int = 3) -> Answer | None:
+    """Claim the key (None: go ahead) or return the first answer given for it.
+
+    A key in flight whose lease has passed belongs to an attempt that died (or is far too
+    slow): this attempt takes it over, and resumes the operation that attempt began, if any.
+    A key older than its lifetime is forgotten: using it again is a new request."""
+    token = secrets.token_hex(16)
+    now = clock.now()
     try:
         with get_database().unit_of_work() as session:
             session.add(
@@ -118,52 +222,99 @@ def _claim(idem: Idempotency) -> Answer | None:
                     scope=idem.scope,
                     request_hash=idem.request_hash,
                     status="in_flight",
-                    created_at=clock.now(),
+                    created_at=now,
+                    claim_token=token,
+                    lease_expires_at=_lease_end(),
                 )
             )
+        idem.claim = token
         return None
     except IntegrityError:
         pass
-    with get_database().unit_of_work(write=False) as session:
-        record = session.scalar(
-            select(IdempotencyRecord).where(
-                IdempotencyRecord.user_id == idem.user_id, IdempotencyRecord.key == idem.key
-            )
-        )
-    if record is None:  # removed between the two reads: the first attempt crashed
-        return _claim(idem)
-    if record.request_hash != idem.request_hash:
+    seen = _read(idem)
+    if seen is None:  # pruned or released between the two statements: claim it afresh
+        if attempts <= 1:
+            raise IdempotencyKeyInFlight()
+        return _claim(idem, attempts=attempts - 1)
+    leased = seen.status == "in_flight" and (
+        seen.lease_expires_at is not None and seen.lease_expires_at > now
+    )
+    if not leased and seen.created_at <= now - key_lifetime():
+        if _take_over(idem, seen, as_new=True):
+            return None
+        if attempts <= 1:
+            raise IdempotencyKeyInFlight()
+        return _claim(idem, attempts=attempts - 1)  # another attempt renewed it: read again
+    if seen.request_hash != idem.request_hash:
         raise IdempotencyKeyReused()
-    if record.status != "completed" or record.response_body is None:
+    if seen.status == "completed" and seen.response_body is not None:
+        return Answer(int(seen.response_status or 200), seen.response_body)
+    if leased or not _take_over(idem, seen, as_new=False):
         raise IdempotencyKeyInFlight()
-    return Answer(int(record.response_status or 200), dict(record.response_body))
+    log.warning("idempotency key %s of user %s: lease passed, taken over", idem.key, idem.user_id)
+    return None
+
+
+def _fenced(idem: Idempotency) -> Any:
+    """The key's row, only while our claim on it stands."""
+    return (
+        IdempotencyRecord.user_id == idem.user_id,
+        IdempotencyRecord.key == idem.key,
+        IdempotencyRecord.status == "in_flight",
+        IdempotencyRecord.claim_token == idem.claim,
+    )
 
 
 def _complete(
     session: Session, idem: Idempotency, answer: Answer, reference: str | None = None
 ) -> None:
-    record = session.scalar(
-        select(IdempotencyRecord).where(
-            IdempotencyRecord.user_id == idem.user_id, IdempotencyRecord.key == idem.key
-        )
-    )
-    assert record is not None
-    record.status = "completed"
-    record.response_status = answer.status
-    record.response_body = answer.body
-    record.completed_at = clock.now()
+    """Store the answer in the transaction that makes the outcome final; if our claim was
+    taken over meanwhile, raise so that this transaction (and its money) rolls back."""
+    values: dict[str, Any] = {
+        "status": "completed",
+        "response_status": answer.status,
+        "response_body": answer.body,
+        "completed_at": clock.now(),
+    }
     if reference:
-        record.operation_reference = reference
+        values["operation_reference"] = reference
+    done = session.execute(
+        update(IdempotencyRecord)
+        .where(*_fenced(idem))
+        .values(**values)
+        .execution_options(synchronize_session=False)
+    ).rowcount  # type: ignore[attr-defined]
+    if done != 1:
+        raise IdempotencyClaimLost()
+
+
+def _begun(session: Session, idem: Idempotency, reference: str) -> None:
+    """Remember, with the first step's own commit, which operation this key began: a retry
+    after a crash resumes that operation instead of starting a second one."""
+    done = session.execute(
+        update(IdempotencyRecord)
+        .where(*_fenced(idem))
+        .values(operation_reference=reference)
+        .execution_options(synchronize_session=False)
+    ).rowcount  # type: ignore[attr-defined]
+    if done != 1:
+        raise IdempotencyClaimLost()
 
 
 def _release(idem: Idempotency) -> None:
+    """Free the key after an unexpected error: delete it if no step committed, else let a
+    retry resume the operation at once (its lease ends now)."""
     with get_database().unit_of_work() as session:
         session.execute(
-            delete(IdempotencyRecord).where(
-                IdempotencyRecord.user_id == idem.user_id,
-                IdempotencyRecord.key == idem.key,
-                IdempotencyRecord.status == "in_flight",
-            )
+            delete(IdempotencyRecord)
+            .where(*_fenced(idem), IdempotencyRecord.operation_reference.is_(None))
+            .execution_options(synchronize_session=False)
+        )
+        session.execute(
+            update(IdempotencyRecord)
+            .where(*_fenced(idem))
+            .values(lease_expires_at=clock.now())
+            .execution_options(synchronize_session=False)
         )
 
 
@@ -172,7 +323,9 @@ def run_idempotent(
 ) -> Answer:
     """Answer once per key. ``work`` gets a ``finish(session, answer, reference)`` to call in
     the transaction that makes its outcome final. A refusal (a domain error) is the answer
-    too: retrying the same key gets the same refusal. Anything unexpected frees the key."""
+    too: retrying the same key gets the same refusal. Anything unexpected frees the key.
+    An attempt whose claim was taken over (its lease passed) answers 409 and changes
+    nothing: the attempt that took the key over gives the answer."""
     first = _claim(idem)
     if first is not None:
         return first
@@ -182,13 +335,39 @@ def run_idempotent(
 
     try:
         return work(finish)
+    except IdempotencyClaimLost:
+        raise IdempotencyKeyInFlight() from None
     except DomainError as err:
         answer = Answer(err.status, err.as_json())
-        in_transaction(lambda s: _complete(s, idem, answer))
+        with contextlib.suppress(IdempotencyClaimLost):  # the later attempt answers
+            in_transaction(lambda s: _complete(s, idem, answer))
         raise
     except BaseException:
         _release(idem)
         raise
+
+
+def prune_keys(session: Session, *, batch: int = 5000) -> int:
+    """Forget up to ``batch`` keys older than their lifetime (never one whose claim is still
+    leased); returns how many. The worker calls it every minute."""
+    now = clock.now()
+    ids = select(IdempotencyRecord.id).where(
+        IdempotencyRecord.created_at <= now - key_lifetime(),
+        or_(
+            IdempotencyRecord.status != "in_flight",
+            IdempotencyRecord.lease_expires_at.is_(None),
+            IdempotencyRecord.lease_expires_at <= now,
+        ),
+    )
+    chosen = list(session.scalars(ids.order_by(IdempotencyRecord.id).limit(batch)))
+    if not chosen:
+        return 0
+    session.execute(
+        delete(IdempotencyRecord)
+        .where(IdempotencyRecord.id.in_(chosen))
+        .execution_options(synchronize_session=False)
+    )
+    return len(chosen)
 
 
 # ----------------------------------------------------------------------------- the flows
@@ -300,21 +479,66 @@ def refund(
     return single_step(idem, viewer_id=None, step=step)
 
 
+def _resume(session: Session, idem: Idempotency) -> tuple[int, str, str | None] | None:
+    """The operation an interrupted attempt under this key began: (id, reference, the
+    provider token to ask again with) while it still waits for the provider call, token
+    None once it is past that. None: no attempt got that far, begin afresh.
+
+    The provider is asked again with the same reference, which a provider adapter must pass
+    as the provider's own idempotency key, so a charge or payout the dead attempt already
+    made is not made twice."""
+    if not idem.resume_reference:
+        return None
+    op = service.find_by_reference(session, idem.resume_reference)
+    if op is None:
+        return None
+    method = session.get(PaymentMethod, op.payment_method_id) if op.payment_method_id else None
+    waiting = op.status == OperationStatus.pending.value and op.external_ref is None
+    if not waiting or method is None:
+        return op.id, op.reference, None
+    return op.id, op.reference, method.provider_token
+
+
+def _as_it_stands(
+    finish: Callable[[Session, Answer, str | None], None],
+    op_id: int,
+    reference: str,
+    user_id: int,
+) -> Answer:
+    """Answer with an operation an earlier attempt began and something else has moved on
+    (a webhook settled it, the payout was already requested)."""
+
+    def run(session: Session) -> Answer:
+        answer = Answer(201, operation_body(session, op_id, user_id=user_id))
+        finish(session, answer, reference)
+        return answer
+
+    return in_transaction(run)
+
+
 def card_topup(
     idem: Idempotency, *, user_id: int, payment_method_id: int, amount: int, currency: str
 ) -> Answer:
     """Pending top-up → provider charge → completed or failed, with the reason."""
 
-    def work(finish: Callable[[Session, Answer, str | None], None]) -> Answer:
-        op_id, reference, token = in_transaction(
-            lambda s: service.do_begin_card_topup(
-                s,
-                user_id=user_id,
-                payment_method_id=payment_method_id,
-                amount=amount,
-                currency=currency,
-            )
+    def begin(session: Session) -> tuple[int, str, str | None]:
+        resumed = _resume(session, idem)
+        if resumed is not None:
+            return resumed
+        op_id, reference, token = service.do_begin_card_topup(
+            session,
+            user_id=user_id,
+            payment_method_id=payment_method_id,
+            amount=amount,
+            currency=currency,
         )
+        _begun(session, idem, reference)
+        return op_id, reference, token
+
+    def work(finish: Callable[[Session, Answer, str | None], None]) -> Answer:
+        op_id, reference, token = in_transaction(begin)
+        if token is None:
+            return _as_it_stands(finish, op_id, reference, user_id)
         failure: str | None
         external: str | None
         try:
@@ -356,16 +580,24 @@ def withdrawal(
 ) -> Answer:
     """Hold the money, ask the provider to pay out; a webhook settles or fails it later."""
 
-    def work(finish: Callable[[Session, Answer, str | None], None]) -> Answer:
-        op_id, reference, token = in_transaction(
-            lambda s: service.do_begin_withdrawal(
-                s,
-                user_id=user_id,
-                payment_method_id=payment_method_id,
-                amount=amount,
-                currency=currency,
-            )
+    def begin(session: Session) -> tuple[int, str, str | None]:
+        resumed = _resume(session, idem)
+        if resumed is not None:
+            return resumed
+        op_id, reference, token = service.do_begin_withdrawal(
+            session,
+            user_id=user_id,
+            payment_method_id=payment_method_id,
+            amount=amount,
+            currency=currency,
         )
+        _begun(session, idem, reference)
+        return op_id, reference, token
+
+    def work(finish: Callable[[Session, Answer, str | None], None]) -> Answer:
+        op_id, reference, token = in_transaction(begin)
+        if token is None:
+            return _as_it_stands(finish, op_id, reference, user_id)
         try:
             payout = get_provider().create_payout(token, amount, currency, reference)
         except ProviderUnavailable:

@@ -284,7 +284,10 @@ class IdempotencyRecord(Base):
     """The first answer to a money-moving request, replayed for the same key and body."""
 
     __tablename__ = "idempotency_record"
-    __table_args__ = (UniqueConstraint("user_id", "key"),)
+    __table_args__ = (
+        UniqueConstraint("user_id", "key"),
+        Index("ix_idempotency_record_created_at", "created_at"),
+    )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     user_id: Mapped[int] = mapped_column(ForeignKey("user_account.id"))
@@ -297,6 +300,11 @@ class IdempotencyRecord(Base):
     response_body: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     completed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # Who holds an in-flight key, and until when: an attempt that dies leaves a claim that
+    # another attempt may take over once the lease has passed (and the first attempt's
+    # final write, fenced on its token, then finds the key taken and rolls back).
+    claim_token: Mapped[str | None] = mapped_column(String(32))
+    lease_expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
 
 class AccountRestriction(Base):

@@ -22,6 +22,7 @@ from okpay.wallet.providers import get_provider
 from okpay.web.deps import DbSession, csrf_protect
 from okpay.web.flash import flash
 from okpay.web.forms import form_error
+from okpay.web.redirects import safe_next
 from okpay.web.templating import render
 
 router = APIRouter(prefix="/wallet", include_in_schema=False, dependencies=[Depends(csrf_protect)])
@@ -468,7 +469,7 @@ def add_card(
             form={"holder_name": holder_name},
         )
     flash(request, gettext("Card added."), "success")
-    return _redirect(request.query_params.get("next") or "/wallet/methods")
+    return _redirect(safe_next(request.query_params.get("next"), "/wallet/methods"))
 
 
 @router.post("/methods/bank")

@@ -1568,7 +1568,7 @@ def do_add_bank_account(
         provider_token=provider_token,
         last4=digits[-4:],
         holder_name=holder_name,
-        bank_name=identity_service.check_name(bank_name, field="bank_name"),
+        bank_name=identity_service.check_person_name(bank_name, field="bank_name"),
     )
 
 
@@ -1581,7 +1581,7 @@ def _keep_method(
         last4=last4,
         status="active",
         created_at=clock.now(),
-        holder_name=identity_service.check_name(holder_name, field="holder_name"),
+        holder_name=identity_service.check_person_name(holder_name, field="holder_name"),
         **fields,
     )
     session.add(method)
@@ -1975,7 +1975,7 @@ def do_create_merchant(
         )
     merchant = Merchant(
         code=code,
-        name=identity_service.check_name(name, max_length=120),
+        name=identity_service.check_person_name(name, max_length=120),
         owner_user_id=owner_user_id,
         created_at=clock.now(),
     )

@@ -10,6 +10,7 @@ from starlette.responses import RedirectResponse, Response
 from okpay.core.i18n import normalise
 from okpay.web.deps import DbSession, csrf_protect
 from okpay.web.middleware import LANG_COOKIE
+from okpay.web.redirects import safe_next
 from okpay.web.templating import render
 
 router = APIRouter(include_in_schema=False, dependencies=[Depends(csrf_protect)])
@@ -34,8 +35,7 @@ def switch_language(
         from okpay.identity import service as identity_service
 
         identity_service.do_update_profile(db, user=user, preferred_locale=chosen)
-    target = next if next.startswith("/") and not next.startswith("//") else "/"
-    response = RedirectResponse(target, status_code=303)
+    response = RedirectResponse(safe_next(next), status_code=303)
     response.set_cookie(
         LANG_COOKIE,
         chosen,

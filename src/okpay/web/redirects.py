@@ -1,0 +1,27 @@
+"""Where a page may send the browser next: the one check for every ``next`` parameter."""
+
+from __future__ import annotations
+
+from urllib.parse import urlsplit
+
+MAX_NEXT_LENGTH = 2000
+
+
+def safe_next(target: str | None, default: str = "/") -> str:
+    """``target`` if it is a path on this site, else ``default``: never an open redirect.
+
+    Accepted: a relative path starting with one "/" ("/wallet?tab=cny"). Refused: anything
+    with a scheme or host ("https://evil.example", "//evil.example"), a backslash (browsers
+    read "/\\evil.example" as "//evil.example"), any control, space or separator character
+    (browsers drop tabs and line breaks, which turns "/\\t/evil.example" into
+    "//evil.example"), and anything longer than 2,000 characters."""
+    if not target or len(target) > MAX_NEXT_LENGTH:
+        return default
+    if not target.startswith("/") or target.startswith("//") or "\\" in target:
+        return default
+    if any(not ch.isprintable() or ch.isspace() for ch in target):
+        return default
+    parts = urlsplit(target)
+    if parts.scheme or parts.netloc:
+        return default
+    return target
