@@ -3,11 +3,14 @@ capped before multipart parsing, PDFs parsed and refused when they carry active 
 
 from __future__ import annotations
 
+import asyncio
+import json
+import re
 import struct
 import zlib
 
 import pytest
-from PIL import ImageFile
+from PIL import Image, ImageFile
 
 from okpay.core.i18n import use_locale
 from okpay.support import files
@@ -67,7 +70,139 @@ def test_i11_item8_far_above_the_cap_gets_the_same_answer(no_decoding: None) -> 
 
 def test_i11_item8_the_cap_itself_is_allowed(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(files, "MAX_PIXELS", 100 * 100)
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", Image.MAX_IMAGE_PIXELS)  # restored after
     assert files.check_upload("at-cap.png", png_bomb(100, 100)).content_type == "image/png"
     with pytest.raises(UploadRejected) as refused:
         files.check_upload("one-row-more.png", png_bomb(100, 101))
     assert refused.value.code == "upload_image_too_large"
+
+
+# ------------------------------------------------------------- item 10: request body cap
+
+MiB = 1024 * 1024
+
+
+class Sent:
+    """What one raw ASGI request produced: the answer, and how much of the body was read."""
+
+    def __init__(self) -> None:
+        self.status = 0
+        self.headers: dict[str, str] = {}
+        self.body = b""
+        self.pulled = 0
+
+    def json(self) -> dict:  # type: ignore[type-arg]
+        return json.loads(self.body)
+
+
+def send_raw(  # type: ignore[no-untyped-def]
+    app,
+    path: str,
+    *,
+    total: int,
+    declared: int | None = None,
+    chunk: int = 64 * 1024,
+    content_type: str = "multipart/form-data; boundary=x",
+    language: str = "en",
+) -> Sent:
+    """POST ``total`` bytes to ``path`` the way a server hands them to the app: in chunks,
+    with the given Content-Length (or none, as with chunked transfer encoding). A multipart
+    body is one well-formed file part that never ends."""
+    sent = Sent()
+    start = (
+        b'--x\r\nContent-Disposition: form-data; name="files"; filename="big.png"\r\n'
+        b"Content-Type: image/png\r\n\r\n"
+        if content_type.startswith("multipart/")
+        else b""
+    )
+    headers = [(b"content-type", content_type.encode()), (b"accept-language", language.encode())]
+    if declared is not None:
+        headers.append((b"content-length", str(declared).encode()))
+    scope = {
+        "type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "POST",
+        "scheme": "http", "path": path, "raw_path": path.encode(), "root_path": "",
+        "query_string": b"", "headers": headers, "client": ("127.0.0.1", 5000),
+        "server": ("testserver", 80),
+    }  # fmt: skip
+
+    async def receive() -> dict:  # type: ignore[type-arg]
+        if sent.pulled >= total:
+            await asyncio.sleep(3600)  # no more body: the client waits for the answer
+        size = min(chunk, total - sent.pulled)
+        body = (start + b"A" * size)[:size] if sent.pulled == 0 else b"A" * size
+        sent.pulled += size
+        return {"type": "http.request", "body": body, "more_body": sent.pulled < total}
+
+    async def send(message: dict) -> None:  # type: ignore[type-arg]
+        if message["type"] == "http.response.start":
+            sent.status = message["status"]
+            sent.headers = {k.decode(): v.decode() for k, v in message["headers"]}
+        elif message["type"] == "http.response.body":
+            sent.body += message.get("body", b"")
+
+    asyncio.run(asyncio.wait_for(app(scope, receive, send), timeout=60))
+    return sent
+
+
+UPLOAD_PATH = "/api/v1/support/tickets/OK-2026-000001/files"
+
+
+def test_i11_item10_a_declared_length_over_the_cap_is_refused_before_any_byte_is_read(
+    app, settings
+) -> None:  # type: ignore[no-untyped-def]
+    huge = send_raw(app, UPLOAD_PATH, total=300 * MiB, declared=300 * MiB, language="zh-CN")
+    assert huge.status == 413 and huge.pulled == 0
+    error = huge.json()["error"]
+    assert error["code"] == "request_too_large"
+    assert "文件" in error["message"] and "51" in error["message"]
+    assert huge.headers["connection"] == "close"
+    assert huge.headers["x-content-type-options"] == "nosniff"
+    # A plain form or JSON route has the smaller cap.
+    login = send_raw(
+        app, "/api/v1/auth/login", total=3 * MiB, declared=3 * MiB, content_type="application/json"
+    )
+    assert login.status == 413 and login.pulled == 0
+    assert "at most 2" in login.json()["error"]["message"]
+
+
+def test_i11_item10_a_body_without_length_is_cut_at_the_cap(app, settings) -> None:  # type: ignore[no-untyped-def]
+    settings.upload_max_bytes = MiB
+    settings.upload_max_files = 1
+    cap = settings.upload_request_limit
+    assert cap == 2 * MiB
+    cut = send_raw(app, UPLOAD_PATH, total=300 * MiB)
+    assert cut.status == 413 and cut.json()["error"]["code"] == "request_too_large"
+    assert cut.pulled <= cap + 64 * 1024, "the server went on reading past the cap"
+
+
+def test_i11_item10_a_lying_length_is_cut_at_the_cap(app, settings) -> None:  # type: ignore[no-untyped-def]
+    lied = send_raw(
+        app, "/api/v1/auth/login", total=50 * MiB, declared=100, content_type="application/json"
+    )
+    assert lied.status == 413
+    assert lied.pulled <= settings.request_max_bytes + 64 * 1024
+
+
+def test_i11_item10_pages_get_the_refusal_as_a_page_in_the_users_language(app, settings) -> None:  # type: ignore[no-untyped-def]
+    page = send_raw(app, "/help/contact", total=80 * MiB, declared=80 * MiB, language="zh-CN")
+    assert page.status == 413 and page.headers["content-type"].startswith("text/html")
+    html = page.body.decode()
+    assert "文件总大小超出限制：每次最多可发送 51 MB" in html
+    # Under the cap the request goes on to the route as before (here: no CSRF token).
+    small = send_raw(app, "/help/contact", total=4 * MiB, declared=4 * MiB)
+    assert small.status == 403
+
+
+def test_i11_item10_every_route_taking_files_gets_the_upload_cap(app) -> None:  # type: ignore[no-untyped-def]
+    from okpay.web.middleware import routes_taking_files
+
+    found = {pattern.pattern for pattern, _methods in routes_taking_files(app.routes)}
+    for path in (
+        "/api/v1/support/tickets/OK-1/files",
+        "/help/contact",
+        "/support/feedback",
+        "/support/requests/OK-1/messages",
+        "/agent/tickets/OK-1/reply",
+    ):
+        assert any(re.match(p, path) for p in found), path
+    assert not any(re.match(p, "/api/v1/auth/login") for p in found)
