@@ -4,10 +4,15 @@ capped before multipart parsing, PDFs parsed and refused when they carry active 
 from __future__ import annotations
 
 import asyncio
+import io
 import json
 import re
 import struct
+import subprocess
+import sys
+import time
 import zlib
+from pathlib import Path
 
 import pytest
 from PIL import Image, ImageFile
@@ -15,6 +20,7 @@ from PIL import Image, ImageFile
 from okpay.core.i18n import use_locale
 from okpay.support import files
 from okpay.support.files import UploadRejected
+from tests.support.helpers import pdf
 
 
 def png_bomb(width: int, height: int) -> bytes:
@@ -206,3 +212,140 @@ def test_i11_item10_every_route_taking_files_gets_the_upload_cap(app) -> None:  
     ):
         assert any(re.match(p, path) for p in found), path
     assert not any(re.match(p, "/api/v1/auth/login") for p in found)
+
+
+# ------------------------------------------------------------------- item 11: PDFs
+
+JS = "<< /S /JavaScript /JS (app.alert(1)) >>"
+ACTIVE = {
+    "open action script": pdf(f"/OpenAction {JS}"),
+    "document script": pdf(
+        "/Names << /JavaScript 4 0 R >>", objects=("<< /Names [(a) 5 0 R] >>", JS)
+    ),
+    "names escaped with #": pdf("/OpenAction << /S /J#61vaScript /J#53 (app.alert(1)) >>"),
+    "launch action": pdf("/OpenAction 4 0 R", objects=("<< /S /Launch /F (calc.exe) >>",)),
+    "page opened action": pdf(page=f"/AA << /O {JS} >>"),
+    "link that runs a script": pdf(
+        page=f"/Annots [<< /Type /Annot /Subtype /Link /Rect [0 0 9 9] /A {JS} >>]"
+    ),
+    "embedded file": pdf(
+        "/Names << /EmbeddedFiles << /Names [(a.exe) 4 0 R] >> >>",
+        objects=(
+            "<< /Type /Filespec /F (a.exe) /EF << /F 5 0 R >> >>",
+            "<< /Type /EmbeddedFile /Length 2 >>\nstream\nMZ\nendstream",
+        ),
+    ),
+    "rich media": pdf(page="/Annots [<< /Type /Annot /Subtype /RichMedia /Rect [0 0 9 9] >>]"),
+    "xfa form": pdf(
+        "/AcroForm << /Fields [] /XFA 4 0 R >>",
+        objects=("<< /Length 7 >>\nstream\n<xdp/> \nendstream",),
+    ),
+}
+
+
+@pytest.mark.parametrize("kind", list(ACTIVE))
+def test_i11_item11_pdfs_with_active_content_are_refused(kind: str) -> None:
+    with pytest.raises(UploadRejected) as refused:
+        files.check_upload("statement.pdf", ACTIVE[kind])
+    assert refused.value.code == "upload_pdf_active_content"
+    with use_locale("zh_CN"):
+        assert "statement.pdf" in refused.value.translated()
+        assert "脚本" in refused.value.translated()
+
+
+def test_i11_item11_html_and_broken_files_behind_a_pdf_header_are_refused() -> None:
+    html = b"%PDF-1.4\n<html><body><script>alert(document.cookie)</script></body></html>"
+    with pytest.raises(UploadRejected) as as_html:
+        files.check_upload("receipt.pdf", html)
+    assert as_html.value.code == "upload_content_mismatch"
+    no_catalog = pdf().replace(b"/Catalog", b"/Nothing")
+    for broken in (b"%PDF-1.7\n" + b"x" * 2000, pdf()[:200], no_catalog):
+        with pytest.raises(UploadRejected) as damaged:
+            files.check_upload("receipt.pdf", broken)
+        assert damaged.value.code == "upload_pdf_damaged"
+
+
+def test_i11_item11_ordinary_pdfs_still_pass() -> None:
+    from pypdf import PdfWriter
+
+    link = "<< /S /URI /URI (https://bank.example/statement) >>"
+    plain = files.check_upload("statement.pdf", pdf(pages=3))
+    assert plain.content_type == "application/pdf" and plain.data == pdf(pages=3)
+    with_link = pdf("/OpenAction [3 0 R /Fit]", page=f"/Annots [<< /Subtype /Link /A {link} >>]")
+    assert files.check_upload("linked.pdf", with_link).content_type == "application/pdf"
+    # Encrypted with an empty user password (print allowed, editing not), as banks send them.
+    writer = PdfWriter()
+    writer.add_blank_page(595, 842)
+    writer.encrypt("", "owner-password", algorithm="AES-256")
+    out = io.BytesIO()
+    writer.write(out)
+    assert files.check_upload("bank.pdf", out.getvalue()).filename == "bank.pdf"
+    # One that needs a password to open cannot be checked, so it is refused.
+    writer = PdfWriter()
+    writer.add_blank_page(595, 842)
+    writer.encrypt("user-password", algorithm="AES-256")
+    out = io.BytesIO()
+    writer.write(out)
+    with pytest.raises(UploadRejected) as locked:
+        files.check_upload("locked.pdf", out.getvalue())
+    assert locked.value.code == "upload_pdf_encrypted"
+
+
+def test_i11_item11_too_many_pages_or_objects_are_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(files, "PDF_MAX_PAGES", 5)
+    with pytest.raises(UploadRejected) as pages:
+        files.check_upload("long.pdf", pdf(pages=6))
+    assert pages.value.code == "upload_pdf_too_complex"
+    assert files.check_upload("five.pdf", pdf(pages=5)).filename == "five.pdf"
+    monkeypatch.setattr(files, "PDF_MAX_OBJECTS", 50)
+    with pytest.raises(UploadRejected) as objects:
+        files.check_upload("many.pdf", pdf(objects=tuple("<< /A 1 >>" for _ in range(60))))
+    assert objects.value.code == "upload_pdf_too_complex"
+
+
+def test_i11_item11_a_parse_that_does_not_finish_is_stopped(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Stand-in for a file crafted to keep the parser busy: a scanner that never answers.
+    monkeypatch.setattr(files, "_scan_command", lambda: [sys.executable, "-c", "while True: pass"])
+    monkeypatch.setattr(files, "PDF_SCAN_SECONDS", 1.0)
+    started = time.monotonic()
+    with pytest.raises(UploadRejected) as stopped:
+        files.check_upload("slow.pdf", pdf())
+    assert stopped.value.code == "upload_pdf_too_complex"
+    assert time.monotonic() - started < 5
+
+
+def test_i11_item11_the_scanner_has_its_own_cpu_and_memory_caps() -> None:
+    from okpay.support import pdfscan
+
+    # The limits are set in the scanner process before it parses anything.
+    code = (
+        "import resource, sys; sys.path.insert(0, sys.argv[1]); import pdfscan; "
+        "pdfscan._limit(3, 512 * 1024 * 1024); "
+        "print(resource.getrlimit(resource.RLIMIT_CPU)[0], "
+        "resource.getrlimit(resource.RLIMIT_AS)[0])"
+    )
+    folder = str(Path(pdfscan.__file__).parent)
+    done = subprocess.run(
+        [sys.executable, "-I", "-c", code, folder], capture_output=True, text=True, check=True
+    )
+    assert done.stdout.split() == ["3", str(512 * 1024 * 1024)]
+    assert "-I" in files._scan_command()
+
+
+def test_i11_item11_refused_pdfs_through_the_api_store_nothing(client, db, settings) -> None:  # type: ignore[no-untyped-def]
+    from okpay.support.models import TicketAttachment
+    from tests.support.test_customer_api import NEW, count, customer
+
+    auth = customer(client, db)
+    number = client.post("/api/v1/support/tickets", json=NEW, headers=auth).json()["number"]
+    refused = client.post(
+        f"/api/v1/support/tickets/{number}/files",
+        files=[("files", ("statement.pdf", ACTIVE["open action script"], "application/pdf"))],
+        headers={**auth, "Accept-Language": "zh-CN"},
+    )
+    assert refused.status_code == 422
+    assert "statement.pdf" in refused.json()["error"]["message"]
+    assert "脚本" in refused.json()["error"]["message"]
+    assert count(db, TicketAttachment) == 0
