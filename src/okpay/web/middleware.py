@@ -291,7 +291,8 @@ def routes_taking_files(routes: Sequence[BaseRoute]) -> list[tuple[re.Pattern[st
     cannot be forgotten."""
     from fastapi import routing
 
-    # FastAPI >= 0.16x keeps included routers lazily; older ones list every route flat.
+    # Newer FastAPI keeps included routers as one entry each (iter_route_contexts opens
+    # them); older versions list every route flat.
     contexts: Iterable[Any] = getattr(routing, "iter_route_contexts", lambda r: r)(routes)
     found = []
     for entry in contexts:
