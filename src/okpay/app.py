@@ -16,7 +16,12 @@ from okpay import __version__
 from okpay.db import get_database
 from okpay.settings import Settings, configure, get_settings
 from okpay.web import errors
-from okpay.web.middleware import RequestMiddleware, StaticHeadersMiddleware
+from okpay.web.middleware import (
+    BodyLimitMiddleware,
+    RequestMiddleware,
+    StaticHeadersMiddleware,
+    routes_taking_files,
+)
 
 STATIC_DIR = Path(__file__).resolve().parent / "web" / "static"
 
@@ -128,6 +133,10 @@ def create_app(settings: Settings | None = None, *, start_worker: bool = False) 
         )
 
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
+    # Added first, so it runs inside RequestMiddleware (language, headers for its refusals).
+    app.add_middleware(
+        BodyLimitMiddleware, settings=settings, upload_routes=routes_taking_files(app.routes)
+    )
     app.add_middleware(RequestMiddleware, settings=settings)
     app.add_middleware(StaticHeadersMiddleware, settings=settings)
     return app

@@ -69,6 +69,11 @@ class Settings(BaseSettings):
     security_alert_address: str = "security@okpay.example"
     upload_max_bytes: int = Field(10 * 1024 * 1024, ge=1024)
     upload_max_files: int = Field(5, ge=1)
+    # Request bodies over these caps are refused (413) before anything parses or spools them:
+    # request_max_bytes for every route, upload_request_max_bytes for routes that take files
+    # (0: room for upload_max_files files of upload_max_bytes each, plus 1 MiB for the form).
+    request_max_bytes: int = Field(2 * 1024 * 1024, ge=64 * 1024)
+    upload_request_max_bytes: int = Field(0, ge=0)
     inbound_per_hour: int = Field(20, ge=1)
     chat_accept_seconds: int = Field(180, ge=10)
 
@@ -93,6 +98,14 @@ class Settings(BaseSettings):
     @property
     def is_dev(self) -> bool:
         return self.env == "dev"
+
+    @property
+    def upload_request_limit(self) -> int:
+        """The body cap of a route that takes files."""
+        if self.upload_request_max_bytes:
+            return max(self.upload_request_max_bytes, self.request_max_bytes)
+        computed = self.upload_max_bytes * self.upload_max_files + 1024 * 1024
+        return max(computed, self.request_max_bytes)
 
     @property
     def secure_cookies(self) -> bool:

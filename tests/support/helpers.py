@@ -44,3 +44,26 @@ def user(s, user_id: int) -> User:  # type: ignore[no-untyped-def]
     found = identity_service.get_user(s, user_id)
     assert found is not None
     return found
+
+
+def pdf(catalog: str = "", page: str = "", objects: tuple[str, ...] = (), pages: int = 1) -> bytes:
+    """A small, valid PDF written by hand: object 1 is the catalogue (``catalog`` adds to
+    it), 2 the page tree, then ``pages`` pages (``page`` adds to each), then ``objects``."""
+    kids = " ".join(f"{3 + i} 0 R" for i in range(pages))
+    bodies = [
+        f"<< /Type /Catalog /Pages 2 0 R {catalog} >>",
+        f"<< /Type /Pages /Kids [{kids}] /Count {pages} >>",
+        *[f"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 595 842] {page} >>"] * pages,
+        *objects,
+    ]
+    out = bytearray(b"%PDF-1.7\n%\xe2\xe3\xcf\xd3\n")
+    offsets = []
+    for number, body in enumerate(bodies, start=1):
+        offsets.append(len(out))
+        out += f"{number} 0 obj\n{body}\nendobj\n".encode("latin-1")
+    xref = len(out)
+    out += f"xref\n0 {len(bodies) + 1}\n0000000000 65535 f \n".encode()
+    out += b"".join(f"{offset:010d} 00000 n \n".encode() for offset in offsets)
+    out += f"trailer\n<< /Size {len(bodies) + 1} /Root 1 0 R >>\n".encode()
+    out += f"startxref\n{xref}\n%%EOF\n".encode()
+    return bytes(out)

@@ -9,7 +9,7 @@ from sqlalchemy import func, select
 
 from okpay.support.models import Ticket, TicketAttachment
 from tests.helpers import api_token
-from tests.support.helpers import load, make_staff
+from tests.support.helpers import load, make_staff, pdf
 from tests.support.test_customer_pages import as_agent
 from tests.wallet.helpers import make_user
 
@@ -61,7 +61,7 @@ def test_create_list_read_and_write(client, db, mailbox) -> None:  # type: ignor
         f"/api/v1/support/tickets/{number}/files",
         data={"body": "The bank's letter and a screenshot"},
         files=[
-            ("files", ("收据.pdf", b"%PDF-1.4 letter", "application/pdf")),
+            ("files", ("收据.pdf", pdf(), "application/pdf")),
             ("files", ("screen.png", png(), "image/png")),
         ],
         headers=auth,

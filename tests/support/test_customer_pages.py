@@ -14,7 +14,7 @@ from sqlalchemy import func, select
 from okpay.support import customer, service
 from okpay.support.models import Ticket, TicketAttachment
 from tests.helpers import PASSWORD, csrf_from, post_form
-from tests.support.helpers import load, make_staff, open_ticket, user
+from tests.support.helpers import load, make_staff, open_ticket, pdf, user
 from tests.wallet.helpers import make_user
 
 SCRIPT = "<script>alert(1)</script>"
@@ -118,7 +118,7 @@ def test_guest_sends_the_form_with_a_screenshot_and_follows_the_request(
     added = client.post(
         f"/support/requests/{number}/messages",
         data={"csrf_token": token, "key": key, "body": "Here is the bank receipt."},
-        files=[("attachments", ("收据.pdf", b"%PDF-1.4 receipt", "application/pdf"))],
+        files=[("attachments", ("收据.pdf", pdf(), "application/pdf"))],
         follow_redirects=True,
     )
     assert "Here is the bank receipt." in added.text and "收据.pdf" in added.text

@@ -15,7 +15,7 @@ from PIL import Image
 
 from okpay.support import inbound, service
 from okpay.support.models import TicketMessage
-from tests.support.helpers import load, make_staff, user
+from tests.support.helpers import load, make_staff, pdf, user
 from tests.wallet.helpers import make_user
 
 SUPPORT = "support@okpay.example"
@@ -435,7 +435,7 @@ def test_text_alternative_wins_and_no_html_copy_is_kept(db, listener) -> None:  
 def test_attachments_are_kept_and_disguised_ones_listed_for_agents(db, listener) -> None:  # type: ignore[no-untyped-def]
     msg = mail()
     msg.add_attachment(png_bytes(), maintype="image", subtype="png", filename="screen.png")
-    msg.add_attachment(b"%PDF-1.4\n%%EOF\n", maintype="application", subtype="pdf",
+    msg.add_attachment(pdf(), maintype="application", subtype="pdf",
                        filename="statement.pdf")  # fmt: skip
     msg.add_attachment(b"MZ\x90\x00 not a pdf", maintype="application", subtype="pdf",
                        filename="invoice.pdf")  # fmt: skip

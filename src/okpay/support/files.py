@@ -2,16 +2,24 @@
 generate, served only as downloads.
 
 Accepted: PNG, JPEG, GIF and WebP images (re-encoded, which drops EXIF such as a phone's
-location, and anything hidden after the image data) and PDF documents. A file whose content
-does not match its extension is refused, whatever the browser said its type was.
+location, and anything hidden after the image data) and PDF documents (parsed in a process of
+their own, see pdfscan.py, and refused when they carry scripts, automatic actions, embedded
+files, rich media or XFA forms). A file whose content does not match its extension is refused,
+whatever the browser said its type was.
 """
 
 from __future__ import annotations
 
 import hashlib
 import io
+import json
+import logging
+import os
 import re
 import secrets
+import subprocess
+import sys
+import threading
 import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,6 +36,18 @@ ACCEPT = ",".join(f".{ext}" for ext in [*IMAGE_TYPES, *DOCUMENT_TYPES])
 # What Pillow calls each format, and the extensions that may carry it.
 _PIL_FORMATS = {"PNG": {"png"}, "JPEG": {"jpg", "jpeg"}, "GIF": {"gif"}, "WEBP": {"webp"}}
 MAX_PIXELS = 40_000_000  # a screenshot of a 8K screen is 33 MP; more is a decompression bomb
+# PDFs: what the scanner process may take. A year of monthly statements is well under the page
+# cap; a crafted file that would keep a parser busy is stopped by the time and memory caps.
+PDF_MAX_PAGES = 500
+PDF_MAX_OBJECTS = 20_000
+PDF_SCAN_SECONDS = 10.0  # wall clock, then the scanner is killed
+PDF_SCAN_CPU_SECONDS = 8
+PDF_SCAN_MEMORY = 768 * 1024 * 1024
+# At most this many scanners at once per app process, so a burst of PDFs queues instead of
+# taking every core.
+_PDF_SCANS = threading.BoundedSemaphore(max(2, os.cpu_count() or 2))
+
+log = logging.getLogger(__name__)
 
 
 class UploadRejected(ValidationFailed):
@@ -80,6 +100,7 @@ def check_upload(filename: str, data: bytes) -> CheckedFile:
     if ext in DOCUMENT_TYPES:
         if not data.startswith(b"%PDF-"):
             raise _disguised(name)
+        _check_pdf(name, data)
         return CheckedFile(name, DOCUMENT_TYPES[ext], data)
     if ext in IMAGE_TYPES:
         return _reencode(name, ext, data)
@@ -107,16 +128,118 @@ def _disguised(name: str) -> UploadRejected:
     )
 
 
+def _scan_command() -> list[str]:
+    """The scanner, run isolated (-I: no environment variables, no user site, no current
+    directory on the path) with only the standard library and pypdf."""
+    script = Path(__file__).with_name("pdfscan.py")
+    limits = [PDF_MAX_PAGES, PDF_MAX_OBJECTS, PDF_SCAN_CPU_SECONDS, PDF_SCAN_MEMORY]
+    return [sys.executable, "-I", str(script), *(str(n) for n in limits)]
+
+
+def _scan_pdf(data: bytes) -> tuple[str, str]:
+    """Run the scanner on ``data``: its verdict and detail (see pdfscan.py)."""
+    # Nothing of ours in the scanner's environment: it reads hostile input.
+    env = {k: v for k, v in os.environ.items() if k in ("PATH", "LANG", "LC_ALL", "TMPDIR")}
+    try:
+        with _PDF_SCANS:
+            done = subprocess.run(  # noqa: S603 - our own script, fixed arguments
+                _scan_command(),
+                input=data,
+                capture_output=True,
+                timeout=PDF_SCAN_SECONDS,
+                check=False,
+                env=env,
+            )
+    except subprocess.TimeoutExpired:  # run() has killed it
+        return "too_complex", f"no verdict within {PDF_SCAN_SECONDS} s"
+    if done.returncode < 0:  # killed by its CPU or memory limit
+        return "too_complex", f"stopped by signal {-done.returncode}"
+    try:
+        answer = json.loads(done.stdout.decode("utf-8").strip().splitlines()[-1])
+        return str(answer["verdict"]), str(answer.get("detail", ""))
+    except (ValueError, IndexError, KeyError, TypeError):
+        log.error("PDF scanner failed (%s): %s", done.returncode, done.stderr[-2000:])
+        return "unchecked", "the scanner gave no verdict"
+
+
+def _check_pdf(name: str, data: bytes) -> None:
+    """Parse the PDF (in another process, bounded in time and memory) and refuse one that is
+    not a readable document or that carries active content."""
+    verdict, detail = _scan_pdf(data)
+    if verdict == "ok":
+        return
+    log.info("PDF upload refused: %s (%s)", verdict, detail)
+    if verdict == "html":
+        raise _disguised(name)
+    if verdict == "active":
+        raise UploadRejected(
+            N_(
+                "“%(name)s” contains scripts, attached files or actions that run by "
+                "themselves, which we do not accept for your safety. Please save it again "
+                "with “Print to PDF”, or send a screenshot."
+            ),
+            code="upload_pdf_active_content",
+            name=name,
+        )
+    if verdict == "encrypted":
+        raise UploadRejected(
+            N_("“%(name)s” is protected by a password. Please send a copy without a password."),
+            code="upload_pdf_encrypted",
+            name=name,
+        )
+    if verdict == "too_complex":
+        raise UploadRejected(
+            N_(
+                "“%(name)s” is too large or too complex to check (at most %(pages)s pages). "
+                "Please send only the pages we need."
+            ),
+            code="upload_pdf_too_complex",
+            name=name,
+            pages=PDF_MAX_PAGES,
+        )
+    if verdict == "malformed":
+        raise UploadRejected(
+            N_(
+                "“%(name)s” is damaged or is not a PDF document a reader can open. "
+                "Please send the original file."
+            ),
+            code="upload_pdf_damaged",
+            name=name,
+        )
+    raise UploadRejected(
+        N_("We could not check “%(name)s” just now. Please try again in a few minutes."),
+        code="upload_pdf_unchecked",
+        name=name,
+    )
+
+
+def _too_many_pixels(name: str) -> UploadRejected:
+    return UploadRejected(
+        N_(
+            "“%(name)s” is too large a picture: images can have up to %(limit)s pixels "
+            "(a screenshot or a phone photo is fine)."
+        ),
+        code="upload_image_too_large",
+        name=name,
+        limit=f"{MAX_PIXELS:,}",
+    )
+
+
 def _reencode(name: str, ext: str, data: bytes) -> CheckedFile:
     """Decode the image and write it again: only pixels survive (no EXIF, no trailing data)."""
     from PIL import Image, ImageOps, UnidentifiedImageError
 
+    # Pillow's own guard only warns between 1x and 2x its limit and refuses above 2x; ours
+    # below is exact, this stays as a second line should the header check ever be bypassed.
     Image.MAX_IMAGE_PIXELS = MAX_PIXELS
     try:
+        # open() reads only the header: the size is known before a single pixel is decoded.
         with Image.open(io.BytesIO(data)) as opened:
             img: Image.Image = opened
             if ext not in _PIL_FORMATS.get(opened.format or "", set()):
                 raise _disguised(name)
+            if opened.width * opened.height > MAX_PIXELS:
+                raise _too_many_pixels(name)
             img.load()
             # Keep the picture the right way up once the orientation tag is gone.
             img = ImageOps.exif_transpose(img) or img
@@ -130,7 +253,10 @@ def _reencode(name: str, ext: str, data: bytes) -> CheckedFile:
                 img.save(out, "PNG", optimize=False)
                 content_type = "image/png"
                 name = name.rpartition(".")[0] + ".png"
-    except (UnidentifiedImageError, Image.DecompressionBombError, OSError, SyntaxError) as exc:
+    except Image.DecompressionBombError as exc:
+        # Above twice the limit Pillow refuses in open(), before we see the size.
+        raise _too_many_pixels(name) from exc
+    except (UnidentifiedImageError, OSError, SyntaxError) as exc:
         raise _disguised(name) from exc
     return CheckedFile(name, content_type, out.getvalue())
 

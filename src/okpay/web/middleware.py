@@ -5,20 +5,29 @@
 - the language (user's setting, cookie, Accept-Language, zh-CN);
 - the CSRF binding (session, or an anonymous cookie) and the security headers.
 
+BodyLimitMiddleware, inside it, caps request bodies before any route reads them.
+
 It runs in the event loop, so the context variables it sets are seen by the route, its
 dependencies and the error handlers (which FastAPI runs in copies of this context)."""
 
 from __future__ import annotations
 
 import ipaddress
+import re
+import typing
+from collections.abc import Iterable, Iterator, Sequence
 from http.cookies import SimpleCookie
 from typing import Any
 
 from starlette.concurrency import run_in_threadpool
-from starlette.datastructures import MutableHeaders
+from starlette.datastructures import MutableHeaders, UploadFile
+from starlette.requests import Request
+from starlette.routing import BaseRoute
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from okpay.core import context, i18n
+from okpay.core.errors import DomainError
+from okpay.core.i18n import N_, format_size
 from okpay.core.security import csrf_token, hash_token, new_token
 from okpay.settings import Settings
 from okpay.web import flash
@@ -242,3 +251,142 @@ def _resolve(token: str, kind: str) -> Any:
         with db.unit_of_work() as session:
             service.touch_session(session, session_id=row.id)
     return user, row
+
+
+# --------------------------------------------------------------------- request body caps
+
+
+class RequestTooLarge(DomainError):
+    code = "request_too_large"
+    status = 413
+    message = N_("This request is too large: at most %(limit)s can be sent at once.")
+
+
+class UploadRequestTooLarge(RequestTooLarge):
+    message = N_(
+        "The files are too large together: at most %(limit)s can be sent at once. "
+        "Please send fewer or smaller files."
+    )
+
+
+class _BodyOverCap(Exception):
+    """Raised into the app from receive() once the body passes its cap."""
+
+
+def _takes_files(annotation: Any) -> bool:
+    if isinstance(annotation, type) and issubclass(annotation, UploadFile):
+        return True
+    return any(_takes_files(arg) for arg in typing.get_args(annotation))
+
+
+def _body_params(dependant: Any) -> Iterator[Any]:
+    yield from dependant.body_params
+    for sub in dependant.dependencies:
+        yield from _body_params(sub)
+
+
+def routes_taking_files(routes: Sequence[BaseRoute]) -> list[tuple[re.Pattern[str], set[str]]]:
+    """The path patterns and methods of every route with a file parameter: they may receive
+    bodies up to the upload cap. Found from the routes themselves, so a new upload route
+    cannot be forgotten."""
+    from fastapi import routing
+
+    # Newer FastAPI keeps included routers as one entry each (iter_route_contexts opens
+    # them); older versions list every route flat.
+    contexts: Iterable[Any] = getattr(routing, "iter_route_contexts", lambda r: r)(routes)
+    found = []
+    for entry in contexts:
+        route = getattr(entry, "original_route", entry)
+        if isinstance(route, routing.APIRoute) and any(
+            _takes_files(field.field_info.annotation) for field in _body_params(route.dependant)
+        ):
+            found.append((entry.path_regex, set(entry.methods or ())))
+    return found
+
+
+class BodyLimitMiddleware:
+    """Refuses a request body over its cap before any route parses it (413, in the user's
+    language): by Content-Length at once, and by counting what arrives when the length is
+    missing or lies. Without it a multipart upload is spooled to disk in full before any
+    size check runs.
+
+    Runs inside RequestMiddleware, so the refusal has the request's language and headers."""
+
+    def __init__(
+        self,
+        app: ASGIApp,
+        settings: Settings,
+        upload_routes: Sequence[tuple[re.Pattern[str], set[str]]] = (),
+    ) -> None:
+        self.app = app
+        self.settings = settings
+        self.upload_routes = upload_routes
+
+    def _limit(self, scope: Scope) -> tuple[int, bool]:
+        path: str = scope.get("path", "")
+        root = scope.get("root_path", "")
+        if root and path.startswith(root):
+            path = path[len(root) :]
+        method = scope.get("method", "")
+        for pattern, methods in self.upload_routes:
+            if (not methods or method in methods) and pattern.match(path):
+                return self.settings.upload_request_limit, True
+        return self.settings.request_max_bytes, False
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        limit, uploads = self._limit(scope)
+        try:
+            declared = int(_header(scope, b"content-length") or -1)
+        except ValueError:
+            declared = -1  # the server refuses a malformed length; count what arrives
+        if declared > limit:
+            await self._refuse(scope, receive, send, limit, uploads)
+            return
+
+        received = 0
+        over = False
+        started = False
+
+        async def counted_receive() -> Message:
+            nonlocal received, over
+            if over:
+                raise _BodyOverCap
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > limit:
+                    over = True
+                    raise _BodyOverCap
+            return message
+
+        async def guarded_send(message: Message) -> None:
+            nonlocal started
+            if over and not started:
+                return  # the app's answer to the cut body is replaced by ours below
+            if message["type"] == "http.response.start":
+                started = True
+            await send(message)
+
+        try:
+            await self.app(scope, counted_receive, guarded_send)
+        except Exception:
+            # Whatever the app made of the cut body (FastAPI turns it into a 400), the
+            # answer is the cap; any other error keeps its normal handling.
+            if not over or started:
+                raise
+        if over and not started:
+            await self._refuse(scope, receive, send, limit, uploads)
+
+    async def _refuse(
+        self, scope: Scope, receive: Receive, send: Send, limit: int, uploads: bool
+    ) -> None:
+        from okpay.web import errors
+
+        kind = UploadRequestTooLarge if uploads else RequestTooLarge
+        # The rest of the body is never read: tell the client the connection ends here.
+        err = kind(limit=format_size(limit), headers={"Connection": "close"})
+        response = await errors.domain_error(Request(scope, receive), err)
+        await response(scope, receive, send)
