@@ -39,6 +39,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Session, load_only
 
+from okpay.core.dbid import parse_id
 from okpay.core.errors import DomainError, NotFound, PermissionDenied, ValidationFailed
 from okpay.core.i18n import N_, get_locale, gettext
 from okpay.db import UTCDateTime
@@ -475,7 +476,7 @@ def do_bulk(
         if value == "me":
             assignee = agent
         elif value not in ("", "nobody"):
-            assignee = get_staff(session, int(value) if value.isdigit() else 0)
+            assignee = get_staff(session, parse_id(value) or 0)
     elif action == "status" and value not in Status.__members__:
         raise ValidationFailed(code="status_invalid", field="value")
     elif action == "team" and value not in Team.__members__:
