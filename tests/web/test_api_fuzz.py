@@ -4,7 +4,9 @@ The app's own /openapi.json is loaded in-process (ASGI, no server). A customer w
 card and a bank account, and an admin (who passes every staff check) are signed in, so the
 fuzzer gets past authentication into the handlers. Each operation gets a small, fixed number
 of valid and of invalid (negative) examples, derandomised so CI does not flake, within a total
-time budget. Run it alone with ``make fuzz`` (see README.md, "Quality checks").
+time budget (past it, the remaining operations get only the fixed boundary values, with a
+warning). Every integer field also gets values no database column can hold. Run it alone
+with ``make fuzz`` (see README.md, "Quality checks").
 
 Knobs (environment): OKPAY_FUZZ_EXAMPLES (per operation and mode, default 6),
 OKPAY_FUZZ_BUDGET (seconds for the whole run, default 100), OKPAY_FUZZ_ONLY (a substring of
@@ -15,8 +17,10 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import time
 import traceback
+import warnings
 from typing import Any
 
 import pytest
@@ -24,6 +28,7 @@ import schemathesis
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis.errors import Unsatisfiable
 from schemathesis import GenerationMode
+from schemathesis.core import NOT_SET
 
 from okpay.identity.models import Role
 from tests.helpers import PASSWORD
@@ -105,6 +110,7 @@ def test_i11_item9_api_fuzz_no_5xx(app, client, db) -> None:  # type: ignore[no-
     _seed(db)
     tokens = Tokens(client)
     schema = schemathesis.openapi.from_asgi("/openapi.json", app)
+    spec = client.get("/openapi.json").json()
     operations = {}
     for result in schema.get_all_operations():
         operation = result.ok()
@@ -118,22 +124,34 @@ def test_i11_item9_api_fuzz_no_5xx(app, client, db) -> None:  # type: ignore[no-
     for label in sorted(operations, key=_order):
         if label in EXCLUDED or ONLY not in label:
             continue
-        if time.monotonic() > deadline:
-            skipped.append(label)
-            continue
         operation = operations[label]
         staff = "/api/v1/admin/" in label or "/api/v1/agent/" in label
         token = tokens.for_email(ADMIN if staff else CUSTOMER)
         headers = {"Authorization": f"Bearer {token}", "Accept-Language": "zh-CN"}
         started = time.monotonic()
-        for mode in (GenerationMode.POSITIVE, GenerationMode.NEGATIVE):
-            failures += _fuzz(operation, label, mode, headers)
+        valid: list[Any] = []  # the first valid case: the base for the boundary values
+        if started < deadline:
+            for mode in (GenerationMode.POSITIVE, GenerationMode.NEGATIVE):
+                failures += _fuzz(operation, label, mode, headers, valid)
+        else:
+            skipped.append(label)
+        # The boundary values are few and fixed: they always run.
+        base = valid[0] if valid else None
+        failures += _boundaries(operation, label, headers, _integer_fields(spec, operation), base)
         print(f"fuzz {time.monotonic() - started:5.2f}s {label}")
-    assert not skipped, f"out of time budget ({BUDGET:.0f} s) before: {skipped}"
+    if skipped:
+        # A slow or busy machine fuzzes less rather than failing at random; say so.
+        warnings.warn(
+            f"API fuzzing ran out of its {BUDGET:.0f} s budget; generated examples were "
+            f"skipped for {len(skipped)} operations: {', '.join(skipped)}",
+            stacklevel=1,
+        )
     assert not failures, "server errors:\n" + "\n\n".join(failures)
 
 
-def _fuzz(operation: Any, label: str, mode: GenerationMode, headers: dict[str, str]) -> list[str]:
+def _fuzz(
+    operation: Any, label: str, mode: GenerationMode, headers: dict[str, str], valid: list[Any]
+) -> list[str]:
     found: list[str] = []
     strategy = operation.as_strategy(generation_mode=mode, headers=headers)
 
@@ -147,6 +165,8 @@ def _fuzz(operation: Any, label: str, mode: GenerationMode, headers: dict[str, s
     )
     @given(case=strategy)
     def run(case: Any) -> None:
+        if mode == GenerationMode.POSITIVE and not valid:
+            valid.append(case)
         try:
             response = case.call()
         except Exception as exc:
@@ -163,6 +183,78 @@ def _fuzz(operation: Any, label: str, mode: GenerationMode, headers: dict[str, s
     with contextlib.suppress(Unsatisfiable):
         run()
     return found[:3]  # the first few are enough to find the cause
+
+
+# Integers no database column holds (INTEGER ends at 2³¹−1, BIGINT and SQLite at 2⁶³−1).
+# The generator rarely reaches them when a field has no bounds, so every integer field of
+# every operation gets them once, whatever the schema says.
+BOUNDARIES = [2**31, 2**63, 2**64, -(2**63) - 1]
+
+
+def _is_integer(schema: dict[str, Any]) -> bool:
+    options = [schema, *schema.get("anyOf", []), *schema.get("oneOf", [])]
+    return any(o.get("type") == "integer" for o in options)
+
+
+def _integer_fields(spec: dict[str, Any], operation: Any) -> list[tuple[str, str]]:
+    """(location, name) of each integer path/query parameter and top-level JSON body field."""
+    raw = spec["paths"][operation.path][operation.method.lower()]
+    found = [
+        (p["in"], p["name"])
+        for p in raw.get("parameters", [])
+        if p["in"] in ("path", "query") and _is_integer(p.get("schema", {}))
+    ]
+    body = raw.get("requestBody", {}).get("content", {}).get("application/json", {})
+    ref = body.get("schema", {}).get("$ref", "")
+    if ref:
+        model = spec["components"]["schemas"][ref.rsplit("/", 1)[1]]
+        found += [
+            ("body", name)
+            for name, prop in model.get("properties", {}).items()
+            if _is_integer(prop)
+        ]
+    return found
+
+
+def _boundaries(
+    operation: Any,
+    label: str,
+    headers: dict[str, str],
+    fields: list[tuple[str, str]],
+    base: Any,
+) -> list[str]:
+    found: list[str] = []
+    for location, name in fields:
+        for value in BOUNDARIES:
+            path: dict[str, Any] = {n: 1 for n in re.findall(r"{(\w+)}", operation.path)}
+            query: dict[str, Any] = {}
+            body: Any = NOT_SET
+            if base is not None:  # everything else as in a valid request
+                path.update(base.path_parameters or {})
+                query.update(base.query or {})
+                if isinstance(base.body, dict):
+                    body = dict(base.body)
+            if location == "path":
+                path[name] = value
+            elif location == "query":
+                query[name] = value
+            else:
+                body = {**(body if isinstance(body, dict) else {}), name: value}
+            case = operation.Case(
+                path_parameters=path,
+                query=query,
+                headers=headers,
+                body=body,
+                media_type="application/json" if body is not NOT_SET else None,
+            )
+            try:
+                response = case.call()
+            except Exception as exc:
+                found.append(f"{label} [{name}={value}]: {exc!r}\n{_repro(case)}")
+                continue
+            if response.status_code >= 500:
+                found.append(f"{label} [{name}={value}]: {response.status_code}\n{_repro(case)}")
+    return found[:3]
 
 
 def _repro(case: Any) -> str:
