@@ -69,6 +69,7 @@ CASES = [
     Case("api-admin-release", "admin", "POST", "/api/v1/admin/users/{id}/release"),
     Case("api-admin-limits", "admin", "POST", "/api/v1/admin/users/{id}/limits", body={}),
     Case("api-agent-accept-chat", "admin", "POST", "/api/v1/agent/chats/{id}/accept"),
+    Case("api-agent-queue-cursor", "admin", "GET", "/api/v1/agent/queue", "queue_cursor"),
     Case(
         "api-agent-assign", "admin", "POST", "/api/v1/agent/tickets/{number}/assign", "json",
         "assignee_id",
@@ -94,6 +95,7 @@ CASES = [
     ),
     # Pages, staff
     Case("page-agent-file", "admin", "GET", "/agent/tickets/{number}/files/{id}"),
+    Case("page-agent-queue-cursor", "admin", "GET", "/agent", "queue_cursor"),
     Case("page-agent-chat", "admin", "GET", "/agent/chats/{id}"),
     Case("page-agent-chat-accept", "admin", "POST", "/agent/chats/{id}/accept"),
     Case("page-agent-chat-end", "admin", "POST", "/agent/chats/{id}/end"),
@@ -132,8 +134,17 @@ def _sign_in(client, db, mailbox, role: str) -> dict[str, str]:  # type: ignore[
     return api_token(client, email)
 
 
-def _cursor(value: int) -> str:
+def _cursor(value: object) -> str:
+    """A wallet-history cursor (time|id) carrying ``value`` as its row id."""
     return base64.urlsafe_b64encode(f"2026-11-21T09:00:00+00:00|{value}".encode()).decode()
+
+
+def _queue_cursors(value: object) -> list[str]:
+    """Agent-queue cursors (due:id) carrying ``value`` as the row id, then as the due time."""
+    return [
+        base64.urlsafe_b64encode(text.encode()).decode().rstrip("=")
+        for text in (f"-:{value}", f"{value}:1")
+    ]
 
 
 @pytest.mark.parametrize("case", CASES, ids=[c.name for c in CASES])
@@ -142,7 +153,7 @@ def test_i11_item9_ids_out_of_range_never_500(case: Case, client, db, mailbox) -
     number = open_ticket(db, email=CUSTOMER)
     csrf = csrf_from(client.get("/account/security" if case.role == "customer" else "/agent").text)
     values: list[object] = list(BIG_VALUES)
-    if case.where in ("form", "cursor"):
+    if case.where in ("form", "cursor", "queue_cursor"):
         values += FORM_EXTRAS
     for n, value in enumerate(values):
         path = case.path.replace("{number}", number).replace("{id}", str(value))
@@ -163,6 +174,11 @@ def test_i11_item9_ids_out_of_range_never_500(case: Case, client, db, mailbox) -
             }
         elif case.where == "cursor":
             kwargs["params"] = {"cursor": _cursor(value)}  # type: ignore[arg-type]
+        elif case.where == "queue_cursor":
+            for after in _queue_cursors(value):
+                response = client.get(path, params={"after": after}, headers=kwargs["headers"])
+                assert response.status_code < 500, (case.name, value, response.text[:500])
+            continue
         elif case.method != "GET" and case.api:
             kwargs["json"] = body
         elif case.method != "GET":

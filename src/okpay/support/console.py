@@ -147,9 +147,13 @@ class Cursor:
                 if due_text == "-"
                 else datetime.fromtimestamp(int(due_text) / 1_000_000, tz=UTC)
             )
-            return cls(due, int(id_text))
-        except (ValueError, UnicodeDecodeError):
+            row_id = parse_id(id_text, big=True)
+        except (ValueError, UnicodeDecodeError, OverflowError, OSError):
+            # OverflowError/OSError: a time no datetime can hold, from a hand-edited cursor.
             raise CursorInvalid() from None
+        if row_id is None:  # an id no ticket can have would only fail in the database
+            raise CursorInvalid()
+        return cls(due, row_id)
 
 
 # --------------------------------------------------------------------------------- timers
