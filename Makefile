@@ -7,7 +7,7 @@ VENDOR := src/okpay/web/static/vendor
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: install run test test-fast lint fmt typecheck i18n bench clean browser-deps assets
+.PHONY: install run test test-fast fuzz lint fmt typecheck i18n bench clean browser-deps assets
 
 install: $(BIN)/.installed assets browser-deps  ## Python env in .venv, front-end assets, Chromium
 
@@ -49,8 +49,11 @@ test: install  ## lint, types, then the whole suite: unit, SQLite + PostgreSQL, 
 	$(BIN)/mypy
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
-test-fast: install  ## SQLite only, no browser
-	OKPAY_TEST_DATABASES=sqlite $(BIN)/python -m pytest -m "not browser" $(PYTEST_ARGS)
+test-fast: install  ## SQLite only, no browser, no API fuzzing
+	OKPAY_TEST_DATABASES=sqlite $(BIN)/python -m pytest -m "not browser and not fuzz" $(PYTEST_ARGS)
+
+fuzz: install  ## only the bounded schemathesis run over the JSON API (also part of `make test`)
+	$(BIN)/python -m pytest -m fuzz -s $(PYTEST_ARGS)
 
 lint: install
 	$(BIN)/ruff check src tests bench tools

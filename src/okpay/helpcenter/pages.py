@@ -9,6 +9,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Form, Query, Request
 from starlette.responses import RedirectResponse, Response
 
+from okpay.core.dbid import DbId
 from okpay.core.errors import DomainError, NotFound
 from okpay.core.i18n import gettext
 from okpay.helpcenter import articles as art
@@ -218,7 +219,9 @@ def history(request: Request, slug: str, db: DbSession, _editor: Editor) -> Resp
 
 
 @router.get("/help/articles/{slug}/history/{version}")
-def revision(request: Request, slug: str, version: int, db: DbSession, _editor: Editor) -> Response:
+def revision(
+    request: Request, slug: str, version: DbId, db: DbSession, _editor: Editor
+) -> Response:
     row = service.get_article(db, slug=slug, locale=request.state.locale)
     if row is None:
         raise NotFound()

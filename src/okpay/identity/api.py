@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Request, Response
 
+from okpay.core.dbid import DbId
 from okpay.core.i18n import gettext
 from okpay.identity import schemas as s
 from okpay.identity import service
@@ -128,7 +129,7 @@ def my_sessions(user: CurrentUser, current: CurrentSession, db: DbSession) -> li
 
 
 @router.delete("/me/sessions/{session_id}", status_code=204)
-def end_my_session(session_id: int, user: CurrentUser, db: DbSession) -> Response:
+def end_my_session(session_id: DbId, user: CurrentUser, db: DbSession) -> Response:
     service.end_session(db, user=user, session_id=session_id, reason="ended_by_user")
     return Response(status_code=204)
 

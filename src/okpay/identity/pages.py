@@ -11,6 +11,7 @@ from fastapi import APIRouter, Depends, Form, Request
 from itsdangerous import BadSignature, URLSafeTimedSerializer
 from starlette.responses import RedirectResponse, Response
 
+from okpay.core.dbid import DbId
 from okpay.core.errors import DomainError
 from okpay.core.i18n import gettext, normalise
 from okpay.identity import service
@@ -490,7 +491,7 @@ def change_password(
 
 
 @router.post("/account/sessions/{session_id}/end")
-def end_session(request: Request, db: DbSession, user: CurrentUser, session_id: int) -> Response:
+def end_session(request: Request, db: DbSession, user: CurrentUser, session_id: DbId) -> Response:
     service.end_session(db, user=user, session_id=session_id, reason="ended_by_user")
     flash(request, gettext("That session has been signed out."), "success")
     return _redirect("/account/security")

@@ -6,6 +6,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 from starlette.responses import HTMLResponse, Response
 
+from okpay.core.dbid import DbId
 from okpay.core.errors import NotFound
 from okpay.mail import service, sms
 from okpay.mail.models import delivery_status
@@ -27,7 +28,7 @@ def mailbox(request: Request, db: DbSession) -> Response:
 
 
 @router.get("/{email_id}")
-def message(request: Request, db: DbSession, email_id: int) -> Response:
+def message(request: Request, db: DbSession, email_id: DbId) -> Response:
     email = service.get_email(db, email_id)
     if email is None:
         raise NotFound()
@@ -35,7 +36,7 @@ def message(request: Request, db: DbSession, email_id: int) -> Response:
 
 
 @router.get("/{email_id}/html")
-def message_html(db: DbSession, email_id: int) -> Response:
+def message_html(db: DbSession, email_id: DbId) -> Response:
     """The HTML part alone, shown in a sandboxed frame with no scripts."""
     email = service.get_email(db, email_id)
     if email is None:

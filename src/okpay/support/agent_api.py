@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session
 
 from okpay.casework import service as casework
 from okpay.core import clock
+from okpay.core.dbid import DbId
 from okpay.core.errors import NotFound
 from okpay.identity import service as identity_service
 from okpay.identity.access import require_role
@@ -109,7 +110,7 @@ class StatusIn(BaseModel):
 
 
 class AssignIn(BaseModel):
-    assignee_id: int | None = Field(None, description="A staff member's id; null for nobody")
+    assignee_id: DbId | None = Field(None, description="A staff member's id; null for nobody")
     me: bool = Field(False, description="Assign to the caller")
 
 

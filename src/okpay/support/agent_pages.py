@@ -12,6 +12,7 @@ from starlette.responses import RedirectResponse, Response
 
 from okpay.casework import service as casework
 from okpay.core import clock
+from okpay.core.dbid import BigDbId, parse_id
 from okpay.core.errors import DomainError, NotFound, ValidationFailed
 from okpay.core.i18n import format_size, get_locale, gettext
 from okpay.helpcenter.taxonomy import CATEGORIES, category_label
@@ -358,7 +359,7 @@ def assign(
         if assignee == "me":
             target = agent
         elif assignee:
-            target = console.get_staff(db, int(assignee) if assignee.isdigit() else 0)
+            target = console.get_staff(db, parse_id(assignee) or 0)
         service.do_assign(db, ticket=ticket, assignee=target, agent=agent)
 
     return _act(request, db, agent, number, change, lambda: gettext("Assignment saved."))
@@ -423,7 +424,7 @@ def reveal(
 
 
 @router.get("/tickets/{number}/files/{attachment_id}")
-def download(number: str, attachment_id: int, agent: Agent, db: DbSession) -> Response:
+def download(number: str, attachment_id: BigDbId, agent: Agent, db: DbSession) -> Response:
     ticket = service.access_ticket(db, user=agent, number=number)
     row = service.get_attachment(db, ticket, attachment_id)
     return customer.download(row)
@@ -479,9 +480,7 @@ def phone_log(
         else:
             customer = None
             if customer_id:
-                customer = identity_service.get_user(
-                    db, int(customer_id) if customer_id.isdigit() else 0
-                )
+                customer = identity_service.get_user(db, parse_id(customer_id) or 0)
                 if customer is None or customer.is_staff:
                     raise NotFound()
             ticket = console.do_log_call(
@@ -491,8 +490,8 @@ def phone_log(
     except DomainError as err:
         db.rollback()
         match = None
-        if customer_id.isdigit():
-            user = identity_service.get_user(db, int(customer_id))
+        if customer_id_ := parse_id(customer_id):
+            user = identity_service.get_user(db, customer_id_)
             match = casework.find_customer(db, query=user.email) if user else None
         return render(
             request,

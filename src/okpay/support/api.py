@@ -12,6 +12,7 @@ from fastapi import APIRouter, Form, Request, UploadFile
 from starlette.responses import Response
 
 from okpay.core import clock
+from okpay.core.dbid import BigDbId
 from okpay.core.errors import ValidationFailed
 from okpay.core.i18n import N_
 from okpay.identity.access import CurrentUser
@@ -140,7 +141,7 @@ def add_files(
 
 
 @router.get("/tickets/{number}/files/{attachment_id}")
-def download(number: str, attachment_id: int, user: CurrentUser, db: DbSession) -> Response:
+def download(number: str, attachment_id: BigDbId, user: CurrentUser, db: DbSession) -> Response:
     """A file of the request, as a download with its stored type."""
     ticket = _mine(db, user, number)
     return customer.download(customer.customer_attachment(db, ticket, attachment_id))

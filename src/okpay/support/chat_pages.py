@@ -25,6 +25,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.responses import RedirectResponse, Response
 
 from okpay.core import clock, context
+from okpay.core.dbid import BigDbId
 from okpay.core.errors import DomainError, NotFound, RateLimited
 from okpay.core.i18n import gettext
 from okpay.db import get_database
@@ -115,7 +116,7 @@ def start(
 @router.get("/support/chat/{chat_id}")
 def customer_page(
     request: Request,
-    chat_id: int,
+    chat_id: BigDbId,
     db: DbSession,
     user: OptionalUser,
     token: Annotated[str, Query(max_length=64)] = "",
@@ -158,7 +159,7 @@ def agent_list(request: Request, db: DbSession, agent: Staff) -> Response:
 
 
 @router.post("/agent/chats/{chat_id}/accept")
-def accept(request: Request, chat_id: int, db: DbSession, agent: Staff) -> Response:
+def accept(request: Request, chat_id: BigDbId, db: DbSession, agent: Staff) -> Response:
     try:
         chat.do_accept(db, chat_id=chat_id, agent=agent)
     except (chat.ChatTaken, chat.ChatOver) as err:
@@ -169,7 +170,7 @@ def accept(request: Request, chat_id: int, db: DbSession, agent: Staff) -> Respo
 
 
 @router.get("/agent/chats/{chat_id}")
-def agent_page(request: Request, chat_id: int, db: DbSession, agent: Staff) -> Response:
+def agent_page(request: Request, chat_id: BigDbId, db: DbSession, agent: Staff) -> Response:
     view = chat.access_agent_chat(db, chat_id=chat_id, agent=agent)
     return render(
         request,
@@ -188,14 +189,14 @@ def agent_page(request: Request, chat_id: int, db: DbSession, agent: Staff) -> R
 
 
 @router.post("/agent/chats/{chat_id}/end")
-def agent_end(chat_id: int, db: DbSession, agent: Staff) -> Response:
+def agent_end(chat_id: BigDbId, db: DbSession, agent: Staff) -> Response:
     chat.do_end(db, chat_id=chat_id, side="agent", user=agent)
     return _redirect(f"/agent/chats/{chat_id}")
 
 
 @router.post("/support/chat/{chat_id}/end")
 def customer_end(
-    chat_id: int, db: DbSession, user: OptionalUser, token: Annotated[str, Form()] = ""
+    chat_id: BigDbId, db: DbSession, user: OptionalUser, token: Annotated[str, Form()] = ""
 ) -> Response:
     view = chat.do_end(db, chat_id=chat_id, side="customer", user=user, token=token)
     return _redirect(customer_url(view))
@@ -203,7 +204,7 @@ def customer_end(
 
 @router.post("/agent/chats/{chat_id}/status")
 def set_status(
-    request: Request, chat_id: int, db: DbSession, agent: Staff, status: FormStr
+    request: Request, chat_id: BigDbId, db: DbSession, agent: Staff, status: FormStr
 ) -> Response:
     chat.do_set_status_after_chat(db, chat_id=chat_id, agent=agent, status=status)
     flash(request, gettext("The request status is saved."), "success")
@@ -442,7 +443,7 @@ async def _converse(websocket: WebSocket, conversation: Conversation) -> None:
 
 @sockets.websocket("/support/chat/{chat_id}/ws")
 async def customer_socket(
-    websocket: WebSocket, chat_id: int, token: Annotated[str, Query(max_length=64)] = ""
+    websocket: WebSocket, chat_id: BigDbId, token: Annotated[str, Query(max_length=64)] = ""
 ) -> None:
     user: User | None = websocket.state.user
     if not origin_allowed(websocket):
@@ -458,7 +459,7 @@ async def customer_socket(
 
 
 @sockets.websocket("/agent/chats/{chat_id}/ws")
-async def agent_socket(websocket: WebSocket, chat_id: int) -> None:
+async def agent_socket(websocket: WebSocket, chat_id: BigDbId) -> None:
     user: User | None = websocket.state.user
     if not origin_allowed(websocket) or user is None or not user.is_staff:
         await websocket.close(CLOSE_POLICY)
@@ -540,7 +541,7 @@ def api_start(request: Request, body: ChatStart, db: DbSession, user: OptionalUs
 
 @api.get("/support/chats/{chat_id}")
 def api_chat(
-    chat_id: int,
+    chat_id: BigDbId,
     db: DbSession,
     user: OptionalUser,
     token: Annotated[str, Query(max_length=64)] = "",
@@ -557,7 +558,7 @@ def api_waiting(db: DbSession, agent: Staff) -> dict[str, Any]:
 
 
 @api.post("/agent/chats/{chat_id}/accept")
-def api_accept(chat_id: int, db: DbSession, agent: Staff) -> dict[str, Any]:
+def api_accept(chat_id: BigDbId, db: DbSession, agent: Staff) -> dict[str, Any]:
     """Staff: take a waiting chat. 409 ``chat_taken`` when another agent was first."""
     view = chat.do_accept(db, chat_id=chat_id, agent=agent)
     return {"id": view.chat.id, "number": view.ticket.number, "status": view.chat.status}

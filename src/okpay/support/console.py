@@ -39,6 +39,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Session, load_only
 
+from okpay.core.dbid import parse_id
 from okpay.core.errors import DomainError, NotFound, PermissionDenied, ValidationFailed
 from okpay.core.i18n import N_, get_locale, gettext
 from okpay.db import UTCDateTime
@@ -146,9 +147,13 @@ class Cursor:
                 if due_text == "-"
                 else datetime.fromtimestamp(int(due_text) / 1_000_000, tz=UTC)
             )
-            return cls(due, int(id_text))
-        except (ValueError, UnicodeDecodeError):
+            row_id = parse_id(id_text, big=True)
+        except (ValueError, UnicodeDecodeError, OverflowError, OSError):
+            # OverflowError/OSError: a time no datetime can hold, from a hand-edited cursor.
             raise CursorInvalid() from None
+        if row_id is None:  # an id no ticket can have would only fail in the database
+            raise CursorInvalid()
+        return cls(due, row_id)
 
 
 # --------------------------------------------------------------------------------- timers
@@ -475,7 +480,7 @@ def do_bulk(
         if value == "me":
             assignee = agent
         elif value not in ("", "nobody"):
-            assignee = get_staff(session, int(value) if value.isdigit() else 0)
+            assignee = get_staff(session, parse_id(value) or 0)
     elif action == "status" and value not in Status.__members__:
         raise ValidationFailed(code="status_invalid", field="value")
     elif action == "team" and value not in Team.__members__:

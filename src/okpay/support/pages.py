@@ -15,6 +15,7 @@ from starlette.responses import RedirectResponse, Response
 
 from okpay import __version__
 from okpay.core import clock, context
+from okpay.core.dbid import BigDbId
 from okpay.core.errors import DomainError
 from okpay.core.i18n import format_size, gettext
 from okpay.helpcenter.taxonomy import CATEGORIES, category_label
@@ -367,7 +368,7 @@ def rate_submit(
 
 @router.get("/support/requests/{number}/files/{attachment_id}")
 def attachment(
-    request: Request, number: str, attachment_id: int, db: DbSession, key: Key = ""
+    request: Request, number: str, attachment_id: BigDbId, db: DbSession, key: Key = ""
 ) -> Response:
     ticket = customer.open_for(db, number=number, user=_user(request), key=key)
     return customer.download(customer.customer_attachment(db, ticket, attachment_id))

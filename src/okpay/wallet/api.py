@@ -12,6 +12,7 @@ from fastapi import APIRouter, Depends, Header, Query, Request
 from fastapi import Path as PathParam
 from starlette.responses import JSONResponse, Response
 
+from okpay.core.dbid import DbId, parse_id
 from okpay.core.errors import ValidationFailed
 from okpay.core.i18n import N_
 from okpay.core.money import check_currency, parse_amount, to_decimal_string
@@ -86,7 +87,7 @@ def add_bank_account(body: s.BankAccountIn, user: CurrentUser, db: DbSession) ->
 
 
 @router.delete("/payment-methods/{method_id}", status_code=204)
-def remove_payment_method(method_id: int, user: CurrentUser, db: DbSession) -> Response:
+def remove_payment_method(method_id: DbId, user: CurrentUser, db: DbSession) -> Response:
     service.do_remove_payment_method(db, user_id=user.id, method_id=method_id)
     return Response(status_code=204)
 
@@ -460,11 +461,18 @@ def decode_cursor(cursor: str | None) -> tuple[datetime, int] | None:
         return None
     try:
         at, _, row_id = base64.urlsafe_b64decode(cursor.encode()).decode().partition("|")
-        return datetime.fromisoformat(at), int(row_id)
+        created_at, activity_id = datetime.fromisoformat(at), parse_id(row_id, big=True)
     except (ValueError, UnicodeDecodeError) as exc:
         raise ValidationFailed(
             N_("This page link is not valid."), code="cursor_invalid", field="cursor"
         ) from exc
+    # A cursor we made carries a UTC time and a row id; anything else was edited by hand
+    # (a time without zone, or an id no column can hold, would only fail in the database).
+    if created_at.tzinfo is None or activity_id is None:
+        raise ValidationFailed(
+            N_("This page link is not valid."), code="cursor_invalid", field="cursor"
+        )
+    return created_at, activity_id
 
 
 @dataclass
@@ -560,7 +568,7 @@ async def sandbox_webhook(request: Request) -> JSONResponse:
 
 
 @admin.post("/users/{user_id}/restrict", status_code=204)
-def admin_restrict(user_id: int, body: s.RestrictIn, staff: Staff, db: DbSession) -> Response:
+def admin_restrict(user_id: DbId, body: s.RestrictIn, staff: Staff, db: DbSession) -> Response:
     """Block some operations for compliance; the customer sees the reason."""
     service.do_restrict(
         db, user_id=user_id, blocked=body.blocked, reason=body.reason, actor_user_id=staff.id
@@ -569,14 +577,14 @@ def admin_restrict(user_id: int, body: s.RestrictIn, staff: Staff, db: DbSession
 
 
 @admin.post("/users/{user_id}/freeze", status_code=204)
-def admin_freeze(user_id: int, body: s.FreezeIn, staff: Staff, db: DbSession) -> Response:
+def admin_freeze(user_id: DbId, body: s.FreezeIn, staff: Staff, db: DbSession) -> Response:
     """Fraud: nothing leaves the account until released."""
     service.do_freeze(db, user_id=user_id, reason=body.reason, actor_user_id=staff.id)
     return Response(status_code=204)
 
 
 @admin.post("/users/{user_id}/release", status_code=204)
-def admin_release(user_id: int, staff: Staff, db: DbSession) -> Response:
+def admin_release(user_id: DbId, staff: Staff, db: DbSession) -> Response:
     """Lift a freeze and every restriction."""
     service.do_release(db, user_id=user_id, actor_user_id=staff.id)
     return Response(status_code=204)
@@ -584,7 +592,7 @@ def admin_release(user_id: int, staff: Staff, db: DbSession) -> Response:
 
 @admin.post("/users/{user_id}/limits", status_code=204)
 def admin_limit_override(
-    user_id: int, body: s.LimitOverrideIn, staff: Staff, db: DbSession
+    user_id: DbId, body: s.LimitOverrideIn, staff: Staff, db: DbSession
 ) -> Response:
     """Set a customer's limits for one operation after a review (amounts in CNY)."""
 

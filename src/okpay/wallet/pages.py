@@ -10,6 +10,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Form, Request
 from starlette.responses import RedirectResponse, Response
 
+from okpay.core.dbid import DbId, parse_id
 from okpay.core.errors import DomainError
 from okpay.core.i18n import gettext
 from okpay.core.money import SUPPORTED_CURRENCIES, check_currency, parse_amount, to_decimal_string
@@ -133,7 +134,7 @@ def topup(
             )
             answer = flows.bank_topup(idem, user_id=user.id, amount=minor, currency=cur)
         else:
-            method_id = int(source) if source.isdigit() else 0
+            method_id = parse_id(source) or 0
             idem = flows.idempotency(
                 user.id,
                 idempotency_key,
@@ -252,7 +253,11 @@ def send(
         )
         if quote_id.isdigit():
             answer = flows.fx_transfer(
-                idem, sender_id=user.id, recipient=recipient, quote_id=int(quote_id), note=note
+                idem,
+                sender_id=user.id,
+                recipient=recipient,
+                quote_id=parse_id(quote_id, big=True) or 0,
+                note=note,
             )
         else:
             answer = flows.transfer(
@@ -293,7 +298,7 @@ def withdraw(
     try:
         cur = check_currency(currency)
         minor = parse_amount(amount, cur)
-        method_id = int(payment_method_id) if payment_method_id.isdigit() else 0
+        method_id = parse_id(payment_method_id) or 0
         idem = flows.idempotency(
             user.id,
             idempotency_key,
@@ -446,7 +451,8 @@ def add_card(
 ) -> Response:
     try:
         month, _, year = expiry.replace(" ", "").partition("/")
-        if not (month.isdigit() and year.isdigit()):
+        # isascii too: "²" counts as a digit to isdigit() but int() refuses it.
+        if not (month.isascii() and year.isascii() and month.isdigit() and year.isdigit()):
             from okpay.core.errors import ValidationFailed
             from okpay.core.i18n import N_
 
@@ -505,7 +511,7 @@ def add_bank(
 
 
 @router.post("/methods/{method_id}/remove")
-def remove_method(request: Request, user: CurrentUser, db: DbSession, method_id: int) -> Response:
+def remove_method(request: Request, user: CurrentUser, db: DbSession, method_id: DbId) -> Response:
     service.do_remove_payment_method(db, user_id=user.id, method_id=method_id)
     flash(request, gettext("Removed."), "success")
     return _redirect("/wallet/methods")

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from okpay.core.dbid import BigDbId, DbId
 from okpay.core.errors import DomainError
 from okpay.core.money import to_decimal_string
 from okpay.wallet.models import Activity, Operation
@@ -30,7 +31,7 @@ class TransferIn(AmountIn):
         max_length=320, description="The recipient's e-mail address or phone number"
     )
     note: str = Field("", max_length=140)
-    quote_id: int | None = Field(None, description="An FX quote, to send into another currency")
+    quote_id: BigDbId | None = Field(None, description="An FX quote, to send into another currency")
 
 
 class BatchTransferItemIn(AmountIn):
@@ -65,7 +66,7 @@ class FxQuoteOut(BaseModel):
 
 
 class CardTopupIn(AmountIn):
-    payment_method_id: int
+    payment_method_id: DbId
 
 
 class BankTopupIn(AmountIn):
@@ -73,7 +74,7 @@ class BankTopupIn(AmountIn):
 
 
 class WithdrawalIn(AmountIn):
-    payment_method_id: int
+    payment_method_id: DbId
 
 
 class PaymentIn(_Strict):
