@@ -68,7 +68,7 @@ KIND_LABELS = {
     ExceptionKind.repeated_transfer: N_("Another bank transfer for a closed top-up"),
 }
 
-STATUS_LABELS = {"open": N_("Open"), "resolved": N_("Resolved")}
+STATUS_LABELS = {"open": N_("Needs a decision"), "resolved": N_("Resolved")}
 STATUSES = ("open", "resolved", "all")
 
 
