@@ -77,13 +77,15 @@ def test_in_flight_withdrawal_and_reconciliation_page(page: Page, zh_page: Page,
     assert late.outcome == "reconciliation_exception"
     flows.handle_provider_event(_event("payout.paid", "po_unknown_123", amount=99_00))
 
-    sign_in(page, "mei@example.com")
-    page.goto(f"/wallet/tx/{sent_ref}")
-    expect(page.get_by_test_id("payout-in-flight")).to_be_visible()
-    expect(page.locator("form[action$='/cancel']")).to_have_count(0)
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    for pg, lang in ((zh_page, "zh-CN"), (page, "en")):
+        sign_in(pg, "mei@example.com")
+        pg.goto(f"/wallet/tx/{sent_ref}")
+        expect(pg.get_by_test_id("payout-in-flight")).to_be_visible()
+        expect(pg.locator("form[action$='/cancel']")).to_have_count(0)
+        pg.screenshot(path=str(SHOTS / f"in-flight-{lang}.png"), full_page=True)
 
     make_staff(db, "boss@okpay.example", role=Role.supervisor)
-    SHOTS.mkdir(parents=True, exist_ok=True)
     for pg, lang in ((zh_page, "zh-CN"), (page, "en")):
         pg.context.clear_cookies()
         sign_in(pg, "boss@okpay.example")
