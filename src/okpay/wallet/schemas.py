@@ -350,30 +350,33 @@ def parse_provider_event(raw: dict[str, Any]) -> ProviderEvent:
     """Check a signed event against its schema; WebhookRejected (400) names the bad field."""
     from pydantic import ValidationError
 
-    from okpay.wallet.providers import WebhookRejected
-
+    prefix = ""
     try:
         envelope = ProviderEventIn.model_validate(raw)
         event = ProviderEvent(id=envelope.id, type=envelope.type, raw_data=envelope.data)
+        prefix = "data."
         if envelope.type in PAYOUT_EVENTS:
             event.payout = PayoutEventData.model_validate(envelope.data)
         elif envelope.type == BANK_TRANSFER_EVENT:
             event.bank_transfer = BankTransferEventData.model_validate(envelope.data)
     except ValidationError as exc:
-        first = exc.errors()[0]
-        location = ".".join(str(p) for p in first.get("loc", ()))
-        if raw.get("type") in PAYOUT_EVENTS | {BANK_TRANSFER_EVENT} and location in (
-            PayoutEventData.model_fields.keys() | BankTransferEventData.model_fields.keys()
-        ):
-            location = f"data.{location}"
-        raise WebhookRejected(
-            N_("The webhook body is not valid: %(location)s: %(problem)s"),
-            code="webhook_body_invalid",
-            field=location or "body",
-            location=location or "body",
-            problem=first.get("msg", ""),
-        ) from None
+        raise _body_invalid(exc, prefix) from None
     return event
+
+
+def _body_invalid(exc: Any, prefix: str) -> Exception:
+    from okpay.wallet.providers import WebhookRejected
+
+    first = exc.errors()[0]
+    location = prefix + ".".join(str(p) for p in first.get("loc", ()))
+    location = location.rstrip(".") or "body"
+    return WebhookRejected(
+        N_("The webhook body is not valid: %(location)s: %(problem)s"),
+        code="webhook_body_invalid",
+        field=location,
+        location=location,
+        problem=first.get("msg", ""),
+    )
 
 
 # ------------------------------------------------------------ reconciliation (operators)
