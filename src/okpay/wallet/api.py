@@ -415,7 +415,26 @@ def csv_response(body: str) -> Response:
     )
 
 
-@webhooks.post("/sandbox", include_in_schema=True)
+@webhooks.post(
+    "/sandbox",
+    include_in_schema=True,
+    openapi_extra={
+        "parameters": [
+            {
+                "name": "OKPay-Signature",
+                "in": "header",
+                "required": True,
+                "schema": {"type": "string", "maxLength": 512},
+                "description": "t=<unix seconds>,v1=<hex HMAC-SHA256 of 't.body'>",
+            }
+        ],
+        "requestBody": {
+            "required": True,
+            "content": {"application/json": {"schema": s.ProviderEventIn.model_json_schema()}},
+        },
+    },
+    responses={400: {"description": "bad signature header or body (a specific error code)"}},
+)
 async def sandbox_webhook(request: Request) -> JSONResponse:
     """Events from the payment provider, signed with `OKPay-Signature: t=…,v1=…`. A bad
     signature header or a body that does not fit the event's schema is a 400 with a

@@ -73,7 +73,7 @@ STATUSES = ("open", "resolved", "all")
 
 
 def kind_label(kind: str) -> str:
-    return gettext(KIND_LABELS.get(ExceptionKind(kind), kind)) if kind in KIND_LABELS else kind
+    return gettext(KIND_LABELS[ExceptionKind(kind)]) if kind in KIND_LABELS else kind
 
 
 def status_label(status: str) -> str:
@@ -180,7 +180,7 @@ def _payout_event(
         return ALREADY_APPLIED
     # payout.cancelled: the provider stopped it (a cancel whose answer we never stored)
     if pending:
-        service.cancel_pending_withdrawal(session, op, actor_user_id=None, by="provider")
+        service.do_cancel_locked_withdrawal(session, op=op, actor_user_id=None, by="provider")
         return APPLIED
     if completed:
         return mismatch(ExceptionKind.cancelled_after_paid)

@@ -1537,12 +1537,12 @@ def do_cancel_withdrawal(session: Session, *, user_id: int, reference: str) -> O
         raise OperationNotCancellable()
     op = _lock_operation(session, op.id)
     if op.status == OperationStatus.pending.value:
-        cancel_pending_withdrawal(session, op, actor_user_id=user_id)
+        do_cancel_locked_withdrawal(session, op=op, actor_user_id=user_id)
     return op
 
 
-def cancel_pending_withdrawal(
-    session: Session, op: Operation, *, actor_user_id: int | None, by: str = "customer"
+def do_cancel_locked_withdrawal(
+    session: Session, *, op: Operation, actor_user_id: int | None, by: str = "customer"
 ) -> None:
     """Release the hold and mark the (locked, pending) withdrawal cancelled, audited."""
     _release_hold(session, op)
