@@ -67,6 +67,9 @@ class Settings(BaseSettings):
     support_close_hour: int = Field(22, ge=1, le=24)
     # Where reports of suspicious activity are announced when no agent is in the security team.
     security_alert_address: str = "security@okpay.example"
+    # Where provider events that do not match the ledger (reconciliation exceptions) are
+    # announced; empty: the security alert address.
+    payments_alert_address: str = ""
     upload_max_bytes: int = Field(10 * 1024 * 1024, ge=1024)
     upload_max_files: int = Field(5, ge=1)
     # Request bodies over these caps are refused (413) before anything parses or spools them:

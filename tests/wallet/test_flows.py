@@ -148,12 +148,16 @@ def test_bank_topup_completes_on_signed_webhook_once(client, db, user) -> None:
 
 def test_bank_transfer_for_another_amount_credits_what_arrived_once(client, db, user) -> None:
     """The customer sent less than the top-up asked for: what arrived is credited, the
-    history says so, and a second event for the same reference credits nothing more."""
+    history says so; the same transfer announced again credits nothing more, and a second
+    transfer for the closed top-up is an exception for operators (issue 11 item 1)."""
     uid, headers = user
     op = begin_bank_topup(client, headers, "b2")
-    for event_id, transfer in (("evt_a", "tr_a"), ("evt_b", "tr_b")):
-        event = bank_transfer_received(event_id, op["reference"], 30000, transfer)
-        assert webhook(client, event).json()["outcome"] == "applied"
+    first = bank_transfer_received("evt_a", op["reference"], 30000, "tr_a")
+    assert webhook(client, first).json()["outcome"] == "applied"
+    again = bank_transfer_received("evt_a2", op["reference"], 30000, "tr_a")
+    assert webhook(client, again).json()["outcome"] == "already_applied"
+    second = bank_transfer_received("evt_b", op["reference"], 30000, "tr_b")
+    assert webhook(client, second).json()["outcome"] == "reconciliation_exception"
     assert balance(db, uid) == (30000, 0)
     detail = client.get(f"/api/v1/wallet/operations/{op['reference']}", headers=headers).json()
     assert detail["status"] == "completed" and detail["amount_minor"] == 30000
@@ -273,10 +277,9 @@ def test_cancel_pending_withdrawal(client, db, user) -> None:
             "data": {"payout": external_ref(db, op["reference"])},
         },
     )
-    assert late.json()["outcome"] == "applied" and balance(db, uid) == (
-        100000,
-        0,
-    )  # cancelled stays cancelled
+    # cancelled stays cancelled; the late payment is an exception for operators
+    assert late.json()["outcome"] == "reconciliation_exception"
+    assert balance(db, uid) == (100000, 0)
 
 
 def test_another_users_payment_method_is_not_found(client, db, user) -> None:

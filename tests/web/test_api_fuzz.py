@@ -301,11 +301,6 @@ def _webhook_probes(
     return probes
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="re-enable once the webhook hardening of issue 11 item 9 lands with the payouts "
-    "branch (a non-ASCII signature and signed bodies of the wrong shape are 500s today)",
-)
 def test_i11_item9_webhook_fuzz_no_5xx(client, db) -> None:  # type: ignore[no-untyped-def]
     import json
 

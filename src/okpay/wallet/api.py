@@ -8,7 +8,7 @@ from dataclasses import asdict, dataclass
 from datetime import date, datetime, timedelta
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Header, Query, Request
+from fastapi import APIRouter, Depends, Header, Path, Query, Request
 from fastapi import Path as PathParam
 from starlette.responses import JSONResponse, Response
 
@@ -19,10 +19,10 @@ from okpay.core.money import check_currency, parse_amount, to_decimal_string
 from okpay.identity.access import CurrentUser, require_role
 from okpay.identity.models import Role, User
 from okpay.settings import get_settings
-from okpay.wallet import flows, intents, ledger, service
+from okpay.wallet import flows, intents, ledger, reconciliation, service
 from okpay.wallet import schemas as s
 from okpay.wallet.models import Merchant, PaymentIntent
-from okpay.wallet.providers import WebhookRejected, get_provider
+from okpay.wallet.providers import get_provider
 from okpay.web.deps import DbSession
 
 router = APIRouter(prefix="/api/v1/wallet", tags=["wallet"])
@@ -33,7 +33,8 @@ merchant = APIRouter(prefix="/api/v1/merchant", tags=["merchant"])
 IdemKey = Annotated[
     str | None, Header(alias="Idempotency-Key", description="Unique per money-moving request")
 ]
-Staff = Annotated[User, Depends(require_role(Role.supervisor, Role.admin))]
+require_staff = require_role(Role.supervisor, Role.admin)
+Staff = Annotated[User, Depends(require_staff)]
 
 
 def _answer(answer: flows.Answer) -> JSONResponse:
@@ -381,13 +382,10 @@ def withdraw(
 
 
 @router.post("/withdrawals/{reference}/cancel", response_model=s.OperationOut)
-def cancel_withdrawal(reference: str, user: CurrentUser, db: DbSession) -> s.OperationOut:
-    op = service.do_cancel_withdrawal(db, user_id=user.id, reference=reference)
-    return s.operation_out(
-        op,
-        viewer_id=user.id,
-        activity=service.activity_for(db, user_id=user.id, operation_id=op.id),
-    )
+def cancel_withdrawal(reference: str, user: CurrentUser) -> JSONResponse:
+    """Cancel a pending withdrawal. The provider is asked first: once the payout is with
+    the bank the answer is 409 `payout_in_flight` and the money stays set aside."""
+    return JSONResponse(flows.cancel_withdrawal(user_id=user.id, reference=reference))
 
 
 @router.get("/operations/{reference}", response_model=s.OperationOut)
@@ -550,21 +548,38 @@ def csv_response(body: str) -> Response:
     )
 
 
-@webhooks.post("/sandbox", include_in_schema=True)
+@webhooks.post(
+    "/sandbox",
+    include_in_schema=True,
+    openapi_extra={
+        "parameters": [
+            {
+                "name": "OKPay-Signature",
+                "in": "header",
+                "required": True,
+                "schema": {"type": "string", "maxLength": 512},
+                "description": "t=<unix seconds>,v1=<hex HMAC-SHA256 of 't.body'>",
+            }
+        ],
+        "requestBody": {
+            "required": True,
+            "content": {"application/json": {"schema": s.ProviderEventIn.model_json_schema()}},
+        },
+    },
+    responses={400: {"description": "bad signature header or body (a specific error code)"}},
+)
 async def sandbox_webhook(request: Request) -> JSONResponse:
-    """Events from the payment provider, signed with `OKPay-Signature: t=…,v1=…`."""
+    """Events from the payment provider, signed with `OKPay-Signature: t=…,v1=…`. A bad
+    signature header or a body that does not fit the event's schema is a 400 with a
+    specific code; an event that does not match the ledger is answered
+    `reconciliation_exception` and recorded for operators, never applied."""
     from starlette.concurrency import run_in_threadpool
 
     body = await request.body()
-    try:
-        event = get_provider().verify_webhook(body, request.headers.get("okpay-signature", ""))
-    except (WebhookRejected, ValueError):
-        return JSONResponse(
-            {"error": {"code": "signature_invalid", "message": "signature invalid"}},
-            status_code=400,
-        )
+    raw = get_provider().verify_webhook(body, request.headers.get("okpay-signature", ""))
+    event = s.parse_provider_event(raw)
     outcome = await run_in_threadpool(flows.handle_provider_event, event)
-    return JSONResponse({"received": True, "outcome": outcome})
+    return JSONResponse(outcome.as_json())
 
 
 @admin.post("/users/{user_id}/restrict", status_code=204)
@@ -611,3 +626,48 @@ def admin_limit_override(
         days=body.days,
     )
     return Response(status_code=204)
+
+
+@admin.get("/reconciliation", response_model=s.ReconciliationListOut)
+def reconciliation_list(
+    staff: Staff,
+    db: DbSession,
+    status: Annotated[str, Query(max_length=10, description="open, resolved or all")] = "open",
+    before: Annotated[int | None, Query(ge=1, le=2**53, description="Page: ids below")] = None,
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+) -> s.ReconciliationListOut:
+    """Provider events that did not match the ledger, newest first (supervisors, admins)."""
+    rows, next_before = reconciliation.list_exceptions(
+        db, status=status, before=before, limit=limit
+    )
+    refs = reconciliation.operation_references(db, rows)
+    return s.ReconciliationListOut(
+        items=[reconciliation.exception_out(r, refs.get(r.operation_id or 0)) for r in rows],
+        open_count=reconciliation.open_count(db),
+        next_before=next_before,
+    )
+
+
+@admin.get("/reconciliation/{exception_id}", response_model=s.ReconciliationExceptionOut)
+def reconciliation_detail(
+    exception_id: Annotated[int, Path(ge=1, le=2**53)], staff: Staff, db: DbSession
+) -> s.ReconciliationExceptionOut:
+    row = reconciliation.get_exception(db, exception_id)
+    refs = reconciliation.operation_references(db, [row])
+    return reconciliation.exception_out(row, refs.get(row.operation_id or 0))
+
+
+@admin.post("/reconciliation/{exception_id}/resolve", response_model=s.ReconciliationExceptionOut)
+def reconciliation_resolve(
+    exception_id: Annotated[int, Path(ge=1, le=2**53)],
+    body: s.ReconciliationResolveIn,
+    staff: Staff,
+    db: DbSession,
+) -> s.ReconciliationExceptionOut:
+    """Close an exception with a note saying what was decided and done (audited). Moving
+    money for it is a separate, reviewed proposal."""
+    row = reconciliation.do_resolve(
+        db, exception_id=exception_id, note=body.note, actor_user_id=staff.id
+    )
+    refs = reconciliation.operation_references(db, [row])
+    return reconciliation.exception_out(row, refs.get(row.operation_id or 0))

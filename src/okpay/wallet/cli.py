@@ -300,3 +300,53 @@ def prune_idempotency_keys() -> None:
     while removed := tasks.prune_idempotency_keys():
         total += removed
     typer.echo(f"idempotency keys pruned: {total}")
+
+
+reconciliation_app = typer.Typer(
+    help="Provider events that did not match the ledger (reconciliation exceptions).",
+    no_args_is_help=True,
+)
+app.add_typer(reconciliation_app, name="reconciliation")
+
+
+@reconciliation_app.command("list")
+def reconciliation_list(
+    status: Annotated[str, typer.Option(help="open, resolved or all.")] = "open",
+    limit: Annotated[int, typer.Option(min=1, max=1000)] = 50,
+) -> None:
+    """Exceptions, newest first: number, problem, references, amounts, status."""
+    from okpay.db import get_database
+    from okpay.wallet import reconciliation
+
+    with get_database().unit_of_work(write=False) as session:
+        try:
+            rows, _next = reconciliation.list_exceptions(session, status=status, limit=limit)
+        except reconciliation.StatusInvalid as err:
+            typer.echo(f"not done: {err.code}: {err.translated()}", err=True)
+            raise typer.Exit(1) from None
+        refs = reconciliation.operation_references(session, rows)
+        for row in rows:
+            out = reconciliation.exception_out(row, refs.get(row.operation_id or 0))
+            typer.echo(
+                f"#{out.id} {out.status:<8} {out.created_at:%Y-%m-%d %H:%M} {out.kind}"
+                f" event={out.event_type} operation={out.operation_reference or '-'}"
+                f" provider_ref={out.external_ref or '-'}"
+                f" ours={out.expected_amount or '-'} {out.expected_currency or ''}"
+                f" theirs={out.event_amount or '-'} {out.event_currency or ''}".rstrip()
+            )
+        typer.echo(f"{reconciliation.open_count(session)} open")
+
+
+@reconciliation_app.command("resolve")
+def reconciliation_resolve(
+    exception_id: Annotated[int, typer.Argument(help="The exception's number.", min=1)],
+    note: Annotated[str, typer.Option(help="What was decided and done (audit log).")],
+) -> None:
+    """Close an exception with a note; money moves for it only through a reviewed proposal."""
+    from okpay.wallet import reconciliation
+
+    with _operator_action() as session:
+        row = reconciliation.do_resolve(
+            session, exception_id=exception_id, note=note, actor_user_id=None
+        )
+    typer.echo(f"#{row.id}: resolved")

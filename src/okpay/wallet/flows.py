@@ -32,9 +32,10 @@ from okpay.core.errors import Conflict, DomainError, ValidationFailed
 from okpay.core.i18n import N_
 from okpay.db import get_database
 from okpay.settings import get_settings
-from okpay.wallet import intents, service
-from okpay.wallet.models import IdempotencyRecord, OperationStatus, PaymentMethod, SystemAccount
+from okpay.wallet import intents, reconciliation, service
+from okpay.wallet.models import IdempotencyRecord, OperationStatus, PaymentMethod
 from okpay.wallet.providers import ProviderUnavailable, get_provider
+from okpay.wallet.schemas import ProviderEvent
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -621,48 +622,49 @@ def withdrawal(
     return run_idempotent(idem, work)
 
 
+def cancel_withdrawal(*, user_id: int, reference: str) -> dict[str, Any]:
+    """Cancel a pending withdrawal through the provider first: the hold is released only
+    once the provider confirms the payout is stopped. A payout already with the bank (the
+    provider refuses, or told us so) is refused with payout_in_flight and keeps its hold;
+    an unreachable provider changes nothing (cancel_unavailable). Returns the operation as
+    its customer sees it."""
+    op_id, payout_ref = in_transaction(
+        lambda s: service.check_cancel_withdrawal(s, user_id=user_id, reference=reference)
+    )
+    provider = get_provider()
+    try:
+        stopped = provider.cancel_payout(payout_ref)
+    except ProviderUnavailable as exc:
+        log.warning("cancel of withdrawal %s: provider unavailable: %s", reference, exc)
+        raise service.CancelUnavailable() from None
+    if not stopped:
+        in_transaction(lambda s: service.do_mark_payout_in_flight(s, operation_id=op_id))
+        raise service.PayoutInFlight()
+
+    def release(session: Session) -> tuple[str, dict[str, Any]]:
+        op = service.do_cancel_withdrawal(session, user_id=user_id, reference=reference)
+        if op.status == OperationStatus.completed.value:
+            # The provider reported it paid, then confirmed the cancel: an operator decides.
+            reconciliation.record_cancel_after_paid(session, op=op, provider=provider.name)
+        return op.status, operation_body(session, op.id, user_id=user_id)
+
+    status, body = in_transaction(release)
+    if status != OperationStatus.cancelled.value:
+        raise service.OperationNotCancellable()
+    return body
+
+
 # -------------------------------------------------------------------------------- webhooks
 
 
-def handle_provider_event(event: dict[str, Any]) -> str:
-    """Apply a verified provider event once: payout.paid, payout.failed,
-    bank_transfer.received. Returns what happened (for the webhook's answer and logs)."""
-    kind = str(event.get("type"))
-    data = event.get("data") or {}
-
-    def apply(session: Session) -> str:
-        if not service.record_provider_event(
-            session, provider=get_provider().name, event_id=str(event["id"]), kind=kind
-        ):
-            return "duplicate"
-        if kind in ("payout.paid", "payout.failed"):
-            op = service.find_by_external_ref(session, str(data.get("payout", "")))
-            if op is None:
-                return "unknown_payout"
-            if kind == "payout.paid":
-                service.do_settle_withdrawal(session, operation_id=op.id)
-            else:
-                service.do_fail_operation(
-                    session,
-                    operation_id=op.id,
-                    failure_code=str(data.get("reason") or "payout_failed"),
-                )
-            return "applied"
-        if kind == "bank_transfer.received":
-            op = service.find_by_reference(session, str(data.get("reference", "")))
-            if op is None or op.type != "topup" or op.method != "bank":
-                return "unknown_reference"
-            amount = int(data.get("amount", 0))
-            if amount <= 0 or str(data.get("currency")) != op.currency:
-                return "rejected"
-            service.do_complete_topup(
-                session,
-                operation_id=op.id,
-                external_ref=str(data.get("transfer", "")),
-                clearing=SystemAccount.bank_clearing,
-                amount=amount,
-            )
-            return "applied"
-        return "ignored"
-
-    return in_transaction(apply)
+def handle_provider_event(event: ProviderEvent) -> reconciliation.Outcome:
+    """Apply a verified, schema-checked provider event once (payout.processing, .paid,
+    .failed, .cancelled, bank_transfer.received); an event that does not match the ledger
+    becomes a reconciliation exception instead (wallet.reconciliation)."""
+    provider = get_provider().name
+    try:
+        return in_transaction(lambda s: reconciliation.apply_event(s, event, provider=provider))
+    except IntegrityError as exc:
+        if "provider_event" in str(exc.orig):  # the same event delivered twice at once
+            return reconciliation.Outcome("duplicate")
+        raise

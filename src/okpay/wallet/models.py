@@ -410,3 +410,30 @@ class LimitOverride(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class ReconciliationException(Base):
+    """A provider event that does not match the ledger (paid after cancel, another amount,
+    a reference we never issued...): nothing was moved for it; an operator decides."""
+
+    __tablename__ = "reconciliation_exception"
+    __table_args__ = (Index("ix_reconciliation_exception_status_id", "status", "id"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    kind: Mapped[str] = mapped_column(String(40))
+    provider: Mapped[str] = mapped_column(String(20))
+    event_id: Mapped[str | None] = mapped_column(String(80))
+    event_type: Mapped[str] = mapped_column(String(40))
+    operation_id: Mapped[int | None] = mapped_column(ForeignKey("wallet_operation.id"), index=True)
+    external_ref: Mapped[str | None] = mapped_column(String(64))
+    operation_status: Mapped[str | None] = mapped_column(String(12))  # when the event came
+    expected_amount: Mapped[int | None] = mapped_column(BigInteger)
+    expected_currency: Mapped[str | None] = mapped_column(String(3))
+    event_amount: Mapped[int | None] = mapped_column(BigInteger)
+    event_currency: Mapped[str | None] = mapped_column(String(3))
+    data: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)  # the event's data
+    status: Mapped[str] = mapped_column(String(10), default="open")  # open | resolved
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    resolved_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    resolved_by: Mapped[int | None] = mapped_column(ForeignKey("user_account.id"))
+    resolution_note: Mapped[str] = mapped_column(Text, default="")

@@ -7,7 +7,7 @@ from __future__ import annotations
 from datetime import date, timedelta
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Form, Request
+from fastapi import APIRouter, Depends, Form, Path, Query, Request
 from starlette.responses import RedirectResponse, Response
 
 from okpay.core.dbid import DbId, parse_id
@@ -17,7 +17,7 @@ from okpay.core.money import SUPPORTED_CURRENCIES, check_currency, parse_amount,
 from okpay.core.security import new_token
 from okpay.identity.access import CurrentUser
 from okpay.wallet import api as wallet_api
-from okpay.wallet import fees, flows, intents, ledger, service
+from okpay.wallet import fees, flows, intents, ledger, reconciliation, schemas, service
 from okpay.wallet.models import Merchant, operation_status_label, type_label
 from okpay.wallet.providers import get_provider
 from okpay.web.deps import DbSession, csrf_protect
@@ -323,11 +323,10 @@ def withdraw(
 
 
 @router.post("/tx/{reference}/cancel")
-def cancel(request: Request, user: CurrentUser, db: DbSession, reference: str) -> Response:
+def cancel(request: Request, user: CurrentUser, reference: str) -> Response:
     try:
-        service.do_cancel_withdrawal(db, user_id=user.id, reference=reference)
+        flows.cancel_withdrawal(user_id=user.id, reference=reference)
     except DomainError as err:
-        db.rollback()
         flash(request, err.translated(), "warning")
         return _redirect(f"/wallet/tx/{reference}")
     flash(
@@ -670,14 +669,111 @@ def sandbox_event(request: Request, reference: str, outcome: str, db: DbSession)
                 "transfer": f"tr_{new_token(6)}",
             },
         }
-    elif outcome == "paid":
-        event = {"type": "payout.paid", "data": {"payout": payout}}
+    elif outcome in ("processing", "paid", "failed"):
+        state = {"processing": "in_flight", "paid": "paid", "failed": "failed"}[outcome]
+        advance = getattr(get_provider(), "advance_payout", None)
+        if advance is not None and payout:
+            advance(payout, state)
+        data = {"payout": payout, "amount": amount, "currency": currency}
+        if outcome == "failed":
+            data["reason"] = "payout_failed"
+        event = {"type": f"payout.{outcome}", "data": data}
     else:
-        event = {"type": "payout.failed", "data": {"payout": payout, "reason": "payout_failed"}}
+        flash(request, gettext("We could not find what you were looking for."), "warning")
+        return _redirect("/dev/sandbox")
     event["id"] = f"evt_{new_token(9)}"
     body = json.dumps(event).encode()
     provider = get_provider()
     verified = provider.verify_webhook(body, provider.sign(body, int(time.time())))
-    outcome_text = flows.handle_provider_event(verified)
-    flash(request, f"{event['type']}: {outcome_text}", "success")
+    result = flows.handle_provider_event(schemas.parse_provider_event(verified))
+    flash(request, f"{event['type']}: {result.outcome}", "success")
     return _redirect("/dev/sandbox")
+
+
+# ------------------------------------------------------------- reconciliation (staff pages)
+
+staff = APIRouter(
+    prefix="/agent/reconciliation",
+    include_in_schema=False,
+    dependencies=[Depends(wallet_api.require_staff), Depends(csrf_protect)],
+)
+
+
+def _reconciliation_ctx(**extra: Any) -> dict[str, Any]:
+    return _ctx(
+        kind_label=reconciliation.kind_label,
+        exception_status_label=reconciliation.status_label,
+        section="reconciliation",
+        **extra,
+    )
+
+
+@staff.get("")
+def reconciliation_list(
+    request: Request,
+    db: DbSession,
+    status: Annotated[str, Query(max_length=10)] = "open",
+    before: Annotated[int | None, Query(ge=1, le=2**53)] = None,
+) -> Response:
+    """Provider events that did not match the ledger, for supervisors and admins."""
+    error = None
+    try:
+        rows, next_before = reconciliation.list_exceptions(db, status=status, before=before)
+    except DomainError as err:
+        error, status = err.translated(), "open"
+        rows, next_before = reconciliation.list_exceptions(db, status=status)
+    return render(
+        request,
+        "wallet/reconciliation.html",
+        **_reconciliation_ctx(
+            rows=rows,
+            refs=reconciliation.operation_references(db, rows),
+            status=status,
+            statuses=reconciliation.STATUSES,
+            next_before=next_before,
+            open_count=reconciliation.open_count(db),
+            error=error,
+        ),
+    )
+
+
+@staff.get("/{exception_id}")
+def reconciliation_detail(
+    request: Request, db: DbSession, exception_id: Annotated[int, Path(ge=1, le=2**53)]
+) -> Response:
+    row = reconciliation.get_exception(db, exception_id)
+    return render(
+        request,
+        "wallet/reconciliation_detail.html",
+        **_reconciliation_ctx(
+            row=row, refs=reconciliation.operation_references(db, [row]), form={}, error=None
+        ),
+    )
+
+
+@staff.post("/{exception_id}/resolve")
+def reconciliation_resolve(
+    request: Request,
+    db: DbSession,
+    exception_id: Annotated[int, Path(ge=1, le=2**53)],
+    note: Annotated[str, Form()] = "",
+) -> Response:
+    user = request.state.user
+    try:
+        reconciliation.do_resolve(db, exception_id=exception_id, note=note, actor_user_id=user.id)
+    except DomainError as err:
+        db.rollback()
+        row = reconciliation.get_exception(db, exception_id)
+        return render(
+            request,
+            "wallet/reconciliation_detail.html",
+            status_code=err.status,
+            **_reconciliation_ctx(
+                row=row,
+                refs=reconciliation.operation_references(db, [row]),
+                form={"note": note},
+                error=err.translated(),
+            ),
+        )
+    flash(request, gettext("The exception is resolved."), "success")
+    return _redirect(f"/agent/reconciliation/{exception_id}")

@@ -23,12 +23,13 @@ import hashlib
 import hmac
 import json
 import re
+import threading
 import time
 from dataclasses import dataclass
 from typing import Any, Protocol
 
 from okpay.core.cards import luhn_ok
-from okpay.core.errors import ValidationFailed
+from okpay.core.errors import DomainError, ValidationFailed
 from okpay.core.i18n import N_
 from okpay.core.ids import random_code
 from okpay.core.security import derive_key
@@ -164,11 +165,34 @@ class SandboxProvider:
     def register_bank_account(self, account_number: str) -> str:
         return f"ba_sbx_{random_code(12).lower()}"
 
+    def __init__(self) -> None:
+        # Where each payout is at the "bank": created -> in_flight -> paid | failed, or
+        # cancelled while still created. Kept in memory: after a restart the sandbox treats
+        # a payout it does not know as created (it only ever moves on by a webhook).
+        self._payouts: dict[str, str] = {}
+        self._lock = threading.Lock()
+
     def create_payout(self, token: str, amount: int, currency: str, reference: str) -> PayoutResult:
-        return PayoutResult(provider_ref=f"po_{random_code(14).lower()}")
+        ref = f"po_{random_code(14).lower()}"
+        with self._lock:
+            self._payouts[ref] = "created"
+        return PayoutResult(provider_ref=ref)
 
     def cancel_payout(self, provider_ref: str) -> bool:
-        return True  # sandbox payouts wait for a webhook, so they can always be cancelled
+        """True once the payout is cancelled (again: True); False when it is already with
+        the bank or paid, so it can no longer be stopped."""
+        with self._lock:
+            state = self._payouts.get(provider_ref, "created")
+            if state in ("created", "cancelled"):
+                self._payouts[provider_ref] = "cancelled"
+                return True
+            return False
+
+    def advance_payout(self, provider_ref: str, state: str) -> None:
+        """Sandbox only: the bank moved the payout on (in_flight, paid, failed); the dev
+        sandbox page and tests call this before sending the matching webhook."""
+        with self._lock:
+            self._payouts[provider_ref] = state
 
     @staticmethod
     def _outcome(token: str) -> str:
@@ -185,24 +209,65 @@ class SandboxProvider:
     def verify_webhook(
         self, body: bytes, signature: str, *, now: float | None = None
     ) -> dict[str, Any]:
-        parts = dict(p.split("=", 1) for p in (signature or "").split(",") if "=" in p)
-        try:
-            timestamp = int(parts.get("t", ""))
-        except ValueError as exc:
-            raise WebhookRejected("bad signature header") from exc
+        timestamp, mac = parse_signature(signature)
         if abs((now or time.time()) - timestamp) > WEBHOOK_TOLERANCE_SECONDS:
-            raise WebhookRejected("signature too old")
-        expected = self.sign(body, timestamp).split("v1=", 1)[1]
-        if not hmac.compare_digest(expected, parts.get("v1", "")):
-            raise WebhookRejected("signature mismatch")
+            raise WebhookRejected(
+                N_("The webhook signature is too old or from the future."),
+                code="signature_expired",
+            )
+        expected = self.sign(body, timestamp).split("v1=", 1)[1].encode("ascii")
+        if not hmac.compare_digest(expected, mac):  # bytes: constant time, never a TypeError
+            raise WebhookRejected()
+        return parse_event_json(body)
+
+
+class WebhookRejected(DomainError):
+    """A webhook whose signature or body we cannot accept: 400, and nothing is applied."""
+
+    code = "signature_invalid"
+    status = 400
+    message = N_("The webhook signature does not match.")
+
+
+_SIGNATURE_MAX = 512
+_HEX_MAC = re.compile(r"[0-9a-f]{64}")
+
+
+def parse_signature(header: str) -> tuple[int, bytes]:
+    """(timestamp, MAC as ASCII bytes) from ``t=<unix seconds>,v1=<64 hex digits>``.
+
+    Anything else, including a non-ASCII byte (Starlette hands header bytes over as
+    Latin-1), is refused with WebhookRejected before any comparison."""
+    malformed = WebhookRejected(
+        N_("The webhook signature header is missing or malformed."), code="signature_malformed"
+    )
+    if not header or len(header) > _SIGNATURE_MAX or not header.isascii():
+        raise malformed
+    parts: dict[str, str] = {}
+    for item in header.split(","):
+        key, sep, value = item.strip().partition("=")
+        if sep:
+            parts.setdefault(key, value)
+    stamp, mac = parts.get("t", ""), parts.get("v1", "")
+    if not (stamp.isdigit() and len(stamp) <= 12) or not _HEX_MAC.fullmatch(mac):
+        raise malformed
+    return int(stamp), mac.encode("ascii")
+
+
+def parse_event_json(body: bytes) -> dict[str, Any]:
+    """A signed body as a JSON object; its fields are checked against the event schemas
+    (wallet.schemas) by the caller."""
+    try:
         event = json.loads(body)
-        if not isinstance(event, dict) or "id" not in event or "type" not in event:
-            raise WebhookRejected("malformed event")
-        return event
-
-
-class WebhookRejected(Exception):
-    pass
+    except (ValueError, RecursionError) as exc:  # UnicodeDecodeError is a ValueError
+        raise WebhookRejected(
+            N_("The webhook body is not valid JSON."), code="webhook_body_invalid"
+        ) from exc
+    if not isinstance(event, dict):
+        raise WebhookRejected(
+            N_("The webhook body must be a JSON object."), code="webhook_body_invalid"
+        )
+    return event
 
 
 def _webhook_key() -> bytes:

@@ -4,13 +4,14 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from okpay.core.dbid import BigDbId, DbId
 from okpay.core.errors import DomainError
-from okpay.core.money import to_decimal_string
+from okpay.core.i18n import N_
+from okpay.core.money import MAX_MINOR_UNITS, to_decimal_string
 from okpay.wallet.models import Activity, Operation
 
 if TYPE_CHECKING:
@@ -350,3 +351,122 @@ def batch_out(
         )
     succeeded = sum(1 for r in results if r.ok)
     return BatchTransferOut(succeeded=succeeded, failed=len(results) - succeeded, results=results)
+
+
+# ------------------------------------------------------------------ provider webhooks (in)
+
+# Printable ASCII only: ids and references a provider sends us.
+_Token = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[\x21-\x7e]+$")]
+# An integer of minor units, never "abc", "12", 1.5 or true.
+_MinorAmount = Annotated[int, Field(gt=0, le=MAX_MINOR_UNITS, strict=True)]
+_CurrencyCode = Annotated[str, Field(pattern=r"^[A-Z]{3}$")]
+
+PAYOUT_EVENTS = frozenset({"payout.processing", "payout.paid", "payout.failed", "payout.cancelled"})
+BANK_TRANSFER_EVENT = "bank_transfer.received"
+
+
+class ProviderEventIn(BaseModel):
+    """The envelope of every provider event; ``data`` is checked per type below. Fields we
+    do not know are ignored (providers add them)."""
+
+    id: str = Field(min_length=1, max_length=80, pattern=r"^[\x21-\x7e]+$")
+    type: str = Field(min_length=1, max_length=40, pattern=r"^[a-z0-9_.]+$")
+    data: dict[str, Any] = Field(default_factory=dict)
+
+
+class PayoutEventData(BaseModel):
+    """payout.processing / .paid / .failed / .cancelled. Amount and currency, when the
+    provider sends them, must match the withdrawal."""
+
+    payout: _Token
+    amount: _MinorAmount | None = None
+    currency: _CurrencyCode | None = None
+    reason: str | None = Field(None, max_length=40, pattern=r"^[a-z0-9_]+$")
+    reference: str | None = Field(None, max_length=64, pattern=r"^[\x21-\x7e]+$")
+
+
+class BankTransferEventData(BaseModel):
+    """bank_transfer.received: money arrived quoting one of our top-up references."""
+
+    reference: str = Field(min_length=1, max_length=64, pattern=r"^[\x20-\x7e]+$")
+    amount: _MinorAmount
+    currency: _CurrencyCode
+    transfer: _Token
+
+
+class ProviderEvent(BaseModel):
+    """A verified event whose data matched its type's schema."""
+
+    id: str
+    type: str
+    payout: PayoutEventData | None = None
+    bank_transfer: BankTransferEventData | None = None
+    raw_data: dict[str, Any] = Field(default_factory=dict)
+
+
+def parse_provider_event(raw: dict[str, Any]) -> ProviderEvent:
+    """Check a signed event against its schema; WebhookRejected (400) names the bad field."""
+    from pydantic import ValidationError
+
+    prefix = ""
+    try:
+        envelope = ProviderEventIn.model_validate(raw)
+        event = ProviderEvent(id=envelope.id, type=envelope.type, raw_data=envelope.data)
+        prefix = "data."
+        if envelope.type in PAYOUT_EVENTS:
+            event.payout = PayoutEventData.model_validate(envelope.data)
+        elif envelope.type == BANK_TRANSFER_EVENT:
+            event.bank_transfer = BankTransferEventData.model_validate(envelope.data)
+    except ValidationError as exc:
+        raise _body_invalid(exc, prefix) from None
+    return event
+
+
+def _body_invalid(exc: Any, prefix: str) -> Exception:
+    from okpay.wallet.providers import WebhookRejected
+
+    first = exc.errors()[0]
+    location = prefix + ".".join(str(p) for p in first.get("loc", ()))
+    location = location.rstrip(".") or "body"
+    return WebhookRejected(
+        N_("The webhook body is not valid: %(location)s: %(problem)s"),
+        code="webhook_body_invalid",
+        field=location,
+        location=location,
+        problem=first.get("msg", ""),
+    )
+
+
+# ------------------------------------------------------------ reconciliation (operators)
+
+
+class ReconciliationExceptionOut(BaseModel):
+    id: int
+    kind: str
+    kind_label: str
+    status: str
+    provider: str
+    event_id: str | None
+    event_type: str
+    operation_reference: str | None
+    operation_status: str | None
+    external_ref: str | None
+    expected_amount: str | None
+    expected_currency: str | None
+    event_amount: str | None
+    event_currency: str | None
+    data: dict[str, Any]
+    created_at: datetime
+    resolved_at: datetime | None
+    resolved_by: int | None
+    resolution_note: str
+
+
+class ReconciliationListOut(BaseModel):
+    items: list[ReconciliationExceptionOut]
+    open_count: int
+    next_before: int | None
+
+
+class ReconciliationResolveIn(_Strict):
+    note: str = Field(min_length=1, max_length=2000, description="What was decided and done")

@@ -115,6 +115,32 @@ class OperationNotCancellable(DomainError):
     message = N_("This can no longer be cancelled.")
 
 
+class PayoutInFlight(DomainError):
+    code = "payout_in_flight"
+    status = 409
+    message = N_(
+        "The money is already on its way to your bank, so this withdrawal can no longer be "
+        "cancelled. It stays set aside until the bank confirms the payment."
+    )
+
+
+class PayoutNotReady(DomainError):
+    code = "payout_not_ready"
+    status = 409
+    message = N_(
+        "We are still handing this withdrawal to the bank. Please try cancelling again in a minute."
+    )
+
+
+class CancelUnavailable(DomainError):
+    code = "cancel_unavailable"
+    status = 503
+    message = N_(
+        "We could not reach the bank to stop this withdrawal, so it has not been cancelled "
+        "and the money stays set aside. Please try again in a few minutes."
+    )
+
+
 PERIOD_LABELS = {
     "transaction": N_("per-transaction"),
     "daily": N_("daily"),
@@ -1469,25 +1495,67 @@ def do_settle_withdrawal(
     return op
 
 
+def payout_in_flight(op: Operation) -> bool:
+    """The provider told us the payout is with the bank: it can no longer be cancelled."""
+    return (op.data or {}).get("payout") == "in_flight"
+
+
+def check_cancel_withdrawal(session: Session, *, user_id: int, reference: str) -> tuple[int, str]:
+    """(id, payout reference) of a withdrawal its customer may ask the provider to cancel;
+    the refusal otherwise. Nothing changes here: the hold is released only once the
+    provider confirms (see :func:`do_cancel_withdrawal`, wallet.flows.cancel_withdrawal)."""
+    op = get_operation_for_user(session, user_id=user_id, reference=reference)
+    if op.type != OperationType.withdrawal.value or op.user_id != user_id:
+        raise OperationNotCancellable()
+    if op.status != OperationStatus.pending.value:
+        raise OperationNotCancellable()
+    if payout_in_flight(op):
+        raise PayoutInFlight()
+    if not op.external_ref:  # the provider call that creates the payout has not returned
+        raise PayoutNotReady()
+    return op.id, op.external_ref
+
+
+def do_mark_payout_in_flight(session: Session, *, operation_id: int) -> Operation:
+    """The provider says the payout is with the bank (payout.processing, or a refused
+    cancel): a pending withdrawal keeps its hold and can no longer be cancelled."""
+    op = _lock_operation(session, operation_id)
+    if op.status == OperationStatus.pending.value and not payout_in_flight(op):
+        op.data = {**(op.data or {}), "payout": "in_flight"}
+        op.updated_at = clock.now()
+        session.flush()
+    return op
+
+
 def do_cancel_withdrawal(session: Session, *, user_id: int, reference: str) -> Operation:
-    """The customer cancels a withdrawal the provider has not paid yet."""
+    """Release the hold of a pending withdrawal whose payout the provider has confirmed
+    cancelled. Call it only after the provider said so (wallet.flows.cancel_withdrawal):
+    the operation is returned as it is, whatever its status, and the caller checks it
+    (already cancelled: another request won; completed: the provider paid it)."""
     op = get_operation_for_user(session, user_id=user_id, reference=reference)
     if op.type != OperationType.withdrawal.value or op.user_id != user_id:
         raise OperationNotCancellable()
     op = _lock_operation(session, op.id)
-    if op.status != OperationStatus.pending.value:
-        raise OperationNotCancellable()
+    if op.status == OperationStatus.pending.value:
+        do_cancel_locked_withdrawal(session, op=op, actor_user_id=user_id)
+    return op
+
+
+def do_cancel_locked_withdrawal(
+    session: Session, *, op: Operation, actor_user_id: int | None, by: str = "customer"
+) -> None:
+    """Release the hold and mark the (locked, pending) withdrawal cancelled, audited."""
     _release_hold(session, op)
     _set_status(session, op.id, OperationStatus.cancelled, loaded=op)
     audit.record(
         session,
         "withdrawal_cancelled",
-        actor_user_id=user_id,
-        subject_user_id=user_id,
+        actor_user_id=actor_user_id,
+        subject_user_id=op.user_id,
         object_type="operation",
         object_id=op.reference,
+        by=by,
     )
-    return op
 
 
 def _release_hold(session: Session, op: Operation) -> None:
@@ -1507,6 +1575,11 @@ def _active_hold(session: Session, operation_id: int) -> Hold:
     if hold is None:
         raise LookupError(f"operation {operation_id} has no active hold")
     return hold
+
+
+def lock_operation(session: Session, operation_id: int) -> Operation:
+    """The operation, row-locked for the rest of the unit of work and read fresh."""
+    return _lock_operation(session, operation_id)
 
 
 def _lock_operation(session: Session, operation_id: int) -> Operation:
