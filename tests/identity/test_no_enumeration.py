@@ -56,7 +56,8 @@ class _CountingHasher:
 
 @pytest.fixture
 def observe(db, monkeypatch) -> Iterator[Callable[[], Any]]:  # type: ignore[no-untyped-def]
-    """``with observe() as work:`` records one request's work; its jobs are kept, not run."""
+    """``with observe() as work:`` records one request's work; its jobs are kept, not run
+    (outside ``with``, jobs run as usual)."""
     passwords.burn_time()  # the dummy hash is made once per process: not part of any request
     current: list[Work] = []
 
@@ -64,9 +65,13 @@ def observe(db, monkeypatch) -> Iterator[Callable[[], Any]]:  # type: ignore[no-
         if current:
             current[-1].sql.append(" ".join(statement.split()))
 
+    real_enqueue = worker.enqueue
+
     def on_enqueue(fn: Callable[..., Any], *args: Any) -> None:
         if current:
             current[-1].jobs.append((fn, args))
+        else:  # outside an observed request: run as usual (inline in tests)
+            real_enqueue(fn, *args)
 
     event.listen(db.engine, "before_cursor_execute", on_sql)
     monkeypatch.setattr(worker, "enqueue", on_enqueue)
@@ -182,3 +187,24 @@ def test_i11_item7_login_timing_same_work(client, db, observe, monkeypatch, sett
         status = s.scalar(select(User.status).where(User.id == known[0]))
     assert history == ["bad_password", "bad_password", "bad_password", "locked"]
     assert status == "locked"
+
+
+def test_i11_item7_resend_verification_same_work(
+    client, db, observe, monkeypatch, settings
+) -> None:  # type: ignore[no-untyped-def]
+    settings.verify_resend_seconds = 0
+    api_register(client, "waiting@example.com")  # registered, not confirmed yet
+    resend = "/api/v1/auth/verify-email/resend"
+    client.post(resend, json={"email": "warm-up@example.com"})
+    answers, works = [], []
+    for email in ["waiting@example.com", "ghost@example.com"] * 2:
+        with observe() as work:
+            answers.append(client.post(resend, json={"email": email}))
+        works.append(work)
+
+    assert len({(a.status_code, a.text) for a in answers}) == 1
+    assert all(w.shape() == works[0].shape() for w in works) and len(works[0].jobs) == 1
+    assert not any("outbound_email" in q or "one_time_token" in q for q in works[0].sql)
+    run_jobs(monkeypatch, *works)
+    assert sent_to(db, "waiting@example.com") == ["verify_email"] * 3
+    assert sent_to(db, "ghost@example.com") == []

@@ -776,3 +776,14 @@ def test_i11_item5_sender_check_parts() -> None:
         False,
     )
     assert inbound._failed_results([("dmarc", "none"), ("spf", "neutral")]) == ((), False)
+
+
+def test_i11_item5_forged_mail_counts_against_its_real_sender(db, listener, settings) -> None:  # type: ignore[no-untyped-def]
+    settings.inbound_per_hour = 2
+    for i in range(2):
+        send(listener, mail(f"Forged {i}"), envelope_from="mallory@evil.example")
+    with pytest.raises(smtplib.SMTPDataError) as exc:
+        send(listener, mail("Forged 3"), envelope_from="mallory@evil.example")
+    assert exc.value.smtp_code == 451
+    send(listener, mail("My own question"))  # the customer's allowance is untouched
+    assert [load(db, n).subject for n, _e, _s in tickets(db)][-1] == "My own question"

@@ -569,9 +569,15 @@ def do_verify_email(session: Session, *, token: str) -> User:
 
 
 def do_resend_verification(session: Session, *, email: str) -> None:
-    """Send the confirmation link again, at most once a minute; same answer for any address."""
+    """Accept a request for a new confirmation link and answer at once: the same work for any
+    address (rate counter, one job). The job (:func:`resend_verification`) sends the link."""
     email = normalise_email(email)
     check_rate(session, f"resend-ip:{context.current().ip}", limit=30, window=timedelta(hours=1))
+    _later(session, "finish_resend_verification", email)
+
+
+def resend_verification(session: Session, *, email: str) -> None:
+    """The job's part: a new link to an unconfirmed account, at most once a minute."""
     user = get_user_by_email(session, email)
     if user is None or user.email_verified_at is not None:
         return

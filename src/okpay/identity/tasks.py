@@ -1,6 +1,6 @@
-"""Identity jobs: the account-dependent half of registration, reset requests and refused
-sign-ins. The request answers first, doing the same work for any address; these run after it
-(issue 11 item 7: no account enumeration by time)."""
+"""Identity jobs: the account-dependent half of registration, reset requests, new
+confirmation links and refused sign-ins. The request answers first, doing the same work for
+any address; these run after it (issue 11 item 7: no account enumeration by time)."""
 
 from __future__ import annotations
 
@@ -24,6 +24,13 @@ def finish_password_reset(email: str, origin: dict[str, Any]) -> None:
     """E-mail a reset link if ``email`` belongs to an account."""
     with service.in_origin(origin), get_database().unit_of_work() as session:
         service.send_password_reset(session, email=email)
+
+
+@job(retries=2, retry_delay=10)
+def finish_resend_verification(email: str, origin: dict[str, Any]) -> None:
+    """Send a new confirmation link if ``email`` belongs to an unconfirmed account."""
+    with service.in_origin(origin), get_database().unit_of_work() as session:
+        service.resend_verification(session, email=email)
 
 
 @job(retries=2, retry_delay=10)

@@ -849,11 +849,13 @@ def receive(session: Session, raw: bytes, *, envelope_from: str | None = None) -
         if seen is not None:
             log.info("inbound mail %s already filed on %s", mail.message_id, seen.number)
             return Received("duplicate", seen.number)
-    if not _check_rate(session, mail.address):
+    check = check_sender(msg, mail.address, envelope_from)
+    # Counted against the real sender when it is known to differ: forged mail must not use up
+    # the customer's own hourly allowance.
+    if not _check_rate(session, check.envelope or mail.address):
         log.warning("inbound mail from %s dropped: over the hourly limit", mail.address)
         return Received("rate_limited", reason="rate_limited")
 
-    check = check_sender(msg, mail.address, envelope_from)
     ticket = find_ticket(session, references=mail.references, subject=mail.subject)
     if ticket is not None:
         # Read it again under a row lock: an agent or the sweep may be changing its status.
