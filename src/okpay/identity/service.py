@@ -6,7 +6,7 @@ answer the same for unknown addresses), throttling with growing delays that cann
 owner out for good, single-use hashed tokens with short expiry, TOTP codes accepted once.
 
 No enumeration by time either (docs/security.md, issue 11 item 7): registration, a reset
-request and a failed sign-in do the same work in the request whether the address is registered
+request, a new confirmation link and a failed sign-in do the same work in the request whether the address is registered
 or not (validation, rate counters, one argon2 operation, one job queued); whatever depends on
 the account (its rows, tokens, e-mails, login history) is done by a job after the answer.
 """
