@@ -131,8 +131,12 @@ def enumeration_timing(base: str, rounds: int, users: int) -> dict[str, dict[str
             for n in range(rounds):
                 # A different registered account each time (a sign-in failure counts per
                 # account), in a random order within the pair.
-                pair = [(True, f"bench{n % users}@example.com"), (False, f"{name}-ghost{n}@x.test")]
+                pair = [
+                    (True, f"bench{n % users}@example.com"),
+                    (False, f"{name}-ghost{n}@example.com"),
+                ]
                 rng.shuffle(pair)
+                answers = set()
                 for known, email in pair:
                     address += 1
                     path, body = make(email, n)
@@ -142,8 +146,11 @@ def enumeration_timing(base: str, rounds: int, users: int) -> dict[str, dict[str
                     elapsed = time.perf_counter() - t0
                     if response.status_code >= 500 or response.status_code == 429:
                         raise RuntimeError(f"{name}: {response.status_code} {response.text}")
+                    answers.add((response.status_code, response.text))
                     if n >= 5:  # the first rounds warm caches up
                         times[known].append(elapsed)
+                if len(answers) != 1:
+                    raise RuntimeError(f"{name}: the answers differ: {answers}")
             known_ms = statistics.median(times[True]) * 1000
             unknown_ms = statistics.median(times[False]) * 1000
             figures[name] = {
