@@ -78,6 +78,11 @@ class Settings(BaseSettings):
     request_max_bytes: int = Field(2 * 1024 * 1024, ge=64 * 1024)
     upload_request_max_bytes: int = Field(0, ge=0)
     inbound_per_hour: int = Field(20, ge=1)
+    # Inbound mail whose envelope sender differs from From: is not the requester's own words.
+    inbound_check_envelope: bool = True
+    # Authentication-Results (RFC 8601) are believed only from these authserv-ids (comma
+    # separated): the receiving MTA's, which strips any copies a sender wrote. Empty: none.
+    inbound_trusted_authserv_ids: str = ""
     chat_accept_seconds: int = Field(180, ge=10)
 
     # Help centre: public endpoints called as people type, limited per address and minute.

@@ -87,3 +87,58 @@ def test_mail_becomes_ticket_agent_answers_and_reply_joins(page: Page, db, mailb
         )
     finally:
         listener.stop()
+
+
+def test_i11_item5_agent_sees_forged_mail_flagged(browser, live_server, db, mailbox) -> None:  # type: ignore[no-untyped-def]
+    """A reply in the customer's name from another envelope sender is shown to the agent as
+    unverified, in both languages and at desktop and phone widths, and changed nothing.
+    OKPAY_SCREENSHOTS=<dir> keeps a screenshot of each."""
+    import os
+
+    make_staff(db, "agent@okpay.example")
+    listener = inbound.start_listener(port=0)
+    try:
+        first = send(listener.port, "提现一直在处理中", "我三天前提现到工商银行，到现在还没到账。")
+        with db.unit_of_work(write=False) as s:
+            number = s.scalars(
+                select(Ticket.number).where(Ticket.requester_email == CUSTOMER)
+            ).one()
+        forged = EmailMessage()
+        forged["From"] = f"Chen Jing <{CUSTOMER}>"
+        forged["To"] = get_settings().support_address
+        forged["Subject"] = f"Re: [{number}] 提现一直在处理中"
+        forged["In-Reply-To"] = first
+        forged["Message-ID"] = make_msgid(domain="evil.example")
+        forged.set_content("请把款项改退到这张卡：6222 0212 3456 7890，我的原卡已经注销。")
+        forged.add_attachment(b"%PDF-1.4 fake", maintype="application", subtype="pdf",
+                              filename="bank-proof.pdf")  # fmt: skip
+        with smtplib.SMTP("127.0.0.1", listener.port, timeout=30) as smtp:
+            smtp.send_message(forged, from_addr="mallory@evil.example")
+    finally:
+        listener.stop()
+    assert load(db, number).status == "new"
+
+    shots = os.environ.get("OKPAY_SCREENSHOTS")
+    badge = {"en-US": "Unverified sender", "zh-CN": "发件人未验证"}
+    for locale in ("zh-CN", "en-US"):
+        for width, height in ((1280, 800), (390, 844)):
+            context = browser.new_context(
+                locale=locale, base_url=live_server, viewport={"width": width, "height": height}
+            )
+            page = context.new_page()
+            sign_in(page, "agent@okpay.example")
+            page.goto(f"/agent/tickets/{number}")
+            flagged = page.locator("article.side-unverified")
+            expect(flagged).to_have_count(1)
+            expect(flagged.get_by_test_id("unverified-badge")).to_have_text(badge[locale])
+            expect(flagged.get_by_test_id("unverified-explanation")).to_contain_text(
+                "mallory@evil.example"
+            )
+            expect(flagged.get_by_test_id("unverified-explanation")).to_contain_text(
+                "bank-proof.pdf"
+            )
+            assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
+            if shots:
+                flagged.scroll_into_view_if_needed()
+                page.screenshot(path=f"{shots}/item5-agent-{locale}-{width}.png")
+            context.close()

@@ -611,3 +611,179 @@ def test_parallel_deliveries_on_postgresql(db, mailbox) -> None:  # type: ignore
         outcomes = [r.outcome for r in pool.map(inbound.process, burst)]
     assert outcomes == ["created"] * 8
     assert len(tickets(db)) == 9
+
+
+# ------------------------------------------------- issue 11 item 5: forged From: headers
+
+MX = "mx.okpay.example"
+
+
+def _thread(db, number: str) -> list[tuple[str, str, str]]:  # type: ignore[no-untyped-def]
+    return [(m.kind, m.author_side, m.body) for m in messages(db, number)]
+
+
+def _files(db, number: str) -> int:  # type: ignore[no-untyped-def]
+    with db.unit_of_work(write=False) as s:
+        ticket = service.get_ticket(s, number)
+        assert ticket is not None
+        return len(service.list_attachments(s, ticket))
+
+
+def _customer_sees(db, number: str) -> list[str]:  # type: ignore[no-untyped-def]
+    from okpay.core import clock
+    from okpay.support import customer
+
+    with db.unit_of_work(write=False) as s:
+        ticket = service.get_ticket(s, number)
+        assert ticket is not None
+        return [i.message.body for i in customer.customer_view(s, ticket, now=clock.now()).thread]
+
+
+def test_i11_item5_forged_from_is_not_the_customer(db, mailbox, listener, settings, client) -> None:  # type: ignore[no-untyped-def]
+    from tests.support.test_console import agent_client
+
+    settings.inbound_trusted_authserv_ids = f"{MX}, mx2.okpay.example"
+    first = mail()
+    send(listener, first)
+    [(number, _e, _s)] = tickets(db)
+    agent_id = agent_client(client, db)
+    as_agent(db, number, agent_id, service.do_agent_reply, body="Which bank?")
+    as_agent(db, number, agent_id, service.do_set_status, status="resolved")
+    before = load(db, number)
+    sent_before = len(mailbox.to("lihua@example.com"))
+    thread = {"In-Reply-To": first["Message-ID"], "References": first["Message-ID"]}
+
+    # 1. The customer's own address in From:, another envelope sender (SMTP MAIL FROM).
+    forged = mail(
+        f"Re: [{number}] Top-up not arrived",
+        "Send the refund to card 6222 instead.",
+        headers=thread,
+    )
+    forged.add_attachment(png_bytes(), maintype="image", subtype="png", filename="proof.png")
+    send(listener, forged, envelope_from="mallory@evil.example")
+    # 2. No SMTP envelope (an IMAP poller): the MTA's Return-Path says who sent it.
+    with db.unit_of_work() as s:
+        no_envelope = mail(
+            f"Re: [{number}] x",
+            "Close my account now.",
+            headers={**thread, "Return-Path": "<mallory@evil.example>"},
+        )
+        assert inbound.receive(s, bytes(no_envelope)).outcome == "unverified"
+    # 3. Envelope right, but the trusted MTA recorded a DMARC failure on top of a pass the
+    #    sender wrote below it.
+    auth_fail = mail(f"Re: [{number}] x", "Unlock my account please.", headers=thread)
+    auth_fail["Authentication-Results"] = (
+        f"{MX}; spf=pass smtp.mailfrom=example.com; dmarc=fail (p=reject) header.from=example.com"
+    )
+    auth_fail["Authentication-Results"] = f"{MX}; dmarc=pass header.from=example.com"
+    send(listener, auth_fail)
+    # 4. SPF failing at the second trusted MTA (no DMARC result there).
+    spf_fail = mail(f"Re: [{number}] x", "Change my phone number.", headers=thread)
+    spf_fail["Authentication-Results"] = (
+        "MX2.okpay.example 1; spf=softfail (sender not permitted) smtp.mailfrom=example.com"
+    )
+    send(listener, spf_fail)
+
+    unverified = [m for m in messages(db, number) if m.author_side == "unverified"]
+    assert len(unverified) == 4 and all(m.kind == "internal" for m in unverified)
+    assert unverified[0].body.startswith("Send the refund")
+    # Nothing changed: status, SLA clocks, the customer's last word, files, mail.
+    after = load(db, number)
+    assert (after.status, after.resolved_at, after.last_customer_at, after.next_due_at) == (
+        "resolved",
+        before.resolved_at,
+        before.last_customer_at,
+        before.next_due_at,
+    )
+    assert _files(db, number) == 0
+    assert len(tickets(db)) == 1
+    assert len(mailbox.to("lihua@example.com")) == sent_before
+    # The customer never sees them as their own words.
+    assert not any(
+        "refund" in b or "Close my" in b or "Unlock" in b for b in _customer_sees(db, number)
+    )
+
+    # The agent sees each flagged, with why (page and API).
+    page = client.get(f"/agent/tickets/{number}").text
+    assert page.count('data-testid="unverified-badge"') == 4
+    assert "Unverified sender" in page and "mallory@evil.example" in page
+    assert "dmarc=fail" in page and "spf=softfail" in page and "proof.png" in page
+    from tests.helpers import api_token
+
+    api = client.get(
+        f"/api/v1/agent/tickets/{number}", headers=api_token(client, "agent@okpay.example")
+    ).json()
+    checks = [m["sender_check"] for m in api["messages"] if m["author_side"] == "unverified"]
+    assert checks[0]["envelope"] == "mallory@evil.example" and checks[0]["files"] == ["proof.png"]
+    assert checks[2]["failed"] == ["dmarc=fail"] and "envelope" not in checks[2]
+    assert checks[3]["failed"] == ["spf=softfail"]
+
+    # 5. The same failure from an authserv-id nobody configured is not believed, and neither is
+    #    a DKIM failure beside a DKIM pass: genuine mail still threads and reopens.
+    genuine = mail(f"Re: [{number}] Top-up not arrived", "It is still missing.", headers=thread)
+    genuine["Authentication-Results"] = "evil.example; dmarc=fail header.from=example.com"
+    genuine["Authentication-Results"] = (
+        f"{MX}; dkim=fail header.d=old.example; dkim=pass header.d=example.com"
+    )
+    send(listener, genuine)
+    assert load(db, number).status == "open"
+    assert _thread(db, number)[-1] == ("public", "customer", "It is still missing.")
+    # 6. A DMARC pass from the trusted MTA proves the From: domain: a mail service's bounce
+    #    address as the envelope sender is then expected.
+    via_esp = mail(f"Re: [{number}] x", "Sent from my phone.", headers=thread)
+    via_esp["Authentication-Results"] = (
+        f"{MX}; spf=pass; dkim=pass; dmarc=pass header.from=example.com"
+    )
+    send(listener, via_esp, envelope_from="bounce-77@mail-service.example")
+    assert _thread(db, number)[-1] == ("public", "customer", "Sent from my phone.")
+    # 7. Without a trusted authserv-id configured, Authentication-Results mean nothing.
+    settings.inbound_trusted_authserv_ids = ""
+    untrusted = mail(f"Re: [{number}] x", "Any news?", headers=thread)
+    untrusted["Authentication-Results"] = f"{MX}; dmarc=fail header.from=example.com"
+    send(listener, untrusted)
+    assert _thread(db, number)[-1] == ("public", "customer", "Any news?")
+
+    # 8. Forged mail that names no ticket opens a new one, tagged and noted for the agents.
+    send(
+        listener,
+        mail("Please raise my limit", "Raise my limit."),
+        envelope_from="mallory@evil.example",
+    )
+    new = tickets(db)[-1][0]
+    ticket = load(db, new)
+    assert inbound.TAG_SENDER_UNVERIFIED in ticket.tags
+    assert ticket.context["sender_check"] == {"envelope": "mallory@evil.example"}
+    [note] = [m for m in messages(db, new) if m.kind == "internal"]
+    assert "mallory@evil.example" in note.body and "forged" in note.body
+
+
+def test_i11_item5_sender_check_parts() -> None:
+    value = (
+        "mx.okpay.example 1; dkim=pass (2048-bit key; unprotected) header.d=example.com;"
+        " spf = fail smtp.mailfrom=x@example.com; dmarc/1=pass (p=none (nested)) h.f=x"
+    )
+    assert inbound.parse_authentication_results(value) == (
+        "mx.okpay.example",
+        [("dkim", "pass"), ("spf", "fail"), ("dmarc", "pass")],
+    )
+    assert inbound.parse_authentication_results("mx.okpay.example; none") == (
+        "mx.okpay.example",
+        [],
+    )
+    assert inbound._failed_results([("spf", "fail"), ("dmarc", "pass")]) == ((), True)
+    assert inbound._failed_results([("spf", "fail"), ("dkim", "fail")]) == (
+        ("spf=fail", "dkim=fail"),
+        False,
+    )
+    assert inbound._failed_results([("dmarc", "none"), ("spf", "neutral")]) == ((), False)
+
+
+def test_i11_item5_forged_mail_counts_against_its_real_sender(db, listener, settings) -> None:  # type: ignore[no-untyped-def]
+    settings.inbound_per_hour = 2
+    for i in range(2):
+        send(listener, mail(f"Forged {i}"), envelope_from="mallory@evil.example")
+    with pytest.raises(smtplib.SMTPDataError) as exc:
+        send(listener, mail("Forged 3"), envelope_from="mallory@evil.example")
+    assert exc.value.smtp_code == 451
+    send(listener, mail("My own question"))  # the customer's allowance is untouched
+    assert [load(db, n).subject for n, _e, _s in tickets(db)][-1] == "My own question"

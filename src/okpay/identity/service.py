@@ -4,16 +4,23 @@ of e-mail or phone. Functions take the session first and only flush; the unit of
 Rules from QUALITY.md that live here: no account enumeration (registration, sign-in and reset
 answer the same for unknown addresses), throttling with growing delays that cannot lock an
 owner out for good, single-use hashed tokens with short expiry, TOTP codes accepted once.
+
+No enumeration by time either (docs/security.md, issue 11 item 7): registration, a reset
+request, a new confirmation link and a failed sign-in do the same work in the request whether
+the address is registered or not (validation, rate counters, one argon2 operation, one job
+queued); whatever depends on the account (its rows, tokens, e-mails, login history) is done by a job after the answer.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import math
 import re
 import secrets
 import unicodedata
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -28,7 +35,7 @@ from sqlalchemy.orm import Session
 
 from okpay.core import audit, clock, context
 from okpay.core.errors import DomainError, NotFound, RateLimited, ValidationFailed
-from okpay.core.i18n import N_, get_locale, normalise
+from okpay.core.i18n import N_, get_locale, normalise, use_locale
 from okpay.core.ids import random_code
 from okpay.core.security import decrypt_secret, encrypt_secret, hash_token, new_token
 from okpay.db import Base, one_of
@@ -448,6 +455,48 @@ def _check_ip(session: Session) -> None:
         )
 
 
+# ------------------------------------------------------------ answering before the work
+
+
+def _origin() -> dict[str, Any]:
+    """The request's context and language, for a job that finishes the work later."""
+    ctx = context.current()
+    return {
+        "ip": ctx.ip,
+        "user_agent": ctx.user_agent,
+        "channel": ctx.channel,
+        "country": ctx.country,
+        "locale": get_locale(),
+    }
+
+
+@contextmanager
+def in_origin(origin: dict[str, Any]) -> Iterator[None]:
+    """Run a job's part as the request that queued it: its address (audit) and language."""
+    token = context.set_current(
+        context.RequestContext(
+            ip=origin.get("ip"),
+            user_agent=origin.get("user_agent"),
+            channel=origin.get("channel") or "web",
+            country=origin.get("country"),
+        )
+    )
+    try:
+        with use_locale(origin.get("locale") or get_locale()):
+            yield
+    finally:
+        context.reset(token)
+
+
+def _later(session: Session, task: str, *args: Any) -> None:
+    """Queue ``identity.tasks.<task>`` with the request's origin once the unit of work commits.
+    Every path of a request that must not reveal an account calls this exactly once."""
+    from okpay.identity import tasks
+    from okpay.worker import enqueue_on_commit
+
+    enqueue_on_commit(session, getattr(tasks, task), *args, _origin())
+
+
 # ---------------------------------------------------------------------------- registration
 
 
@@ -459,21 +508,39 @@ def do_register(
     name: str = "",
     phone: str | None = None,
     locale: str | None = None,
-) -> User | None:
-    """Create an unverified customer and e-mail the confirmation link.
-
-    An address that is already registered gets a notice instead, and the caller shows the
-    same page either way (no enumeration). Returns the new user, or None."""
+) -> None:
+    """Accept a registration and answer at once: the same work for a new or a registered
+    address (checks, rate counter, one argon2 hash, one job). The job
+    (:func:`complete_registration`) creates the unverified customer and e-mails the
+    confirmation link, or sends the owner of a registered address a notice instead."""
     email = normalise_email(email)
     name = check_person_name(name)
     passwords.check_password_policy(password, email=email)
     phone_e164 = normalise_phone(phone) if phone and phone.strip() else None
     locale = normalise(locale) or get_locale()
     check_rate(session, f"register:{context.current().ip}", limit=20, window=timedelta(hours=1))
+    # Sealed: the queue (Redis in production) never holds the address or the hash in clear.
+    sealed = encrypt_secret(
+        json.dumps(
+            {
+                "email": email,
+                "name": name,
+                "phone": phone_e164,
+                "locale": locale,
+                "password_hash": passwords.hash_password(password),
+            }
+        )
+    )
+    _later(session, "finish_registration", sealed)
 
+
+def complete_registration(session: Session, *, sealed: str) -> User | None:
+    """The job's part of :func:`do_register`: the new user (verification link sent), or None
+    when the address is registered (its owner gets a notice)."""
+    data = json.loads(decrypt_secret(sealed))
+    email, locale = data["email"], data["locale"]
     existing = get_user_by_email(session, email)
     if existing is not None:
-        passwords.burn_time()
         send_email(
             session,
             to=existing.email,
@@ -488,14 +555,15 @@ def do_register(
         )
         return None
 
+    phone_e164 = data["phone"]
     phone_taken = phone_e164 is not None and _exists(session, User, User.phone == phone_e164)
     now = clock.now()
     user = User(
         email=email,
-        name=name,
+        name=data["name"],
         phone=None if phone_taken else phone_e164,
         preferred_locale=locale,
-        password_hash=passwords.hash_password(password),
+        password_hash=data["password_hash"],
         password_changed_at=now,
         role=Role.customer.value,
         status=AccountStatus.active.value,
@@ -538,9 +606,15 @@ def do_verify_email(session: Session, *, token: str) -> User:
 
 
 def do_resend_verification(session: Session, *, email: str) -> None:
-    """Send the confirmation link again, at most once a minute; same answer for any address."""
+    """Accept a request for a new confirmation link and answer at once: the same work for any
+    address (rate counter, one job). The job (:func:`resend_verification`) sends the link."""
     email = normalise_email(email)
     check_rate(session, f"resend-ip:{context.current().ip}", limit=30, window=timedelta(hours=1))
+    _later(session, "finish_resend_verification", email)
+
+
+def resend_verification(session: Session, *, email: str) -> None:
+    """The job's part: a new link to an unconfirmed account, at most once a minute."""
     user = get_user_by_email(session, email)
     if user is None or user.email_verified_at is not None:
         return
@@ -575,12 +649,13 @@ def _device_key(user_id: int, device_hash: str) -> str:
 
 
 def _is_known_device(session: Session, user: User | None, device_token: str | None) -> bool:
-    if user is None or not device_token:
+    if not device_token:
         return False
+    # Asked for unknown addresses too (user id 0 matches nothing): the same query either way.
     return _exists(
         session,
         KnownDevice,
-        KnownDevice.user_id == user.id,
+        KnownDevice.user_id == (user.id if user is not None else 0),
         KnownDevice.device_hash == hash_token(device_token),
     )
 
@@ -633,7 +708,6 @@ def check_password_login(
     Unknown addresses and wrong passwords answer alike. Failures from browsers the account has
     signed in from before are counted apart, so strangers cannot lock the owner out."""
     settings = get_settings()
-    ctx = context.current()
     try:
         email = normalise_email(email)
     except ValidationFailed:
@@ -656,22 +730,15 @@ def check_password_login(
     if paused_by_failures or (locked and not owner_override):
         # Answer before looking at the password: a paused account must not become an oracle.
         _burn_time(precheck)
-        if user is not None:
-            _login_event(session, user, "locked", ctx.user_agent)
+        _later(session, "after_refused_sign_in", user.id if user else None, "locked", 0, known)
         raise AccountLocked()
     if user is None:
         _burn_time(precheck)
-        _fail(session, None, key)
-        raise InvalidCredentials()
-
-    if not _password_ok(user, password, precheck):
-        failures = _fail(session, user, key)
-        if (
-            not known
-            and failures >= settings.login_lock_threshold
-            and user.status == AccountStatus.active.value
-        ):
-            _lock_for_failures(session, user)
+        password_ok = False
+    else:
+        password_ok = _password_ok(user, password, precheck)
+    if user is None or not password_ok:
+        _fail(session, user, key, known=known)
         raise InvalidCredentials()
 
     if user.status == AccountStatus.closed.value:
@@ -700,15 +767,40 @@ def _burn_time(precheck: PasswordPrecheck | None) -> None:
         passwords.burn_time()
 
 
-def _fail(session: Session, user: User | None, key: str) -> int:
+def _fail(session: Session, user: User | None, key: str, *, known: bool) -> int:
+    """Count a failed sign-in now (the throttle must hold at once); the account's history,
+    audit row and lock follow in a job, queued for unknown addresses too."""
     failures = _record_failure(session, key)
     ip_key = _ip_key()
     if ip_key:
         _record_failure(session, ip_key, window=IP_WINDOW)
-    if user is not None:
-        _login_event(session, user, "bad_password", context.current().user_agent)
-        audit.record(session, "login_failed", subject_user_id=user.id, failures=failures)
+    user_id = user.id if user is not None else None
+    _later(session, "after_refused_sign_in", user_id, "bad_password", failures, known)
     return failures
+
+
+def record_refused_sign_in(
+    session: Session, *, user_id: int | None, result: str, failures: int, known: bool
+) -> None:
+    """The job's part of a refused sign-in: the owner's login history, the audit row, and the
+    lock after too many failures from browsers the account has not used. Nothing for an
+    unknown address."""
+    if user_id is None:
+        return
+    try:
+        user = _lock_user(session, user_id)
+    except NotFound:  # deleted since
+        return
+    _login_event(session, user, result, context.current().user_agent)
+    if result != "bad_password":
+        return
+    audit.record(session, "login_failed", subject_user_id=user.id, failures=failures)
+    if (
+        not known
+        and failures >= get_settings().login_lock_threshold
+        and user.status == AccountStatus.active.value
+    ):
+        _lock_for_failures(session, user)
 
 
 def _login_event(
@@ -1099,12 +1191,20 @@ def do_report_not_me(session: Session, *, token: str) -> User:
 
 
 def do_request_password_reset(session: Session, *, email: str) -> None:
-    """E-mail a reset link if the address is registered. Same answer either way."""
+    """Accept a reset request and answer at once: the same work for any address (rate counter,
+    one job). The job (:func:`send_password_reset`) e-mails a link if the address is
+    registered."""
     try:
         email = normalise_email(email)
     except ValidationFailed:
         return
     check_rate(session, f"reset-ip:{context.current().ip}", limit=30, window=timedelta(hours=1))
+    _later(session, "finish_password_reset", email)
+
+
+def send_password_reset(session: Session, *, email: str) -> None:
+    """The job's part of a reset request: a link to the account with this address, if any,
+    at most five an hour."""
     user = get_user_by_email(session, email)
     if user is None or user.status == AccountStatus.closed.value:
         return

@@ -64,6 +64,11 @@ class MessageOut(BaseModel):
     body: str
     created_at: datetime
     attachments: list[dict[str, Any]]
+    sender_check: dict[str, Any] | None = Field(
+        None,
+        description="For author_side `unverified` (mail in the requester's name that could "
+        "not be verified): envelope sender, failed checks, files not kept.",
+    )
 
 
 class EventOut(BaseModel):
@@ -187,6 +192,8 @@ def _ticket_out(db: Session, ticket: Ticket) -> TicketOut:
     names = console.agent_names(db, [ticket.assignee_id])
     files = service.attachments_by_message(db, ticket)
     sla = console.sla_view(ticket, now)
+    events = service.list_events(db, ticket)
+    checks = service.unverified_checks(events)
     return TicketOut(
         **_summary(ticket, names, now),
         requester_email=ticket.requester_email,
@@ -207,6 +214,7 @@ def _ticket_out(db: Session, ticket: Ticket) -> TicketOut:
         ),
         messages=[
             MessageOut(
+                sender_check=checks.get(m.id) if m.author_side == "unverified" else None,
                 id=m.id,
                 kind=m.kind,
                 channel=m.channel,
@@ -229,7 +237,7 @@ def _ticket_out(db: Session, ticket: Ticket) -> TicketOut:
         ],
         events=[
             EventOut(at=e.at, kind=e.kind, actor_user_id=e.actor_user_id, data=e.data or {})
-            for e in service.list_events(db, ticket)
+            for e in events
         ],
     )
 

@@ -199,6 +199,7 @@ def _ticket_context(db: DbSession, ticket: Ticket, agent: User) -> dict[str, Any
         "messages": messages,
         "files": service.attachments_by_message(db, ticket),
         "events": events,
+        "unverified": service.unverified_checks(events),
         "actor_names": names,
         "assignee_name": names.get(ticket.assignee_id or 0, ""),
         "sla": console.sla_view(ticket, clock.now()),

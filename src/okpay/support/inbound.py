@@ -16,6 +16,13 @@ Rules the code follows (docs/support.md, "E-mail channel"):
   the address matches; the agent sees a tag and a note instead. Only the ticket's requester
   address may add to a ticket; mail from another address that names a ticket opens a new
   ticket, with a note for the agents.
+- ``From:`` alone never makes a message the requester's own words. When the envelope sender
+  (the SMTP ``MAIL FROM``, else the ``Return-Path`` the MTA wrote) is another address, or the
+  receiving MTA's ``Authentication-Results`` (only from a trusted authserv-id,
+  ``OKPAY_INBOUND_TRUSTED_AUTHSERV_IDS``) say DMARC, SPF or DKIM failed, a message that would
+  join a ticket is added as an unverified message the agents see flagged: it changes nothing
+  (no reopening, no status or SLA change, no files kept). A new ticket from such mail is
+  tagged and noted for the agents.
 - Automatic mail (auto-replies, bounces, mailing lists, our own mail coming back) is never
   answered and never opens a ticket. When it belongs to a ticket it becomes an internal note.
 - Each sender address gets ``OKPAY_INBOUND_PER_HOUR`` messages an hour; above that the
@@ -72,6 +79,7 @@ EMAIL = Channel.email.value
 TAG_ACCOUNT_MATCH = "sender-matches-account"
 TAG_UNVERIFIED = "unverified-reference"
 TAG_FOLLOW_UP = "follow-up"
+TAG_SENDER_UNVERIFIED = "sender-unverified"
 
 NO_SUBJECT = N_("E-mail without a subject")
 NO_TEXT = N_("(This e-mail had no text.)")
@@ -84,6 +92,12 @@ NOTE_UNVERIFIED = N_(
     "This e-mail refers to request %(number)s, which was opened from another address, so it "
     "was opened as a new request. Do not share anything about %(number)s with this sender."
 )
+NOTE_SENDER_UNVERIFIED = N_(
+    "This e-mail could not be verified as coming from %(address)s (%(why)s). It may be "
+    "forged: verify the customer another way before discussing or changing anything."
+)
+WHY_ENVELOPE = N_("the envelope sender was %(address)s")
+WHY_AUTH = N_("the receiving mail server's checks failed: %(results)s")
 NOTE_FOLLOW_UP = N_("The customer wrote again about closed request %(number)s.")
 NOTE_REFUSED = N_("Files in the customer's e-mail that were not kept:")
 NOTE_TOO_MANY = N_("only %(max)s files are kept per message")
@@ -96,7 +110,7 @@ NOTE_QUOTE_EXCERPT = N_("What it said:")
 class Received:
     """What became of one inbound message."""
 
-    # created | added | duplicate | noted | ignored | rate_limited | refused
+    # created | added | unverified | duplicate | noted | ignored | rate_limited | refused
     outcome: str
     number: str | None = None
     reason: str = ""
@@ -579,6 +593,124 @@ def strip_quoted(body: str) -> str:
     return result if result else body.strip()
 
 
+# -------------------------------------------------------------------- sender checks
+
+
+@dataclass(frozen=True)
+class SenderCheck:
+    """What speaks against a message's ``From:``: an envelope sender that is another address,
+    and the failed results of a trusted Authentication-Results header."""
+
+    envelope: str | None = None
+    failed: tuple[str, ...] = ()
+
+    @property
+    def suspicious(self) -> bool:
+        """True when the message must not be taken as the ``From:`` address's own words."""
+        return self.envelope is not None or bool(self.failed)
+
+    def data(self) -> dict[str, Any]:
+        """The reasons as JSON for a ticket event or context."""
+        found: dict[str, Any] = {}
+        if self.envelope is not None:
+            found["envelope"] = self.envelope
+        if self.failed:
+            found["failed"] = list(self.failed)
+        return found
+
+
+def trusted_authserv_ids() -> set[str]:
+    """The authserv-ids whose Authentication-Results we believe (the setting, lower-cased)."""
+    raw = get_settings().inbound_trusted_authserv_ids
+    return {x.strip().lower() for x in raw.split(",") if x.strip()}
+
+
+_COMMENT = re.compile(r"\([^()]*\)")
+_RESULT = re.compile(r"^\s*([a-z0-9_.-]+)\s*(?:/\s*\d+\s*)?=\s*([a-z]+)", re.I)
+
+
+def parse_authentication_results(value: str) -> tuple[str, list[tuple[str, str]]]:
+    """(authserv-id, [(method, result), …]) of one Authentication-Results value (RFC 8601),
+    lower-cased; comments are dropped."""
+    value = clean_line(value, limit=5000)
+    for _ in range(5):  # comments may nest
+        value = _COMMENT.sub(" ", value)
+    head, *rest = value.split(";")
+    words = head.split()
+    authserv = words[0].lower() if words else ""
+    results = []
+    for part in rest:
+        match = _RESULT.match(part)
+        if match:
+            results.append((match.group(1).lower(), match.group(2).lower()))
+    return authserv, results
+
+
+def trusted_results(msg: Message) -> list[tuple[str, str]]:
+    """The results of the topmost Authentication-Results header from a trusted authserv-id.
+    The receiving MTA adds its header on top; anything below it may come from the sender."""
+    trusted = trusted_authserv_ids()
+    if not trusted:
+        return []
+    for raw in msg.get_all("Authentication-Results") or []:
+        authserv, results = parse_authentication_results(_unescape_8bit(str(raw)))
+        if authserv in trusted:
+            return results
+    return []
+
+
+def _failed_results(results: list[tuple[str, str]]) -> tuple[tuple[str, ...], bool]:
+    """(the failures that count, whether DMARC passed). A DMARC pass or fail decides alone (it
+    is the check of the ``From:`` domain); without one, an SPF fail or softfail or a DKIM fail
+    with no DKIM pass beside it counts."""
+    dmarc = {r for m, r in results if m == "dmarc"}
+    if "fail" in dmarc:
+        return ("dmarc=fail",), False
+    if "pass" in dmarc:
+        return (), True
+    failed = [f"spf={r}" for m, r in results if m == "spf" and r in ("fail", "softfail")]
+    dkim = {r for m, r in results if m == "dkim"}
+    if "fail" in dkim and "pass" not in dkim:
+        failed.append("dkim=fail")
+    return tuple(dict.fromkeys(failed)), False
+
+
+def envelope_sender(msg: Message, envelope_from: str | None) -> str | None:
+    """The envelope sender: what the inbound path was given (SMTP ``MAIL FROM``), else the
+    topmost ``Return-Path`` (written by the delivering MTA); None when neither is known. An
+    address that does not parse comes back as its cleaned text."""
+    raw = envelope_from
+    if raw is None:
+        found = msg.get_all("Return-Path") or []
+        raw = parseaddr(_unescape_8bit(str(found[0])))[1] if found else None
+    if not raw:
+        return None
+    return _address(raw) or clean_line(raw, limit=200)
+
+
+def check_sender(msg: Message, address: str | None, envelope_from: str | None) -> SenderCheck:
+    """What speaks against ``address`` (the ``From:``) being who sent ``msg``. A DMARC pass
+    from a trusted header proves the ``From:`` domain, so an envelope sender of another
+    address (a mailing service's bounce address, a forwarder) is then expected."""
+    failed, dmarc_pass = _failed_results(trusted_results(msg))
+    envelope = None
+    if get_settings().inbound_check_envelope and address is not None and not dmarc_pass:
+        found = envelope_sender(msg, envelope_from)
+        if found is not None and found != address:
+            envelope = found
+    return SenderCheck(envelope=envelope, failed=failed)
+
+
+def _why(check: SenderCheck) -> str:
+    """The reasons in the current language, for a note."""
+    reasons = []
+    if check.envelope is not None:
+        reasons.append(gettext(WHY_ENVELOPE, address=check.envelope))
+    if check.failed:
+        reasons.append(gettext(WHY_AUTH, results=", ".join(check.failed)))
+    return "; ".join(reasons)
+
+
 # ------------------------------------------------------------------------- tickets
 
 
@@ -717,7 +849,10 @@ def receive(session: Session, raw: bytes, *, envelope_from: str | None = None) -
         if seen is not None:
             log.info("inbound mail %s already filed on %s", mail.message_id, seen.number)
             return Received("duplicate", seen.number)
-    if not _check_rate(session, mail.address):
+    check = check_sender(msg, mail.address, envelope_from)
+    # Counted against the real sender when it is known to differ: forged mail must not use up
+    # the customer's own hourly allowance.
+    if not _check_rate(session, check.envelope or mail.address):
         log.warning("inbound mail from %s dropped: over the hourly limit", mail.address)
         return Received("rate_limited", reason="rate_limited")
 
@@ -732,16 +867,18 @@ def receive(session: Session, raw: bytes, *, envelope_from: str | None = None) -
             .execution_options(populate_existing=True)
         ).one()
     if ticket is not None and ticket.requester_email != mail.address:
-        return _open(session, mail, unverified=ticket.number)
+        return _open(session, mail, check, unverified=ticket.number)
     if ticket is not None and ticket.status == Status.closed.value:
-        return _open(session, mail, follow_up=ticket.number)
+        return _open(session, mail, check, follow_up=ticket.number)
+    if ticket is not None and check.suspicious:
+        return _add_unverified(session, ticket, mail, check)
     if ticket is not None:
         return _add(session, ticket, mail)
-    return _open(session, mail)
+    return _open(session, mail, check)
 
 
 def _open(
-    session: Session, mail: InboundMail, *, unverified: str | None = None,
+    session: Session, mail: InboundMail, check: SenderCheck, *, unverified: str | None = None,
     follow_up: str | None = None,
 ) -> Received:  # fmt: skip
     assert mail.address is not None
@@ -754,11 +891,15 @@ def _open(
         tags.append(TAG_UNVERIFIED)
     if follow_up:
         tags.append(TAG_FOLLOW_UP)
+    if check.suspicious:
+        tags.append(TAG_SENDER_UNVERIFIED)
     ctx: dict[str, Any] = {}
     if follow_up:
         ctx["follow_up_of"] = follow_up
     if unverified:
         ctx["refers_to"] = unverified
+    if check.suspicious:
+        ctx["sender_check"] = check.data()
     ticket = service.do_open_ticket(
         session,
         service.NewTicket(
@@ -777,6 +918,9 @@ def _open(
     )
     with use_locale(ticket.locale):
         notes = [
+            gettext(NOTE_SENDER_UNVERIFIED, address=mail.address, why=_why(check))
+            if check.suspicious
+            else "",
             gettext(NOTE_FOLLOW_UP, number=follow_up) if follow_up else "",
             gettext(NOTE_UNVERIFIED, number=unverified) if unverified else "",
             gettext(NOTE_ACCOUNT_MATCH) if account is not None else "",
@@ -801,6 +945,27 @@ def _add(session: Session, ticket: Ticket, mail: InboundMail) -> Received:
     _refused_note(session, ticket, refused)
     log.info("inbound mail added to %s", ticket.number)
     return Received("added", ticket.number)
+
+
+def _add_unverified(
+    session: Session, ticket: Ticket, mail: InboundMail, check: SenderCheck
+) -> Received:
+    """Mail in the requester's name that could not be verified: kept for the agents, flagged,
+    and nothing else. Its files are listed by name only (they are not the customer's)."""
+    author = f"{mail.name} <{mail.address}>" if mail.name else str(mail.address)
+    service.do_unverified_message(
+        session,
+        ticket=ticket,
+        body=_fit_body(strip_quoted(mail.text), ticket.locale),
+        channel=EMAIL,
+        author_name=author,
+        email_message_id=mail.message_id,
+        files=[support_files.clean_filename(name) for name, _data in mail.attachments][:20],
+        **check.data(),
+    )
+    log.warning("inbound mail for %s not verified as the requester's: %s", ticket.number,
+                check.data())  # fmt: skip
+    return Received("unverified", ticket.number)
 
 
 def _automatic(session: Session, msg: EmailMessage, mail: InboundMail) -> Received:

@@ -676,6 +676,42 @@ def do_system_note(
     return message
 
 
+UNVERIFIED_SIDE = "unverified"
+UNVERIFIED_EVENT = "unverified_message"
+
+
+def do_unverified_message(
+    session: Session,
+    *,
+    ticket: Ticket,
+    body: str,
+    channel: str,
+    author_name: str,
+    email_message_id: str | None = None,
+    **check: Any,
+) -> TicketMessage:
+    """A message that claims to come from the requester but could not be verified (a forged
+    ``From:``). Agents see it flagged with ``check`` (why); the customer never sees it, and it
+    changes nothing: no reopening, no status or SLA change, no files kept."""
+    message = _add_message_row(
+        session, ticket, kind=MessageKind.internal.value, channel=channel,
+        side=UNVERIFIED_SIDE, author=None, author_name=author_name, body=check_body(body),
+        at=clock.now(), email_message_id=email_message_id,
+    )  # fmt: skip
+    _event(session, ticket, UNVERIFIED_EVENT, message_id=message.id, **check)
+    session.flush()
+    return message
+
+
+def unverified_checks(events: Sequence[TicketEvent]) -> dict[int, dict[str, Any]]:
+    """Why each unverified message on a ticket was not believed, by message id."""
+    return {
+        int(e.data["message_id"]): dict(e.data)
+        for e in events
+        if e.kind == UNVERIFIED_EVENT and isinstance((e.data or {}).get("message_id"), int)
+    }
+
+
 def do_agent_reply(
     session: Session,
     *,
