@@ -8,7 +8,8 @@ owner out for good, single-use hashed tokens with short expiry, TOTP codes accep
 No enumeration by time either (docs/security.md, issue 11 item 7): registration, a reset
 request, a new confirmation link and a failed sign-in do the same work in the request whether
 the address is registered or not (validation, rate counters, one argon2 operation, one job
-queued); whatever depends on the account (its rows, tokens, e-mails, login history) is done by a job after the answer.
+queued); whatever depends on the account (its rows, tokens, e-mails, login history) is
+done by a job after the answer.
 """
 
 from __future__ import annotations
