@@ -2254,17 +2254,43 @@ def do_quote_fx(
     return quote
 
 
+def _claim_quote(session: Session, *, sender_id: int, quote_id: int) -> FxQuote:
+    """The sender's unused, unexpired quote, marked used in this transaction.
+
+    A conditional update claims it (``used_at IS NULL`` in its WHERE): on PostgreSQL a
+    second transaction claiming the same quote waits for the first one's row lock and then
+    finds it used (or, if the first rolled back, claims it itself), so exactly one use
+    wins. The transfer's refusals after this roll the claim back with everything else."""
+    now = clock.now()
+    quotes = table_of(FxQuote)
+    claimed = session.execute(
+        update(quotes)
+        .where(
+            quotes.c.id == quote_id,
+            quotes.c.user_id == sender_id,
+            quotes.c.used_at.is_(None),
+            quotes.c.expires_at > now,
+        )
+        .values(used_at=now)
+        .execution_options(synchronize_session=False)
+    )
+    quote = session.get(FxQuote, quote_id, populate_existing=True)
+    if quote is None or quote.user_id != sender_id:
+        raise QuoteInvalid(field="quote_id")
+    if cast(Any, claimed).rowcount != 1:
+        if quote.used_at is None and quote.expires_at <= now:
+            raise QuoteExpired(field="quote_id")
+        raise QuoteInvalid(field="quote_id")
+    return quote
+
+
 def do_transfer_fx(
     session: Session, *, sender_id: int, recipient: str, quote_id: int, note: str = ""
 ) -> TransferResult:
     """Send money that arrives in another currency at a quoted rate: two balanced entries
     through OKPay's FX position (one per currency), plus the cross-border fee."""
     note = identity_service.check_name(note, field="note", max_length=140)
-    quote = session.get(FxQuote, quote_id)
-    if quote is None or quote.user_id != sender_id or quote.used_at is not None:
-        raise QuoteInvalid(field="quote_id")
-    if quote.expires_at <= clock.now():
-        raise QuoteExpired(field="quote_id")
+    quote = _claim_quote(session, sender_id=sender_id, quote_id=quote_id)
     target = resolve_recipient(session, sender_id=sender_id, recipient=recipient)
     src, tgt = quote.source_currency, quote.target_currency
     source_id = ledger.customer_account_id(session, user_id=sender_id, currency=src, create=False)
@@ -2290,7 +2316,6 @@ def do_transfer_fx(
     )
     if locked[source_id].available < quote.source_amount + quote.fee:
         raise ledger.InsufficientFunds()
-    quote.used_at = clock.now()
     op_id, reference = _new_operation(
         session,
         type=OperationType.transfer.value,
