@@ -20,12 +20,11 @@ from sqlalchemy.orm.attributes import set_committed_value
 from okpay.core import audit, clock
 from okpay.core.errors import DomainError, NotFound, ValidationFailed
 from okpay.core.i18n import N_, format_money
-from okpay.core.ids import dated_reference
 from okpay.core.money import SUPPORTED_CURRENCIES, check_currency, parse_amount
-from okpay.db import one_of, table_of
+from okpay.db import table_of
 from okpay.identity import service as identity_service
 from okpay.identity.models import AccountStatus
-from okpay.wallet import fees, fx, ledger, pg
+from okpay.wallet import fees, fx, ledger, pg, references
 from okpay.wallet.limits import LimitSet, limits_for
 from okpay.wallet.models import (
     AccountRestriction,
@@ -574,7 +573,9 @@ _insert_activity = insert(table_of(Activity))
 
 
 def _new_operation(session: Session, **fields: Any) -> tuple[int, str]:
-    (created,) = _new_operations(session, [_operation_row(**fields)])
+    (created,) = _new_operations(
+        session, [_operation_row(reference=references.new_reference(session), **fields)]
+    )
     return created
 
 
@@ -585,10 +586,9 @@ def _new_operations(session: Session, rows: list[dict[str, Any]]) -> list[tuple[
 
 
 def _operation_row(**fields: Any) -> dict[str, Any]:
-    """Every column of a new operation: a fresh reference, now, and ``fields``."""
+    """Every column of a new operation: now and ``fields`` (the reference among them)."""
     now = clock.now()
     return {
-        "reference": dated_reference("TX"),
         "created_at": now,
         "updated_at": now,
         "fee": 0,
@@ -1025,7 +1025,7 @@ def _write_batch(
     rows and the day's usage, each kind in one multi-row statement (all of them in one on
     PostgreSQL); (id, reference) of each, in order."""
     now = clock.now()
-    pairs = list(zip(planned, _new_references(session, len(planned)), strict=True))
+    pairs = list(zip(planned, references.new_references(session, len(planned)), strict=True))
     usage_cny = sum(fx.to_cny(p.item.amount, p.item.currency) for p in planned)
     if session.get_bind().dialect.name == "postgresql":
         ids = pg.write_operations(
@@ -1108,27 +1108,6 @@ def _write_batch(
         count=len(planned),
     )
     return created
-
-
-def _new_references(session: Session, count: int) -> list[str]:
-    """``count`` different operation references. References are short and random: among a
-    day's millions, a thousand new ones would often meet one already taken, so a batch
-    checks them first (one indexed read). A single one is left to the unique constraint
-    (a clash is retried with the whole transaction, see wallet.flows)."""
-    chosen: dict[str, None] = {}
-    while len(chosen) < count:
-        fresh = {dated_reference("TX") for _ in range(count - len(chosen))} - set(chosen)
-        if count > 1:
-            dialect = session.get_bind().dialect.name
-            fresh -= set(
-                session.scalars(
-                    select(Operation.reference).where(
-                        one_of(dialect, Operation.reference, sorted(fresh))
-                    )
-                )
-            )
-        chosen.update(dict.fromkeys(fresh))
-    return list(chosen)
 
 
 def _batch_data(p: _Checked) -> dict[str, Any]:
@@ -1279,7 +1258,7 @@ def _begin_topup(
     assert account_id is not None
     if session.get_bind().dialect.name == "postgresql":  # the three writes in one statement
         now = clock.now()
-        reference = dated_reference("TX")
+        reference = references.new_reference(session)
         (created,) = pg.write_operations(
             session,
             user_id=user_id,
