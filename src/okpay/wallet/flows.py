@@ -23,7 +23,7 @@ from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session
 
 from okpay.core import clock
-from okpay.core.errors import Conflict, DomainError, ValidationFailed
+from okpay.core.errors import Conflict, DomainError, RateLimited, ValidationFailed
 from okpay.core.i18n import N_
 from okpay.db import get_database
 from okpay.wallet import service
@@ -179,6 +179,9 @@ def run_idempotent(
 
     try:
         return work(finish)
+    except RateLimited:  # "try later": the same key must work later, so it is not kept
+        _release(idem)
+        raise
     except DomainError as err:
         answer = Answer(err.status, err.as_json())
         in_transaction(lambda s: _complete(s, idem, answer))
