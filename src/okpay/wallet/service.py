@@ -743,6 +743,16 @@ def review_recipient(
 ) -> tuple[identity_service.Recipient, str]:
     """:func:`resolve_recipient`, and how the review shows them: the full name if the
     sender has paid them before, else masked ("*伟", "J*** S.")."""
+    target, label, _known = review_recipient_known(
+        session, sender_id=sender_id, recipient=recipient
+    )
+    return target, label
+
+
+def review_recipient_known(
+    session: Session, *, sender_id: int, recipient: str
+) -> tuple[identity_service.Recipient, str, bool]:
+    """:func:`review_recipient`, and whether the sender has paid them before."""
     target = identity_service.find_recipient_summary(session, recipient)
     known = target is not None and (
         target.id == sender_id
@@ -750,7 +760,7 @@ def review_recipient(
     )
     recipients.charge_lookups(sender_id, [recipient], free=[recipient] if known else [])
     target = check_recipient(target, sender_id=sender_id)
-    return target, recipients.review_label(target, known=known)
+    return target, recipients.review_label(target, known=known), known
 
 
 @dataclass(frozen=True)
