@@ -73,3 +73,22 @@ def test_i11_item15_parallel_processes_never_share_numbers(db) -> None:  # type:
     with db.unit_of_work() as s:
         drawn += references.new_references(s, 2500)
     assert len(set(drawn)) == len(drawn) == 6 * 20 * 150 + 2500
+
+
+def test_i11_item15_support_tickets_take_both_shapes_and_catch_typos() -> None:
+    """A ticket's transaction references: numbered ones and the older six-character ones
+    are taken; a numbered one with a mistyped character is refused at once."""
+    import pytest
+
+    from okpay.core.errors import ValidationFailed
+    from okpay.support import service as support
+
+    numbered = ids.numbered_reference("TX", 7)
+    typo = numbered[:-2] + ("A" if numbered[-2] != "A" else "B") + numbered[-1]
+    assert support.check_references(f"{numbered.lower()}, TX-20261121-7QK3M9") == [
+        numbered,
+        "TX-20261121-7QK3M9",
+    ]
+    with pytest.raises(ValidationFailed) as refused:
+        support.check_references([typo])
+    assert refused.value.code == "reference_invalid"

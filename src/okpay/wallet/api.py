@@ -153,7 +153,7 @@ def transfer_review(
     name comes back masked."""
     amount, currency = _amount(body)
     preview = service.preview_transfer(db, sender_id=user.id, amount=amount, currency=currency)
-    _target, label, known = service.review_recipient_known(
+    _target, label, known = service.review_recipient(
         db, sender_id=user.id, recipient=body.recipient
     )
     return s.TransferReviewOut(

@@ -186,7 +186,7 @@ def send_review(
         preview = service.preview_transfer(
             db, sender_id=user.id, amount=minor, currency=cur, cross_border=target_cur != cur
         )
-        _target, recipient_label = service.review_recipient(
+        _target, recipient_label, _known = service.review_recipient(
             db, sender_id=user.id, recipient=recipient
         )
         fx_quote = None

@@ -740,19 +740,9 @@ def resolve_recipient(
 
 def review_recipient(
     session: Session, *, sender_id: int, recipient: str
-) -> tuple[identity_service.Recipient, str]:
-    """:func:`resolve_recipient`, and how the review shows them: the full name if the
-    sender has paid them before, else masked ("*伟", "J*** S.")."""
-    target, label, _known = review_recipient_known(
-        session, sender_id=sender_id, recipient=recipient
-    )
-    return target, label
-
-
-def review_recipient_known(
-    session: Session, *, sender_id: int, recipient: str
 ) -> tuple[identity_service.Recipient, str, bool]:
-    """:func:`review_recipient`, and whether the sender has paid them before."""
+    """:func:`resolve_recipient`, how the review shows them (the full name if the sender
+    has paid them before, else masked: "*伟", "J*** S.") and whether the sender has."""
     target = identity_service.find_recipient_summary(session, recipient)
     known = target is not None and (
         target.id == sender_id
@@ -995,7 +985,6 @@ def do_transfer_batch(
     wanted = [
         _Wanted(
             index,
-            item.recipient,
             targets.get(item.recipient),
             amount,
             currency,
@@ -1026,7 +1015,6 @@ class _Wanted:
     only after the sender's standing, limits and balance, see :func:`_plan_batch`)."""
 
     index: int
-    recipient: str
     target: identity_service.Recipient | None
     amount: int
     currency: str
