@@ -23,6 +23,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from okpay.core import ratelimit
+from okpay.core.errors import ValidationFailed
+from okpay.core.i18n import N_
 from okpay.db import one_of
 from okpay.identity import service as identity_service
 from okpay.settings import get_settings
@@ -31,14 +33,26 @@ from okpay.wallet.models import Operation, OperationType
 HOUR, DAY = 3600.0, 86400.0
 
 
+class TooManyNewRecipients(ValidationFailed):
+    code = "too_many_new_recipients"
+    message = N_(
+        "This names %(count)s people you have not paid before, more than the %(limit)s new "
+        "recipients you can look up at a time. Please send to fewer new people at once."
+    )
+
+
 def charge_lookups(sender_id: int, references: Iterable[str], *, free: Iterable[str] = ()) -> None:
     """Count the lookups of ``references`` (distinct, less the ``free`` ones: people the
     sender has paid before, or the sender) against the sender's hourly and daily budgets;
-    RateLimited, counting nothing, when either would be exceeded."""
+    RateLimited when either would be exceeded, TooManyNewRecipients when the request
+    alone is larger than a whole budget."""
     cost = len(set(references) - set(free))
     if cost <= 0:
         return
     settings = get_settings()
+    most = min(settings.recipient_lookups_per_hour, settings.recipient_lookups_per_day)
+    if cost > most:  # waiting would not help: say so rather than "try again later"
+        raise TooManyNewRecipients(count=cost, limit=most)
     key = str(sender_id)
     hourly = ratelimit.shared("recipient-lookups-hour", settings.recipient_lookups_per_hour, HOUR)
     daily = ratelimit.shared("recipient-lookups-day", settings.recipient_lookups_per_day, DAY)
