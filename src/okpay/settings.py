@@ -90,6 +90,12 @@ class Settings(BaseSettings):
     triage_per_minute: int = Field(30, ge=1)
     help_events_per_minute: int = Field(60, ge=1)
 
+    # Wallet: how many people a customer may look up as new recipients (anyone they have not
+    # paid before), per hour and per day, on the send page, the API and in batches; shared
+    # across processes through Redis when OKPAY_REDIS_URL is set (docs/security.md).
+    recipient_lookups_per_hour: int = Field(100, ge=1)
+    recipient_lookups_per_day: int = Field(300, ge=1)
+
     @model_validator(mode="after")
     def _fill_defaults(self) -> Settings:
         if not self.database_url:

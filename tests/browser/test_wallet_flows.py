@@ -255,3 +255,39 @@ def test_sandbox_demo_shop_creates_a_checkout(page: Page, db) -> None:  # type: 
     expect(page.get_by_test_id("checkout")).to_have_attribute("data-status", "paid")
     page.goto("/wallet")
     expect(page.get_by_test_id("balance-CNY")).to_contain_text("87.70")
+
+
+def test_i11_item6_send_review_masks_a_new_recipients_name(page: Page, zh_page: Page, db) -> None:  # type: ignore[no-untyped-def]
+    """The send review shows "*伟" and a masked address for someone never paid before, in
+    Chinese and English, on a desktop and a phone, without horizontal overflow."""
+    import os
+    import uuid
+
+    from sqlalchemy import update
+
+    from okpay.identity.models import User
+    from tests.wallet.helpers import fund
+    from tests.wallet.helpers import make_user as make_wallet_user
+
+    payer = make_wallet_user(db, "payer@example.com")
+    make_wallet_user(db, "zhangwei@example.com")
+    with db.unit_of_work() as s:
+        s.execute(update(User).where(User.email == "zhangwei@example.com").values(name="张伟"))
+    fund(db, payer, 500_00)
+    shots = os.environ.get("OKPAY_TEST_SHOTS")
+    for p, lang in ((zh_page, "zh-CN"), (page, "en")):
+        sign_in(p, "payer@example.com")
+        for width, height in ((1280, 800), (390, 844)):
+            p.set_viewport_size({"width": width, "height": height})
+            p.goto("/wallet/send")
+            p.fill("#f-recipient", "zhangwei@example.com")
+            p.fill("#f-amount", "35.50")
+            p.click("form[action='/wallet/send/review'] button[type=submit]")
+            review = p.get_by_test_id("send-review")
+            expect(review).to_contain_text("*伟")
+            expect(review).not_to_contain_text("张伟")
+            expect(review).to_contain_text("35.50")
+            assert p.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
+            if shots:
+                os.makedirs(shots, exist_ok=True)
+                p.screenshot(path=f"{shots}/send-review-{lang}-{width}-{uuid.uuid4().hex[:4]}.png")

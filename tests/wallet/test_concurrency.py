@@ -168,3 +168,52 @@ def test_simultaneous_transfers_stay_within_the_daily_limit(pg) -> None:
     assert set(results) - {"ok"} == {"limit_exceeded"}
     assert balance(pg, alice) == (daily - 3 * amount, 0)
     assert_ledger_consistent(pg)
+
+
+def test_i11_item3_fx_quote_is_spent_once(pg) -> None:
+    """Twenty transfers on one FX quote at once, each with its own Idempotency-Key and
+    connection: the quote is claimed by a conditional update, so exactly one moves money."""
+    from okpay.wallet import service
+
+    alice = make_user(pg, "alice@example.com")
+    for i in range(20):
+        make_user(pg, f"fx{i}@example.com")
+    fund(pg, alice, 10_000_00)
+    with pg.unit_of_work() as s:
+        quote = service.do_quote_fx(
+            s, user_id=alice, source_currency="CNY", target_currency="USD", amount=100_00
+        )
+        quote_id, cost = quote.id, quote.source_amount + quote.fee
+    start = threading.Barrier(20)
+
+    def attempt(i: int) -> str:
+        idem = flows.idempotency(alice, uuid.uuid4().hex, "transfer", {"q": quote_id, "i": i})
+        start.wait()
+        try:
+            flows.fx_transfer(
+                idem, sender_id=alice, recipient=f"fx{i}@example.com", quote_id=quote_id, note=""
+            )
+            return "ok"
+        except DomainError as err:
+            return err.code
+
+    with ThreadPoolExecutor(max_workers=20) as pool:
+        results = list(pool.map(attempt, range(20)))
+    assert results.count("ok") == 1, results
+    assert set(results) - {"ok"} == {"quote_invalid"}
+    assert balance(pg, alice) == (10_000_00 - cost, 0)
+    assert sum(balance(pg, make_id, "USD")[0] for make_id in _ids(pg, 20)) == quote.target_amount
+    assert_ledger_consistent(pg)
+
+
+def _ids(pg, n: int) -> list[int]:  # type: ignore[no-untyped-def]
+    from sqlalchemy import select
+
+    from okpay.identity.models import User
+
+    with pg.unit_of_work(write=False) as s:
+        return list(
+            s.scalars(
+                select(User.id).where(User.email.in_([f"fx{i}@example.com" for i in range(n)]))
+            )
+        )

@@ -288,16 +288,19 @@ def test_only_staff_can_change_limits(client, db, pair) -> None:
 
 
 def test_a_reference_already_taken_is_drawn_again(client, db, pair, monkeypatch) -> None:
-    """References are short and random, so a new one can meet one already taken: the unique
-    constraint refuses it and the transfer is retried with another, on either database."""
-    from okpay.wallet import service
+    """References are numbered and cannot clash (issue 11 item 15); should one ever meet
+    one already taken, the unique constraint refuses it and the transfer is retried with
+    another, on either database."""
+    from okpay.wallet import references
 
     _alice, bob, headers = pair
     taken = send(client, headers, "k1", recipient="bob@example.com", amount="1").json()["reference"]
-    real = service.dated_reference
-    draws = iter([taken])
+    real = references.new_references
+    draws = iter([[taken]])
     monkeypatch.setattr(
-        service, "dated_reference", lambda prefix: next(draws, None) or real(prefix)
+        references,
+        "new_references",
+        lambda session, count: next(draws, None) or real(session, count),
     )
     response = send(client, headers, "k2", recipient="bob@example.com", amount="2")
     assert response.status_code == 201, response.text

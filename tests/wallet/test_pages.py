@@ -49,7 +49,8 @@ def test_send_review_then_confirm_once(client, db) -> None:
 
 
 def test_send_errors_stay_on_the_form(client, db) -> None:
-    make_user(db, "alice@example.com")
+    alice = make_user(db, "alice@example.com")
+    fund(db, alice, 10_00)  # the balance is checked before the recipient (issue 11 item 6)
     sign_in(client, "alice@example.com")
     response = post_form(
         client,

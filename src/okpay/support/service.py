@@ -20,7 +20,7 @@ from urllib.parse import quote
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from okpay.core import audit, clock
+from okpay.core import audit, clock, ids
 from okpay.core.cards import mask_card_numbers
 from okpay.core.errors import Conflict, DomainError, NotFound, ValidationFailed
 from okpay.core.i18n import N_, format_datetime, get_locale, use_locale
@@ -56,7 +56,9 @@ from okpay.support.models import (
 
 SUBJECT_MAX = 200
 BODY_MAX = 20_000
-TX_REFERENCE = re.compile(r"TX-\d{8}-[2-9A-HJ-NP-Z]{6}")
+# Older references end in six random characters, numbered ones in nine and a check
+# character (core.ids); a numbered one whose check character is wrong is a typo.
+TX_REFERENCE = re.compile(r"TX-\d{8}-[2-9A-HJ-NP-Z]{6}(?:[2-9A-HJ-NP-Z]{4})?")
 # "OK-2026-000123" in any case, with or without brackets, also typed as "ok 2026 123".
 NUMBER_PATTERN = re.compile(r"\bOK[-\s]?(\d{4})[-\s]?(\d{1,9})\b", re.IGNORECASE)
 PRIORITY_ORDER = ["low", "normal", "high", "urgent"]
@@ -253,18 +255,19 @@ def check_body(raw: str, *, required: bool = True) -> str:
 
 
 def check_references(raw: Sequence[str] | str) -> list[str]:
-    """Transaction references (TX-YYYYMMDD-XXXXXX), deduplicated; anything else refused."""
+    """Transaction references (TX-YYYYMMDD- and ten characters, or six for older ones),
+    deduplicated; anything else refused."""
     items = re.split(r"[\s,;，；]+", raw) if isinstance(raw, str) else list(raw)
     found: list[str] = []
     for item in items:
         value = unicodedata.normalize("NFKC", item or "").strip().upper()
         if not value:
             continue
-        if not TX_REFERENCE.fullmatch(value):
+        if not TX_REFERENCE.fullmatch(value) or not ids.reference_is_well_formed(value):
             raise ValidationFailed(
                 N_(
                     "“%(value)s” is not a transaction reference "
-                    "(they look like TX-20261121-7QK3M9)."
+                    "(they look like TX-20261121-WMSTDVEMET)."
                 ),
                 code="reference_invalid",
                 field="reference",

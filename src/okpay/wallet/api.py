@@ -148,6 +148,30 @@ def transfer_batch(
     return _answer(flows.transfer_batch(idem, sender_id=user.id, items=items))
 
 
+@router.post("/transfers/review", response_model=s.TransferReviewOut)
+def transfer_review(
+    body: s.TransferReviewIn, user: CurrentUser, db: DbSession
+) -> s.TransferReviewOut:
+    """What a transfer would cost and who would get it, before sending (nothing moves).
+    Refusals for the sender's standing, limits or balance come first; looking up someone
+    not paid before uses the sender's recipient-lookup budget (429 when spent), and their
+    name comes back masked."""
+    amount, currency = _amount(body)
+    preview = service.preview_transfer(db, sender_id=user.id, amount=amount, currency=currency)
+    _target, label, known = service.review_recipient(
+        db, sender_id=user.id, recipient=body.recipient
+    )
+    return s.TransferReviewOut(
+        recipient=label,
+        recipient_paid_before=known,
+        currency=currency,
+        amount=to_decimal_string(amount, currency),
+        fee=to_decimal_string(preview.fee, currency),
+        fee_minor=preview.fee,
+        total=to_decimal_string(amount + preview.fee, currency),
+    )
+
+
 @router.post("/fx/quotes", response_model=s.FxQuoteOut, status_code=201)
 def fx_quote(body: s.FxQuoteIn, user: CurrentUser, db: DbSession) -> s.FxQuoteOut:
     """Quote a transfer into another currency; send its id as `quote_id` to /transfers

@@ -28,7 +28,7 @@ from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session
 
 from okpay.core import clock
-from okpay.core.errors import Conflict, DomainError, ValidationFailed
+from okpay.core.errors import Conflict, DomainError, RateLimited, ValidationFailed
 from okpay.core.i18n import N_
 from okpay.db import get_database
 from okpay.settings import get_settings
@@ -338,6 +338,9 @@ def run_idempotent(
         return work(finish)
     except IdempotencyClaimLost:
         raise IdempotencyKeyInFlight() from None
+    except RateLimited:  # "try later": the same key must work later, so it is not kept
+        _release(idem)
+        raise
     except DomainError as err:
         answer = Answer(err.status, err.as_json())
         with contextlib.suppress(IdempotencyClaimLost):  # the later attempt answers

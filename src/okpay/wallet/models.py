@@ -14,6 +14,7 @@ from sqlalchemy import (
     Date,
     ForeignKey,
     Index,
+    Integer,
     String,
     Text,
     UniqueConstraint,
@@ -156,6 +157,10 @@ class Operation(Base):
     __table_args__ = (
         Index("ix_wallet_operation_user_id_created_at", "user_id", "created_at"),
         Index("ix_wallet_operation_external_ref", "external_ref"),
+        # "Has this sender paid that person before?" (recipient names, lookup budget)
+        Index(
+            "ix_wallet_operation_user_id_counterparty_user_id", "user_id", "counterparty_user_id"
+        ),
         UniqueConstraint("merchant_id", "order_id"),
     )
 
@@ -437,3 +442,13 @@ class ReconciliationException(Base):
     resolved_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     resolved_by: Mapped[int | None] = mapped_column(ForeignKey("user_account.id"))
     resolution_note: Mapped[str] = mapped_column(Text, default="")
+
+
+class ReferenceCounter(Base):
+    """On SQLite, the last operation reference number handed out (one row; PostgreSQL uses
+    the sequence wallet_reference_seq instead, see wallet.references)."""
+
+    __tablename__ = "wallet_reference_counter"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    value: Mapped[int] = mapped_column(BigInteger)

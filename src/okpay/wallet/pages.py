@@ -181,24 +181,22 @@ def send_review(
         cur = check_currency(currency)
         target_cur = check_currency(target_currency or currency)
         minor = parse_amount(amount, cur)
-
-        target = service.resolve_recipient(db, sender_id=user.id, recipient=recipient)
+        # Standing, limits and balance first: what they answer never depends on whether
+        # the recipient exists; then the (budgeted) lookup and the name, masked unless
+        # this sender has paid them before (wallet.recipients).
+        preview = service.preview_transfer(
+            db, sender_id=user.id, amount=minor, currency=cur, cross_border=target_cur != cur
+        )
+        _target, recipient_label, _known = service.review_recipient(
+            db, sender_id=user.id, recipient=recipient
+        )
         fx_quote = None
+        fee, discount = preview.fee, preview.discount
         if target_cur != cur:
             fx_quote = service.do_quote_fx(
                 db, user_id=user.id, source_currency=cur, target_currency=target_cur, amount=minor
             )
             fee, discount = fx_quote.fee, None
-        else:
-            q = service.quote_fee(
-                db,
-                user_id=user.id,
-                operation="transfer",
-                method="wallet",
-                amount=minor,
-                currency=cur,
-            )
-            fee, discount = q.fee, q.discount
     except DomainError as err:
         return _form_error(request, db, "wallet/send.html", err, form=form, step="edit")
     return render(
@@ -212,7 +210,7 @@ def send_review(
             fee=fee,
             discount=discount,
             quote=fx_quote,
-            recipient_label=target.label,
+            recipient_label=recipient_label,
         ),
     )
 

@@ -8,7 +8,8 @@ the sender's usage). Through the ORM that is a dozen statements, each costing mo
 than the database spends on it. Here it is two statements sent straight to the driver
 (psycopg prepares them after a few uses):
 
-1. :func:`find_and_lock`: recipients by e-mail or phone, every balance row involved locked
+1. :func:`find_and_lock`: recipients by e-mail or phone (and whether the sender paid each
+   before, see wallet.recipients), every balance row involved locked
    (``FOR NO KEY UPDATE``, id order), and the sender's state, in one statement. When the
    locks may have waited for a change to the sender (a movement or a freeze committed after
    the statement began), the state is read again by :func:`sender_state` in a second
@@ -266,11 +267,17 @@ _SENDER_STATE = f"SELECT {_STATE_COLUMNS}\nFROM user_account u WHERE u.id = %(us
 # generic plan is the same as the custom one and is kept.
 _FIND_AND_LOCK = """
 WITH r AS MATERIALIZED (
-  SELECT id, status, name, email, 'email' AS by, email AS value
-  FROM user_account WHERE email {email}
-  UNION ALL
-  SELECT id, status, name, email, 'phone', phone
-  FROM user_account WHERE phone {phone}
+  SELECT f.*, EXISTS (
+    SELECT FROM wallet_operation o
+    WHERE o.user_id = %(sender)s AND o.counterparty_user_id = f.id AND o.type = 'transfer'
+  ) AS paid
+  FROM (
+    SELECT id, status, name, email, 'email' AS by, email AS value
+    FROM user_account WHERE email {email}
+    UNION ALL
+    SELECT id, status, name, email, 'phone', phone
+    FROM user_account WHERE phone {phone}
+  ) AS f
 ), a AS (
   SELECT id, kind, user_id, merchant_id, currency, balance, held, xmin AS version
   FROM wallet_account
@@ -287,7 +294,7 @@ WITH r AS MATERIALIZED (
   FROM user_account u WHERE u.id = %(sender)s
 )
 SELECT 'r', id, status, name, email, by, value, NULL::BIGINT, NULL::BIGINT, NULL::INTEGER,
-  NULL::JSON, NULL::BOOLEAN
+  NULL::JSON, paid
 FROM r
 UNION ALL
 SELECT 'a', id, kind, NULL, currency, NULL, NULL, balance, held, user_id, NULL, NULL FROM a
@@ -314,11 +321,14 @@ def find_and_lock(
     op_type: str,
     since: date,
     now: datetime,
-) -> tuple[dict[str, Recipient], dict[tuple[int, str], LockedAccount], SenderState | None]:
-    """Recipients as typed by the sender (those found), the locked accounts of the sender
-    and of them in ``currencies`` by (user id, currency), and the sender's state as of
-    after the locks: one statement, or two when the first one's reading of the state may
-    be out of date (see above)."""
+) -> tuple[
+    dict[str, Recipient], set[int], dict[tuple[int, str], LockedAccount], SenderState | None
+]:
+    """Recipients as typed by the sender (those found), the ids of those the sender has
+    sent a transfer to before, the locked accounts of the sender and of the recipients in
+    ``currencies`` by (user id, currency), and the sender's state as of after the locks:
+    one statement, or two when the first one's reading of the state may be out of date
+    (see above)."""
     keys = RecipientKeys(references)
     emails, phones = keys.wanted("email"), keys.wanted("phone")
     params: dict[str, Any]
@@ -346,13 +356,16 @@ def find_and_lock(
         {**params, "sender": sender_id, "op_type": op_type, "since": since, "now": now},
     )
     found: dict[tuple[str, str], Recipient] = {}
+    paid: set[int] = set()
     locked: dict[tuple[int, str], LockedAccount] = {}
     state: SenderState | None = None
     fresh = False
     for row in rows:
         if row[0] == "r":
-            _tag, user_id, status, name, email, by, value, *_rest = row
+            _tag, user_id, status, name, email, by, value, *_rest, paid_before = row
             found[(by, value)] = Recipient(user_id, status, name, email)
+            if paid_before:
+                paid.add(user_id)
         elif row[0] == "a":
             _tag, account_id, kind, _name, currency, _by, _value, balance, held, owner, *_ = row
             locked[(owner, currency)] = LockedAccount(
@@ -364,7 +377,7 @@ def find_and_lock(
             state = _sender_state([tuple(columns)])
     if state is not None and not fresh:
         state = sender_state(session, user_id=sender_id, op_type=op_type, since=since, now=now)
-    return keys.answer(found), locked, state
+    return keys.answer(found), paid, locked, state
 
 
 @dataclass(frozen=True)

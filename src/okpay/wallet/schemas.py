@@ -229,6 +229,25 @@ class FeeQuoteOut(BaseModel):
     total: str
 
 
+class TransferReviewIn(AmountIn):
+    recipient: str = Field(
+        max_length=320, description="The recipient's e-mail address or phone number"
+    )
+
+
+class TransferReviewOut(BaseModel):
+    """What the sender confirms before sending: the recipient's name is masked ("*伟",
+    "J*** S.") until the sender has paid them before; the e-mail address always is."""
+
+    recipient: str
+    recipient_paid_before: bool
+    currency: str
+    amount: str
+    fee: str
+    fee_minor: int
+    total: str
+
+
 def operation_out(
     op: Operation, *, viewer_id: int, activity: Activity | None = None
 ) -> OperationOut:

@@ -20,12 +20,11 @@ from sqlalchemy.orm.attributes import set_committed_value
 from okpay.core import audit, clock
 from okpay.core.errors import DomainError, NotFound, ValidationFailed
 from okpay.core.i18n import N_, format_money
-from okpay.core.ids import dated_reference
 from okpay.core.money import SUPPORTED_CURRENCIES, check_currency, parse_amount
-from okpay.db import one_of, table_of
+from okpay.db import table_of
 from okpay.identity import service as identity_service
 from okpay.identity.models import AccountStatus
-from okpay.wallet import fees, fx, ledger, pg
+from okpay.wallet import fees, fx, ledger, pg, recipients, references
 from okpay.wallet.limits import LimitSet, limits_for
 from okpay.wallet.models import (
     AccountRestriction,
@@ -600,7 +599,9 @@ _insert_activity = insert(table_of(Activity))
 
 
 def _new_operation(session: Session, **fields: Any) -> tuple[int, str]:
-    (created,) = _new_operations(session, [_operation_row(**fields)])
+    (created,) = _new_operations(
+        session, [_operation_row(reference=references.new_reference(session), **fields)]
+    )
     return created
 
 
@@ -611,10 +612,9 @@ def _new_operations(session: Session, rows: list[dict[str, Any]]) -> list[tuple[
 
 
 def _operation_row(**fields: Any) -> dict[str, Any]:
-    """Every column of a new operation: a fresh reference, now, and ``fields``."""
+    """Every column of a new operation: now and ``fields`` (the reference among them)."""
     now = clock.now()
     return {
-        "reference": dated_reference("TX"),
         "created_at": now,
         "updated_at": now,
         "fee": 0,
@@ -758,10 +758,78 @@ def quote_fee(
 def resolve_recipient(
     session: Session, *, sender_id: int, recipient: str
 ) -> identity_service.Recipient:
-    """The user money would go to: someone else, who exists and can receive."""
-    return check_recipient(
-        identity_service.find_recipient_summary(session, recipient), sender_id=sender_id
+    """The user money would go to: someone else, who exists and can receive. The lookup
+    counts against the sender's budget unless they have paid that person before (see
+    wallet.recipients); callers check what does not depend on the recipient first."""
+    return review_recipient(session, sender_id=sender_id, recipient=recipient)[0]
+
+
+def review_recipient(
+    session: Session, *, sender_id: int, recipient: str
+) -> tuple[identity_service.Recipient, str, bool]:
+    """:func:`resolve_recipient`, how the review shows them (the full name if the sender
+    has paid them before, else masked: "*伟", "J*** S.") and whether the sender has."""
+    target = identity_service.find_recipient_summary(session, recipient)
+    known = target is not None and (
+        target.id == sender_id
+        or target.id in recipients.paid_before(session, sender_id=sender_id, user_ids=[target.id])
     )
+    recipients.charge_lookups(sender_id, [recipient], free=[recipient] if known else [])
+    target = check_recipient(target, sender_id=sender_id)
+    return target, recipients.review_label(target, known=known), known
+
+
+@dataclass(frozen=True)
+class TransferPreview:
+    fee: int
+    discount: fees.Discount | None
+
+
+def preview_transfer(
+    session: Session,
+    *,
+    sender_id: int,
+    amount: int,
+    currency: str,
+    cross_border: bool = False,
+    fee: int | None = None,
+) -> TransferPreview:
+    """What a transfer would cost (``fee``: a quoted one), refused as it would be for the
+    sender's standing, limits or balance (read without locks: the transfer checks again
+    under them). Runs before the recipient is looked up, so that these answers never
+    depend on who the recipient is."""
+    me = check_can(session, sender_id, "transfer")
+    snapshot = usage_snapshot(session, user_id=sender_id)
+    check_limits(
+        session,
+        user_id=sender_id,
+        op_type="transfer",
+        amount=amount,
+        currency=currency,
+        level=me.verification_level,
+        snapshot=snapshot,
+    )
+    if fee is not None:
+        preview = TransferPreview(fee, None)
+    else:
+        q = quote_fee(
+            session,
+            user_id=sender_id,
+            operation="transfer",
+            method="wallet",
+            amount=amount,
+            currency=currency,
+            cross_border=cross_border,
+            snapshot=snapshot,
+            created_at=me.created_at,
+        )
+        preview = TransferPreview(q.fee, q.discount)
+    account = next(
+        (a for a in ledger.balances(session, user_id=sender_id) if a.currency == currency), None
+    )
+    if account is None or account.balance - account.held < amount + preview.fee:
+        raise ledger.InsufficientFunds()
+    return preview
 
 
 def check_recipient(
@@ -914,10 +982,11 @@ def do_transfer_batch(
     locked: dict[tuple[int, str], ledger.LockedAccount] | None = None
     sender: tuple[Standing, UsageSnapshot, LimitSet] | None = None
     if session.get_bind().dialect.name == "postgresql" and parsed:
-        # One statement finds the recipients, locks every balance involved and reads the
-        # sender's standing, usage and limits (again in a second one if it may be stale).
+        # One statement finds the recipients (and whether the sender paid each before),
+        # locks every balance involved and reads the sender's standing, usage and limits
+        # (again in a second one if it may be stale).
         today = _today()
-        targets, locked, state = pg.find_and_lock(
+        targets, paid, locked, state = pg.find_and_lock(
             session,
             sender_id=sender_id,
             references=references,
@@ -929,14 +998,27 @@ def do_transfer_batch(
         sender = _from_state(state, "transfer", today)
     else:
         targets = identity_service.find_recipient_summaries(session, references)
-    wanted: list[_Wanted] = []
-    for index, item, currency, amount, note in parsed:
-        try:
-            target = check_recipient(targets.get(item.recipient), sender_id=sender_id)
-        except DomainError as err:
-            outcome[index] = err
-            continue
-        wanted.append(_Wanted(index, target, amount, currency, note, item.client_ref))
+        paid = recipients.paid_before(
+            session, sender_id=sender_id, user_ids=[t.id for t in targets.values()]
+        )
+    # Before any item is answered: the lookups of people not paid before use the sender's
+    # budget, the same whether they exist or not (a refusal here moves nothing).
+    recipients.charge_lookups(
+        sender_id,
+        references,
+        free=[ref for ref, t in targets.items() if t.id == sender_id or t.id in paid],
+    )
+    wanted = [
+        _Wanted(
+            index,
+            targets.get(item.recipient),
+            amount,
+            currency,
+            note,
+            item.client_ref,
+        )
+        for index, item, currency, amount, note in parsed
+    ]
     planned, sender_label = _plan_batch(
         session, sender_id=sender_id, wanted=wanted, locked=locked, sender=sender
     )
@@ -955,10 +1037,11 @@ def do_transfer_batch(
 
 @dataclass(frozen=True)
 class _Wanted:
-    """A batch item that passed validation."""
+    """A batch item that passed validation, with its recipient if one was found (checked
+    only after the sender's standing, limits and balance, see :func:`_plan_batch`)."""
 
     index: int
-    target: identity_service.Recipient
+    target: identity_service.Recipient | None
     amount: int
     currency: str
     note: str
@@ -970,6 +1053,7 @@ class _Checked:
     """A batch item that passed every check, with its planned entry."""
 
     item: _Wanted
+    target: identity_service.Recipient
     source: ledger.LockedAccount
     dest: ledger.LockedAccount
     fee: int
@@ -999,7 +1083,7 @@ def _plan_batch(
     if locked is None:
         locked = ledger.lock_customer_accounts_in(
             session,
-            user_ids={sender_id, *(w.target.id for w in wanted)},
+            user_ids={sender_id, *(w.target.id for w in wanted if w.target is not None)},
             currencies={w.currency for w in wanted},
         )
     by_id = {a.id: a for a in locked.values()}
@@ -1023,14 +1107,17 @@ def _plan_batch(
                 snapshot=snapshot,
                 limits=limits,
             )
-            dest = locked.get((w.target.id, w.currency))
+            # Only now the recipient: an item refused for the sender's limits or balance
+            # answers the same whether or not the address belongs to anyone.
+            target = check_recipient(w.target, sender_id=sender_id)
+            dest = locked.get((target.id, w.currency))
             if dest is None:  # first money in this currency: open the account and lock it
                 dest_id = ledger.customer_account_id(
-                    session, user_id=w.target.id, currency=w.currency
+                    session, user_id=target.id, currency=w.currency
                 )
                 assert dest_id is not None
                 by_id.update(ledger.lock_accounts(session, [dest_id]))
-                dest = locked[(w.target.id, w.currency)] = by_id[dest_id]
+                dest = locked[(target.id, w.currency)] = by_id[dest_id]
             lines = _transfer_lines(
                 session, by_id, source=source, dest=dest, amount=w.amount, fee=fee
             )
@@ -1040,7 +1127,7 @@ def _plan_batch(
             continue
         ledger.applied(by_id, checked)
         snapshot.add("transfer", fx.to_cny(w.amount, w.currency))
-        result.ok.append(_Checked(w, source, dest, fee, checked))
+        result.ok.append(_Checked(w, target, source, dest, fee, checked))
     return result, me.label
 
 
@@ -1051,7 +1138,7 @@ def _write_batch(
     rows and the day's usage, each kind in one multi-row statement (all of them in one on
     PostgreSQL); (id, reference) of each, in order."""
     now = clock.now()
-    pairs = list(zip(planned, _new_references(session, len(planned)), strict=True))
+    pairs = list(zip(planned, references.new_references(session, len(planned)), strict=True))
     usage_cny = sum(fx.to_cny(p.item.amount, p.item.currency) for p in planned)
     if session.get_bind().dialect.name == "postgresql":
         ids = pg.write_operations(
@@ -1070,11 +1157,11 @@ def _write_batch(
                     plan=p.plan,
                     activity=[
                         pg.ActivityRow(**row)
-                        for row in _transfer_activity(sender_id, p.item.target, sender_label, p)
+                        for row in _transfer_activity(sender_id, p.target, sender_label, p)
                     ],
                     fee=p.fee,
                     note=p.item.note,
-                    cp_user_id=p.item.target.id,
+                    cp_user_id=p.target.id,
                     cp_account_id=p.dest.id,
                     data=_batch_data(p),
                 )
@@ -1094,7 +1181,7 @@ def _write_batch(
                 status=OperationStatus.completed.value,
                 user_id=sender_id,
                 account_id=p.source.id,
-                counterparty_user_id=p.item.target.id,
+                counterparty_user_id=p.target.id,
                 counterparty_account_id=p.dest.id,
                 currency=p.item.currency,
                 amount=p.item.amount,
@@ -1122,7 +1209,7 @@ def _write_batch(
                 "note": p.item.note,
             }
             for p, (op_id, reference) in steps
-            for row in _transfer_activity(sender_id, p.item.target, sender_label, p)
+            for row in _transfer_activity(sender_id, p.target, sender_label, p)
         ],
     )
     add_usage(
@@ -1134,27 +1221,6 @@ def _write_batch(
         count=len(planned),
     )
     return created
-
-
-def _new_references(session: Session, count: int) -> list[str]:
-    """``count`` different operation references. References are short and random: among a
-    day's millions, a thousand new ones would often meet one already taken, so a batch
-    checks them first (one indexed read). A single one is left to the unique constraint
-    (a clash is retried with the whole transaction, see wallet.flows)."""
-    chosen: dict[str, None] = {}
-    while len(chosen) < count:
-        fresh = {dated_reference("TX") for _ in range(count - len(chosen))} - set(chosen)
-        if count > 1:
-            dialect = session.get_bind().dialect.name
-            fresh -= set(
-                session.scalars(
-                    select(Operation.reference).where(
-                        one_of(dialect, Operation.reference, sorted(fresh))
-                    )
-                )
-            )
-        chosen.update(dict.fromkeys(fresh))
-    return list(chosen)
 
 
 def _batch_data(p: _Checked) -> dict[str, Any]:
@@ -1305,7 +1371,7 @@ def _begin_topup(
     assert account_id is not None
     if session.get_bind().dialect.name == "postgresql":  # the three writes in one statement
         now = clock.now()
-        reference = dated_reference("TX")
+        reference = references.new_reference(session)
         (created,) = pg.write_operations(
             session,
             user_id=user_id,
@@ -2340,17 +2406,50 @@ def do_quote_fx(
     return quote
 
 
+def _claim_quote(session: Session, *, sender_id: int, quote_id: int) -> FxQuote:
+    """The sender's unused, unexpired quote, marked used in this transaction.
+
+    A conditional update claims it (``used_at IS NULL`` in its WHERE): on PostgreSQL a
+    second transaction claiming the same quote waits for the first one's row lock and then
+    finds it used (or, if the first rolled back, claims it itself), so exactly one use
+    wins. The transfer's refusals after this roll the claim back with everything else."""
+    now = clock.now()
+    quotes = table_of(FxQuote)
+    claimed = session.execute(
+        update(quotes)
+        .where(
+            quotes.c.id == quote_id,
+            quotes.c.user_id == sender_id,
+            quotes.c.used_at.is_(None),
+            quotes.c.expires_at > now,
+        )
+        .values(used_at=now)
+        .execution_options(synchronize_session=False)
+    )
+    quote = session.get(FxQuote, quote_id, populate_existing=True)
+    if quote is None or quote.user_id != sender_id:
+        raise QuoteInvalid(field="quote_id")
+    if cast(Any, claimed).rowcount != 1:
+        if quote.used_at is None and quote.expires_at <= now:
+            raise QuoteExpired(field="quote_id")
+        raise QuoteInvalid(field="quote_id")
+    return quote
+
+
 def do_transfer_fx(
     session: Session, *, sender_id: int, recipient: str, quote_id: int, note: str = ""
 ) -> TransferResult:
     """Send money that arrives in another currency at a quoted rate: two balanced entries
     through OKPay's FX position (one per currency), plus the cross-border fee."""
     note = identity_service.check_name(note, field="note", max_length=140)
-    quote = session.get(FxQuote, quote_id)
-    if quote is None or quote.user_id != sender_id or quote.used_at is not None:
-        raise QuoteInvalid(field="quote_id")
-    if quote.expires_at <= clock.now():
-        raise QuoteExpired(field="quote_id")
+    quote = _claim_quote(session, sender_id=sender_id, quote_id=quote_id)
+    preview_transfer(  # before the recipient, as for any transfer (see wallet.recipients)
+        session,
+        sender_id=sender_id,
+        amount=quote.source_amount,
+        currency=quote.source_currency,
+        fee=quote.fee,
+    )
     target = resolve_recipient(session, sender_id=sender_id, recipient=recipient)
     src, tgt = quote.source_currency, quote.target_currency
     source_id = ledger.customer_account_id(session, user_id=sender_id, currency=src, create=False)
@@ -2376,7 +2475,6 @@ def do_transfer_fx(
     )
     if locked[source_id].available < quote.source_amount + quote.fee:
         raise ledger.InsufficientFunds()
-    quote.used_at = clock.now()
     op_id, reference = _new_operation(
         session,
         type=OperationType.transfer.value,
