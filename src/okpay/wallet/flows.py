@@ -520,27 +520,40 @@ def _as_it_stands(
     return in_transaction(run)
 
 
+def _begin_or_resume(
+    idem: Idempotency, begin: Callable[[Session], tuple[int, str, str | None]]
+) -> tuple[int, str, str | None]:
+    """The first step of a provider flow, in its own transaction: resume the operation an
+    interrupted attempt under this key began, or ``begin`` one and record its reference on
+    the key. Returns (id, reference, provider token; None once past the provider call)."""
+
+    def run(session: Session) -> tuple[int, str, str | None]:
+        resumed = _resume(session, idem)
+        if resumed is not None:
+            return resumed
+        op_id, reference, token = begin(session)
+        _begun(session, idem, reference)
+        return op_id, reference, token
+
+    return in_transaction(run)
+
+
 def card_topup(
     idem: Idempotency, *, user_id: int, payment_method_id: int, amount: int, currency: str
 ) -> Answer:
     """Pending top-up → provider charge → completed or failed, with the reason."""
 
-    def begin(session: Session) -> tuple[int, str, str | None]:
-        resumed = _resume(session, idem)
-        if resumed is not None:
-            return resumed
-        op_id, reference, token = service.do_begin_card_topup(
-            session,
-            user_id=user_id,
-            payment_method_id=payment_method_id,
-            amount=amount,
-            currency=currency,
-        )
-        _begun(session, idem, reference)
-        return op_id, reference, token
-
     def work(finish: Callable[[Session, Answer, str | None], None]) -> Answer:
-        op_id, reference, token = in_transaction(begin)
+        op_id, reference, token = _begin_or_resume(
+            idem,
+            lambda session: service.do_begin_card_topup(
+                session,
+                user_id=user_id,
+                payment_method_id=payment_method_id,
+                amount=amount,
+                currency=currency,
+            ),
+        )
         if token is None:
             return _as_it_stands(finish, op_id, reference, user_id)
         failure: str | None
@@ -584,22 +597,17 @@ def withdrawal(
 ) -> Answer:
     """Hold the money, ask the provider to pay out; a webhook settles or fails it later."""
 
-    def begin(session: Session) -> tuple[int, str, str | None]:
-        resumed = _resume(session, idem)
-        if resumed is not None:
-            return resumed
-        op_id, reference, token = service.do_begin_withdrawal(
-            session,
-            user_id=user_id,
-            payment_method_id=payment_method_id,
-            amount=amount,
-            currency=currency,
-        )
-        _begun(session, idem, reference)
-        return op_id, reference, token
-
     def work(finish: Callable[[Session, Answer, str | None], None]) -> Answer:
-        op_id, reference, token = in_transaction(begin)
+        op_id, reference, token = _begin_or_resume(
+            idem,
+            lambda session: service.do_begin_withdrawal(
+                session,
+                user_id=user_id,
+                payment_method_id=payment_method_id,
+                amount=amount,
+                currency=currency,
+            ),
+        )
         if token is None:
             return _as_it_stands(finish, op_id, reference, user_id)
         try:
