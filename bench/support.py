@@ -124,7 +124,7 @@ def prepare(url: str, total: int) -> list[int]:
     from okpay.db import get_database
     from okpay.identity import service as identity_service
     from okpay.identity.models import Role
-    from okpay.support import service
+    from okpay.support import agents
 
     db = get_database(url)
     with db.engine.begin() as conn:
@@ -140,7 +140,7 @@ def prepare(url: str, total: int) -> list[int]:
                 s, email=f"agent{i}@bench.okpay.example", password="bench passphrase 2026",
                 role=Role.agent, name=f"Agent {i}",
             )  # fmt: skip
-            service.set_agent_team(s, user=user, team=teams[i])
+            agents.set_agent_team(s, user=user, team=teams[i])
             ids.append(user.id)
     log(f"bulk-loading {total:,} tickets")
     t0 = time.perf_counter()
@@ -285,7 +285,7 @@ def measure_creation(url: str, count: int) -> dict[str, Any]:
     """Tickets opened one by one, each its own unit of work, as the contact form does:
     validation, triage, routing, number, SLA, first message, acknowledgement e-mail."""
     from okpay.db import get_database
-    from okpay.support import service
+    from okpay.support import tickets
 
     db = get_database(url)
     bodies = [
@@ -298,9 +298,9 @@ def measure_creation(url: str, count: int) -> dict[str, Any]:
     def one(i: int) -> None:
         subject, body = bodies[i % len(bodies)]
         with db.unit_of_work() as s:
-            service.do_open_ticket(
+            tickets.do_open_ticket(
                 s,
-                service.NewTicket(
+                tickets.NewTicket(
                     channel="web", subject=f"{subject} {i}", body=body, name=f"Guest {i}",
                     email=f"guest{i}@example.com",
                 ),

@@ -17,7 +17,9 @@ from starlette.websockets import WebSocketDisconnect
 
 from okpay.core.audit import AuditEvent
 from okpay.settings import configure
-from okpay.support import chat, chat_pages, pubsub, service, tasks
+from okpay.support import access, chat, chat_pages, pubsub, tasks
+from okpay.support import events as ticket_events
+from okpay.support import messages as ticket_messages
 from okpay.support.chat_models import SupportChat
 from okpay.support.models import Ticket, TicketMessage
 from tests.conftest import unavailable
@@ -67,9 +69,9 @@ def ticket_of(db, chat_id: int) -> Ticket:  # type: ignore[no-untyped-def]
 
 def messages(db, number: str) -> list[TicketMessage]:  # type: ignore[no-untyped-def]
     with db.unit_of_work(write=False) as s:
-        ticket = service.get_ticket(s, number)
+        ticket = access.get_ticket(s, number)
         assert ticket is not None
-        return service.list_messages(s, ticket, include_internal=True)
+        return ticket_messages.list_messages(s, ticket, include_internal=True)
 
 
 # --------------------------------------------------------------------------- service
@@ -126,7 +128,7 @@ def test_transcript_lives_on_the_ticket_without_an_email_per_line(db, mailbox) -
         actions = set(
             s.scalars(select(AuditEvent.action).where(AuditEvent.actor_user_id == agent_id))
         )
-        events = [e.kind for e in service.list_events(s, load(db, number))]
+        events = [e.kind for e in ticket_events.list_events(s, load(db, number))]
     assert {"chat_accept", "ticket_reply", "chat_end", "ticket_status"} <= actions
     assert {"chat_started", "chat_accepted", "chat_ended"} <= set(events)
 

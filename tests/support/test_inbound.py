@@ -13,7 +13,9 @@ from email.utils import make_msgid
 import pytest
 from PIL import Image
 
-from okpay.support import inbound, service
+from okpay.support import access, inbound
+from okpay.support import messages as ticket_messages
+from okpay.support import status as ticket_status
 from okpay.support.models import TicketMessage
 from tests.support.helpers import load, make_staff, pdf, user
 from tests.wallet.helpers import make_user
@@ -78,15 +80,15 @@ def tickets(db) -> list[tuple[str, str, str]]:  # type: ignore[no-untyped-def]
 
 def messages(db, number: str) -> list[TicketMessage]:  # type: ignore[no-untyped-def]
     with db.unit_of_work(write=False) as s:
-        ticket = service.get_ticket(s, number)
+        ticket = access.get_ticket(s, number)
         assert ticket is not None
-        return service.list_messages(s, ticket, include_internal=True)
+        return ticket_messages.list_messages(s, ticket, include_internal=True)
 
 
 def as_agent(db, number: str, agent_id: int, action, **fields) -> None:  # type: ignore[no-untyped-def]
     """Run a service action on the ticket as the agent, in its own unit of work."""
     with db.unit_of_work() as s:
-        ticket = service.get_ticket(s, number)
+        ticket = access.get_ticket(s, number)
         assert ticket is not None
         action(s, ticket=ticket, agent=user(s, agent_id), **fields)
 
@@ -153,7 +155,7 @@ def test_sender_address_is_never_proof_of_identity(db, mailbox, listener) -> Non
     assert len(notes) == 1 and "can be forged" in notes[0].body
     with db.unit_of_work(write=False) as s:
         # Not in the account holder's "My requests": the sender may not be them.
-        assert service.list_requests_of(s, user=user(s, customer_id)) == []
+        assert access.list_requests_of(s, user=user(s, customer_id)) == []
 
 
 def test_missing_subject_gets_a_default_in_the_mail_language(db, listener) -> None:  # type: ignore[no-untyped-def]
@@ -241,7 +243,7 @@ def test_reply_by_number_joins_and_reopens_without_quoted_history(db, mailbox, l
     agent_id = make_staff(db, "agent@okpay.example")
     send(listener, mail())
     [(number, _e, _s)] = tickets(db)
-    as_agent(db, number, agent_id, service.do_set_status, status="resolved")
+    as_agent(db, number, agent_id, ticket_status.do_set_status, status="resolved")
     sent_before = len(mailbox.to("lihua@example.com"))
 
     body = (
@@ -264,7 +266,7 @@ def test_agent_reply_threads_and_customer_reply_joins_by_headers(db, mailbox, li
     first = mail()
     send(listener, first)
     [(number, _e, _s)] = tickets(db)
-    as_agent(db, number, agent_id, service.do_agent_reply, body="Which bank?")
+    as_agent(db, number, agent_id, ticket_messages.do_agent_reply, body="Which bank?")
     reply = mailbox.last("lihua@example.com")
     assert reply["Subject"].startswith(f"[{number}] ")
     assert reply["In-Reply-To"] == first["Message-ID"]
@@ -293,7 +295,7 @@ def test_reply_to_a_closed_request_opens_a_new_one_that_mentions_it(db, listener
     agent_id = make_staff(db, "agent@okpay.example")
     send(listener, mail())
     [(old, _e, _s)] = tickets(db)
-    as_agent(db, old, agent_id, service.do_set_status, status="closed")
+    as_agent(db, old, agent_id, ticket_status.do_set_status, status="closed")
     send(listener, mail(f"Re: [{old}] Top-up not arrived", "Still not there."))
     (_, _, old_status), (new, email, _) = tickets(db)
     assert old_status == "closed" and email == "lihua@example.com"
@@ -358,7 +360,7 @@ def test_out_of_office_and_bounce_of_our_reply_become_internal_notes(db, mailbox
     agent_id = make_staff(db, "agent@okpay.example")
     send(listener, mail())
     [(number, _e, _s)] = tickets(db)
-    as_agent(db, number, agent_id, service.do_agent_reply, body="Which bank?")
+    as_agent(db, number, agent_id, ticket_messages.do_agent_reply, body="Which bank?")
     reply = mailbox.last("lihua@example.com")
     mailbox.clear()
 
@@ -444,9 +446,9 @@ def test_attachments_are_kept_and_disguised_ones_listed_for_agents(db, listener)
     send(listener, msg)
     [(number, _e, _s)] = tickets(db)
     with db.unit_of_work(write=False) as s:
-        ticket = service.get_ticket(s, number)
+        ticket = access.get_ticket(s, number)
         assert ticket is not None
-        files = service.list_attachments(s, ticket)
+        files = ticket_messages.list_attachments(s, ticket)
     assert sorted(f.filename for f in files) == ["screen.png", "statement.pdf"]
     assert {f.content_type for f in files} == {"image/png", "application/pdf"}
     [note] = [m for m in messages(db, number) if m.kind == "internal"]
@@ -474,9 +476,9 @@ def test_forwarded_e_mail_is_read_into_the_ticket(db, listener) -> None:  # type
     assert inbound.FORWARDED in body and "Subject: 钱包已冻结" in body
     assert "Unfreeze <https://okpay-verify.example/login>" in body
     with db.unit_of_work(write=False) as s:
-        ticket = service.get_ticket(s, number)
+        ticket = access.get_ticket(s, number)
         assert ticket is not None
-        assert [f.filename for f in service.list_attachments(s, ticket)] == ["qr.png"]
+        assert [f.filename for f in ticket_messages.list_attachments(s, ticket)] == ["qr.png"]
 
 
 def test_files_beyond_the_limit_are_listed_not_lost(db, listener, settings) -> None:  # type: ignore[no-untyped-def]
@@ -624,9 +626,9 @@ def _thread(db, number: str) -> list[tuple[str, str, str]]:  # type: ignore[no-u
 
 def _files(db, number: str) -> int:  # type: ignore[no-untyped-def]
     with db.unit_of_work(write=False) as s:
-        ticket = service.get_ticket(s, number)
+        ticket = access.get_ticket(s, number)
         assert ticket is not None
-        return len(service.list_attachments(s, ticket))
+        return len(ticket_messages.list_attachments(s, ticket))
 
 
 def _customer_sees(db, number: str) -> list[str]:  # type: ignore[no-untyped-def]
@@ -634,7 +636,7 @@ def _customer_sees(db, number: str) -> list[str]:  # type: ignore[no-untyped-def
     from okpay.support import customer
 
     with db.unit_of_work(write=False) as s:
-        ticket = service.get_ticket(s, number)
+        ticket = access.get_ticket(s, number)
         assert ticket is not None
         return [i.message.body for i in customer.customer_view(s, ticket, now=clock.now()).thread]
 
@@ -647,8 +649,8 @@ def test_i11_item5_forged_from_is_not_the_customer(db, mailbox, listener, settin
     send(listener, first)
     [(number, _e, _s)] = tickets(db)
     agent_id = agent_client(client, db)
-    as_agent(db, number, agent_id, service.do_agent_reply, body="Which bank?")
-    as_agent(db, number, agent_id, service.do_set_status, status="resolved")
+    as_agent(db, number, agent_id, ticket_messages.do_agent_reply, body="Which bank?")
+    as_agent(db, number, agent_id, ticket_status.do_set_status, status="resolved")
     before = load(db, number)
     sent_before = len(mailbox.to("lihua@example.com"))
     thread = {"In-Reply-To": first["Message-ID"], "References": first["Message-ID"]}

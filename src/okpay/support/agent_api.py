@@ -17,7 +17,10 @@ from okpay.core.errors import NotFound
 from okpay.identity import service as identity_service
 from okpay.identity.access import require_role
 from okpay.identity.models import Role, User
-from okpay.support import console, service
+from okpay.support import access, assignment, console
+from okpay.support import events as ticket_events
+from okpay.support import messages as ticket_messages
+from okpay.support import status as ticket_status
 from okpay.support.models import Ticket
 from okpay.web.deps import DbSession
 
@@ -190,10 +193,10 @@ def _summary(ticket: Ticket, names: dict[int, str], now: datetime) -> dict[str, 
 def _ticket_out(db: Session, ticket: Ticket) -> TicketOut:
     now = clock.now()
     names = console.agent_names(db, [ticket.assignee_id])
-    files = service.attachments_by_message(db, ticket)
+    files = ticket_messages.attachments_by_message(db, ticket)
     sla = console.sla_view(ticket, now)
-    events = service.list_events(db, ticket)
-    checks = service.unverified_checks(events)
+    events = ticket_events.list_events(db, ticket)
+    checks = ticket_messages.unverified_checks(events)
     return TicketOut(
         **_summary(ticket, names, now),
         requester_email=ticket.requester_email,
@@ -233,7 +236,7 @@ def _ticket_out(db: Session, ticket: Ticket) -> TicketOut:
                     for f in files.get(m.id, [])
                 ],
             )
-            for m in service.list_messages(db, ticket, include_internal=True)
+            for m in ticket_messages.list_messages(db, ticket, include_internal=True)
         ],
         events=[
             EventOut(at=e.at, kind=e.kind, actor_user_id=e.actor_user_id, data=e.data or {})
@@ -271,7 +274,7 @@ def queue(
 
 
 def _ticket(db: Session, agent: User, number: str) -> Ticket:
-    return service.access_ticket(db, user=agent, number=number)
+    return access.access_ticket(db, user=agent, number=number)
 
 
 @router.get("/tickets/{number}", response_model=TicketOut)
@@ -284,7 +287,7 @@ def ticket(number: str, agent: Agent, db: DbSession) -> TicketOut:
 def update(number: str, body: UpdateIn, agent: Agent, db: DbSession) -> TicketOut:
     """Change priority, category, tags or linked transaction references."""
     t = _ticket(db, agent, number)
-    service.do_update(
+    assignment.do_update(
         db, ticket=t, agent=agent, priority=body.priority, category=body.category,
         tags=body.tags, references=body.references,
     )  # fmt: skip
@@ -295,7 +298,9 @@ def update(number: str, body: UpdateIn, agent: Agent, db: DbSession) -> TicketOu
 def reply(number: str, body: ReplyIn, agent: Agent, db: DbSession) -> TicketOut:
     """A public reply, e-mailed to the requester; then the chosen status."""
     t = _ticket(db, agent, number)
-    service.do_agent_reply(db, ticket=t, agent=agent, body=body.body, then_status=body.then_status)
+    ticket_messages.do_agent_reply(
+        db, ticket=t, agent=agent, body=body.body, then_status=body.then_status
+    )
     return _ticket_out(db, t)
 
 
@@ -303,14 +308,14 @@ def reply(number: str, body: ReplyIn, agent: Agent, db: DbSession) -> TicketOut:
 def note(number: str, body: NoteIn, agent: Agent, db: DbSession) -> TicketOut:
     """An internal note: never shown or sent to the customer."""
     t = _ticket(db, agent, number)
-    service.do_agent_reply(db, ticket=t, agent=agent, body=body.body, internal=True)
+    ticket_messages.do_agent_reply(db, ticket=t, agent=agent, body=body.body, internal=True)
     return _ticket_out(db, t)
 
 
 @router.post("/tickets/{number}/status", response_model=TicketOut)
 def set_status(number: str, body: StatusIn, agent: Agent, db: DbSession) -> TicketOut:
     t = _ticket(db, agent, number)
-    service.do_set_status(db, ticket=t, status=body.status, agent=agent)
+    ticket_status.do_set_status(db, ticket=t, status=body.status, agent=agent)
     return _ticket_out(db, t)
 
 
@@ -320,7 +325,7 @@ def assign(number: str, body: AssignIn, agent: Agent, db: DbSession) -> TicketOu
     target = agent if body.me else None
     if not body.me and body.assignee_id is not None:
         target = console.get_staff(db, body.assignee_id)
-    service.do_assign(db, ticket=t, assignee=target, agent=agent)
+    assignment.do_assign(db, ticket=t, assignee=target, agent=agent)
     return _ticket_out(db, t)
 
 
@@ -328,7 +333,7 @@ def assign(number: str, body: AssignIn, agent: Agent, db: DbSession) -> TicketOu
 def escalate(number: str, body: EscalateIn, agent: Agent, db: DbSession) -> TicketOut:
     """Hand over to another team with a note; the customer is e-mailed the new expected time."""
     t = _ticket(db, agent, number)
-    service.do_escalate(db, ticket=t, team=body.team, note=body.note, agent=agent)
+    assignment.do_escalate(db, ticket=t, team=body.team, note=body.note, agent=agent)
     return _ticket_out(db, t)
 
 

@@ -19,8 +19,11 @@ from okpay.helpcenter.taxonomy import CATEGORIES, category_label
 from okpay.identity import service as identity_service
 from okpay.identity.access import require_role
 from okpay.identity.models import Role, User
-from okpay.support import console, customer, service
+from okpay.support import access, agents, assignment, console, customer
+from okpay.support import events as ticket_events
 from okpay.support import files as support_files
+from okpay.support import messages as ticket_messages
+from okpay.support import status as ticket_status
 from okpay.support.models import (
     AGENT_STATUS_LABELS,
     CHANNEL_LABELS,
@@ -122,7 +125,7 @@ def queue_page(
         counts=console.queue_counts(db),
         count_cap=console.COUNT_CAP,
         agents=console.list_agents(db),
-        my_team=service.agent_team(db, agent),
+        my_team=agents.agent_team(db, agent),
         next_url=next_url,
         tab_url=lambda t: (
             "/agent?" + urlencode({k: v for k, v in {**kept, "team": t}.items() if v})
@@ -135,8 +138,8 @@ def queue_page(
 @router.post("/tickets/{number}/take")
 def take(request: Request, number: str, agent: Agent, db: DbSession) -> Response:
     """ "Assign to me" from the queue."""
-    ticket = service.access_ticket(db, user=agent, number=number)
-    service.do_assign(db, ticket=ticket, assignee=agent, agent=agent)
+    ticket = access.access_ticket(db, user=agent, number=number)
+    assignment.do_assign(db, ticket=ticket, assignee=agent, agent=agent)
     flash(request, gettext("%(number)s is now yours.", number=ticket.number), "success")
     return _redirect(_back(request))
 
@@ -191,20 +194,20 @@ def bulk(
 
 
 def _ticket_context(db: DbSession, ticket: Ticket, agent: User) -> dict[str, Any]:
-    messages = service.list_messages(db, ticket, include_internal=True)
-    events = service.list_events(db, ticket)
+    messages = ticket_messages.list_messages(db, ticket, include_internal=True)
+    events = ticket_events.list_events(db, ticket)
     names = console.agent_names(db, [e.actor_user_id for e in events] + [ticket.assignee_id])
     return {
         "ticket": ticket,
         "messages": messages,
-        "files": service.attachments_by_message(db, ticket),
+        "files": ticket_messages.attachments_by_message(db, ticket),
         "events": events,
-        "unverified": service.unverified_checks(events),
+        "unverified": ticket_messages.unverified_checks(events),
         "actor_names": names,
         "assignee_name": names.get(ticket.assignee_id or 0, ""),
         "sla": console.sla_view(ticket, clock.now()),
         "panel": casework.customer_panel(db, ticket=ticket),
-        "canned": service.canned_responses(db, locale=ticket.locale),
+        "canned": agents.canned_responses(db, locale=ticket.locale),
         "agents": console.list_agents(db),
         "reply_statuses": REPLY_STATUSES,
         "form": {},
@@ -223,7 +226,7 @@ def _ticket_page(
 ) -> Response:
     if err is not None and not err.persist:
         db.rollback()
-    ticket = service.access_ticket(db, user=agent, number=ticket_number)
+    ticket = access.access_ticket(db, user=agent, number=ticket_number)
     ctx = _ticket_context(db, ticket, agent)
     if form:
         ctx["form"] = form
@@ -242,7 +245,7 @@ def _ticket_page(
 
 @router.get("/tickets/{number}")
 def ticket_page(request: Request, number: str, agent: Agent, db: DbSession) -> Response:
-    ticket = service.access_ticket(db, user=agent, number=number)
+    ticket = access.access_ticket(db, user=agent, number=number)
     if ticket.number != number:
         return _redirect(f"/agent/tickets/{ticket.number}")
     return _ticket_page(request, db, ticket.number, agent)
@@ -263,7 +266,7 @@ def _act(
 ) -> Response:
     """One change to a ticket from its page: done → back to the page with a message;
     refused → the page again with the reason (and what was typed), nothing stored."""
-    ticket = service.access_ticket(db, user=agent, number=number)
+    ticket = access.access_ticket(db, user=agent, number=number)
     try:
         change(ticket)
     except DomainError as err:
@@ -285,7 +288,7 @@ def reply(
     def change(ticket: Ticket) -> None:
         if then_status not in REPLY_STATUSES:
             raise ValidationFailed(code="status_invalid", field="then_status")
-        service.do_agent_reply(
+        ticket_messages.do_agent_reply(
             db, ticket=ticket, agent=agent, body=body, then_status=then_status,
             files=_checked_files(files),
         )  # fmt: skip
@@ -299,7 +302,7 @@ def note(
     request: Request, number: str, agent: Agent, db: DbSession, body: OptForm = ""
 ) -> Response:
     def change(ticket: Ticket) -> None:
-        service.do_agent_reply(db, ticket=ticket, agent=agent, body=body, internal=True)
+        ticket_messages.do_agent_reply(db, ticket=ticket, agent=agent, body=body, internal=True)
 
     def done() -> str:
         return gettext("Internal note added.")
@@ -318,14 +321,14 @@ def canned(
 ) -> Response:
     """The reply box again with a canned response, placeholders filled, added to what the
     agent already typed (htmx swaps the textarea)."""
-    ticket = service.access_ticket(db, user=agent, number=number)
+    ticket = access.access_ticket(db, user=agent, number=number)
     chosen = next(
-        (c for c in service.canned_responses(db, locale=ticket.locale) if str(c.id) == canned_id),
+        (c for c in agents.canned_responses(db, locale=ticket.locale) if str(c.id) == canned_id),
         None,
     )
     text = body
     if chosen is not None:
-        filled = service.fill_placeholders(chosen.body, ticket, agent)
+        filled = agents.fill_placeholders(chosen.body, ticket, agent)
         text = f"{body.rstrip()}\n\n{filled}" if body.strip() else filled
     return render(request, "support/agent_reply_body.html", text=text)
 
@@ -342,7 +345,7 @@ def update(
     references: OptForm = "",
 ) -> Response:
     def change(ticket: Ticket) -> None:
-        service.do_update(
+        assignment.do_update(
             db, ticket=ticket, agent=agent, priority=priority or None, category=category or None,
             tags=[t for t in tags.replace("，", ",").split(",") if t.strip()],
             references=references,
@@ -361,7 +364,7 @@ def assign(
             target = agent
         elif assignee:
             target = console.get_staff(db, parse_id(assignee) or 0)
-        service.do_assign(db, ticket=ticket, assignee=target, agent=agent)
+        assignment.do_assign(db, ticket=ticket, assignee=target, agent=agent)
 
     return _act(request, db, agent, number, change, lambda: gettext("Assignment saved."))
 
@@ -371,7 +374,7 @@ def set_status(
     request: Request, number: str, agent: Agent, db: DbSession, status: FormStr
 ) -> Response:
     def change(ticket: Ticket) -> None:
-        service.do_set_status(db, ticket=ticket, status=status, agent=agent)
+        ticket_status.do_set_status(db, ticket=ticket, status=status, agent=agent)
 
     return _act(request, db, agent, number, change, lambda: gettext("Status saved."))
 
@@ -386,7 +389,7 @@ def escalate(
     note: OptForm = "",
 ) -> Response:
     def change(ticket: Ticket) -> None:
-        service.do_escalate(db, ticket=ticket, team=team, note=note, agent=agent)
+        assignment.do_escalate(db, ticket=ticket, team=team, note=note, agent=agent)
 
     def done() -> str:
         return gettext(
@@ -407,7 +410,7 @@ def reveal(
     reason: OptForm = "",
 ) -> Response:
     """The full value, in this answer only (audited with the reason)."""
-    ticket = service.access_ticket(db, user=agent, number=number)
+    ticket = access.access_ticket(db, user=agent, number=number)
     try:
         value = casework.do_reveal(db, ticket=ticket, agent=agent, field=field, reason=reason)
     except DomainError as err:
@@ -426,8 +429,8 @@ def reveal(
 
 @router.get("/tickets/{number}/files/{attachment_id}")
 def download(number: str, attachment_id: BigDbId, agent: Agent, db: DbSession) -> Response:
-    ticket = service.access_ticket(db, user=agent, number=number)
-    row = service.get_attachment(db, ticket, attachment_id)
+    ticket = access.access_ticket(db, user=agent, number=number)
+    row = ticket_messages.get_attachment(db, ticket, attachment_id)
     return customer.download(row)
 
 
@@ -476,7 +479,7 @@ def phone_log(
     }  # fmt: skip
     try:
         if number.strip():
-            ticket = service.access_ticket(db, user=agent, number=number)
+            ticket = access.access_ticket(db, user=agent, number=number)
             console.do_log_call_message(db, agent=agent, ticket=ticket, body=body)
         else:
             customer = None

@@ -33,8 +33,7 @@ from okpay.helpcenter.ratelimit import SlidingWindow
 from okpay.identity.access import OptionalUser, require_role
 from okpay.identity.models import Role, User
 from okpay.settings import get_settings
-from okpay.support import chat, pubsub
-from okpay.support import service as support_service
+from okpay.support import access, chat, pubsub, sla
 from okpay.support.chat_models import CHAT_STATUS_LABELS, ChatStatus
 from okpay.support.models import AGENT_STATUS_LABELS, label
 from okpay.web.deps import DbSession, csrf_protect
@@ -131,8 +130,8 @@ def customer_page(
         ws_path=ws,
         messages=chat.transcript(db, view.ticket),
         position=chat.queue_position(db, view.chat),
-        due=support_service.promised_reply_at(view.ticket),
-        follow_link=support_service.requester_link(view.ticket),
+        due=sla.promised_reply_at(view.ticket),
+        follow_link=access.requester_link(view.ticket),
         agent_name=_agent_name(db, view),
         status_label=lambda code: label(CHAT_STATUS_LABELS, code),
     )

@@ -45,7 +45,9 @@ from okpay.core.i18n import N_, get_locale, gettext
 from okpay.db import UTCDateTime
 from okpay.identity.models import STAFF_ROLES, User
 from okpay.settings import get_settings
-from okpay.support import service
+from okpay.support import access, assignment, checks, messages, tickets
+from okpay.support import numbers as ticket_numbers
+from okpay.support import status as ticket_status
 from okpay.support.models import (
     OPEN_STATUSES,
     Channel,
@@ -104,8 +106,8 @@ def check_filter(
         raise ValidationFailed(code="priority_invalid", field="priority")
     if assignee not in ASSIGNEE_CHOICES:
         raise ValidationFailed(code="assignee_invalid", field="assignee")
-    text = service.check_body(search, required=False).replace("\n", " ")[:SEARCH_MAX]
-    exact = bool(text) and (service.normalise_number(text) is not None or "@" in text)
+    text = checks.check_body(search, required=False).replace("\n", " ")[:SEARCH_MAX]
+    exact = bool(text) and (ticket_numbers.normalise_number(text) is not None or "@" in text)
     statuses: tuple[str, ...]
     if status == "all" or (not status and exact):
         statuses = ()
@@ -261,7 +263,7 @@ class QueuePage:
 
 
 def _search_condition(text: str) -> Any:
-    number = service.normalise_number(text)
+    number = ticket_numbers.normalise_number(text)
     if number is not None:
         return Ticket.number == number
     if "@" in text:
@@ -490,7 +492,7 @@ def do_bulk(
     result = BulkResult()
     for number in unique:
         try:
-            ticket = service.access_ticket(session, user=agent, number=number)
+            ticket = access.access_ticket(session, user=agent, number=number)
         except NotFound:
             result.skipped[number] = "not_found"
             continue
@@ -500,16 +502,16 @@ def do_bulk(
         savepoint = session.begin_nested()
         try:
             if action == "assign":
-                service.do_assign(session, ticket=ticket, assignee=assignee, agent=agent)
+                assignment.do_assign(session, ticket=ticket, assignee=assignee, agent=agent)
             elif action == "status":
-                service.do_set_status(session, ticket=ticket, status=value, agent=agent)
+                ticket_status.do_set_status(session, ticket=ticket, status=value, agent=agent)
             elif action == "priority":
-                service.do_update(session, ticket=ticket, agent=agent, priority=value)
+                assignment.do_update(session, ticket=ticket, agent=agent, priority=value)
             else:
                 text = note.strip() or gettext(
                     "Moved to another team by %(agent)s.", agent=agent.display_name
                 )
-                service.do_escalate(session, ticket=ticket, team=value, note=text, agent=agent)
+                assignment.do_escalate(session, ticket=ticket, team=value, note=text, agent=agent)
             savepoint.commit()
             result.changed.append(ticket.number)
         except DomainError as err:
@@ -847,7 +849,7 @@ def do_log_call(
     """An agent logs a phone call as a new ticket, for a customer found by e-mail or phone,
     or for a guest by name and e-mail."""
     require_staff(agent)
-    new = service.NewTicket(
+    new = tickets.NewTicket(
         channel=Channel.phone.value,
         subject=subject,
         body=body,
@@ -858,13 +860,13 @@ def do_log_call(
         logged_by=agent,
         acknowledge=acknowledge,
     )
-    return service.do_open_ticket(session, new)
+    return tickets.do_open_ticket(session, new)
 
 
 def do_log_call_message(session: Session, *, agent: User, ticket: Ticket, body: str) -> Any:
     """What the customer said on the phone, added to their ticket (audited as the agent's)."""
     require_staff(agent)
-    message = service.do_customer_message(
+    message = messages.do_customer_message(
         session, ticket=ticket, body=body, channel=Channel.phone.value
     )
     from okpay.core import audit

@@ -64,8 +64,9 @@ from okpay.core.i18n import N_, gettext, normalise, use_locale
 from okpay.db import for_update, get_database, import_models
 from okpay.identity import service as identity_service
 from okpay.settings import get_settings
+from okpay.support import access, checks, messages, tickets
 from okpay.support import files as support_files
-from okpay.support import service
+from okpay.support import numbers as ticket_numbers
 from okpay.support.models import Channel, Status, Ticket, TicketMessage
 
 log = logging.getLogger(__name__)
@@ -527,7 +528,7 @@ def _bounced_ticket(session: Session, msg: EmailMessage, mail: InboundMail) -> T
         for name in ("Message-ID", "In-Reply-To", "References"):
             ids += message_ids(_header(original, name))
     for number in numbers:
-        ticket = service.get_ticket(session, number) if number else None
+        ticket = access.get_ticket(session, number) if number else None
         if ticket is not None:
             return ticket
     return find_ticket(session, references=ids, subject=mail.subject)
@@ -731,8 +732,8 @@ def find_ticket(session: Session, *, references: list[str], subject: str) -> Tic
         )
         if found is not None:
             return found
-    number = service.normalise_number(subject)
-    return service.get_ticket(session, number) if number else None
+    number = ticket_numbers.normalise_number(subject)
+    return access.get_ticket(session, number) if number else None
 
 
 def _lock_message_id(session: Session, message_id: str) -> None:
@@ -775,9 +776,9 @@ def _fit_body(body: str, locale: str) -> str:
     with use_locale(locale):
         if not body:
             return gettext(NO_TEXT)
-        if len(body) > service.BODY_MAX:
-            tail = "\n\n" + gettext(TRUNCATED, max=service.BODY_MAX)
-            return body[: service.BODY_MAX - len(tail)].rstrip() + tail
+        if len(body) > checks.BODY_MAX:
+            tail = "\n\n" + gettext(TRUNCATED, max=checks.BODY_MAX)
+            return body[: checks.BODY_MAX - len(tail)].rstrip() + tail
     return body
 
 
@@ -793,7 +794,7 @@ def _new_subject(subject: str, locale: str) -> str:
     if not value:
         with use_locale(locale):
             value = gettext(NO_SUBJECT)
-    return value[: service.SUBJECT_MAX]
+    return value[: checks.SUBJECT_MAX]
 
 
 def _check_files(
@@ -819,8 +820,8 @@ def _check_files(
 def _note(session: Session, ticket: Ticket, lines: list[str], event: str, **data: Any) -> None:
     body = "\n".join(line for line in lines if line)
     if body:
-        service.do_system_note(
-            session, ticket=ticket, body=body[: service.BODY_MAX], channel=EMAIL, event=event,
+        messages.do_system_note(
+            session, ticket=ticket, body=body[: checks.BODY_MAX], channel=EMAIL, event=event,
             **data,
         )  # fmt: skip
 
@@ -900,9 +901,9 @@ def _open(
         ctx["refers_to"] = unverified
     if check.suspicious:
         ctx["sender_check"] = check.data()
-    ticket = service.do_open_ticket(
+    ticket = tickets.do_open_ticket(
         session,
-        service.NewTicket(
+        tickets.NewTicket(
             channel=EMAIL,
             subject=_new_subject(mail.subject, mail.locale),
             body=_fit_body(mail.text, mail.locale),
@@ -933,7 +934,7 @@ def _open(
 
 def _add(session: Session, ticket: Ticket, mail: InboundMail) -> Received:
     files, refused = _check_files(mail.attachments, ticket.locale)
-    service.do_customer_message(
+    messages.do_customer_message(
         session,
         ticket=ticket,
         body=_fit_body(strip_quoted(mail.text), ticket.locale),
@@ -953,7 +954,7 @@ def _add_unverified(
     """Mail in the requester's name that could not be verified: kept for the agents, flagged,
     and nothing else. Its files are listed by name only (they are not the customer's)."""
     author = f"{mail.name} <{mail.address}>" if mail.name else str(mail.address)
-    service.do_unverified_message(
+    messages.do_unverified_message(
         session,
         ticket=ticket,
         body=_fit_body(strip_quoted(mail.text), ticket.locale),
@@ -993,7 +994,7 @@ def _automatic(session: Session, msg: EmailMessage, mail: InboundMail) -> Receiv
                      excerpt]  # fmt: skip
         else:
             lines = [gettext(NOTE_AUTO_REPLY), excerpt]
-    message = service.do_system_note(
+    message = messages.do_system_note(
         session, ticket=ticket, body="\n".join(x for x in lines if x), channel=EMAIL,
         event="mail_bounce" if reason == "bounce" else "mail_auto_reply", reason=reason,
     )  # fmt: skip
