@@ -13,9 +13,11 @@ from email.utils import make_msgid
 import pytest
 from PIL import Image
 
-from okpay.support import access, inbound
+from okpay.support import access
 from okpay.support import messages as ticket_messages
 from okpay.support import status as ticket_status
+from okpay.support.inbound import filing, mime, parse, quotes, sender_checks
+from okpay.support.inbound import listener as inbound_listener
 from okpay.support.models import TicketMessage
 from tests.support.helpers import load, make_staff, pdf, user
 from tests.wallet.helpers import make_user
@@ -25,8 +27,8 @@ LI = "Li Hua <lihua@example.com>"
 
 
 @pytest.fixture
-def listener(db) -> Iterator[inbound.MailListener]:  # type: ignore[no-untyped-def]
-    started = inbound.start_listener(port=0, max_bytes=2_000_000)
+def listener(db) -> Iterator[inbound_listener.MailListener]:  # type: ignore[no-untyped-def]
+    started = inbound_listener.start_listener(port=0, max_bytes=2_000_000)
     yield started
     started.stop()
 
@@ -52,7 +54,7 @@ def mail(
 
 
 def send(
-    listener: inbound.MailListener,
+    listener: inbound_listener.MailListener,
     msg: EmailMessage | bytes,
     *,
     envelope_from: str = "lihua@example.com",
@@ -150,7 +152,7 @@ def test_sender_address_is_never_proof_of_identity(db, mailbox, listener) -> Non
     [(number, _email, _status)] = tickets(db)
     ticket = load(db, number)
     assert ticket.requester_user_id is None  # not attached to the account
-    assert inbound.TAG_ACCOUNT_MATCH in ticket.tags
+    assert filing.TAG_ACCOUNT_MATCH in ticket.tags
     notes = [m for m in messages(db, number) if m.kind == "internal"]
     assert len(notes) == 1 and "can be forged" in notes[0].body
     with db.unit_of_work(write=False) as s:
@@ -233,7 +235,7 @@ def test_same_message_delivered_twice_is_one_ticket(db, mailbox, listener) -> No
     assert len(tickets(db)) == 1
     assert len(mailbox.to("lihua@example.com")) == 1
     with db.unit_of_work() as s:
-        assert inbound.receive(s, bytes(msg)).outcome == "duplicate"
+        assert filing.receive(s, bytes(msg)).outcome == "duplicate"
 
 
 # ------------------------------------------------------------------------------ replies
@@ -301,7 +303,7 @@ def test_reply_to_a_closed_request_opens_a_new_one_that_mentions_it(db, listener
     assert old_status == "closed" and email == "lihua@example.com"
     ticket = load(db, new)
     assert ticket.subject == "Top-up not arrived"
-    assert ticket.context["follow_up_of"] == old and inbound.TAG_FOLLOW_UP in ticket.tags
+    assert ticket.context["follow_up_of"] == old and filing.TAG_FOLLOW_UP in ticket.tags
     assert any(old in m.body for m in messages(db, new) if m.kind == "internal")
 
 
@@ -320,7 +322,7 @@ def test_mail_from_another_sender_never_joins_a_ticket(db, mailbox, listener) ->
     (_, _, _), (other, email, _) = tickets(db)
     assert email == "mallory@example.net"
     ticket = load(db, other)
-    assert inbound.TAG_UNVERIFIED in ticket.tags and ticket.context["refers_to"] == number
+    assert filing.TAG_UNVERIFIED in ticket.tags and ticket.context["refers_to"] == number
     assert number not in ticket.subject
     assert any(number in m.body for m in messages(db, other) if m.kind == "internal")
     # The intruder's acknowledgement speaks only of their own new request.
@@ -473,7 +475,7 @@ def test_forwarded_e_mail_is_read_into_the_ticket(db, listener) -> None:  # type
     [(number, _e, _s)] = tickets(db)
     body = messages(db, number)[0].body
     assert body.startswith("I got this e-mail, see attached.")
-    assert inbound.FORWARDED in body and "Subject: 钱包已冻结" in body
+    assert parse.FORWARDED in body and "Subject: 钱包已冻结" in body
     assert "Unfreeze <https://okpay-verify.example/login>" in body
     with db.unit_of_work(write=False) as s:
         ticket = access.get_ticket(s, number)
@@ -510,10 +512,10 @@ def test_each_sender_is_rate_limited(db, mailbox, listener, settings, clock) -> 
 
 def test_receive_works_without_smtp(db, mailbox) -> None:  # type: ignore[no-untyped-def]
     with db.unit_of_work() as s:
-        result = inbound.receive(s, bytes(mail()), envelope_from="lihua@example.com")
+        result = filing.receive(s, bytes(mail()), envelope_from="lihua@example.com")
     assert result.outcome == "created" and result.number == "OK-2026-000001"
     with db.unit_of_work() as s:
-        garbage = inbound.receive(s, b"From: nobody\r\n\r\nhello", envelope_from="not an address")
+        garbage = filing.receive(s, b"From: nobody\r\n\r\nhello", envelope_from="not an address")
     assert (garbage.outcome, garbage.smtp_reply[:3]) == ("refused", "550")
 
 
@@ -543,13 +545,13 @@ def test_receive_works_without_smtp(db, mailbox) -> None:  # type: ignore[no-unt
     ],
 )
 def test_quoted_history_is_stripped(body: str, kept: str | None) -> None:
-    assert inbound.strip_quoted(body) == (kept if kept is not None else body.strip())
+    assert quotes.strip_quoted(body) == (kept if kept is not None else body.strip())
 
 
 def test_message_ids_and_header_cleaning() -> None:
-    assert inbound.message_ids("<a@b> junk <c@d>\r\n <a@b>") == ["<a@b>", "<c@d>"]
-    assert inbound.message_ids("<a\r\nb@c>") == []
-    assert inbound.clean_line("a\r\nBcc: x\x00\ty") == "a Bcc: x y"
+    assert mime.message_ids("<a@b> junk <c@d>\r\n <a@b>") == ["<a@b>", "<c@d>"]
+    assert mime.message_ids("<a\r\nb@c>") == []
+    assert mime.clean_line("a\r\nBcc: x\x00\ty") == "a Bcc: x y"
 
 
 def test_serve_runs_one_listener_beside_the_web_workers(db, settings, monkeypatch) -> None:  # type: ignore[no-untyped-def]
@@ -604,13 +606,15 @@ def test_parallel_deliveries_on_postgresql(db, mailbox) -> None:  # type: ignore
 
     copy = bytes(mail(msgid="<same-1@example.com>"))
     with ThreadPoolExecutor(8) as pool:
-        outcomes = sorted(r.outcome for r in pool.map(lambda _i: inbound.process(copy), range(8)))
+        outcomes = sorted(
+            r.outcome for r in pool.map(lambda _i: inbound_listener.process(copy), range(8))
+        )
     assert outcomes == ["created"] + ["duplicate"] * 7
     assert len(tickets(db)) == 1
 
     burst = [bytes(mail(f"Burst {i}", sender="New <new@example.com>")) for i in range(8)]
     with ThreadPoolExecutor(8) as pool:
-        outcomes = [r.outcome for r in pool.map(inbound.process, burst)]
+        outcomes = [r.outcome for r in pool.map(inbound_listener.process, burst)]
     assert outcomes == ["created"] * 8
     assert len(tickets(db)) == 9
 
@@ -670,7 +674,7 @@ def test_i11_item5_forged_from_is_not_the_customer(db, mailbox, listener, settin
             "Close my account now.",
             headers={**thread, "Return-Path": "<mallory@evil.example>"},
         )
-        assert inbound.receive(s, bytes(no_envelope)).outcome == "unverified"
+        assert filing.receive(s, bytes(no_envelope)).outcome == "unverified"
     # 3. Envelope right, but the trusted MTA recorded a DMARC failure on top of a pass the
     #    sender wrote below it.
     auth_fail = mail(f"Re: [{number}] x", "Unlock my account please.", headers=thread)
@@ -753,7 +757,7 @@ def test_i11_item5_forged_from_is_not_the_customer(db, mailbox, listener, settin
     )
     new = tickets(db)[-1][0]
     ticket = load(db, new)
-    assert inbound.TAG_SENDER_UNVERIFIED in ticket.tags
+    assert filing.TAG_SENDER_UNVERIFIED in ticket.tags
     assert ticket.context["sender_check"] == {"envelope": "mallory@evil.example"}
     [note] = [m for m in messages(db, new) if m.kind == "internal"]
     assert "mallory@evil.example" in note.body and "forged" in note.body
@@ -764,20 +768,20 @@ def test_i11_item5_sender_check_parts() -> None:
         "mx.okpay.example 1; dkim=pass (2048-bit key; unprotected) header.d=example.com;"
         " spf = fail smtp.mailfrom=x@example.com; dmarc/1=pass (p=none (nested)) h.f=x"
     )
-    assert inbound.parse_authentication_results(value) == (
+    assert sender_checks.parse_authentication_results(value) == (
         "mx.okpay.example",
         [("dkim", "pass"), ("spf", "fail"), ("dmarc", "pass")],
     )
-    assert inbound.parse_authentication_results("mx.okpay.example; none") == (
+    assert sender_checks.parse_authentication_results("mx.okpay.example; none") == (
         "mx.okpay.example",
         [],
     )
-    assert inbound._failed_results([("spf", "fail"), ("dmarc", "pass")]) == ((), True)
-    assert inbound._failed_results([("spf", "fail"), ("dkim", "fail")]) == (
+    assert sender_checks.failed_results([("spf", "fail"), ("dmarc", "pass")]) == ((), True)
+    assert sender_checks.failed_results([("spf", "fail"), ("dkim", "fail")]) == (
         ("spf=fail", "dkim=fail"),
         False,
     )
-    assert inbound._failed_results([("dmarc", "none"), ("spf", "neutral")]) == ((), False)
+    assert sender_checks.failed_results([("dmarc", "none"), ("spf", "neutral")]) == ((), False)
 
 
 def test_i11_item5_forged_mail_counts_against_its_real_sender(db, listener, settings) -> None:  # type: ignore[no-untyped-def]
