@@ -10,7 +10,8 @@ from sqlalchemy import select
 
 from okpay.core.audit import AuditEvent
 from okpay.identity import service as identity_service
-from okpay.support import access, assignment, console, messages, satisfaction, status, tickets
+from okpay.support import access, assignment, messages, satisfaction, status, tickets
+from okpay.support.console import reports
 from okpay.support.models import CannedResponse
 from tests.helpers import PASSWORD, api_token, csrf_from, post_form
 from tests.support.helpers import load, make_staff, open_ticket, user
@@ -525,7 +526,7 @@ def test_reports_figures_and_formula_safe_csv(client, db, clock) -> None:  # typ
     day = clock.now.date().isoformat()
     html = client.get("/agent/reports", params={"start": day, "end": day}).text
     assert "<svg" in html and 'data-testid="report-by_day"' in html
-    result = console.report
+    result = reports.report
     with db.unit_of_work(write=False) as s:
         figures = result(s, start=clock.now.date(), end=clock.now.date())
     assert (figures.created, figures.resolved) == (3, 2)
@@ -536,8 +537,8 @@ def test_reports_figures_and_formula_safe_csv(client, db, clock) -> None:  # typ
     csv_text = client.get("/agent/reports/by_day.csv", params={"start": day, "end": day})
     assert csv_text.headers["content-type"].startswith("text/csv")
     assert f"{day},3,2" in csv_text.text
-    table = console.Table("t", "T", ["=cmd", "n"], [["+1", 1], ["-2", 2], ["@x", 3], ["ok", 4]])
-    out = console.table_csv(table)
+    table = reports.Table("t", "T", ["=cmd", "n"], [["+1", 1], ["-2", 2], ["@x", 3], ["ok", 4]])
+    out = reports.table_csv(table)
     assert "'=cmd" in out and "'+1" in out and "'-2" in out and "'@x" in out and "\nok," in out
     assert client.get("/agent/reports/nothing.csv").status_code == 404
     bad = client.get("/agent/reports", params={"start": "2026-13-01"}).text

@@ -13,7 +13,8 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from okpay import settings as settings_module
-from okpay.support import access, assignment, console, follow_up, messages, sla
+from okpay.support import access, assignment, follow_up, messages, sla
+from okpay.support.console import timers
 from okpay.support.models import SupportHoliday, TicketEvent
 from tests.conftest import Mailbox, install_settings
 from tests.helpers import PASSWORD, post_form
@@ -217,8 +218,8 @@ def test_timer_words() -> None:
 
     now = datetime(2026, 11, 23, 1, 0, tzinfo=UTC)
     with use_locale("en"):
-        due = console.due_timer(now + timedelta(hours=5), now)
+        due = timers.due_timer(now + timedelta(hours=5), now)
         assert due is not None and (due.state, due.text) == ("due", "due in 5 hr")
-        late = console.due_timer(now - timedelta(minutes=30), now)
+        late = timers.due_timer(now - timedelta(minutes=30), now)
         assert late is not None and (late.state, late.text) == ("overdue", "overdue by 30 min")
-        assert console.due_timer(None, now) is None
+        assert timers.due_timer(None, now) is None

@@ -76,7 +76,7 @@ def earlier_tickets(session: Session, ticket: Ticket, *, limit: int = 10) -> lis
 
 
 def require_staff(user: User) -> None:
-    """Refuse anyone but staff (agents' actions on tickets and chats)."""
+    """Agents' actions are refused to anyone else, whatever route called them."""
     if not user.is_staff:
         from okpay.core.errors import PermissionDenied
 

@@ -19,11 +19,13 @@ from okpay.helpcenter.taxonomy import CATEGORIES, category_label
 from okpay.identity import service as identity_service
 from okpay.identity.access import require_role
 from okpay.identity.models import Role, User
-from okpay.support import access, agents, assignment, console, customer
+from okpay.support import access, agents, assignment, customer
 from okpay.support import events as ticket_events
 from okpay.support import files as support_files
 from okpay.support import messages as ticket_messages
 from okpay.support import status as ticket_status
+from okpay.support.console import actions, queues, staff, timers
+from okpay.support.console import reports as console_reports
 from okpay.support.models import (
     AGENT_STATUS_LABELS,
     CHANNEL_LABELS,
@@ -99,20 +101,20 @@ def queue_page(
     status: str = "",
     priority: str = "",
     assignee: str = "",
-    q: Annotated[str, Query(max_length=console.SEARCH_MAX)] = "",
+    q: Annotated[str, Query(max_length=queues.SEARCH_MAX)] = "",
     after: Annotated[str, Query(max_length=200)] = "",
 ) -> Response:
     params = {"team": team, "status": status, "priority": priority, "assignee": assignee, "q": q}
     error = None
     try:
-        filters = console.check_filter(
+        filters = queues.check_filter(
             team=team, status=status, priority=priority, assignee=assignee, search=q
         )
-        page = console.queue(db, agent=agent, filters=filters, after=console.Cursor.decode(after))
+        page = queues.queue(db, agent=agent, filters=filters, after=queues.Cursor.decode(after))
     except DomainError as err:
         error = err.translated()
-        filters = console.QueueFilter()
-        page = console.QueuePage([], None, filters)
+        filters = queues.QueueFilter()
+        page = queues.QueuePage([], None, filters)
     kept = {k: v for k, v in params.items() if v}
     next_url = (
         f"/agent?{urlencode({**kept, 'after': page.next_cursor})}" if page.next_cursor else ""
@@ -122,9 +124,9 @@ def queue_page(
         "support/agent_queue.html",
         page=page,
         params=params,
-        counts=console.queue_counts(db),
-        count_cap=console.COUNT_CAP,
-        agents=console.list_agents(db),
+        counts=queues.queue_counts(db),
+        count_cap=queues.COUNT_CAP,
+        agents=staff.list_agents(db),
         my_team=agents.agent_team(db, agent),
         next_url=next_url,
         tab_url=lambda t: (
@@ -165,7 +167,7 @@ def bulk(
     }.get(action, "")  # fmt: skip
     value = chosen or value
     try:
-        result = console.do_bulk(
+        result = actions.do_bulk(
             db, agent=agent, numbers=numbers, action=action, value=value, note=note
         )
     except DomainError as err:
@@ -196,7 +198,7 @@ def bulk(
 def _ticket_context(db: DbSession, ticket: Ticket, agent: User) -> dict[str, Any]:
     messages = ticket_messages.list_messages(db, ticket, include_internal=True)
     events = ticket_events.list_events(db, ticket)
-    names = console.agent_names(db, [e.actor_user_id for e in events] + [ticket.assignee_id])
+    names = staff.agent_names(db, [e.actor_user_id for e in events] + [ticket.assignee_id])
     return {
         "ticket": ticket,
         "messages": messages,
@@ -205,10 +207,10 @@ def _ticket_context(db: DbSession, ticket: Ticket, agent: User) -> dict[str, Any
         "unverified": ticket_messages.unverified_checks(events),
         "actor_names": names,
         "assignee_name": names.get(ticket.assignee_id or 0, ""),
-        "sla": console.sla_view(ticket, clock.now()),
+        "sla": timers.sla_view(ticket, clock.now()),
         "panel": casework.customer_panel(db, ticket=ticket),
         "canned": agents.canned_responses(db, locale=ticket.locale),
-        "agents": console.list_agents(db),
+        "agents": staff.list_agents(db),
         "reply_statuses": REPLY_STATUSES,
         "form": {},
         **_labels(),
@@ -363,7 +365,7 @@ def assign(
         if assignee == "me":
             target = agent
         elif assignee:
-            target = console.get_staff(db, parse_id(assignee) or 0)
+            target = staff.get_staff(db, parse_id(assignee) or 0)
         assignment.do_assign(db, ticket=ticket, assignee=target, agent=agent)
 
     return _act(request, db, agent, number, change, lambda: gettext("Assignment saved."))
@@ -480,14 +482,14 @@ def phone_log(
     try:
         if number.strip():
             ticket = access.access_ticket(db, user=agent, number=number)
-            console.do_log_call_message(db, agent=agent, ticket=ticket, body=body)
+            actions.do_log_call_message(db, agent=agent, ticket=ticket, body=body)
         else:
             customer = None
             if customer_id:
                 customer = identity_service.get_user(db, parse_id(customer_id) or 0)
                 if customer is None or customer.is_staff:
                     raise NotFound()
-            ticket = console.do_log_call(
+            ticket = actions.do_log_call(
                 db, agent=agent, subject=subject, body=body, customer=customer, name=name,
                 email=email, category=category, acknowledge=bool(acknowledge),
             )  # fmt: skip
@@ -516,10 +518,10 @@ def phone_log(
 # ---------------------------------------------------------------------------------- reports
 
 
-def _report(db: DbSession, start: str, end: str) -> console.Report:
-    today = clock.now().astimezone(console.report_zone()).date()
-    first, last = console.check_range(start, end, today=today)
-    return console.report(db, start=first, end=last)
+def _report(db: DbSession, start: str, end: str) -> console_reports.Report:
+    today = clock.now().astimezone(console_reports.report_zone()).date()
+    first, last = console_reports.check_range(start, end, today=today)
+    return console_reports.report(db, start=first, end=last)
 
 
 @router.get("/reports")
@@ -565,7 +567,7 @@ def report_csv(
         raise NotFound()
     filename = f"okpay-{name}-{result.start.isoformat()}-{result.end.isoformat()}.csv"
     return Response(
-        console.table_csv(table),
+        console_reports.table_csv(table),
         media_type="text/csv; charset=utf-8",
         headers={"Content-Disposition": f'attachment; filename="{filename}"'},
     )
