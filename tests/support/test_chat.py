@@ -17,7 +17,7 @@ from starlette.websockets import WebSocketDisconnect
 
 from okpay.core.audit import AuditEvent
 from okpay.settings import configure
-from okpay.support import access, chat, chat_pages, pubsub, tasks
+from okpay.support import access, chat, chat_sockets, pubsub, tasks
 from okpay.support import events as ticket_events
 from okpay.support import messages as ticket_messages
 from okpay.support.chat_models import SupportChat
@@ -394,7 +394,7 @@ def test_socket_limits_lengths_and_rates(client, db) -> None:  # type: ignore[no
         ws.send_json({"type": "message", "body": "x" * 2001})
         assert next_of(ws, "error")["code"] == "too_long"
         # The refused line counted too: every attempt does.
-        for i in range(chat_pages.LINES_PER_MINUTE - 1):
+        for i in range(chat_sockets.LINES_PER_MINUTE - 1):
             ws.send_json({"type": "message", "body": f"line {i}"})
             assert next_of(ws, "message")["body"] == f"line {i}"
         ws.send_json({"type": "message", "body": "one too many"})
@@ -405,7 +405,7 @@ def test_socket_limits_lengths_and_rates(client, db) -> None:  # type: ignore[no
         with pytest.raises(WebSocketDisconnect) as closed:
             ws.receive_json()
         assert closed.value.code == 1003
-    assert len(messages(db, ticket_of(db, chat_id).number)) == chat_pages.LINES_PER_MINUTE
+    assert len(messages(db, ticket_of(db, chat_id).number)) == chat_sockets.LINES_PER_MINUTE
 
 
 def test_customer_page_hears_the_timeout(client, db, clock, settings, mailbox) -> None:  # type: ignore[no-untyped-def]
