@@ -1,5 +1,6 @@
-"""The agent console pages under /agent (staff only): queues, a ticket with its customer
-panel, phone calls and reports. Routes are thin: console, service and casework do the work."""
+"""The agent console pages under /agent (staff only): queues and a ticket with its customer
+panel (phone calls: agent_phone_pages; reports: agent_report_pages). Routes are thin:
+console, the ticket modules and casework do the work."""
 
 from __future__ import annotations
 
@@ -13,10 +14,9 @@ from starlette.responses import RedirectResponse, Response
 from okpay.casework import service as casework
 from okpay.core import clock
 from okpay.core.dbid import BigDbId, parse_id
-from okpay.core.errors import DomainError, NotFound, ValidationFailed
-from okpay.core.i18n import format_size, get_locale, gettext
+from okpay.core.errors import DomainError, ValidationFailed
+from okpay.core.i18n import format_size, gettext
 from okpay.helpcenter.taxonomy import CATEGORIES, category_label
-from okpay.identity import service as identity_service
 from okpay.identity.access import require_role
 from okpay.identity.models import Role, User
 from okpay.support import access, agents, assignment, customer
@@ -25,7 +25,6 @@ from okpay.support import files as support_files
 from okpay.support import messages as ticket_messages
 from okpay.support import status as ticket_status
 from okpay.support.console import actions, queues, staff, timers
-from okpay.support.console import reports as console_reports
 from okpay.support.models import (
     AGENT_STATUS_LABELS,
     CHANNEL_LABELS,
@@ -44,25 +43,40 @@ from okpay.web.redirects import safe_next
 from okpay.web.templating import render
 
 require_agent = require_role(Role.agent, Role.supervisor, Role.admin)
+
+
 Agent = Annotated[User, Depends(require_agent)]
 
-router = APIRouter(
-    prefix="/agent",
-    include_in_schema=False,
-    dependencies=[Depends(require_agent), Depends(csrf_protect)],
-)
+
+def agent_router() -> APIRouter:
+    """A router for console pages: under /agent, staff only, forms CSRF-checked."""
+    return APIRouter(
+        prefix="/agent",
+        include_in_schema=False,
+        dependencies=[Depends(require_agent), Depends(csrf_protect)],
+    )
+
+
+router = agent_router()
+
 
 FormStr = Annotated[str, Form()]
+
+
 OptForm = Annotated[str, Form()]
+
+
 # Statuses an agent can pick after a reply: waiting for the customer is the default.
 REPLY_STATUSES = ("pending_customer", "open", "on_hold", "resolved")
 
 
-def _redirect(url: str) -> RedirectResponse:
+def redirect(url: str) -> RedirectResponse:
+    """A 303 to ``url`` (after a form post)."""
     return RedirectResponse(url, status_code=303)
 
 
-def _labels() -> dict[str, Any]:
+def labels() -> dict[str, Any]:
+    """Label helpers and choice lists every console template uses."""
     return {
         "status_name": lambda s: label(AGENT_STATUS_LABELS, s),
         "team_name": lambda t: label(TEAM_LABELS, t),
@@ -87,9 +101,6 @@ def _back(request: Request, fallback: str = "/agent") -> str:
     if target.startswith(base + "/agent"):
         return safe_next(target[len(base) :], fallback)
     return fallback
-
-
-# ------------------------------------------------------------------------------------ queue
 
 
 @router.get("")
@@ -133,7 +144,7 @@ def queue_page(
             "/agent?" + urlencode({k: v for k, v in {**kept, "team": t}.items() if v})
         ),
         error=error,
-        **_labels(),
+        **labels(),
     )
 
 
@@ -143,7 +154,7 @@ def take(request: Request, number: str, agent: Agent, db: DbSession) -> Response
     ticket = access.access_ticket(db, user=agent, number=number)
     assignment.do_assign(db, ticket=ticket, assignee=agent, agent=agent)
     flash(request, gettext("%(number)s is now yours.", number=ticket.number), "success")
-    return _redirect(_back(request))
+    return redirect(_back(request))
 
 
 @router.post("/bulk")
@@ -173,7 +184,7 @@ def bulk(
     except DomainError as err:
         db.rollback()
         flash(request, err.translated(), "error")
-        return _redirect(_back(request))
+        return redirect(_back(request))
     if result.changed:
         flash(
             request,
@@ -189,10 +200,7 @@ def bulk(
             ),
             "warning",
         )
-    return _redirect(_back(request))
-
-
-# ----------------------------------------------------------------------------------- ticket
+    return redirect(_back(request))
 
 
 def _ticket_context(db: DbSession, ticket: Ticket, agent: User) -> dict[str, Any]:
@@ -213,7 +221,7 @@ def _ticket_context(db: DbSession, ticket: Ticket, agent: User) -> dict[str, Any
         "agents": staff.list_agents(db),
         "reply_statuses": REPLY_STATUSES,
         "form": {},
-        **_labels(),
+        **labels(),
     }
 
 
@@ -249,7 +257,7 @@ def _ticket_page(
 def ticket_page(request: Request, number: str, agent: Agent, db: DbSession) -> Response:
     ticket = access.access_ticket(db, user=agent, number=number)
     if ticket.number != number:
-        return _redirect(f"/agent/tickets/{ticket.number}")
+        return redirect(f"/agent/tickets/{ticket.number}")
     return _ticket_page(request, db, ticket.number, agent)
 
 
@@ -274,7 +282,7 @@ def _act(
     except DomainError as err:
         return _ticket_page(request, db, ticket.number, agent, err=err, form=form)
     flash(request, done(), "success")
-    return _redirect(f"/agent/tickets/{ticket.number}")
+    return redirect(f"/agent/tickets/{ticket.number}")
 
 
 @router.post("/tickets/{number}/reply")
@@ -434,140 +442,3 @@ def download(number: str, attachment_id: BigDbId, agent: Agent, db: DbSession) -
     ticket = access.access_ticket(db, user=agent, number=number)
     row = ticket_messages.get_attachment(db, ticket, attachment_id)
     return customer.download(row)
-
-
-# ------------------------------------------------------------------------------------ phone
-
-
-@router.get("/phone")
-def phone_form(
-    request: Request,
-    agent: Agent,
-    db: DbSession,
-    lookup: Annotated[str, Query(max_length=320)] = "",
-) -> Response:
-    match = None
-    searched = bool(lookup.strip())
-    if searched:
-        match = casework.find_customer(db, query=lookup)
-    return render(
-        request,
-        "support/agent_phone.html",
-        lookup=lookup,
-        searched=searched,
-        match=match,
-        form={},
-        **_labels(),
-    )
-
-
-@router.post("/phone")
-def phone_log(
-    request: Request,
-    agent: Agent,
-    db: DbSession,
-    subject: OptForm = "",
-    body: OptForm = "",
-    customer_id: OptForm = "",
-    name: OptForm = "",
-    email: OptForm = "",
-    category: OptForm = "",
-    acknowledge: OptForm = "",
-    number: OptForm = "",
-) -> Response:
-    form = {
-        "subject": subject, "body": body, "name": name, "email": email, "category": category,
-        "number": number,
-    }  # fmt: skip
-    try:
-        if number.strip():
-            ticket = access.access_ticket(db, user=agent, number=number)
-            actions.do_log_call_message(db, agent=agent, ticket=ticket, body=body)
-        else:
-            customer = None
-            if customer_id:
-                customer = identity_service.get_user(db, parse_id(customer_id) or 0)
-                if customer is None or customer.is_staff:
-                    raise NotFound()
-            ticket = actions.do_log_call(
-                db, agent=agent, subject=subject, body=body, customer=customer, name=name,
-                email=email, category=category, acknowledge=bool(acknowledge),
-            )  # fmt: skip
-    except DomainError as err:
-        db.rollback()
-        match = None
-        if customer_id_ := parse_id(customer_id):
-            user = identity_service.get_user(db, customer_id_)
-            match = casework.find_customer(db, query=user.email) if user else None
-        return render(
-            request,
-            "support/agent_phone.html",
-            status_code=err.status,
-            error=err.translated(),
-            error_field=err.field,
-            lookup="",
-            searched=False,
-            match=match,
-            form=form,
-            **_labels(),
-        )
-    flash(request, gettext("Call logged on %(number)s.", number=ticket.number), "success")
-    return _redirect(f"/agent/tickets/{ticket.number}")
-
-
-# ---------------------------------------------------------------------------------- reports
-
-
-def _report(db: DbSession, start: str, end: str) -> console_reports.Report:
-    today = clock.now().astimezone(console_reports.report_zone()).date()
-    first, last = console_reports.check_range(start, end, today=today)
-    return console_reports.report(db, start=first, end=last)
-
-
-@router.get("/reports")
-def reports(
-    request: Request,
-    agent: Agent,
-    db: DbSession,
-    start: Annotated[str, Query(max_length=10)] = "",
-    end: Annotated[str, Query(max_length=10)] = "",
-) -> Response:
-    error = None
-    try:
-        result = _report(db, start, end)
-    except DomainError as err:
-        error = err.translated()
-        result = _report(db, "", "")
-    from okpay.support import charts
-
-    return render(
-        request,
-        "support/agent_reports.html",
-        report=result,
-        error=error,
-        query=urlencode({"start": result.start.isoformat(), "end": result.end.isoformat()}),
-        day_chart=charts.day_bars(result.by_day),
-        bar_chart=charts.horizontal_bars,
-        locale=get_locale(),
-        **_labels(),
-    )
-
-
-@router.get("/reports/{name}.csv")
-def report_csv(
-    name: str,
-    agent: Agent,
-    db: DbSession,
-    start: Annotated[str, Query(max_length=10)] = "",
-    end: Annotated[str, Query(max_length=10)] = "",
-) -> Response:
-    result = _report(db, start, end)
-    table = result.tables.get(name)
-    if table is None:
-        raise NotFound()
-    filename = f"okpay-{name}-{result.start.isoformat()}-{result.end.isoformat()}.csv"
-    return Response(
-        console_reports.table_csv(table),
-        media_type="text/csv; charset=utf-8",
-        headers={"Content-Disposition": f'attachment; filename="{filename}"'},
-    )
