@@ -1,7 +1,7 @@
 """Opening a ticket.
 
-Every channel (contact form, e-mail, chat, in-app feedback, phone) ends in
-:func:`do_open_ticket` and then :func:`okpay.support.messages.do_customer_message`;
+Every channel (contact form, e-mail, chat, in-app feedback, phone) opens a ticket with
+:func:`do_open_ticket` and adds to it with :func:`okpay.support.messages.do_customer_message`;
 agents' actions are ``do_*`` functions that write the ticket's event history and an audit
 row. Services only flush; e-mails and alerts leave after commit.
 """
