@@ -124,7 +124,7 @@ def prepare(url: str, total: int) -> list[int]:
     from okpay.db import get_database
     from okpay.identity import service as identity_service
     from okpay.identity.models import Role
-    from okpay.support import service
+    from okpay.support import agents
 
     db = get_database(url)
     with db.engine.begin() as conn:
@@ -140,7 +140,7 @@ def prepare(url: str, total: int) -> list[int]:
                 s, email=f"agent{i}@bench.okpay.example", password="bench passphrase 2026",
                 role=Role.agent, name=f"Agent {i}",
             )  # fmt: skip
-            service.set_agent_team(s, user=user, team=teams[i])
+            agents.set_agent_team(s, user=user, team=teams[i])
             ids.append(user.id)
     log(f"bulk-loading {total:,} tickets")
     t0 = time.perf_counter()
@@ -174,9 +174,9 @@ def existing_agents(url: str) -> list[int]:
 
 def date_today() -> Any:
     from okpay.core import clock
-    from okpay.support import console
+    from okpay.support.console import reports
 
-    return clock.now().astimezone(console.report_zone()).date()
+    return clock.now().astimezone(reports.report_zone()).date()
 
 
 def timed(fn: Callable[[], Any], rounds: int) -> list[float]:
@@ -193,7 +193,7 @@ def measure_queue(url: str, agent_ids: list[int], rounds: int) -> dict[str, Any]
 
     from okpay.db import get_database
     from okpay.identity import service as identity_service
-    from okpay.support import console
+    from okpay.support.console import queues, reports
 
     db = get_database(url)
     results: dict[str, list[float]] = {}
@@ -208,9 +208,9 @@ def measure_queue(url: str, agent_ids: list[int], rounds: int) -> dict[str, Any]
             def run() -> None:
                 after = None
                 for _ in range(pages):
-                    page = console.queue(s, agent=agent, filters=console.QueueFilter(**filters),
+                    page = queues.queue(s, agent=agent, filters=queues.QueueFilter(**filters),
                                          after=after)  # fmt: skip
-                    after = console.Cursor.decode(page.next_cursor or "")
+                    after = queues.Cursor.decode(page.next_cursor or "")
                     if after is None:
                         break
 
@@ -229,10 +229,10 @@ def measure_queue(url: str, agent_ids: list[int], rounds: int) -> dict[str, Any]
         view("search_email", statuses=(), search=sample.requester_email)
         view("search_subject_unfinished", search="password")
         queue_all = [v for values in results.values() for v in values]
-        counts = timed(lambda: console.queue_counts(s), rounds)
+        counts = timed(lambda: queues.queue_counts(s), rounds)
         text_search = timed(
-            lambda: console.queue(
-                s, agent=agent, filters=console.QueueFilter(statuses=(), search="password")
+            lambda: queues.queue(
+                s, agent=agent, filters=queues.QueueFilter(statuses=(), search="password")
             ),
             max(3, rounds // 10),
         )
@@ -240,7 +240,7 @@ def measure_queue(url: str, agent_ids: list[int], rounds: int) -> dict[str, Any]
 
         last_day = date_today()
         report_ms = timed(
-            lambda: console.report(s, start=last_day - timedelta(days=29), end=last_day), 3
+            lambda: reports.report(s, start=last_day - timedelta(days=29), end=last_day), 3
         )
         floor_sql = text(
             "SELECT id, next_due_at FROM ticket WHERE team = 'frontline' AND status = 'open' "
@@ -270,10 +270,10 @@ def _compiled_queue(s: Any, agent: Any) -> str:
     from sqlalchemy import select, union_all
     from sqlalchemy.dialects import postgresql
 
-    from okpay.support import console
+    from okpay.support.console import queues
 
-    branches = console._branches(
-        console.QueueFilter(team="frontline"), agent=agent, after=None, limit=51
+    branches = queues.branches(
+        queues.QueueFilter(team="frontline"), agent=agent, after=None, limit=51
     )
     subs = [b.subquery() for b in branches]
     merged = union_all(*[select(q.c.id, q.c.next_due_at) for q in subs]).subquery()
@@ -285,7 +285,7 @@ def measure_creation(url: str, count: int) -> dict[str, Any]:
     """Tickets opened one by one, each its own unit of work, as the contact form does:
     validation, triage, routing, number, SLA, first message, acknowledgement e-mail."""
     from okpay.db import get_database
-    from okpay.support import service
+    from okpay.support import tickets
 
     db = get_database(url)
     bodies = [
@@ -298,9 +298,9 @@ def measure_creation(url: str, count: int) -> dict[str, Any]:
     def one(i: int) -> None:
         subject, body = bodies[i % len(bodies)]
         with db.unit_of_work() as s:
-            service.do_open_ticket(
+            tickets.do_open_ticket(
                 s,
-                service.NewTicket(
+                tickets.NewTicket(
                     channel="web", subject=f"{subject} {i}", body=body, name=f"Guest {i}",
                     email=f"guest{i}@example.com",
                 ),

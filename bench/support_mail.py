@@ -238,10 +238,10 @@ def measure(
 
 def _count(url: str) -> int:
     from okpay.db import get_database
-    from okpay.support import inbound
+    from okpay.support.inbound import filing
 
     with get_database(url).unit_of_work(write=False) as s:
-        return inbound.count_tickets(s)
+        return filing.count_tickets(s)
 
 
 def main() -> None:

@@ -82,8 +82,12 @@ def create_app(settings: Settings | None = None, *, start_worker: bool = False) 
     from okpay.mail import pages as mail_pages
     from okpay.support import agent_api as support_agent_api
     from okpay.support import agent_pages as support_agent_pages
+    from okpay.support import agent_phone_pages as support_agent_phone_pages
+    from okpay.support import agent_report_pages as support_agent_report_pages
     from okpay.support import api as support_api
-    from okpay.support import chat_pages as support_chat
+    from okpay.support import chat_api as support_chat_api
+    from okpay.support import chat_pages as support_chat_pages
+    from okpay.support import chat_sockets as support_chat_sockets
     from okpay.support import pages as support_pages
     from okpay.wallet import api as wallet_api
     from okpay.wallet import pages as wallet_pages
@@ -104,11 +108,13 @@ def create_app(settings: Settings | None = None, *, start_worker: bool = False) 
     app.include_router(helpcenter_pages.router)
     app.include_router(support_api.router)
     app.include_router(support_pages.router)
-    app.include_router(support_chat.api)
-    app.include_router(support_chat.router)
-    app.include_router(support_chat.sockets)
+    app.include_router(support_chat_api.router)
+    app.include_router(support_chat_pages.router)
+    app.include_router(support_chat_sockets.router)
     app.include_router(support_agent_api.router)
     app.include_router(support_agent_pages.router)
+    app.include_router(support_agent_phone_pages.router)
+    app.include_router(support_agent_report_pages.router)
     if settings.is_dev:
         app.include_router(mail_pages.router)
         app.include_router(wallet_pages.dev)

@@ -10,7 +10,7 @@ import typer
 from okpay.core import context
 
 if TYPE_CHECKING:
-    from okpay.support.inbound import MailListener
+    from okpay.support.inbound.listener import MailListener
 
 app = typer.Typer(
     help="OKPay: e-wallet and service centre.", no_args_is_help=True, add_completion=False
@@ -90,7 +90,7 @@ def serve(
 
 def _start_mail_listener(host: str, port: int, *, workers: int = 4) -> MailListener:
     from okpay.settings import get_settings
-    from okpay.support.inbound import start_listener
+    from okpay.support.inbound.listener import start_listener
 
     try:
         listener = start_listener(host=host, port=port, workers=workers)

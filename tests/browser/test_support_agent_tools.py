@@ -8,7 +8,7 @@ from playwright.sync_api import Page, expect
 from sqlalchemy import select
 
 from okpay.core.audit import AuditEvent
-from okpay.support import service
+from okpay.support import tickets
 from okpay.support.models import Ticket, TicketMessage
 from tests.browser.test_identity_flows import sign_in
 from tests.support.helpers import load, make_staff, user
@@ -19,9 +19,9 @@ def test_reveal_escalate_phone_and_reports(page: Page, db, mailbox) -> None:  # 
     make_staff(db, "agent@okpay.example")
     customer_id = make_user(db, "zhao.lei@example.com")
     with db.unit_of_work() as s:
-        number = service.do_open_ticket(
+        number = tickets.do_open_ticket(
             s,
-            service.NewTicket(
+            tickets.NewTicket(
                 channel="web", subject="App crashes on the top-up page",
                 body="Every time I open top-up the app closes.", user=user(s, customer_id),
                 category="topup", locale="en",

@@ -9,7 +9,7 @@ import re
 from playwright.sync_api import Page, expect
 
 from okpay.helpcenter import triage
-from okpay.support import service
+from okpay.support import access, messages
 from okpay.support.models import Ticket
 from tests.browser.test_identity_flows import sign_in
 from tests.support.helpers import make_staff
@@ -66,11 +66,12 @@ def test_customer_and_agent_chat_in_real_time(page: Page, browser, live_server: 
         agent_context.close()
 
     with db.unit_of_work(write=False) as s:
-        ticket = service.get_ticket(s, number)
+        ticket = access.get_ticket(s, number)
         assert isinstance(ticket, Ticket)
         assert (ticket.channel, ticket.status) == ("chat", "resolved")
         lines = [
-            (m.author_side, m.body) for m in service.list_messages(s, ticket, include_internal=True)
+            (m.author_side, m.body)
+            for m in messages.list_messages(s, ticket, include_internal=True)
         ]
     assert lines == [
         ("customer", "My top-up has not arrived"),

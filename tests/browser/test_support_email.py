@@ -12,7 +12,7 @@ from playwright.sync_api import Page, expect
 from sqlalchemy import select
 
 from okpay.settings import get_settings
-from okpay.support import inbound
+from okpay.support.inbound import listener as inbound_listener
 from okpay.support.models import Ticket
 from tests.browser.test_identity_flows import sign_in
 from tests.support.helpers import load, make_staff
@@ -36,7 +36,7 @@ def send(port: int, subject: str, body: str, **headers: str) -> str:
 
 def test_mail_becomes_ticket_agent_answers_and_reply_joins(page: Page, db, mailbox) -> None:  # type: ignore[no-untyped-def]
     make_staff(db, "agent@okpay.example")
-    listener = inbound.start_listener(port=0)
+    listener = inbound_listener.start_listener(port=0)
     try:
         send(
             listener.port,
@@ -96,7 +96,7 @@ def test_i11_item5_agent_sees_forged_mail_flagged(browser, live_server, db, mail
     import os
 
     make_staff(db, "agent@okpay.example")
-    listener = inbound.start_listener(port=0)
+    listener = inbound_listener.start_listener(port=0)
     try:
         first = send(listener.port, "提现一直在处理中", "我三天前提现到工商银行，到现在还没到账。")
         with db.unit_of_work(write=False) as s:

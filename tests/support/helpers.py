@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from okpay.identity import service as identity_service
 from okpay.identity.models import Role, User
-from okpay.support import service
+from okpay.support import access, agents, tickets
 from okpay.support.models import Ticket
 from tests.helpers import PASSWORD
 
@@ -14,7 +14,7 @@ def make_staff(db, email: str, *, team: str = "frontline", role: Role = Role.age
         user = identity_service.do_create_user(
             s, email=email, password=PASSWORD, role=role, name=email.split("@")[0].title()
         )
-        service.set_agent_team(s, user=user, team=team)
+        agents.set_agent_team(s, user=user, team=team)
         return user.id
 
 
@@ -30,12 +30,12 @@ def open_ticket(db, **fields) -> str:  # type: ignore[no-untyped-def]
     }
     values.update(fields)
     with db.unit_of_work() as s:
-        return service.do_open_ticket(s, service.NewTicket(**values)).number
+        return tickets.do_open_ticket(s, tickets.NewTicket(**values)).number
 
 
 def load(db, number: str) -> Ticket:  # type: ignore[no-untyped-def]
     with db.unit_of_work(write=False) as s:
-        ticket = service.get_ticket(s, number)
+        ticket = access.get_ticket(s, number)
         assert ticket is not None
         return ticket
 

@@ -17,7 +17,9 @@ from starlette.websockets import WebSocketDisconnect
 
 from okpay.core.audit import AuditEvent
 from okpay.settings import configure
-from okpay.support import chat, chat_pages, pubsub, service, tasks
+from okpay.support import access, chat, chat_sockets, pubsub, tasks
+from okpay.support import events as ticket_events
+from okpay.support import messages as ticket_messages
 from okpay.support.chat_models import SupportChat
 from okpay.support.models import Ticket, TicketMessage
 from tests.conftest import unavailable
@@ -67,9 +69,9 @@ def ticket_of(db, chat_id: int) -> Ticket:  # type: ignore[no-untyped-def]
 
 def messages(db, number: str) -> list[TicketMessage]:  # type: ignore[no-untyped-def]
     with db.unit_of_work(write=False) as s:
-        ticket = service.get_ticket(s, number)
+        ticket = access.get_ticket(s, number)
         assert ticket is not None
-        return service.list_messages(s, ticket, include_internal=True)
+        return ticket_messages.list_messages(s, ticket, include_internal=True)
 
 
 # --------------------------------------------------------------------------- service
@@ -126,7 +128,7 @@ def test_transcript_lives_on_the_ticket_without_an_email_per_line(db, mailbox) -
         actions = set(
             s.scalars(select(AuditEvent.action).where(AuditEvent.actor_user_id == agent_id))
         )
-        events = [e.kind for e in service.list_events(s, load(db, number))]
+        events = [e.kind for e in ticket_events.list_events(s, load(db, number))]
     assert {"chat_accept", "ticket_reply", "chat_end", "ticket_status"} <= actions
     assert {"chat_started", "chat_accepted", "chat_ended"} <= set(events)
 
@@ -392,7 +394,7 @@ def test_socket_limits_lengths_and_rates(client, db) -> None:  # type: ignore[no
         ws.send_json({"type": "message", "body": "x" * 2001})
         assert next_of(ws, "error")["code"] == "too_long"
         # The refused line counted too: every attempt does.
-        for i in range(chat_pages.LINES_PER_MINUTE - 1):
+        for i in range(chat_sockets.LINES_PER_MINUTE - 1):
             ws.send_json({"type": "message", "body": f"line {i}"})
             assert next_of(ws, "message")["body"] == f"line {i}"
         ws.send_json({"type": "message", "body": "one too many"})
@@ -403,7 +405,7 @@ def test_socket_limits_lengths_and_rates(client, db) -> None:  # type: ignore[no
         with pytest.raises(WebSocketDisconnect) as closed:
             ws.receive_json()
         assert closed.value.code == 1003
-    assert len(messages(db, ticket_of(db, chat_id).number)) == chat_pages.LINES_PER_MINUTE
+    assert len(messages(db, ticket_of(db, chat_id).number)) == chat_sockets.LINES_PER_MINUTE
 
 
 def test_customer_page_hears_the_timeout(client, db, clock, settings, mailbox) -> None:  # type: ignore[no-untyped-def]

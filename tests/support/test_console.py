@@ -9,7 +9,9 @@ import pytest
 from sqlalchemy import select
 
 from okpay.core.audit import AuditEvent
-from okpay.support import console, service
+from okpay.identity import service as identity_service
+from okpay.support import access, assignment, messages, satisfaction, status, tickets
+from okpay.support.console import reports
 from okpay.support.models import CannedResponse
 from tests.helpers import PASSWORD, api_token, csrf_from, post_form
 from tests.support.helpers import load, make_staff, open_ticket, user
@@ -72,13 +74,13 @@ AGENT_API = [
 def test_customers_never_reach_the_console_or_its_api(client, db) -> None:  # type: ignore[no-untyped-def]
     make_user(db, "cust@example.com")
     with db.unit_of_work() as s:
-        number = service.do_open_ticket(
+        number = tickets.do_open_ticket(
             s,
-            service.NewTicket(
+            tickets.NewTicket(
                 channel="web",
                 subject="Help",
                 body="My own ticket",
-                user=service.identity_service.get_user_by_email(s, "cust@example.com"),
+                user=identity_service.get_user_by_email(s, "cust@example.com"),
             ),
         ).number
     # Signed out: pages send to sign-in, the API answers 401.
@@ -120,9 +122,9 @@ def test_queue_puts_overdue_first_with_timers_and_pages_by_cursor(client, db, cl
         clock.advance(hours=1)
     # The third one waits for the customer: its clock is paused and it goes last.
     with db.unit_of_work() as s:
-        t = service.get_ticket(s, numbers[2])
+        t = access.get_ticket(s, numbers[2])
         assert t is not None
-        service.do_agent_reply(s, ticket=t, agent=user(s, agent_id), body="Which bank?")
+        messages.do_agent_reply(s, ticket=t, agent=user(s, agent_id), body="Which bank?")
     clock.advance(hours=20)  # the first ones are now past their 24-hour first-reply target
     html = client.get("/agent").text
     order = re.findall(r'data-number="(OK-\d{4}-\d{6})"', html)
@@ -161,9 +163,9 @@ def test_queue_filters_and_search(client, db) -> None:  # type: ignore[no-untype
         db, subject="Limit question", email="zhao@example.com", category="limit_increase"
     )
     with db.unit_of_work() as s:
-        t = service.get_ticket(s, a)
+        t = access.get_ticket(s, a)
         assert t is not None
-        service.do_assign(s, ticket=t, assignee=user(s, agent_id), agent=user(s, agent_id))
+        assignment.do_assign(s, ticket=t, assignee=user(s, agent_id), agent=user(s, agent_id))
     headers = api_token(client, AGENT)
 
     def numbers(**params: str) -> list[str]:
@@ -195,9 +197,9 @@ def test_assign_to_me_and_bulk_actions(client, db, mailbox) -> None:  # type: ig
     assert response.status_code == 303
     assert load(db, first).assignee_id == agent_id
     with db.unit_of_work() as s:
-        t = service.get_ticket(s, third)
+        t = access.get_ticket(s, third)
         assert t is not None
-        service.do_set_status(s, ticket=t, status="closed", agent=user(s, agent_id))
+        status.do_set_status(s, ticket=t, status="closed", agent=user(s, agent_id))
     token = csrf_from(client.get("/agent").text)
     response = client.post(
         "/agent/bulk",
@@ -301,9 +303,9 @@ def test_notes_are_internal_and_never_mailed(client, db, mailbox) -> None:  # ty
     )
     assert mailbox.to("lihua@example.com") == []
     with db.unit_of_work(write=False) as s:
-        t = service.get_ticket(s, number)
+        t = access.get_ticket(s, number)
         assert t is not None
-        kinds = [m.kind for m in service.list_messages(s, t, include_internal=True)]
+        kinds = [m.kind for m in messages.list_messages(s, t, include_internal=True)]
     assert kinds == ["public", "internal"]
     refused = post_on(client, page, f"{page}/reply", {"body": "  ", "then_status": "open"})
     assert refused.status_code == 422 and "describe" in refused.text
@@ -314,11 +316,11 @@ def test_script_in_every_field_is_shown_escaped(client, db) -> None:  # type: ig
     script = "<script>alert(1)</script>"
     number = open_ticket(db, subject=f"Hi {script}", name=f"Eve {script}", body=f"Body {script}")
     with db.unit_of_work() as s:
-        t = service.get_ticket(s, number)
+        t = access.get_ticket(s, number)
         assert t is not None
         agent = user(s, agent_id)
-        service.do_update(s, ticket=t, agent=agent, tags=[f"x{script}"])
-        service.do_agent_reply(s, ticket=t, agent=agent, body=f"Note {script}", internal=True)
+        assignment.do_update(s, ticket=t, agent=agent, tags=[f"x{script}"])
+        messages.do_agent_reply(s, ticket=t, agent=agent, body=f"Note {script}", internal=True)
     for path in ("/agent", f"/agent/tickets/{number}", "/agent?q=" + script):
         html = client.get(path).text
         assert "<script>alert" not in html, path
@@ -330,9 +332,9 @@ def test_no_field_asks_for_a_password_or_code(client, db) -> None:  # type: igno
     agent_client(client, db)
     make_user(db, "panel@example.com", phone="13800138000")
     with db.unit_of_work() as s:
-        customer = service.identity_service.get_user_by_email(s, "panel@example.com")
-        number = service.do_open_ticket(
-            s, service.NewTicket(channel="web", subject="Q", body="Question", user=customer)
+        customer = identity_service.get_user_by_email(s, "panel@example.com")
+        number = tickets.do_open_ticket(
+            s, tickets.NewTicket(channel="web", subject="Q", body="Question", user=customer)
         ).number
     for path in ("/agent", f"/agent/tickets/{number}", "/agent/phone", "/agent/reports"):
         html = client.get(path).text
@@ -358,9 +360,9 @@ def test_customer_panel_masks_and_reveal_is_audited(client, db) -> None:  # type
         theirs = wallet_service.history(s, user_id=other, filters=wallet_service.HistoryFilter())[0]
     with db.unit_of_work() as s:
         customer = user(s, uid)
-        number = service.do_open_ticket(
+        number = tickets.do_open_ticket(
             s,
-            service.NewTicket(
+            tickets.NewTicket(
                 channel="web",
                 subject="Top-up",
                 body="Where is it?",
@@ -443,9 +445,9 @@ def test_phone_calls_become_tickets_or_messages(client, db, mailbox) -> None:  #
     )
     assert added.status_code == 303
     with db.unit_of_work(write=False) as s:
-        t = service.get_ticket(s, number)
+        t = access.get_ticket(s, number)
         assert t is not None
-        last = service.list_messages(s, t, include_internal=True)[-1]
+        last = messages.list_messages(s, t, include_internal=True)[-1]
         logged = s.scalars(
             select(AuditEvent).where(AuditEvent.action == "ticket_phone_logged")
         ).all()
@@ -489,7 +491,7 @@ def test_agent_api_round_trip(client, db, mailbox) -> None:  # type: ignore[no-u
     bad = client.patch(base, json={"references": ["nope"]}, headers=headers)
     assert bad.status_code == 422 and bad.json()["error"]["code"] == "reference_invalid"
     with db.unit_of_work(write=False) as s:
-        second = service.identity_service.get_user_by_email(s, "second@okpay.example")
+        second = identity_service.get_user_by_email(s, "second@okpay.example")
         assert second is not None
         second_id = second.id
     body = client.post(f"{base}/assign", json={"assignee_id": second_id}, headers=headers).json()
@@ -515,16 +517,16 @@ def test_reports_figures_and_formula_safe_csv(client, db, clock) -> None:  # typ
     with db.unit_of_work() as s:
         agent = user(s, agent_id)
         for n in numbers[:2]:
-            t = service.get_ticket(s, n)
+            t = access.get_ticket(s, n)
             assert t is not None
-            service.do_agent_reply(s, ticket=t, agent=agent, body="Done", then_status="resolved")
-        t = service.get_ticket(s, numbers[0])
+            messages.do_agent_reply(s, ticket=t, agent=agent, body="Done", then_status="resolved")
+        t = access.get_ticket(s, numbers[0])
         assert t is not None
-        service.do_rate(s, ticket=t, rating=4, comment="", actor=None)
+        satisfaction.do_rate(s, ticket=t, rating=4, comment="", actor=None)
     day = clock.now.date().isoformat()
     html = client.get("/agent/reports", params={"start": day, "end": day}).text
     assert "<svg" in html and 'data-testid="report-by_day"' in html
-    result = console.report
+    result = reports.report
     with db.unit_of_work(write=False) as s:
         figures = result(s, start=clock.now.date(), end=clock.now.date())
     assert (figures.created, figures.resolved) == (3, 2)
@@ -535,8 +537,8 @@ def test_reports_figures_and_formula_safe_csv(client, db, clock) -> None:  # typ
     csv_text = client.get("/agent/reports/by_day.csv", params={"start": day, "end": day})
     assert csv_text.headers["content-type"].startswith("text/csv")
     assert f"{day},3,2" in csv_text.text
-    table = console.Table("t", "T", ["=cmd", "n"], [["+1", 1], ["-2", 2], ["@x", 3], ["ok", 4]])
-    out = console.table_csv(table)
+    table = reports.Table("t", "T", ["=cmd", "n"], [["+1", 1], ["-2", 2], ["@x", 3], ["ok", 4]])
+    out = reports.table_csv(table)
     assert "'=cmd" in out and "'+1" in out and "'-2" in out and "'@x" in out and "\nok," in out
     assert client.get("/agent/reports/nothing.csv").status_code == 404
     bad = client.get("/agent/reports", params={"start": "2026-13-01"}).text

@@ -11,7 +11,7 @@ import pytest
 from PIL import Image
 from sqlalchemy import func, select
 
-from okpay.support import customer, service
+from okpay.support import access, customer, messages, routing, status
 from okpay.support.models import Ticket, TicketAttachment
 from tests.helpers import PASSWORD, csrf_from, post_form
 from tests.support.helpers import load, make_staff, open_ticket, pdf, user
@@ -64,13 +64,13 @@ def sign_in(client, email: str) -> None:  # type: ignore[no-untyped-def]
 def as_agent(db, number: str, agent_id: int, **reply: object) -> None:  # type: ignore[no-untyped-def]
     """An agent acts on the ticket: ``reply`` (do_agent_reply's arguments), else resolves it."""
     with db.unit_of_work() as s:
-        ticket = service.get_ticket(s, number)
+        ticket = access.get_ticket(s, number)
         assert ticket is not None
         agent = user(s, agent_id)
         if reply:
-            service.do_agent_reply(s, ticket=ticket, agent=agent, **reply)  # type: ignore[arg-type]
+            messages.do_agent_reply(s, ticket=ticket, agent=agent, **reply)  # type: ignore[arg-type]
         else:
-            service.do_set_status(s, ticket=ticket, status="resolved", agent=agent)
+            status.do_set_status(s, ticket=ticket, status="resolved", agent=agent)
 
 
 def key_link(mailbox, address: str) -> str:  # type: ignore[no-untyped-def]
@@ -241,9 +241,9 @@ def test_other_customers_tickets_and_files_are_not_found(client, db, mailbox) ->
     # Another ticket's attachment id under this ticket's number is not found either.
     other = open_ticket(db)
     with db.unit_of_work(write=False) as s:
-        ticket = service.get_ticket(s, other)
+        ticket = access.get_ticket(s, other)
         assert ticket is not None
-        other_key = service.access_key(ticket)
+        other_key = access.access_key(ticket)
     attachment_id = file_path.rsplit("/", 1)[1]
     assert (
         client.get(f"/support/requests/{other}/files/{attachment_id}?key={other_key}").status_code
@@ -321,7 +321,7 @@ def test_internal_notes_stay_hidden_and_reminder_after_the_promised_time(
         follow_redirects=True,
     )
     assert "moved your request up" in done.text
-    order = service.PRIORITY_ORDER
+    order = routing.PRIORITY_ORDER
     assert order.index(load(db, number).priority) == min(order.index(before) + 1, 3)
 
 

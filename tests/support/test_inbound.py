@@ -13,7 +13,11 @@ from email.utils import make_msgid
 import pytest
 from PIL import Image
 
-from okpay.support import inbound, service
+from okpay.support import access
+from okpay.support import messages as ticket_messages
+from okpay.support import status as ticket_status
+from okpay.support.inbound import filing, mime, parse, quotes, sender_checks
+from okpay.support.inbound import listener as inbound_listener
 from okpay.support.models import TicketMessage
 from tests.support.helpers import load, make_staff, pdf, user
 from tests.wallet.helpers import make_user
@@ -23,8 +27,8 @@ LI = "Li Hua <lihua@example.com>"
 
 
 @pytest.fixture
-def listener(db) -> Iterator[inbound.MailListener]:  # type: ignore[no-untyped-def]
-    started = inbound.start_listener(port=0, max_bytes=2_000_000)
+def listener(db) -> Iterator[inbound_listener.MailListener]:  # type: ignore[no-untyped-def]
+    started = inbound_listener.start_listener(port=0, max_bytes=2_000_000)
     yield started
     started.stop()
 
@@ -50,7 +54,7 @@ def mail(
 
 
 def send(
-    listener: inbound.MailListener,
+    listener: inbound_listener.MailListener,
     msg: EmailMessage | bytes,
     *,
     envelope_from: str = "lihua@example.com",
@@ -78,15 +82,15 @@ def tickets(db) -> list[tuple[str, str, str]]:  # type: ignore[no-untyped-def]
 
 def messages(db, number: str) -> list[TicketMessage]:  # type: ignore[no-untyped-def]
     with db.unit_of_work(write=False) as s:
-        ticket = service.get_ticket(s, number)
+        ticket = access.get_ticket(s, number)
         assert ticket is not None
-        return service.list_messages(s, ticket, include_internal=True)
+        return ticket_messages.list_messages(s, ticket, include_internal=True)
 
 
 def as_agent(db, number: str, agent_id: int, action, **fields) -> None:  # type: ignore[no-untyped-def]
     """Run a service action on the ticket as the agent, in its own unit of work."""
     with db.unit_of_work() as s:
-        ticket = service.get_ticket(s, number)
+        ticket = access.get_ticket(s, number)
         assert ticket is not None
         action(s, ticket=ticket, agent=user(s, agent_id), **fields)
 
@@ -148,12 +152,12 @@ def test_sender_address_is_never_proof_of_identity(db, mailbox, listener) -> Non
     [(number, _email, _status)] = tickets(db)
     ticket = load(db, number)
     assert ticket.requester_user_id is None  # not attached to the account
-    assert inbound.TAG_ACCOUNT_MATCH in ticket.tags
+    assert filing.TAG_ACCOUNT_MATCH in ticket.tags
     notes = [m for m in messages(db, number) if m.kind == "internal"]
     assert len(notes) == 1 and "can be forged" in notes[0].body
     with db.unit_of_work(write=False) as s:
         # Not in the account holder's "My requests": the sender may not be them.
-        assert service.list_requests_of(s, user=user(s, customer_id)) == []
+        assert access.list_requests_of(s, user=user(s, customer_id)) == []
 
 
 def test_missing_subject_gets_a_default_in_the_mail_language(db, listener) -> None:  # type: ignore[no-untyped-def]
@@ -231,7 +235,7 @@ def test_same_message_delivered_twice_is_one_ticket(db, mailbox, listener) -> No
     assert len(tickets(db)) == 1
     assert len(mailbox.to("lihua@example.com")) == 1
     with db.unit_of_work() as s:
-        assert inbound.receive(s, bytes(msg)).outcome == "duplicate"
+        assert filing.receive(s, bytes(msg)).outcome == "duplicate"
 
 
 # ------------------------------------------------------------------------------ replies
@@ -241,7 +245,7 @@ def test_reply_by_number_joins_and_reopens_without_quoted_history(db, mailbox, l
     agent_id = make_staff(db, "agent@okpay.example")
     send(listener, mail())
     [(number, _e, _s)] = tickets(db)
-    as_agent(db, number, agent_id, service.do_set_status, status="resolved")
+    as_agent(db, number, agent_id, ticket_status.do_set_status, status="resolved")
     sent_before = len(mailbox.to("lihua@example.com"))
 
     body = (
@@ -264,7 +268,7 @@ def test_agent_reply_threads_and_customer_reply_joins_by_headers(db, mailbox, li
     first = mail()
     send(listener, first)
     [(number, _e, _s)] = tickets(db)
-    as_agent(db, number, agent_id, service.do_agent_reply, body="Which bank?")
+    as_agent(db, number, agent_id, ticket_messages.do_agent_reply, body="Which bank?")
     reply = mailbox.last("lihua@example.com")
     assert reply["Subject"].startswith(f"[{number}] ")
     assert reply["In-Reply-To"] == first["Message-ID"]
@@ -293,13 +297,13 @@ def test_reply_to_a_closed_request_opens_a_new_one_that_mentions_it(db, listener
     agent_id = make_staff(db, "agent@okpay.example")
     send(listener, mail())
     [(old, _e, _s)] = tickets(db)
-    as_agent(db, old, agent_id, service.do_set_status, status="closed")
+    as_agent(db, old, agent_id, ticket_status.do_set_status, status="closed")
     send(listener, mail(f"Re: [{old}] Top-up not arrived", "Still not there."))
     (_, _, old_status), (new, email, _) = tickets(db)
     assert old_status == "closed" and email == "lihua@example.com"
     ticket = load(db, new)
     assert ticket.subject == "Top-up not arrived"
-    assert ticket.context["follow_up_of"] == old and inbound.TAG_FOLLOW_UP in ticket.tags
+    assert ticket.context["follow_up_of"] == old and filing.TAG_FOLLOW_UP in ticket.tags
     assert any(old in m.body for m in messages(db, new) if m.kind == "internal")
 
 
@@ -318,7 +322,7 @@ def test_mail_from_another_sender_never_joins_a_ticket(db, mailbox, listener) ->
     (_, _, _), (other, email, _) = tickets(db)
     assert email == "mallory@example.net"
     ticket = load(db, other)
-    assert inbound.TAG_UNVERIFIED in ticket.tags and ticket.context["refers_to"] == number
+    assert filing.TAG_UNVERIFIED in ticket.tags and ticket.context["refers_to"] == number
     assert number not in ticket.subject
     assert any(number in m.body for m in messages(db, other) if m.kind == "internal")
     # The intruder's acknowledgement speaks only of their own new request.
@@ -358,7 +362,7 @@ def test_out_of_office_and_bounce_of_our_reply_become_internal_notes(db, mailbox
     agent_id = make_staff(db, "agent@okpay.example")
     send(listener, mail())
     [(number, _e, _s)] = tickets(db)
-    as_agent(db, number, agent_id, service.do_agent_reply, body="Which bank?")
+    as_agent(db, number, agent_id, ticket_messages.do_agent_reply, body="Which bank?")
     reply = mailbox.last("lihua@example.com")
     mailbox.clear()
 
@@ -444,9 +448,9 @@ def test_attachments_are_kept_and_disguised_ones_listed_for_agents(db, listener)
     send(listener, msg)
     [(number, _e, _s)] = tickets(db)
     with db.unit_of_work(write=False) as s:
-        ticket = service.get_ticket(s, number)
+        ticket = access.get_ticket(s, number)
         assert ticket is not None
-        files = service.list_attachments(s, ticket)
+        files = ticket_messages.list_attachments(s, ticket)
     assert sorted(f.filename for f in files) == ["screen.png", "statement.pdf"]
     assert {f.content_type for f in files} == {"image/png", "application/pdf"}
     [note] = [m for m in messages(db, number) if m.kind == "internal"]
@@ -471,12 +475,12 @@ def test_forwarded_e_mail_is_read_into_the_ticket(db, listener) -> None:  # type
     [(number, _e, _s)] = tickets(db)
     body = messages(db, number)[0].body
     assert body.startswith("I got this e-mail, see attached.")
-    assert inbound.FORWARDED in body and "Subject: 钱包已冻结" in body
+    assert parse.FORWARDED in body and "Subject: 钱包已冻结" in body
     assert "Unfreeze <https://okpay-verify.example/login>" in body
     with db.unit_of_work(write=False) as s:
-        ticket = service.get_ticket(s, number)
+        ticket = access.get_ticket(s, number)
         assert ticket is not None
-        assert [f.filename for f in service.list_attachments(s, ticket)] == ["qr.png"]
+        assert [f.filename for f in ticket_messages.list_attachments(s, ticket)] == ["qr.png"]
 
 
 def test_files_beyond_the_limit_are_listed_not_lost(db, listener, settings) -> None:  # type: ignore[no-untyped-def]
@@ -508,10 +512,10 @@ def test_each_sender_is_rate_limited(db, mailbox, listener, settings, clock) -> 
 
 def test_receive_works_without_smtp(db, mailbox) -> None:  # type: ignore[no-untyped-def]
     with db.unit_of_work() as s:
-        result = inbound.receive(s, bytes(mail()), envelope_from="lihua@example.com")
+        result = filing.receive(s, bytes(mail()), envelope_from="lihua@example.com")
     assert result.outcome == "created" and result.number == "OK-2026-000001"
     with db.unit_of_work() as s:
-        garbage = inbound.receive(s, b"From: nobody\r\n\r\nhello", envelope_from="not an address")
+        garbage = filing.receive(s, b"From: nobody\r\n\r\nhello", envelope_from="not an address")
     assert (garbage.outcome, garbage.smtp_reply[:3]) == ("refused", "550")
 
 
@@ -541,13 +545,13 @@ def test_receive_works_without_smtp(db, mailbox) -> None:  # type: ignore[no-unt
     ],
 )
 def test_quoted_history_is_stripped(body: str, kept: str | None) -> None:
-    assert inbound.strip_quoted(body) == (kept if kept is not None else body.strip())
+    assert quotes.strip_quoted(body) == (kept if kept is not None else body.strip())
 
 
 def test_message_ids_and_header_cleaning() -> None:
-    assert inbound.message_ids("<a@b> junk <c@d>\r\n <a@b>") == ["<a@b>", "<c@d>"]
-    assert inbound.message_ids("<a\r\nb@c>") == []
-    assert inbound.clean_line("a\r\nBcc: x\x00\ty") == "a Bcc: x y"
+    assert mime.message_ids("<a@b> junk <c@d>\r\n <a@b>") == ["<a@b>", "<c@d>"]
+    assert mime.message_ids("<a\r\nb@c>") == []
+    assert mime.clean_line("a\r\nBcc: x\x00\ty") == "a Bcc: x y"
 
 
 def test_serve_runs_one_listener_beside_the_web_workers(db, settings, monkeypatch) -> None:  # type: ignore[no-untyped-def]
@@ -602,13 +606,15 @@ def test_parallel_deliveries_on_postgresql(db, mailbox) -> None:  # type: ignore
 
     copy = bytes(mail(msgid="<same-1@example.com>"))
     with ThreadPoolExecutor(8) as pool:
-        outcomes = sorted(r.outcome for r in pool.map(lambda _i: inbound.process(copy), range(8)))
+        outcomes = sorted(
+            r.outcome for r in pool.map(lambda _i: inbound_listener.process(copy), range(8))
+        )
     assert outcomes == ["created"] + ["duplicate"] * 7
     assert len(tickets(db)) == 1
 
     burst = [bytes(mail(f"Burst {i}", sender="New <new@example.com>")) for i in range(8)]
     with ThreadPoolExecutor(8) as pool:
-        outcomes = [r.outcome for r in pool.map(inbound.process, burst)]
+        outcomes = [r.outcome for r in pool.map(inbound_listener.process, burst)]
     assert outcomes == ["created"] * 8
     assert len(tickets(db)) == 9
 
@@ -624,9 +630,9 @@ def _thread(db, number: str) -> list[tuple[str, str, str]]:  # type: ignore[no-u
 
 def _files(db, number: str) -> int:  # type: ignore[no-untyped-def]
     with db.unit_of_work(write=False) as s:
-        ticket = service.get_ticket(s, number)
+        ticket = access.get_ticket(s, number)
         assert ticket is not None
-        return len(service.list_attachments(s, ticket))
+        return len(ticket_messages.list_attachments(s, ticket))
 
 
 def _customer_sees(db, number: str) -> list[str]:  # type: ignore[no-untyped-def]
@@ -634,7 +640,7 @@ def _customer_sees(db, number: str) -> list[str]:  # type: ignore[no-untyped-def
     from okpay.support import customer
 
     with db.unit_of_work(write=False) as s:
-        ticket = service.get_ticket(s, number)
+        ticket = access.get_ticket(s, number)
         assert ticket is not None
         return [i.message.body for i in customer.customer_view(s, ticket, now=clock.now()).thread]
 
@@ -647,8 +653,8 @@ def test_i11_item5_forged_from_is_not_the_customer(db, mailbox, listener, settin
     send(listener, first)
     [(number, _e, _s)] = tickets(db)
     agent_id = agent_client(client, db)
-    as_agent(db, number, agent_id, service.do_agent_reply, body="Which bank?")
-    as_agent(db, number, agent_id, service.do_set_status, status="resolved")
+    as_agent(db, number, agent_id, ticket_messages.do_agent_reply, body="Which bank?")
+    as_agent(db, number, agent_id, ticket_status.do_set_status, status="resolved")
     before = load(db, number)
     sent_before = len(mailbox.to("lihua@example.com"))
     thread = {"In-Reply-To": first["Message-ID"], "References": first["Message-ID"]}
@@ -668,7 +674,7 @@ def test_i11_item5_forged_from_is_not_the_customer(db, mailbox, listener, settin
             "Close my account now.",
             headers={**thread, "Return-Path": "<mallory@evil.example>"},
         )
-        assert inbound.receive(s, bytes(no_envelope)).outcome == "unverified"
+        assert filing.receive(s, bytes(no_envelope)).outcome == "unverified"
     # 3. Envelope right, but the trusted MTA recorded a DMARC failure on top of a pass the
     #    sender wrote below it.
     auth_fail = mail(f"Re: [{number}] x", "Unlock my account please.", headers=thread)
@@ -751,7 +757,7 @@ def test_i11_item5_forged_from_is_not_the_customer(db, mailbox, listener, settin
     )
     new = tickets(db)[-1][0]
     ticket = load(db, new)
-    assert inbound.TAG_SENDER_UNVERIFIED in ticket.tags
+    assert filing.TAG_SENDER_UNVERIFIED in ticket.tags
     assert ticket.context["sender_check"] == {"envelope": "mallory@evil.example"}
     [note] = [m for m in messages(db, new) if m.kind == "internal"]
     assert "mallory@evil.example" in note.body and "forged" in note.body
@@ -762,20 +768,20 @@ def test_i11_item5_sender_check_parts() -> None:
         "mx.okpay.example 1; dkim=pass (2048-bit key; unprotected) header.d=example.com;"
         " spf = fail smtp.mailfrom=x@example.com; dmarc/1=pass (p=none (nested)) h.f=x"
     )
-    assert inbound.parse_authentication_results(value) == (
+    assert sender_checks.parse_authentication_results(value) == (
         "mx.okpay.example",
         [("dkim", "pass"), ("spf", "fail"), ("dmarc", "pass")],
     )
-    assert inbound.parse_authentication_results("mx.okpay.example; none") == (
+    assert sender_checks.parse_authentication_results("mx.okpay.example; none") == (
         "mx.okpay.example",
         [],
     )
-    assert inbound._failed_results([("spf", "fail"), ("dmarc", "pass")]) == ((), True)
-    assert inbound._failed_results([("spf", "fail"), ("dkim", "fail")]) == (
+    assert sender_checks.failed_results([("spf", "fail"), ("dmarc", "pass")]) == ((), True)
+    assert sender_checks.failed_results([("spf", "fail"), ("dkim", "fail")]) == (
         ("spf=fail", "dkim=fail"),
         False,
     )
-    assert inbound._failed_results([("dmarc", "none"), ("spf", "neutral")]) == ((), False)
+    assert sender_checks.failed_results([("dmarc", "none"), ("spf", "neutral")]) == ((), False)
 
 
 def test_i11_item5_forged_mail_counts_against_its_real_sender(db, listener, settings) -> None:  # type: ignore[no-untyped-def]

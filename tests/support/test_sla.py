@@ -13,7 +13,8 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from okpay import settings as settings_module
-from okpay.support import console, service, sla
+from okpay.support import access, assignment, follow_up, messages, sla
+from okpay.support.console import timers
 from okpay.support.models import SupportHoliday, TicketEvent
 from tests.conftest import Mailbox, install_settings
 from tests.helpers import PASSWORD, post_form
@@ -85,9 +86,9 @@ def test_calendar_from_settings_follows_the_configured_hours(settings) -> None: 
 def _low(db, number: str, agent_id: int) -> None:  # type: ignore[no-untyped-def]
     """Pin a ticket at low priority (targets: first reply 24 h, resolution 120 h)."""
     with db.unit_of_work() as s:
-        ticket = service.get_ticket(s, number)
+        ticket = access.get_ticket(s, number)
         assert ticket is not None
-        service.do_update(s, ticket=ticket, agent=user(s, agent_id), priority="low")
+        assignment.do_update(s, ticket=ticket, agent=user(s, agent_id), priority="low")
 
 
 def test_first_reply_target_skips_evenings_and_the_weekend(db, clock) -> None:  # type: ignore[no-untyped-def]
@@ -120,9 +121,9 @@ def test_clock_pauses_while_pending_customer(db, clock) -> None:  # type: ignore
     _low(db, number, agent_id)
     clock.now = bj(23, 10)  # Monday 10:00: the agent asks a question
     with db.unit_of_work() as s:
-        ticket = service.get_ticket(s, number)
+        ticket = access.get_ticket(s, number)
         assert ticket is not None
-        service.do_agent_reply(s, ticket=ticket, agent=user(s, agent_id), body="Which bank?")
+        messages.do_agent_reply(s, ticket=ticket, agent=user(s, agent_id), body="Which bank?")
     waiting = load(db, number)
     assert waiting.status == "pending_customer" and waiting.next_due_at is None
     assert waiting.paused_at == bj(23, 10)
@@ -130,9 +131,9 @@ def test_clock_pauses_while_pending_customer(db, clock) -> None:  # type: ignore
     assert before is not None
     clock.now = bj(25, 12)  # Wednesday noon: the customer answers
     with db.unit_of_work() as s:
-        ticket = service.get_ticket(s, number)
+        ticket = access.get_ticket(s, number)
         assert ticket is not None
-        service.do_customer_message(s, ticket=ticket, body="ICBC", channel="web")
+        messages.do_customer_message(s, ticket=ticket, body="ICBC", channel="web")
     running = load(db, number)
     # Paused: Mon 10-18 (8 h) + Tue 9 h + Wed 9-12 (3 h) = 20 business hours.
     assert running.status == "open" and running.paused_at is None
@@ -148,24 +149,24 @@ def test_sweep_warns_before_and_records_breaches_once(db, clock, mailbox) -> Non
     _low(db, number, agent_id)
     _low(db, paused, agent_id)
     with db.unit_of_work() as s:
-        ticket = service.get_ticket(s, paused)
+        ticket = access.get_ticket(s, paused)
         assert ticket is not None
-        service.do_agent_reply(s, ticket=ticket, agent=user(s, agent_id), body="Receipt?")
+        messages.do_agent_reply(s, ticket=ticket, agent=user(s, agent_id), body="Receipt?")
     due = load(db, number).first_reply_due_at
     assert due == bj(25, 15)  # 24 business hours: Mon, Tue, then Wed 9-15
     clock.now = bj(25, 12)  # three hours before: nothing yet
     with db.unit_of_work() as s:
-        assert service.sweep(s)["warned"] == 0
+        assert follow_up.sweep(s)["warned"] == 0
     clock.now = bj(25, 13, 30)  # within the two-hour warning window
     with db.unit_of_work() as s:
-        assert service.sweep(s) == {"warned": 1, "breached": 0, "closed": 0}
+        assert follow_up.sweep(s) == {"warned": 1, "breached": 0, "closed": 0}
     with db.unit_of_work() as s:
-        assert service.sweep(s)["warned"] == 0  # warned once
+        assert follow_up.sweep(s)["warned"] == 0  # warned once
     clock.now = bj(25, 15, 1)
     with db.unit_of_work() as s:
-        assert service.sweep(s)["breached"] == 1
+        assert follow_up.sweep(s)["breached"] == 1
     with db.unit_of_work() as s:
-        assert service.sweep(s)["breached"] == 0
+        assert follow_up.sweep(s)["breached"] == 0
     ticket = load(db, number)
     assert ticket.first_reply_breached_at == bj(25, 15, 1)
     with db.unit_of_work(write=False) as s:
@@ -176,7 +177,7 @@ def test_sweep_warns_before_and_records_breaches_once(db, clock, mailbox) -> Non
             .where(TicketEvent.ticket_id == ticket.id)
             .order_by(TicketEvent.id)
         ).all()
-        waiting = service.get_ticket(s, paused)
+        waiting = access.get_ticket(s, paused)
         assert waiting is not None
         waiting_kinds = s.scalars(
             select(TicketEvent.kind).where(TicketEvent.ticket_id == waiting.id)
@@ -199,15 +200,15 @@ def test_timers_in_the_console(client, db, clock) -> None:  # type: ignore[no-un
     assert "due in 2 hr" in queue and "timer-soon" in queue
     clock.now = bj(25, 15, 30)
     with db.unit_of_work() as s:
-        service.sweep(s)
+        follow_up.sweep(s)
     queue = client.get("/agent").text
     assert "overdue by 30 min" in queue and "timer-overdue" in queue
     page = client.get(f"/agent/tickets/{number}").text
     assert "overdue by 30 min" in page and "Target missed" in page
     with db.unit_of_work() as s:
-        ticket = service.get_ticket(s, number)
+        ticket = access.get_ticket(s, number)
         assert ticket is not None
-        service.do_agent_reply(s, ticket=ticket, agent=user(s, agent_id), body="On it")
+        messages.do_agent_reply(s, ticket=ticket, agent=user(s, agent_id), body="On it")
     page = client.get(f"/agent/tickets/{number}").text
     assert "paused, waiting for the customer" in page
 
@@ -217,8 +218,8 @@ def test_timer_words() -> None:
 
     now = datetime(2026, 11, 23, 1, 0, tzinfo=UTC)
     with use_locale("en"):
-        due = console.due_timer(now + timedelta(hours=5), now)
+        due = timers.due_timer(now + timedelta(hours=5), now)
         assert due is not None and (due.state, due.text) == ("due", "due in 5 hr")
-        late = console.due_timer(now - timedelta(minutes=30), now)
+        late = timers.due_timer(now - timedelta(minutes=30), now)
         assert late is not None and (late.state, late.text) == ("overdue", "overdue by 30 min")
-        assert console.due_timer(None, now) is None
+        assert timers.due_timer(None, now) is None

@@ -11,7 +11,7 @@ from sqlalchemy import func, select
 from typer.testing import CliRunner
 
 from okpay.cli import app as cli_app
-from okpay.support import service
+from okpay.support import agents
 from okpay.support.models import CannedResponse, SupportHoliday, Ticket, TicketAttachment
 from tests.helpers import PASSWORD, csrf_from, post_form
 from tests.support.helpers import load, make_staff, open_ticket
@@ -74,7 +74,7 @@ def test_demo_load_sets_up_the_service_centre_once(db) -> None:  # type: ignore[
     assert again.exit_code == 0 and "0 demo tickets opened" in again.output
     with db.unit_of_work(write=False) as s:
         teams = {
-            t: service.team_addresses(s, t)
+            t: agents.team_addresses(s, t)
             for t in ("frontline", "technical", "security", "compliance")
         }
         assert all(teams.values()), teams

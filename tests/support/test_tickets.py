@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 import pytest
 
 from okpay.core.errors import DomainError, NotFound
-from okpay.support import service
+from okpay.support import access, messages, numbers, satisfaction, status, tickets
 from tests.support.helpers import load, make_staff, open_ticket, user
 from tests.wallet.helpers import make_user
 
@@ -32,7 +32,7 @@ def test_numbers_are_sequential_per_year_and_read_aloud(db, clock) -> None:  # t
     ],
 )
 def test_request_numbers_as_people_type_them(typed: str, canonical: str | None) -> None:
-    assert service.normalise_number(typed) == canonical
+    assert numbers.normalise_number(typed) == canonical
 
 
 def test_opening_acknowledges_with_number_and_due_time(db, mailbox, clock) -> None:  # type: ignore[no-untyped-def]
@@ -51,9 +51,9 @@ def test_opening_acknowledges_with_number_and_due_time(db, mailbox, clock) -> No
 def test_card_numbers_typed_in_are_masked(db) -> None:  # type: ignore[no-untyped-def]
     number = open_ticket(db, body="Charged twice on card 4111 1111 1111 1111, please refund.")
     with db.unit_of_work(write=False) as s:
-        ticket = service.get_ticket(s, number)
+        ticket = access.get_ticket(s, number)
         assert ticket is not None
-        body = service.list_messages(s, ticket, include_internal=True)[0].body
+        body = messages.list_messages(s, ticket, include_internal=True)[0].body
     assert "4111 1111 1111 1111" not in body
     assert "**** **** **** 1111" in body
 
@@ -81,9 +81,9 @@ def test_restricted_customer_goes_to_compliance(db) -> None:  # type: ignore[no-
             s, user_id=uid, status=AccountStatus.restricted, reason="kyc_review", actor_user_id=None
         )
     with db.unit_of_work() as s:
-        ticket = service.do_open_ticket(
+        ticket = tickets.do_open_ticket(
             s,
-            service.NewTicket(
+            tickets.NewTicket(
                 channel="web", subject="Why can't I withdraw?", body="It says restricted.",
                 user=user(s, uid), category="withdrawal",
             ),
@@ -95,9 +95,9 @@ def test_reply_pauses_clock_and_customer_answer_resumes_it(db, mailbox, clock) -
     agent_id = make_staff(db, "agent@okpay.example")
     number = open_ticket(db)
     with db.unit_of_work() as s:
-        ticket = service.get_ticket(s, number)
+        ticket = access.get_ticket(s, number)
         assert ticket is not None
-        service.do_agent_reply(s, ticket=ticket, agent=user(s, agent_id), body="Which bank?")
+        messages.do_agent_reply(s, ticket=ticket, agent=user(s, agent_id), body="Which bank?")
     ticket = load(db, number)
     assert ticket.status == "pending_customer" and ticket.next_due_at is None
     due_before = ticket.resolution_due_at
@@ -107,9 +107,9 @@ def test_reply_pauses_clock_and_customer_answer_resumes_it(db, mailbox, clock) -
 
     clock.advance(hours=5)
     with db.unit_of_work() as s:
-        ticket = service.get_ticket(s, number)
+        ticket = access.get_ticket(s, number)
         assert ticket is not None
-        service.do_customer_message(s, ticket=ticket, body="ICBC", channel="web")
+        messages.do_customer_message(s, ticket=ticket, body="ICBC", channel="web")
     ticket = load(db, number)
     assert ticket.status == "open"
     assert due_before is not None and ticket.resolution_due_at is not None
@@ -120,18 +120,20 @@ def test_resolve_asks_for_rating_and_reply_reopens(db, mailbox) -> None:  # type
     agent_id = make_staff(db, "agent@okpay.example")
     number = open_ticket(db)
     with db.unit_of_work() as s:
-        ticket = service.get_ticket(s, number)
+        ticket = access.get_ticket(s, number)
         assert ticket is not None
-        service.do_set_status(s, ticket=ticket, status="resolved", agent=user(s, agent_id))
+        status.do_set_status(s, ticket=ticket, status="resolved", agent=user(s, agent_id))
     assert "/rate?key=" in mailbox.text(mailbox.last("lihua@example.com"))
     with db.unit_of_work() as s:
-        ticket = service.get_ticket(s, number)
+        ticket = access.get_ticket(s, number)
         assert ticket is not None
-        service.do_rate(s, ticket=ticket, rating=5, comment="Quick!", actor=None)
+        satisfaction.do_rate(s, ticket=ticket, rating=5, comment="Quick!", actor=None)
         with pytest.raises(DomainError) as exc:
-            service.do_rate(s, ticket=ticket, rating=9, comment="", actor=None)
+            satisfaction.do_rate(s, ticket=ticket, rating=9, comment="", actor=None)
         assert exc.value.code == "rating_invalid"
-        service.do_customer_message(s, ticket=ticket, body="Actually, still missing", channel="web")
+        messages.do_customer_message(
+            s, ticket=ticket, body="Actually, still missing", channel="web"
+        )
         assert ticket.status == "open"
 
 
@@ -139,15 +141,15 @@ def test_customer_sees_only_own_tickets(db) -> None:  # type: ignore[no-untyped-
     a = make_user(db, "a@example.com")
     b = make_user(db, "b@example.com")
     with db.unit_of_work() as s:
-        number = service.do_open_ticket(
-            s, service.NewTicket(channel="web", subject="Hi", body="Help", user=user(s, a))
+        number = tickets.do_open_ticket(
+            s, tickets.NewTicket(channel="web", subject="Hi", body="Help", user=user(s, a))
         ).number
     with db.unit_of_work(write=False) as s:
-        assert service.access_ticket(s, user=user(s, a), number=number).number == number
+        assert access.access_ticket(s, user=user(s, a), number=number).number == number
         with pytest.raises(NotFound):
-            service.access_ticket(s, user=user(s, b), number=number)
+            access.access_ticket(s, user=user(s, b), number=number)
         with pytest.raises(NotFound):
-            service.access_ticket_by_key(s, number=number, key="0" * 32)
+            access.access_ticket_by_key(s, number=number, key="0" * 32)
 
 
 def test_bad_input_is_refused_and_nothing_written(db) -> None:  # type: ignore[no-untyped-def]
@@ -164,4 +166,4 @@ def test_bad_input_is_refused_and_nothing_written(db) -> None:  # type: ignore[n
             open_ticket(db, **fields)
         assert exc.value.code == code
     with db.unit_of_work(write=False) as s:
-        assert service.get_ticket(s, "OK-2026-000001") is None
+        assert access.get_ticket(s, "OK-2026-000001") is None

@@ -81,14 +81,14 @@ def test_i11_item15_support_tickets_take_both_shapes_and_catch_typos() -> None:
     import pytest
 
     from okpay.core.errors import ValidationFailed
-    from okpay.support import service as support
+    from okpay.support import checks
 
     numbered = ids.numbered_reference("TX", 7)
     typo = numbered[:-2] + ("A" if numbered[-2] != "A" else "B") + numbered[-1]
-    assert support.check_references(f"{numbered.lower()}, TX-20261121-7QK3M9") == [
+    assert checks.check_references(f"{numbered.lower()}, TX-20261121-7QK3M9") == [
         numbered,
         "TX-20261121-7QK3M9",
     ]
     with pytest.raises(ValidationFailed) as refused:
-        support.check_references([typo])
+        checks.check_references([typo])
     assert refused.value.code == "reference_invalid"

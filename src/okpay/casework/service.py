@@ -18,8 +18,7 @@ from okpay.core.errors import NotFound, ValidationFailed
 from okpay.core.i18n import N_
 from okpay.identity import service as identity_service
 from okpay.identity.models import User
-from okpay.support import console as support_console
-from okpay.support import service as support_service
+from okpay.support import access as support_access
 from okpay.support.models import Ticket
 from okpay.wallet import ledger as wallet_ledger
 from okpay.wallet import models as wallet_models
@@ -88,7 +87,7 @@ def mask_account(last4: str) -> str:
 
 def customer_panel(session: Session, *, ticket: Ticket) -> CustomerPanel:
     """The panel for ``ticket`` (the caller checked the agent may see the ticket)."""
-    earlier = support_service.earlier_tickets(session, ticket)
+    earlier = support_access.earlier_tickets(session, ticket)
     if ticket.requester_user_id is None:
         return CustomerPanel(
             is_guest=True,
@@ -184,7 +183,7 @@ def customer_panel(session: Session, *, ticket: Ticket) -> CustomerPanel:
 def do_reveal(session: Session, *, ticket: Ticket, agent: User, field: str, reason: str) -> str:
     """The requester's full e-mail address or phone number, for this answer only; the reason
     is kept in the audit log ("customer_data_revealed")."""
-    support_console.require_staff(agent)
+    support_access.require_staff(agent)
     if field not in REVEALABLE:
         raise ValidationFailed(code="field_invalid", field="field")
     text = identity_service.check_name(reason, field="reason", max_length=300)

@@ -17,7 +17,11 @@ from okpay.core.errors import NotFound
 from okpay.identity import service as identity_service
 from okpay.identity.access import require_role
 from okpay.identity.models import Role, User
-from okpay.support import console, service
+from okpay.support import access, assignment
+from okpay.support import events as ticket_events
+from okpay.support import messages as ticket_messages
+from okpay.support import status as ticket_status
+from okpay.support.console import actions, queues, staff, timers
 from okpay.support.models import Ticket
 from okpay.web.deps import DbSession
 
@@ -132,7 +136,7 @@ class UpdateIn(BaseModel):
 
 
 class BulkIn(BaseModel):
-    numbers: list[str] = Field(max_length=console.BULK_MAX)
+    numbers: list[str] = Field(max_length=actions.BULK_MAX)
     action: Literal["assign", "status", "team", "priority"]
     value: str = Field("", max_length=20, description='assign: "me", "nobody" or a staff id')
     note: str = Field("", max_length=20_000)
@@ -164,7 +168,7 @@ class PhoneCallIn(BaseModel):
     acknowledge: bool = False
 
 
-def _timer(t: console.Timer | None) -> TimerOut | None:
+def _timer(t: timers.Timer | None) -> TimerOut | None:
     return TimerOut(state=t.state, text=t.text, target=t.target) if t else None
 
 
@@ -183,17 +187,17 @@ def _summary(ticket: Ticket, names: dict[int, str], now: datetime) -> dict[str, 
         "requester_is_guest": ticket.requester_user_id is None,
         "created_at": ticket.created_at,
         "next_due_at": ticket.next_due_at,
-        "timer": _timer(console.ticket_timer(ticket, now)),
+        "timer": _timer(timers.ticket_timer(ticket, now)),
     }
 
 
 def _ticket_out(db: Session, ticket: Ticket) -> TicketOut:
     now = clock.now()
-    names = console.agent_names(db, [ticket.assignee_id])
-    files = service.attachments_by_message(db, ticket)
-    sla = console.sla_view(ticket, now)
-    events = service.list_events(db, ticket)
-    checks = service.unverified_checks(events)
+    names = staff.agent_names(db, [ticket.assignee_id])
+    files = ticket_messages.attachments_by_message(db, ticket)
+    sla = timers.sla_view(ticket, now)
+    events = ticket_events.list_events(db, ticket)
+    checks = ticket_messages.unverified_checks(events)
     return TicketOut(
         **_summary(ticket, names, now),
         requester_email=ticket.requester_email,
@@ -233,7 +237,7 @@ def _ticket_out(db: Session, ticket: Ticket) -> TicketOut:
                     for f in files.get(m.id, [])
                 ],
             )
-            for m in service.list_messages(db, ticket, include_internal=True)
+            for m in ticket_messages.list_messages(db, ticket, include_internal=True)
         ],
         events=[
             EventOut(at=e.at, kind=e.kind, actor_user_id=e.actor_user_id, data=e.data or {})
@@ -250,28 +254,28 @@ def queue(
     status: Annotated[str, Query(description='a status, "open" (default) or "all"')] = "",
     priority: str = "",
     assignee: Annotated[str, Query(description='"mine" or "unassigned"')] = "",
-    q: Annotated[str, Query(max_length=console.SEARCH_MAX)] = "",
+    q: Annotated[str, Query(max_length=queues.SEARCH_MAX)] = "",
     after: Annotated[str, Query(max_length=200)] = "",
-    limit: Annotated[int, Query(ge=1, le=console.MAX_PAGE_SIZE)] = console.PAGE_SIZE,
+    limit: Annotated[int, Query(ge=1, le=queues.MAX_PAGE_SIZE)] = queues.PAGE_SIZE,
 ) -> QueueOut:
     """Tickets by SLA due time (overdue first); ``next_cursor`` fetches the next page."""
-    filters = console.check_filter(
+    filters = queues.check_filter(
         team=team, status=status, priority=priority, assignee=assignee, search=q
     )
     now = clock.now()
-    page = console.queue(
-        db, agent=agent, filters=filters, after=console.Cursor.decode(after), limit=limit, now=now
+    page = queues.queue(
+        db, agent=agent, filters=filters, after=queues.Cursor.decode(after), limit=limit, now=now
     )
     names = {r.ticket.assignee_id or 0: r.assignee_name for r in page.rows}
     return QueueOut(
         items=[TicketSummary(**_summary(r.ticket, names, now)) for r in page.rows],
         next_cursor=page.next_cursor,
-        counts=console.queue_counts(db),
+        counts=queues.queue_counts(db),
     )
 
 
 def _ticket(db: Session, agent: User, number: str) -> Ticket:
-    return service.access_ticket(db, user=agent, number=number)
+    return access.access_ticket(db, user=agent, number=number)
 
 
 @router.get("/tickets/{number}", response_model=TicketOut)
@@ -284,7 +288,7 @@ def ticket(number: str, agent: Agent, db: DbSession) -> TicketOut:
 def update(number: str, body: UpdateIn, agent: Agent, db: DbSession) -> TicketOut:
     """Change priority, category, tags or linked transaction references."""
     t = _ticket(db, agent, number)
-    service.do_update(
+    assignment.do_update(
         db, ticket=t, agent=agent, priority=body.priority, category=body.category,
         tags=body.tags, references=body.references,
     )  # fmt: skip
@@ -295,7 +299,9 @@ def update(number: str, body: UpdateIn, agent: Agent, db: DbSession) -> TicketOu
 def reply(number: str, body: ReplyIn, agent: Agent, db: DbSession) -> TicketOut:
     """A public reply, e-mailed to the requester; then the chosen status."""
     t = _ticket(db, agent, number)
-    service.do_agent_reply(db, ticket=t, agent=agent, body=body.body, then_status=body.then_status)
+    ticket_messages.do_agent_reply(
+        db, ticket=t, agent=agent, body=body.body, then_status=body.then_status
+    )
     return _ticket_out(db, t)
 
 
@@ -303,14 +309,14 @@ def reply(number: str, body: ReplyIn, agent: Agent, db: DbSession) -> TicketOut:
 def note(number: str, body: NoteIn, agent: Agent, db: DbSession) -> TicketOut:
     """An internal note: never shown or sent to the customer."""
     t = _ticket(db, agent, number)
-    service.do_agent_reply(db, ticket=t, agent=agent, body=body.body, internal=True)
+    ticket_messages.do_agent_reply(db, ticket=t, agent=agent, body=body.body, internal=True)
     return _ticket_out(db, t)
 
 
 @router.post("/tickets/{number}/status", response_model=TicketOut)
 def set_status(number: str, body: StatusIn, agent: Agent, db: DbSession) -> TicketOut:
     t = _ticket(db, agent, number)
-    service.do_set_status(db, ticket=t, status=body.status, agent=agent)
+    ticket_status.do_set_status(db, ticket=t, status=body.status, agent=agent)
     return _ticket_out(db, t)
 
 
@@ -319,8 +325,8 @@ def assign(number: str, body: AssignIn, agent: Agent, db: DbSession) -> TicketOu
     t = _ticket(db, agent, number)
     target = agent if body.me else None
     if not body.me and body.assignee_id is not None:
-        target = console.get_staff(db, body.assignee_id)
-    service.do_assign(db, ticket=t, assignee=target, agent=agent)
+        target = staff.get_staff(db, body.assignee_id)
+    assignment.do_assign(db, ticket=t, assignee=target, agent=agent)
     return _ticket_out(db, t)
 
 
@@ -328,14 +334,14 @@ def assign(number: str, body: AssignIn, agent: Agent, db: DbSession) -> TicketOu
 def escalate(number: str, body: EscalateIn, agent: Agent, db: DbSession) -> TicketOut:
     """Hand over to another team with a note; the customer is e-mailed the new expected time."""
     t = _ticket(db, agent, number)
-    service.do_escalate(db, ticket=t, team=body.team, note=body.note, agent=agent)
+    assignment.do_escalate(db, ticket=t, team=body.team, note=body.note, agent=agent)
     return _ticket_out(db, t)
 
 
 @router.post("/bulk", response_model=BulkOut)
 def bulk(body: BulkIn, agent: Agent, db: DbSession) -> BulkOut:
     """One action on several tickets; those that cannot take it are listed with the reason."""
-    result = console.do_bulk(
+    result = actions.do_bulk(
         db, agent=agent, numbers=body.numbers, action=body.action, value=body.value, note=body.note
     )
     return BulkOut(changed=result.changed, skipped=result.skipped)
@@ -370,7 +376,7 @@ def phone_call(body: PhoneCallIn, agent: Agent, db: DbSession) -> TicketOut:
     ``customer`` (e-mail or phone), or for a guest by ``name`` and ``email``."""
     if body.number:
         t = _ticket(db, agent, body.number)
-        console.do_log_call_message(db, agent=agent, ticket=t, body=body.body)
+        actions.do_log_call_message(db, agent=agent, ticket=t, body=body.body)
         return _ticket_out(db, t)
     found = None
     if body.customer:
@@ -378,7 +384,7 @@ def phone_call(body: PhoneCallIn, agent: Agent, db: DbSession) -> TicketOut:
         found = identity_service.get_user(db, match.user_id) if match else None
         if found is None or found.is_staff:
             raise NotFound()
-    t = console.do_log_call(
+    t = actions.do_log_call(
         db, agent=agent, subject=body.subject, body=body.body, customer=found, name=body.name,
         email=body.email, category=body.category, acknowledge=body.acknowledge,
     )  # fmt: skip

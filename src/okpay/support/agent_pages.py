@@ -1,5 +1,6 @@
-"""The agent console pages under /agent (staff only): queues, a ticket with its customer
-panel, phone calls and reports. Routes are thin: console, service and casework do the work."""
+"""The agent console pages under /agent (staff only): queues and a ticket with its customer
+panel (phone calls: agent_phone_pages; reports: agent_report_pages). Routes are thin:
+console, the ticket modules and casework do the work."""
 
 from __future__ import annotations
 
@@ -13,14 +14,17 @@ from starlette.responses import RedirectResponse, Response
 from okpay.casework import service as casework
 from okpay.core import clock
 from okpay.core.dbid import BigDbId, parse_id
-from okpay.core.errors import DomainError, NotFound, ValidationFailed
-from okpay.core.i18n import format_size, get_locale, gettext
+from okpay.core.errors import DomainError, ValidationFailed
+from okpay.core.i18n import format_size, gettext
 from okpay.helpcenter.taxonomy import CATEGORIES, category_label
-from okpay.identity import service as identity_service
 from okpay.identity.access import require_role
 from okpay.identity.models import Role, User
-from okpay.support import console, customer, service
+from okpay.support import access, agents, assignment, customer
+from okpay.support import events as ticket_events
 from okpay.support import files as support_files
+from okpay.support import messages as ticket_messages
+from okpay.support import status as ticket_status
+from okpay.support.console import actions, queues, staff, timers
 from okpay.support.models import (
     AGENT_STATUS_LABELS,
     CHANNEL_LABELS,
@@ -39,25 +43,40 @@ from okpay.web.redirects import safe_next
 from okpay.web.templating import render
 
 require_agent = require_role(Role.agent, Role.supervisor, Role.admin)
+
+
 Agent = Annotated[User, Depends(require_agent)]
 
-router = APIRouter(
-    prefix="/agent",
-    include_in_schema=False,
-    dependencies=[Depends(require_agent), Depends(csrf_protect)],
-)
+
+def agent_router() -> APIRouter:
+    """A router for console pages: under /agent, staff only, forms CSRF-checked."""
+    return APIRouter(
+        prefix="/agent",
+        include_in_schema=False,
+        dependencies=[Depends(require_agent), Depends(csrf_protect)],
+    )
+
+
+router = agent_router()
+
 
 FormStr = Annotated[str, Form()]
+
+
 OptForm = Annotated[str, Form()]
+
+
 # Statuses an agent can pick after a reply: waiting for the customer is the default.
 REPLY_STATUSES = ("pending_customer", "open", "on_hold", "resolved")
 
 
-def _redirect(url: str) -> RedirectResponse:
+def redirect(url: str) -> RedirectResponse:
+    """A 303 to ``url`` (after a form post)."""
     return RedirectResponse(url, status_code=303)
 
 
-def _labels() -> dict[str, Any]:
+def labels() -> dict[str, Any]:
+    """Label helpers and choice lists every console template uses."""
     return {
         "status_name": lambda s: label(AGENT_STATUS_LABELS, s),
         "team_name": lambda t: label(TEAM_LABELS, t),
@@ -84,9 +103,6 @@ def _back(request: Request, fallback: str = "/agent") -> str:
     return fallback
 
 
-# ------------------------------------------------------------------------------------ queue
-
-
 @router.get("")
 def queue_page(
     request: Request,
@@ -96,20 +112,20 @@ def queue_page(
     status: str = "",
     priority: str = "",
     assignee: str = "",
-    q: Annotated[str, Query(max_length=console.SEARCH_MAX)] = "",
+    q: Annotated[str, Query(max_length=queues.SEARCH_MAX)] = "",
     after: Annotated[str, Query(max_length=200)] = "",
 ) -> Response:
     params = {"team": team, "status": status, "priority": priority, "assignee": assignee, "q": q}
     error = None
     try:
-        filters = console.check_filter(
+        filters = queues.check_filter(
             team=team, status=status, priority=priority, assignee=assignee, search=q
         )
-        page = console.queue(db, agent=agent, filters=filters, after=console.Cursor.decode(after))
+        page = queues.queue(db, agent=agent, filters=filters, after=queues.Cursor.decode(after))
     except DomainError as err:
         error = err.translated()
-        filters = console.QueueFilter()
-        page = console.QueuePage([], None, filters)
+        filters = queues.QueueFilter()
+        page = queues.QueuePage([], None, filters)
     kept = {k: v for k, v in params.items() if v}
     next_url = (
         f"/agent?{urlencode({**kept, 'after': page.next_cursor})}" if page.next_cursor else ""
@@ -119,26 +135,26 @@ def queue_page(
         "support/agent_queue.html",
         page=page,
         params=params,
-        counts=console.queue_counts(db),
-        count_cap=console.COUNT_CAP,
-        agents=console.list_agents(db),
-        my_team=service.agent_team(db, agent),
+        counts=queues.queue_counts(db),
+        count_cap=queues.COUNT_CAP,
+        agents=staff.list_agents(db),
+        my_team=agents.agent_team(db, agent),
         next_url=next_url,
         tab_url=lambda t: (
             "/agent?" + urlencode({k: v for k, v in {**kept, "team": t}.items() if v})
         ),
         error=error,
-        **_labels(),
+        **labels(),
     )
 
 
 @router.post("/tickets/{number}/take")
 def take(request: Request, number: str, agent: Agent, db: DbSession) -> Response:
     """ "Assign to me" from the queue."""
-    ticket = service.access_ticket(db, user=agent, number=number)
-    service.do_assign(db, ticket=ticket, assignee=agent, agent=agent)
+    ticket = access.access_ticket(db, user=agent, number=number)
+    assignment.do_assign(db, ticket=ticket, assignee=agent, agent=agent)
     flash(request, gettext("%(number)s is now yours.", number=ticket.number), "success")
-    return _redirect(_back(request))
+    return redirect(_back(request))
 
 
 @router.post("/bulk")
@@ -162,13 +178,13 @@ def bulk(
     }.get(action, "")  # fmt: skip
     value = chosen or value
     try:
-        result = console.do_bulk(
+        result = actions.do_bulk(
             db, agent=agent, numbers=numbers, action=action, value=value, note=note
         )
     except DomainError as err:
         db.rollback()
         flash(request, err.translated(), "error")
-        return _redirect(_back(request))
+        return redirect(_back(request))
     if result.changed:
         flash(
             request,
@@ -184,31 +200,28 @@ def bulk(
             ),
             "warning",
         )
-    return _redirect(_back(request))
-
-
-# ----------------------------------------------------------------------------------- ticket
+    return redirect(_back(request))
 
 
 def _ticket_context(db: DbSession, ticket: Ticket, agent: User) -> dict[str, Any]:
-    messages = service.list_messages(db, ticket, include_internal=True)
-    events = service.list_events(db, ticket)
-    names = console.agent_names(db, [e.actor_user_id for e in events] + [ticket.assignee_id])
+    messages = ticket_messages.list_messages(db, ticket, include_internal=True)
+    events = ticket_events.list_events(db, ticket)
+    names = staff.agent_names(db, [e.actor_user_id for e in events] + [ticket.assignee_id])
     return {
         "ticket": ticket,
         "messages": messages,
-        "files": service.attachments_by_message(db, ticket),
+        "files": ticket_messages.attachments_by_message(db, ticket),
         "events": events,
-        "unverified": service.unverified_checks(events),
+        "unverified": ticket_messages.unverified_checks(events),
         "actor_names": names,
         "assignee_name": names.get(ticket.assignee_id or 0, ""),
-        "sla": console.sla_view(ticket, clock.now()),
+        "sla": timers.sla_view(ticket, clock.now()),
         "panel": casework.customer_panel(db, ticket=ticket),
-        "canned": service.canned_responses(db, locale=ticket.locale),
-        "agents": console.list_agents(db),
+        "canned": agents.canned_responses(db, locale=ticket.locale),
+        "agents": staff.list_agents(db),
         "reply_statuses": REPLY_STATUSES,
         "form": {},
-        **_labels(),
+        **labels(),
     }
 
 
@@ -223,7 +236,7 @@ def _ticket_page(
 ) -> Response:
     if err is not None and not err.persist:
         db.rollback()
-    ticket = service.access_ticket(db, user=agent, number=ticket_number)
+    ticket = access.access_ticket(db, user=agent, number=ticket_number)
     ctx = _ticket_context(db, ticket, agent)
     if form:
         ctx["form"] = form
@@ -242,9 +255,9 @@ def _ticket_page(
 
 @router.get("/tickets/{number}")
 def ticket_page(request: Request, number: str, agent: Agent, db: DbSession) -> Response:
-    ticket = service.access_ticket(db, user=agent, number=number)
+    ticket = access.access_ticket(db, user=agent, number=number)
     if ticket.number != number:
-        return _redirect(f"/agent/tickets/{ticket.number}")
+        return redirect(f"/agent/tickets/{ticket.number}")
     return _ticket_page(request, db, ticket.number, agent)
 
 
@@ -263,13 +276,13 @@ def _act(
 ) -> Response:
     """One change to a ticket from its page: done → back to the page with a message;
     refused → the page again with the reason (and what was typed), nothing stored."""
-    ticket = service.access_ticket(db, user=agent, number=number)
+    ticket = access.access_ticket(db, user=agent, number=number)
     try:
         change(ticket)
     except DomainError as err:
         return _ticket_page(request, db, ticket.number, agent, err=err, form=form)
     flash(request, done(), "success")
-    return _redirect(f"/agent/tickets/{ticket.number}")
+    return redirect(f"/agent/tickets/{ticket.number}")
 
 
 @router.post("/tickets/{number}/reply")
@@ -285,7 +298,7 @@ def reply(
     def change(ticket: Ticket) -> None:
         if then_status not in REPLY_STATUSES:
             raise ValidationFailed(code="status_invalid", field="then_status")
-        service.do_agent_reply(
+        ticket_messages.do_agent_reply(
             db, ticket=ticket, agent=agent, body=body, then_status=then_status,
             files=_checked_files(files),
         )  # fmt: skip
@@ -299,7 +312,7 @@ def note(
     request: Request, number: str, agent: Agent, db: DbSession, body: OptForm = ""
 ) -> Response:
     def change(ticket: Ticket) -> None:
-        service.do_agent_reply(db, ticket=ticket, agent=agent, body=body, internal=True)
+        ticket_messages.do_agent_reply(db, ticket=ticket, agent=agent, body=body, internal=True)
 
     def done() -> str:
         return gettext("Internal note added.")
@@ -318,14 +331,14 @@ def canned(
 ) -> Response:
     """The reply box again with a canned response, placeholders filled, added to what the
     agent already typed (htmx swaps the textarea)."""
-    ticket = service.access_ticket(db, user=agent, number=number)
+    ticket = access.access_ticket(db, user=agent, number=number)
     chosen = next(
-        (c for c in service.canned_responses(db, locale=ticket.locale) if str(c.id) == canned_id),
+        (c for c in agents.canned_responses(db, locale=ticket.locale) if str(c.id) == canned_id),
         None,
     )
     text = body
     if chosen is not None:
-        filled = service.fill_placeholders(chosen.body, ticket, agent)
+        filled = agents.fill_placeholders(chosen.body, ticket, agent)
         text = f"{body.rstrip()}\n\n{filled}" if body.strip() else filled
     return render(request, "support/agent_reply_body.html", text=text)
 
@@ -342,7 +355,7 @@ def update(
     references: OptForm = "",
 ) -> Response:
     def change(ticket: Ticket) -> None:
-        service.do_update(
+        assignment.do_update(
             db, ticket=ticket, agent=agent, priority=priority or None, category=category or None,
             tags=[t for t in tags.replace("，", ",").split(",") if t.strip()],
             references=references,
@@ -360,8 +373,8 @@ def assign(
         if assignee == "me":
             target = agent
         elif assignee:
-            target = console.get_staff(db, parse_id(assignee) or 0)
-        service.do_assign(db, ticket=ticket, assignee=target, agent=agent)
+            target = staff.get_staff(db, parse_id(assignee) or 0)
+        assignment.do_assign(db, ticket=ticket, assignee=target, agent=agent)
 
     return _act(request, db, agent, number, change, lambda: gettext("Assignment saved."))
 
@@ -371,7 +384,7 @@ def set_status(
     request: Request, number: str, agent: Agent, db: DbSession, status: FormStr
 ) -> Response:
     def change(ticket: Ticket) -> None:
-        service.do_set_status(db, ticket=ticket, status=status, agent=agent)
+        ticket_status.do_set_status(db, ticket=ticket, status=status, agent=agent)
 
     return _act(request, db, agent, number, change, lambda: gettext("Status saved."))
 
@@ -386,7 +399,7 @@ def escalate(
     note: OptForm = "",
 ) -> Response:
     def change(ticket: Ticket) -> None:
-        service.do_escalate(db, ticket=ticket, team=team, note=note, agent=agent)
+        assignment.do_escalate(db, ticket=ticket, team=team, note=note, agent=agent)
 
     def done() -> str:
         return gettext(
@@ -407,7 +420,7 @@ def reveal(
     reason: OptForm = "",
 ) -> Response:
     """The full value, in this answer only (audited with the reason)."""
-    ticket = service.access_ticket(db, user=agent, number=number)
+    ticket = access.access_ticket(db, user=agent, number=number)
     try:
         value = casework.do_reveal(db, ticket=ticket, agent=agent, field=field, reason=reason)
     except DomainError as err:
@@ -426,143 +439,6 @@ def reveal(
 
 @router.get("/tickets/{number}/files/{attachment_id}")
 def download(number: str, attachment_id: BigDbId, agent: Agent, db: DbSession) -> Response:
-    ticket = service.access_ticket(db, user=agent, number=number)
-    row = service.get_attachment(db, ticket, attachment_id)
+    ticket = access.access_ticket(db, user=agent, number=number)
+    row = ticket_messages.get_attachment(db, ticket, attachment_id)
     return customer.download(row)
-
-
-# ------------------------------------------------------------------------------------ phone
-
-
-@router.get("/phone")
-def phone_form(
-    request: Request,
-    agent: Agent,
-    db: DbSession,
-    lookup: Annotated[str, Query(max_length=320)] = "",
-) -> Response:
-    match = None
-    searched = bool(lookup.strip())
-    if searched:
-        match = casework.find_customer(db, query=lookup)
-    return render(
-        request,
-        "support/agent_phone.html",
-        lookup=lookup,
-        searched=searched,
-        match=match,
-        form={},
-        **_labels(),
-    )
-
-
-@router.post("/phone")
-def phone_log(
-    request: Request,
-    agent: Agent,
-    db: DbSession,
-    subject: OptForm = "",
-    body: OptForm = "",
-    customer_id: OptForm = "",
-    name: OptForm = "",
-    email: OptForm = "",
-    category: OptForm = "",
-    acknowledge: OptForm = "",
-    number: OptForm = "",
-) -> Response:
-    form = {
-        "subject": subject, "body": body, "name": name, "email": email, "category": category,
-        "number": number,
-    }  # fmt: skip
-    try:
-        if number.strip():
-            ticket = service.access_ticket(db, user=agent, number=number)
-            console.do_log_call_message(db, agent=agent, ticket=ticket, body=body)
-        else:
-            customer = None
-            if customer_id:
-                customer = identity_service.get_user(db, parse_id(customer_id) or 0)
-                if customer is None or customer.is_staff:
-                    raise NotFound()
-            ticket = console.do_log_call(
-                db, agent=agent, subject=subject, body=body, customer=customer, name=name,
-                email=email, category=category, acknowledge=bool(acknowledge),
-            )  # fmt: skip
-    except DomainError as err:
-        db.rollback()
-        match = None
-        if customer_id_ := parse_id(customer_id):
-            user = identity_service.get_user(db, customer_id_)
-            match = casework.find_customer(db, query=user.email) if user else None
-        return render(
-            request,
-            "support/agent_phone.html",
-            status_code=err.status,
-            error=err.translated(),
-            error_field=err.field,
-            lookup="",
-            searched=False,
-            match=match,
-            form=form,
-            **_labels(),
-        )
-    flash(request, gettext("Call logged on %(number)s.", number=ticket.number), "success")
-    return _redirect(f"/agent/tickets/{ticket.number}")
-
-
-# ---------------------------------------------------------------------------------- reports
-
-
-def _report(db: DbSession, start: str, end: str) -> console.Report:
-    today = clock.now().astimezone(console.report_zone()).date()
-    first, last = console.check_range(start, end, today=today)
-    return console.report(db, start=first, end=last)
-
-
-@router.get("/reports")
-def reports(
-    request: Request,
-    agent: Agent,
-    db: DbSession,
-    start: Annotated[str, Query(max_length=10)] = "",
-    end: Annotated[str, Query(max_length=10)] = "",
-) -> Response:
-    error = None
-    try:
-        result = _report(db, start, end)
-    except DomainError as err:
-        error = err.translated()
-        result = _report(db, "", "")
-    from okpay.support import charts
-
-    return render(
-        request,
-        "support/agent_reports.html",
-        report=result,
-        error=error,
-        query=urlencode({"start": result.start.isoformat(), "end": result.end.isoformat()}),
-        day_chart=charts.day_bars(result.by_day),
-        bar_chart=charts.horizontal_bars,
-        locale=get_locale(),
-        **_labels(),
-    )
-
-
-@router.get("/reports/{name}.csv")
-def report_csv(
-    name: str,
-    agent: Agent,
-    db: DbSession,
-    start: Annotated[str, Query(max_length=10)] = "",
-    end: Annotated[str, Query(max_length=10)] = "",
-) -> Response:
-    result = _report(db, start, end)
-    table = result.tables.get(name)
-    if table is None:
-        raise NotFound()
-    filename = f"okpay-{name}-{result.start.isoformat()}-{result.end.isoformat()}.csv"
-    return Response(
-        console.table_csv(table),
-        media_type="text/csv; charset=utf-8",
-        headers={"Content-Disposition": f'attachment; filename="{filename}"'},
-    )

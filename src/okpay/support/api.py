@@ -17,7 +17,8 @@ from okpay.core.errors import ValidationFailed
 from okpay.core.i18n import N_
 from okpay.identity.access import CurrentUser
 from okpay.identity.models import User
-from okpay.support import customer, service
+from okpay.support import access, customer, follow_up, satisfaction, sla, tickets
+from okpay.support import messages as ticket_messages
 from okpay.support import schemas as s
 from okpay.support.models import STATUS_LABELS, Channel, Ticket, label
 from okpay.web.deps import DbSession
@@ -28,7 +29,7 @@ router = APIRouter(prefix="/api/v1/support", tags=["support"])
 def _summary(ticket: Ticket) -> s.TicketSummary:
     return s.TicketSummary(
         **s.summary_fields(
-            ticket, label(STATUS_LABELS, ticket.status), service.promised_reply_at(ticket)
+            ticket, label(STATUS_LABELS, ticket.status), sla.promised_reply_at(ticket)
         )
     )
 
@@ -65,13 +66,13 @@ def _read(db: DbSession, ticket: Ticket) -> s.TicketRead:
         can_rate=view.can_rate,
         rating=ticket.rating,
         rating_comment=ticket.rating_comment,
-        link=service.requester_link(ticket),
+        link=access.requester_link(ticket),
         messages=messages,
     )
 
 
 def _mine(db: DbSession, user: User, number: str) -> Ticket:
-    return service.access_ticket(db, user=user, number=number)
+    return access.access_ticket(db, user=user, number=number)
 
 
 @router.post("/tickets", response_model=s.TicketRead, status_code=201)
@@ -80,9 +81,9 @@ def create_ticket(
 ) -> s.TicketRead:
     """Open a request as the signed-in customer (the confirmation e-mail goes to them)."""
     customer.check_throttle(db, user=user)
-    ticket = service.do_open_ticket(
+    ticket = tickets.do_open_ticket(
         db,
-        service.NewTicket(
+        tickets.NewTicket(
             channel=Channel.web.value,
             subject=body.subject,
             body=body.body,
@@ -98,7 +99,7 @@ def create_ticket(
 @router.get("/tickets", response_model=list[s.TicketSummary])
 def list_tickets(user: CurrentUser, db: DbSession) -> list[s.TicketSummary]:
     """The customer's own requests, newest first."""
-    return [_summary(t) for t in service.list_requests_of(db, user=user)]
+    return [_summary(t) for t in access.list_requests_of(db, user=user)]
 
 
 @router.get("/tickets/{number}", response_model=s.TicketRead)
@@ -112,7 +113,7 @@ def add_message(
     number: str, body: s.MessageCreate, user: CurrentUser, db: DbSession
 ) -> s.TicketRead:
     ticket = _mine(db, user, number)
-    service.do_customer_message(
+    ticket_messages.do_customer_message(
         db, ticket=ticket, body=body.body, channel=Channel.web.value, author=user
     )
     return _read(db, ticket)
@@ -134,7 +135,7 @@ def add_files(
         raise ValidationFailed(" ".join(uploads.errors), code="upload_rejected", field="files")
     if not uploads.files:
         raise ValidationFailed(N_("Please choose a file."), code="file_required", field="files")
-    service.do_customer_message(
+    ticket_messages.do_customer_message(
         db, ticket=ticket, body=body, channel=Channel.web.value, author=user, files=uploads.files
     )
     return _read(db, ticket)
@@ -151,7 +152,7 @@ def download(number: str, attachment_id: BigDbId, user: CurrentUser, db: DbSessi
 def rate(number: str, body: s.RatingCreate, user: CurrentUser, db: DbSession) -> s.TicketRead:
     """Rate a resolved request from 1 to 5 (can be changed for 30 days)."""
     ticket = _mine(db, user, number)
-    service.do_rate(db, ticket=ticket, rating=body.rating, comment=body.comment, actor=user)
+    satisfaction.do_rate(db, ticket=ticket, rating=body.rating, comment=body.comment, actor=user)
     return _read(db, ticket)
 
 
@@ -159,5 +160,5 @@ def rate(number: str, body: s.RatingCreate, user: CurrentUser, db: DbSession) ->
 def remind(number: str, user: CurrentUser, db: DbSession) -> s.TicketRead:
     """Remind us once the promised reply time has passed without an answer."""
     ticket = _mine(db, user, number)
-    service.do_request_reminder(db, ticket=ticket, actor=user)
+    follow_up.do_request_reminder(db, ticket=ticket, actor=user)
     return _read(db, ticket)

@@ -27,7 +27,8 @@ from okpay.core.security import sign
 from okpay.db import for_update
 from okpay.identity.models import User
 from okpay.settings import get_settings
-from okpay.support import service
+from okpay.support import access, assignment, checks, emails, events, messages, tickets
+from okpay.support import status as ticket_status
 from okpay.support.chat_models import ChatStatus, SupportChat
 from okpay.support.models import MessageKind, Status, Ticket, TicketMessage
 from okpay.support.pubsub import publish_on_commit
@@ -101,7 +102,7 @@ def access_chat(session: Session, *, chat_id: int, user: User | None, token: str
 
 def access_agent_chat(session: Session, *, chat_id: int, agent: User) -> ChatView:
     """Any chat, for staff."""
-    service._require_staff(agent)
+    access.require_staff(agent)
     return _load(session, chat_id)
 
 
@@ -122,7 +123,7 @@ def queue_position(session: Session, chat: SupportChat) -> int | None:
 
 def transcript(session: Session, ticket: Ticket) -> list[TicketMessage]:
     """What both sides see: the ticket's public messages and system notices."""
-    return service.list_messages(session, ticket, include_internal=False)
+    return messages.list_messages(session, ticket, include_internal=False)
 
 
 def message_event(message: TicketMessage) -> dict[str, Any]:
@@ -230,7 +231,7 @@ def check_line(raw: str) -> str:
         raise ValidationFailed(
             N_("Use at most %(max)s characters."), code="too_long", field="body", max=MESSAGE_MAX
         )
-    return service.check_body(text)
+    return checks.check_body(text)
 
 
 def _subject(question: str) -> str:
@@ -255,9 +256,9 @@ def do_start_chat(
     """A customer asks for a chat: the ticket opens (no acknowledgement e-mail, they are on
     the page) and the chat waits for an agent."""
     body = check_line(question)
-    ticket = service.do_open_ticket(
+    ticket = tickets.do_open_ticket(
         session,
-        service.NewTicket(
+        tickets.NewTicket(
             channel="chat", subject=_subject(body), body=body, name=name, email=email,
             user=user, locale=locale, acknowledge=False, tags=["live-chat"],
         ),
@@ -270,7 +271,7 @@ def do_start_chat(
     )
     session.add(chat)
     session.flush()
-    service._event(session, ticket, "chat_started", actor=user, chat_id=chat.id)
+    events.record_event(session, ticket, "chat_started", actor=user, chat_id=chat.id)
     publish_on_commit(session, QUEUE_CHANNEL, {"type": "queue"})
     return ChatView(chat, ticket)
 
@@ -278,7 +279,7 @@ def do_start_chat(
 def do_accept(session: Session, *, chat_id: int, agent: User) -> ChatView:
     """The agent takes the chat. One conditional update decides between agents pressing
     "accept" at once (and the time-out): exactly one of them changes the row."""
-    service._require_staff(agent)
+    access.require_staff(agent)
     now = clock.now()
     cutoff = now - timedelta(seconds=get_settings().chat_accept_seconds)
     won = session.execute(
@@ -300,8 +301,8 @@ def do_accept(session: Session, *, chat_id: int, agent: User) -> ChatView:
             expire_waiting(session, now=now, chat_id=chat_id)
             raise ChatMissed()
         raise ChatOver()
-    service.do_assign(session, ticket=view.ticket, assignee=agent, agent=agent)
-    service._event(session, view.ticket, "chat_accepted", actor=agent, chat_id=chat_id)
+    assignment.do_assign(session, ticket=view.ticket, assignee=agent, agent=agent)
+    events.record_event(session, view.ticket, "chat_accepted", actor=agent, chat_id=chat_id)
     audit.record(
         session, "chat_accept", actor_user_id=agent.id,
         subject_user_id=view.ticket.requester_user_id, object_type="ticket",
@@ -339,14 +340,14 @@ def do_say(
         assert user is not None
         if view.chat.status != ChatStatus.active.value:
             raise ChatOver()
-        message = service.do_agent_reply(
+        message = messages.do_agent_reply(
             session, ticket=view.ticket, agent=user, body=text, then_status=Status.open.value,
             channel="chat", notify=False,
         )  # fmt: skip
     else:
         if view.chat.status not in (ChatStatus.waiting.value, ChatStatus.active.value):
             raise ChatOver()
-        message = service.do_customer_message(
+        message = messages.do_customer_message(
             session, ticket=view.ticket, body=text, channel="chat", author=user
         )
     publish_on_commit(session, chat_channel(chat_id), message_event(message))
@@ -372,7 +373,7 @@ def do_end(
     session.refresh(view.chat)
     if ended != 1:
         return view
-    service._event(session, view.ticket, "chat_ended", actor=user, chat_id=chat_id, by=side)
+    events.record_event(session, view.ticket, "chat_ended", actor=user, chat_id=chat_id, by=side)
     if side == "agent" and user is not None:
         audit.record(
             session, "chat_end", actor_user_id=user.id,
@@ -414,12 +415,12 @@ def expire_waiting(
                 "answer you by e-mail.",
                 number=ticket.number,
             )
-        service._add_message_row(
+        messages.add_message_row(
             session, ticket, kind=MessageKind.system.value, channel="chat", side="system",
             author=None, author_name="OKPay", body=notice, at=now,
         )  # fmt: skip
-        service._event(session, ticket, "chat_missed", chat_id=chat.id)
-        service._mail_requester(session, ticket, "support_chat_missed")
+        events.record_event(session, ticket, "chat_missed", chat_id=chat.id)
+        emails.mail_requester(session, ticket, "support_chat_missed")
         publish_on_commit(
             session, chat_channel(chat.id), {"type": "missed", "number": ticket.number}
         )
@@ -436,5 +437,5 @@ def do_set_status_after_chat(
     view = access_agent_chat(session, chat_id=chat_id, agent=agent)
     if view.chat.status == ChatStatus.active.value:
         raise Conflict(N_("End the chat first."), code="chat_active")
-    service.do_set_status(session, ticket=view.ticket, status=status, agent=agent)
+    ticket_status.do_set_status(session, ticket=view.ticket, status=status, agent=agent)
     return view

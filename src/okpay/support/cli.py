@@ -60,7 +60,7 @@ def agent_team(
 ) -> None:
     """Put a staff member in a team (their queue tab, and who gets the team's alerts)."""
     from okpay.identity import service as identity_service
-    from okpay.support import service
+    from okpay.support import agents
     from okpay.support.models import Team
 
     _choice(team, Team, "team")
@@ -69,7 +69,7 @@ def agent_team(
         if user is None:
             typer.echo(f"no user {email}", err=True)
             raise typer.Exit(1)
-        service.set_agent_team(s, user=user, team=team)
+        agents.set_agent_team(s, user=user, team=team)
     typer.echo(f"{email} is in the {team} team")
 
 
@@ -251,7 +251,7 @@ def upsert_canned(session: Session, *, locale: str, title: str, body: str) -> An
     """A canned response by (language, title), created or replaced; checked like a reply."""
     from okpay.core.errors import ValidationFailed
     from okpay.identity import service as identity_service
-    from okpay.support import service
+    from okpay.support import checks
     from okpay.support.models import CannedResponse
 
     if locale not in ("zh_CN", "en"):
@@ -259,7 +259,7 @@ def upsert_canned(session: Session, *, locale: str, title: str, body: str) -> An
     clean_title = identity_service.check_name(title, field="title", max_length=100)
     if not clean_title:
         raise ValidationFailed(code="title_required", field="title")
-    text = service.check_body(body)
+    text = checks.check_body(body)
     row = session.scalar(
         select(CannedResponse).where(
             CannedResponse.locale == locale, CannedResponse.title == clean_title
@@ -276,10 +276,10 @@ def upsert_canned(session: Session, *, locale: str, title: str, body: str) -> An
 @app.command("sweep")
 def sweep() -> None:
     """Run the SLA sweep now: warnings, breaches, closing long-resolved tickets."""
-    from okpay.support import service
+    from okpay.support import follow_up
 
     with _session() as s:
-        counts = service.sweep(s)
+        counts = follow_up.sweep(s)
     typer.echo(" ".join(f"{k}={v}" for k, v in counts.items()))
 
 
@@ -389,7 +389,7 @@ def load_demo(echo: Callable[[str], None], password: str) -> None:
     tickets (each part only once)."""
     from okpay.identity import service as identity_service
     from okpay.identity.models import Role
-    from okpay.support import service
+    from okpay.support import agents, tickets
     from okpay.support.models import SupportHoliday, Ticket
 
     with _session() as s:
@@ -401,7 +401,7 @@ def load_demo(echo: Callable[[str], None], password: str) -> None:
         for email, team in DEMO_AGENTS:
             user = identity_service.get_user_by_email(s, email)
             if user is not None and user.is_staff:
-                service.set_agent_team(s, user=user, team=team)
+                agents.set_agent_team(s, user=user, team=team)
         for locale, title, body in DEMO_CANNED:
             upsert_canned(s, locale=locale, title=title, body=body)
         for day, name in CHINA_HOLIDAYS_2027:
@@ -413,9 +413,9 @@ def load_demo(echo: Callable[[str], None], password: str) -> None:
             for requester, subject, body, category in DEMO_TICKETS:
                 user = identity_service.get_user_by_email(s, requester) if requester else None
                 guest_en = subject.isascii()
-                service.do_open_ticket(
+                tickets.do_open_ticket(
                     s,
-                    service.NewTicket(
+                    tickets.NewTicket(
                         channel="web" if user else "email",
                         subject=subject,
                         body=body,

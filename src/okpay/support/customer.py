@@ -22,8 +22,9 @@ from okpay.db import on_commit
 from okpay.identity import service as identity_service
 from okpay.identity.models import User
 from okpay.settings import get_settings
+from okpay.support import access, emails, messages, satisfaction, sla
+from okpay.support import checks as ticket_checks
 from okpay.support import files as support_files
-from okpay.support import service
 from okpay.support.models import (
     ACTIVE_STATUSES,
     STATUS_LABELS,
@@ -132,10 +133,10 @@ class ContactForm:
         """Field name → message in the reader's language, for every field that is wrong."""
         errors: dict[str, str] = {}
         checks: list[tuple[str, Any]] = [
-            ("subject", lambda: service.check_subject(self.subject)),
-            ("description", lambda: service.check_body(self.description)),
-            ("category", lambda: service.check_category(self.category)),
-            ("reference", lambda: service.check_references(self.reference)),
+            ("subject", lambda: ticket_checks.check_subject(self.subject)),
+            ("description", lambda: ticket_checks.check_body(self.description)),
+            ("category", lambda: ticket_checks.check_category(self.category)),
+            ("reference", lambda: ticket_checks.check_references(self.reference)),
         ]
         if user is None:
             checks += [
@@ -170,8 +171,8 @@ def open_for(session: Session, *, number: str, user: User | None, key: str = "")
     """The ticket this visitor may see: by the key in their link, else as its signed-in owner;
     NotFound otherwise (also for a wrong key)."""
     if key:
-        return service.access_ticket_by_key(session, number=number, key=key)
-    return service.access_ticket(session, user=user, number=number)
+        return access.access_ticket_by_key(session, number=number, key=key)
+    return access.access_ticket(session, user=user, number=number)
 
 
 def find_and_send_link(session: Session, *, number: str, email: str) -> None:
@@ -184,7 +185,7 @@ def find_and_send_link(session: Session, *, number: str, email: str) -> None:
         address = identity_service.normalise_email(email)
     except DomainError:
         return
-    ticket = service.get_ticket(session, number)
+    ticket = access.get_ticket(session, number)
     if ticket is None or ticket.requester_email.lower() != address:
         return
     try:
@@ -193,7 +194,7 @@ def find_and_send_link(session: Session, *, number: str, email: str) -> None:
         )
     except RateLimited:
         return
-    service.send_requester_link(session, ticket)
+    emails.send_requester_link(session, ticket)
 
 
 @dataclass
@@ -217,13 +218,13 @@ class CustomerView:
 
 
 def customer_view(session: Session, ticket: Ticket, *, now: datetime) -> CustomerView:
-    by_message = service.attachments_by_message(session, ticket)
+    by_message = messages.attachments_by_message(session, ticket)
     thread = [
         ThreadItem(m, by_message.get(m.id, []))
-        for m in service.list_messages(session, ticket, include_internal=False)
+        for m in messages.list_messages(session, ticket, include_internal=False)
         if m.kind != MessageKind.internal.value
     ]
-    due = service.promised_reply_at(ticket)
+    due = sla.promised_reply_at(ticket)
     return CustomerView(
         ticket=ticket,
         thread=thread,
@@ -238,7 +239,7 @@ def customer_view(session: Session, ticket: Ticket, *, now: datetime) -> Custome
         ),
         can_rate=ticket.status in (Status.resolved.value, Status.closed.value)
         and now - (ticket.resolved_at or ticket.closed_at or now)
-        <= timedelta(days=service.RATING_WINDOW_DAYS),
+        <= timedelta(days=satisfaction.RATING_WINDOW_DAYS),
         can_write=ticket.status != Status.closed.value,
     )
 
@@ -249,7 +250,7 @@ def _public(row: TicketAttachment, thread: list[ThreadItem]) -> bool:
 
 def customer_attachment(session: Session, ticket: Ticket, attachment_id: int) -> TicketAttachment:
     """One of the ticket's files the customer may download (never one on an internal note)."""
-    row = service.get_attachment(session, ticket, attachment_id)
+    row = messages.get_attachment(session, ticket, attachment_id)
     if row.message_id is not None:
         message = session.get(TicketMessage, row.message_id)
         if message is None or message.kind == MessageKind.internal.value:

@@ -22,8 +22,9 @@ from okpay.helpcenter.taxonomy import CATEGORIES, category_label
 from okpay.identity.access import CurrentUser
 from okpay.identity.models import User
 from okpay.settings import get_settings
-from okpay.support import customer, service
+from okpay.support import access, checks, customer, follow_up, messages, numbers, satisfaction, sla
 from okpay.support import files as support_files
+from okpay.support import tickets as ticket_tickets
 from okpay.support.models import STATUS_LABELS, Channel, Ticket, label
 from okpay.web.deps import DbSession, csrf_protect
 from okpay.web.flash import flash
@@ -104,7 +105,7 @@ def _open_from_form(
     check: Callable[[], dict[str, str]],
     uploaded: list[UploadFile],
     kept: list[str],
-    build: Callable[[list[support_files.CheckedFile]], service.NewTicket],
+    build: Callable[[list[support_files.CheckedFile]], ticket_tickets.NewTicket],
 ) -> Response:
     """Throttle, check every field and file at once, open the ticket, and on any refusal show
     the form again with everything kept: the values, and the files that passed (parked)."""
@@ -124,7 +125,7 @@ def _open_from_form(
         )  # fmt: skip
     files = [*customer.take_kept_files(db, kept), *uploads.files]
     try:
-        ticket = service.do_open_ticket(db, build(files))
+        ticket = ticket_tickets.do_open_ticket(db, build(files))
     except DomainError as err:
         db.rollback()
         field = SERVICE_FIELDS.get(err.field or "", err.field)
@@ -135,7 +136,7 @@ def _open_from_form(
             kept=customer.keep_files(files), status_code=err.status,
         )  # fmt: skip
     return RedirectResponse(
-        _ticket_url(ticket, service.access_key(ticket), "/sent"), status_code=303
+        _ticket_url(ticket, access.access_key(ticket), "/sent"), status_code=303
     )
 
 
@@ -154,7 +155,7 @@ def contact_form(
         "name": (user.name or "") if user else "",
         "email": user.email if user else "",
         "category": category if category in CATEGORIES else "",
-        "reference": ref if service.TX_REFERENCE.fullmatch(ref) else "",
+        "reference": ref if checks.TX_REFERENCE.fullmatch(ref) else "",
         "subject": subject if "\n" not in subject and "\r" not in subject else "",
         "description": "",
     }
@@ -185,7 +186,7 @@ def contact_submit(
     return _open_from_form(
         request, db, CONTACT, user=user, values=values, check=lambda: form.check(user),
         uploaded=attachments, kept=kept,
-        build=lambda files: service.NewTicket(
+        build=lambda files: ticket_tickets.NewTicket(
             channel=Channel.web.value, subject=form.subject, body=form.description,
             name=form.name, email=form.email, user=user, category=form.category or None,
             references=form.reference, files=files, locale=request.state.locale,
@@ -200,7 +201,7 @@ def sent(request: Request, number: str, db: DbSession, key: Key = "") -> Respons
         request,
         "support/requests_sent.html",
         ticket=ticket,
-        due=service.promised_reply_at(ticket),
+        due=sla.promised_reply_at(ticket),
         link=_ticket_url(ticket, key),
     )
 
@@ -218,7 +219,7 @@ def find_submit(request: Request, db: DbSession, number: Short = "", email: Shor
     """Same page whatever matched: the link goes only to the requester's own address."""
     values = {"number": number, "email": email}
     errors = {}
-    if service.normalise_number(number) is None:
+    if numbers.normalise_number(number) is None:
         errors["number"] = gettext("Request numbers look like OK-2026-000123.")
     if not email.strip():
         errors["email"] = gettext("Please enter a valid e-mail address.")
@@ -238,7 +239,7 @@ def find_submit(request: Request, db: DbSession, number: Short = "", email: Shor
 
 @router.get("/support/requests")
 def my_requests(request: Request, db: DbSession, user: CurrentUser) -> Response:
-    tickets = service.list_requests_of(db, user=user)
+    tickets = access.list_requests_of(db, user=user)
     return render(
         request,
         "support/requests_list.html",
@@ -302,7 +303,7 @@ def add_message(
             error_field="attachments", message=body, status_code=422,
         )  # fmt: skip
     try:
-        service.do_customer_message(
+        messages.do_customer_message(
             db, ticket=ticket, body=body, channel=Channel.web.value, author=_user(request),
             files=uploads.files,
         )  # fmt: skip
@@ -321,7 +322,7 @@ def add_message(
 def remind(request: Request, number: str, db: DbSession, key: FormKey = "") -> Response:
     ticket = customer.open_for(db, number=number, user=_user(request), key=key)
     try:
-        service.do_request_reminder(db, ticket=ticket, actor=_user(request))
+        follow_up.do_request_reminder(db, ticket=ticket, actor=_user(request))
     except DomainError as err:
         db.rollback()
         flash(request, err.translated(), "error")
@@ -350,7 +351,7 @@ def rate_submit(
     ticket = customer.open_for(db, number=number, user=_user(request), key=key)
     template = "support/requests_rate.html" if back == "rate" else "support/requests_ticket.html"
     try:
-        service.do_rate(
+        satisfaction.do_rate(
             db, ticket=ticket, rating=customer.check_rating(rating), comment=comment,
             actor=_user(request),
         )  # fmt: skip
@@ -415,16 +416,16 @@ def feedback_submit(
 
     def check() -> dict[str, str]:
         try:
-            service.check_body(description)
+            checks.check_body(description)
         except DomainError as err:
             return {"description": err.translated()}
         return {}
 
-    def build(files: list[support_files.CheckedFile]) -> service.NewTicket:
-        text = service.check_body(description)
+    def build(files: list[support_files.CheckedFile]) -> ticket_tickets.NewTicket:
+        text = checks.check_body(description)
         first_line = text.split("\n", 1)[0]
         summary = first_line[:60] + ("…" if len(first_line) > 60 else "")
-        return service.NewTicket(
+        return ticket_tickets.NewTicket(
             channel=Channel.feedback.value,
             subject=gettext("Feedback: %(summary)s", summary=summary),
             body=text,

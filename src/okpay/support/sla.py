@@ -14,7 +14,11 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
 from okpay.settings import get_settings
+from okpay.support.models import ACTIVE_STATUSES, Status, SupportHoliday, Ticket
 
 # First-reply and resolution targets in business hours, by priority.
 FIRST_REPLY_HOURS = {"urgent": 2, "high": 8, "normal": 24, "low": 24}
@@ -109,3 +113,60 @@ class Calendar:
     def is_open(self, at: datetime) -> bool:
         window = self._window(at.astimezone(self.zone).date())
         return window is not None and window[0] <= at < window[1]
+
+
+# ----------------------------------------------------------------------- ticket clocks
+
+
+def calendar(session: Session) -> Calendar:
+    """The service centre's business-hours calendar, with its holidays."""
+    return Calendar.from_settings(session.scalars(select(SupportHoliday.day)))
+
+
+def set_due_times(session: Session, ticket: Ticket, *, start: datetime) -> None:
+    """Start the ticket's first-reply and resolution clocks from ``start``."""
+    targets = targets_for(priority=ticket.priority, category=ticket.category)
+    cal = calendar(session)
+    if ticket.first_replied_at is None:
+        ticket.first_reply_due_at = cal.add(start, targets.first_reply_hours * 3600)
+    ticket.resolution_due_at = cal.add(start, targets.resolution_hours * 3600)
+    ticket.warned_at = None
+    refresh_next_due(ticket)
+
+
+def refresh_next_due(ticket: Ticket) -> None:
+    """The due time the queues sort by: the first reply until it is given, then resolution;
+    none while the clock is paused or the ticket is done."""
+    if ticket.status not in ACTIVE_STATUSES and ticket.status != Status.on_hold.value:
+        ticket.next_due_at = None
+    elif ticket.first_replied_at is None and ticket.first_reply_due_at is not None:
+        ticket.next_due_at = ticket.first_reply_due_at
+    else:
+        ticket.next_due_at = ticket.resolution_due_at
+
+
+def pause_clock(ticket: Ticket, now: datetime) -> None:
+    """Stop the ticket's clocks while it waits for the customer."""
+    if ticket.paused_at is None:
+        ticket.paused_at = now
+
+
+def resume_clock(session: Session, ticket: Ticket, now: datetime) -> None:
+    """Move the due times on by the business time spent waiting for the customer."""
+    if ticket.paused_at is None:
+        return
+    cal = calendar(session)
+    paused = cal.between(ticket.paused_at, now)
+    if ticket.first_replied_at is None and ticket.first_reply_due_at is not None:
+        ticket.first_reply_due_at = cal.add(ticket.first_reply_due_at, paused)
+    if ticket.resolution_due_at is not None:
+        ticket.resolution_due_at = cal.add(ticket.resolution_due_at, paused)
+    ticket.paused_at = None
+    ticket.warned_at = None
+
+
+def promised_reply_at(ticket: Ticket) -> datetime | None:
+    """When the customer can expect our next answer (what pages and e-mails promise)."""
+    if ticket.first_replied_at is None:
+        return ticket.first_reply_due_at
+    return ticket.resolution_due_at if ticket.status in ACTIVE_STATUSES else None

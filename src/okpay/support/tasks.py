@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 
 from okpay.db import get_database
-from okpay.support import chat, service
+from okpay.support import chat, follow_up
 from okpay.worker import periodic
 
 log = logging.getLogger(__name__)
@@ -15,7 +15,7 @@ log = logging.getLogger(__name__)
 def sweep_sla() -> None:
     """Warn before SLA targets are missed, record breaches, close long-resolved tickets."""
     with get_database().unit_of_work() as session:
-        counts = service.sweep(session)
+        counts = follow_up.sweep(session)
     if any(counts.values()):
         log.info("support sweep: %s", counts)
 

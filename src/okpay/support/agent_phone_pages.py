@@ -1,0 +1,98 @@
+"""The agent console's phone page (/agent/phone): find the caller, log the call as a new
+ticket or on an existing one."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import Query, Request
+from starlette.responses import Response
+
+from okpay.casework import service as casework
+from okpay.core.dbid import parse_id
+from okpay.core.errors import DomainError, NotFound
+from okpay.core.i18n import gettext
+from okpay.identity import service as identity_service
+from okpay.support import access, agent_pages
+from okpay.support.console import actions
+from okpay.web.deps import DbSession
+from okpay.web.flash import flash
+from okpay.web.templating import render
+
+router = agent_pages.agent_router()
+
+
+@router.get("/phone")
+def phone_form(
+    request: Request,
+    agent: agent_pages.Agent,
+    db: DbSession,
+    lookup: Annotated[str, Query(max_length=320)] = "",
+) -> Response:
+    match = None
+    searched = bool(lookup.strip())
+    if searched:
+        match = casework.find_customer(db, query=lookup)
+    return render(
+        request,
+        "support/agent_phone.html",
+        lookup=lookup,
+        searched=searched,
+        match=match,
+        form={},
+        **agent_pages.labels(),
+    )
+
+
+@router.post("/phone")
+def phone_log(
+    request: Request,
+    agent: agent_pages.Agent,
+    db: DbSession,
+    subject: agent_pages.OptForm = "",
+    body: agent_pages.OptForm = "",
+    customer_id: agent_pages.OptForm = "",
+    name: agent_pages.OptForm = "",
+    email: agent_pages.OptForm = "",
+    category: agent_pages.OptForm = "",
+    acknowledge: agent_pages.OptForm = "",
+    number: agent_pages.OptForm = "",
+) -> Response:
+    form = {
+        "subject": subject, "body": body, "name": name, "email": email, "category": category,
+        "number": number,
+    }  # fmt: skip
+    try:
+        if number.strip():
+            ticket = access.access_ticket(db, user=agent, number=number)
+            actions.do_log_call_message(db, agent=agent, ticket=ticket, body=body)
+        else:
+            customer = None
+            if customer_id:
+                customer = identity_service.get_user(db, parse_id(customer_id) or 0)
+                if customer is None or customer.is_staff:
+                    raise NotFound()
+            ticket = actions.do_log_call(
+                db, agent=agent, subject=subject, body=body, customer=customer, name=name,
+                email=email, category=category, acknowledge=bool(acknowledge),
+            )  # fmt: skip
+    except DomainError as err:
+        db.rollback()
+        match = None
+        if customer_id_ := parse_id(customer_id):
+            user = identity_service.get_user(db, customer_id_)
+            match = casework.find_customer(db, query=user.email) if user else None
+        return render(
+            request,
+            "support/agent_phone.html",
+            status_code=err.status,
+            error=err.translated(),
+            error_field=err.field,
+            lookup="",
+            searched=False,
+            match=match,
+            form=form,
+            **agent_pages.labels(),
+        )
+    flash(request, gettext("Call logged on %(number)s.", number=ticket.number), "success")
+    return agent_pages.redirect(f"/agent/tickets/{ticket.number}")
