@@ -81,9 +81,11 @@ def _register_all(queue: Huey) -> None:
 
 
 def _load_job_modules() -> None:
-    # Importing a domain's tasks module registers its jobs; every model must be known too,
+    # Importing a module that declares jobs registers them; every model must be known too,
     # or a job in a worker process cannot resolve foreign keys to other domains' tables.
-    import okpay.identity.tasks
+    import okpay.identity.recovery
+    import okpay.identity.registration
+    import okpay.identity.sign_in
     import okpay.mail.tasks
     import okpay.support.tasks
     import okpay.wallet.tasks  # noqa: F401

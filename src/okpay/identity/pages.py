@@ -14,7 +14,20 @@ from starlette.responses import RedirectResponse, Response
 from okpay.core.dbid import DbId
 from okpay.core.errors import DomainError
 from okpay.core.i18n import gettext, normalise
-from okpay.identity import service
+from okpay.identity import (
+    contact_change,
+    errors,
+    password_change,
+    profile,
+    recovery,
+    registration,
+    sessions,
+    sign_in,
+    tokens,
+    twofactor,
+    users,
+    validation,
+)
 from okpay.identity.access import CurrentSession, CurrentUser, precheck_password
 from okpay.identity.models import User
 from okpay.settings import get_settings
@@ -76,7 +89,7 @@ def _set_session_cookie(response: Response, token: str) -> None:
 def _signed_in(
     request: Request, db: DbSession, user: User, next_url: str, second_factor: str | None = None
 ) -> Response:
-    new = service.start_session(
+    new = sessions.start_session(
         db,
         user=user,
         kind="web",
@@ -84,7 +97,7 @@ def _signed_in(
         second_factor=second_factor,
     )
     if second_factor == "recovery_code":
-        left = service.remaining_recovery_codes(db, user=user)
+        left = twofactor.remaining_recovery_codes(db, user=user)
         flash(
             request,
             gettext("You signed in with a recovery code. %(left)s codes are left.", left=left),
@@ -117,7 +130,7 @@ def register(
 ) -> Response:
     form = {"email": email, "name": name, "phone": phone}
     try:
-        service.do_register(
+        registration.do_register(
             db,
             email=email,
             password=password,
@@ -133,7 +146,7 @@ def register(
 @router.get("/verify-email")
 def verify_email_form(request: Request, db: DbSession, token: str = "") -> Response:
     try:
-        service.peek_token(db, token, "verify_email")
+        tokens.peek_token(db, token, "verify_email")
     except DomainError as err:
         return _link_problem(request, db, err, "/verify-email/resend")
     return render(
@@ -149,7 +162,7 @@ def verify_email_form(request: Request, db: DbSession, token: str = "") -> Respo
 @router.post("/verify-email")
 def verify_email(request: Request, db: DbSession, token: FormStr) -> Response:
     try:
-        service.do_verify_email(db, token=token)
+        registration.do_verify_email(db, token=token)
     except DomainError as err:
         return _link_problem(request, db, err, "/verify-email/resend")
     flash(request, gettext("Your e-mail address is confirmed. You can sign in now."), "success")
@@ -164,7 +177,7 @@ def resend_form(request: Request) -> Response:
 @router.post("/verify-email/resend")
 def resend(request: Request, db: DbSession, email: FormStr) -> Response:
     try:
-        service.do_resend_verification(db, email=email)
+        registration.do_resend_verification(db, email=email)
     except DomainError as err:
         return _form_error(request, db, "identity/resend.html", err, form={"email": email})
     return render(request, "identity/check_email.html", email=email.strip(), resent=True)
@@ -190,7 +203,7 @@ def login(
 ) -> Response:
     form = {"email": email}
     try:
-        checked = service.check_password_login(
+        checked = sign_in.check_password_login(
             db,
             email=email,
             password=password,
@@ -226,7 +239,7 @@ def _pending_login(request: Request, db: DbSession) -> tuple[User, str] | None:
         return None
     if data.get("d") != request.state.device_token:
         return None
-    user = service.get_user(db, int(data["u"]))
+    user = users.get_user(db, int(data["u"]))
     if user is None or not user.totp_enabled:
         return None
     return user, str(data.get("n") or "/")
@@ -248,7 +261,7 @@ def second_factor(request: Request, db: DbSession, code: FormStr) -> Response:
         return _redirect("/login")
     user, next_url = pending
     try:
-        kind = service.verify_second_factor(db, user=user, code=code)
+        kind = twofactor.verify_second_factor(db, user=user, code=code)
     except DomainError as err:
         return _form_error(request, db, "identity/login_2fa.html", err)
     return _signed_in(request, db, user, next_url, second_factor=kind)
@@ -258,7 +271,7 @@ def second_factor(request: Request, db: DbSession, code: FormStr) -> Response:
 def logout(request: Request, db: DbSession) -> Response:
     row = request.state.user_session
     if row is not None and request.state.user is not None:
-        service.end_session(db, user=request.state.user, session_id=row.id, reason="logout")
+        sessions.end_session(db, user=request.state.user, session_id=row.id, reason="logout")
     flash(request, gettext("You have signed out."), "success")
     response = _redirect("/login")
     response.delete_cookie(SESSION_COOKIE)
@@ -276,7 +289,7 @@ def forgot_form(request: Request) -> Response:
 @router.post("/password/forgot")
 def forgot(request: Request, db: DbSession, email: FormStr) -> Response:
     try:
-        service.do_request_password_reset(db, email=email)
+        recovery.do_request_password_reset(db, email=email)
     except DomainError as err:
         return _form_error(request, db, "identity/forgot.html", err, form={"email": email})
     return render(
@@ -290,7 +303,7 @@ def forgot(request: Request, db: DbSession, email: FormStr) -> Response:
 @router.get("/password/reset")
 def reset_form(request: Request, db: DbSession, token: str = "") -> Response:
     try:
-        service.peek_token(db, token, "reset_password")
+        tokens.peek_token(db, token, "reset_password")
     except DomainError as err:
         return _link_problem(request, db, err, "/password/forgot")
     return render(request, "identity/reset.html", token=token)
@@ -308,8 +321,8 @@ def reset(
         )
         return _form_error(request, db, "identity/reset.html", err, token=token)
     try:
-        service.do_reset_password(db, token=token, new_password=password)
-    except (service.LinkInvalid, service.LinkExpired, service.LinkUsed) as err:
+        recovery.do_reset_password(db, token=token, new_password=password)
+    except (errors.LinkInvalid, errors.LinkExpired, errors.LinkUsed) as err:
         return _link_problem(request, db, err, "/password/forgot")
     except DomainError as err:
         return _form_error(request, db, "identity/reset.html", err, token=token)
@@ -329,10 +342,10 @@ def reset(
 @router.get("/unlock")
 def unlock_form(request: Request, db: DbSession, token: str = "") -> Response:
     try:
-        row = service.peek_token(db, token, "unlock")
+        row = tokens.peek_token(db, token, "unlock")
     except DomainError as err:
         return _link_problem(request, db, err, "/password/forgot")
-    user = service.get_user(db, row.user_id)
+    user = users.get_user(db, row.user_id)
     return render(
         request, "identity/unlock.html", token=token, needs_code=bool(user and user.totp_enabled)
     )
@@ -343,8 +356,8 @@ def unlock(
     request: Request, db: DbSession, token: FormStr, code: Annotated[str, Form()] = ""
 ) -> Response:
     try:
-        service.do_unlock(db, token=token, code=code or None)
-    except (service.LinkInvalid, service.LinkExpired, service.LinkUsed) as err:
+        recovery.do_unlock(db, token=token, code=code or None)
+    except (errors.LinkInvalid, errors.LinkExpired, errors.LinkUsed) as err:
         return _link_problem(request, db, err, "/password/forgot")
     except DomainError as err:
         return _form_error(request, db, "identity/unlock.html", err, token=token, needs_code=True)
@@ -355,7 +368,7 @@ def unlock(
 @router.get("/not-me")
 def not_me_form(request: Request, db: DbSession, token: str = "") -> Response:
     try:
-        service.peek_token(db, token, "not_me")
+        tokens.peek_token(db, token, "not_me")
     except DomainError as err:
         return _link_problem(request, db, err, "/password/forgot")
     return render(
@@ -376,7 +389,7 @@ def not_me_form(request: Request, db: DbSession, token: str = "") -> Response:
 @router.post("/not-me")
 def not_me(request: Request, db: DbSession, token: FormStr) -> Response:
     try:
-        service.do_report_not_me(db, token=token)
+        recovery.do_report_not_me(db, token=token)
     except DomainError as err:
         return _link_problem(request, db, err, "/password/forgot")
     flash(
@@ -398,7 +411,7 @@ def not_me(request: Request, db: DbSession, token: FormStr) -> Response:
 @router.get("/account")
 def account(request: Request, user: CurrentUser) -> Response:
     return render(
-        request, "identity/account.html", form={}, masked_phone=service.mask_phone(user.phone)
+        request, "identity/account.html", form={}, masked_phone=validation.mask_phone(user.phone)
     )
 
 
@@ -412,7 +425,7 @@ def update_profile(
     address: Annotated[str, Form()] = "",
 ) -> Response:
     try:
-        updated = service.do_update_profile(
+        updated = profile.do_update_profile(
             db, user=user, name=name, preferred_locale=preferred_locale, address=address
         )
     except DomainError as err:
@@ -422,7 +435,7 @@ def update_profile(
             "identity/account.html",
             err,
             form={"name": name, "address": address},
-            masked_phone=service.mask_phone(user.phone),
+            masked_phone=validation.mask_phone(user.phone),
         )
     response = _redirect("/account")
     with_locale = normalise(updated.preferred_locale)
@@ -443,10 +456,10 @@ def update_profile(
 
 def _security_context(db: DbSession, user: User, current_id: int) -> dict[str, Any]:
     return {
-        "sessions": service.list_sessions(db, user=user),
-        "logins": service.list_logins(db, user=user, limit=20),
+        "sessions": sessions.list_sessions(db, user=user),
+        "logins": sessions.list_logins(db, user=user, limit=20),
         "current_session_id": current_id,
-        "recovery_left": service.remaining_recovery_codes(db, user=user)
+        "recovery_left": twofactor.remaining_recovery_codes(db, user=user)
         if user.totp_enabled
         else 0,
     }
@@ -470,7 +483,7 @@ def change_password(
     code: Annotated[str, Form()] = "",
 ) -> Response:
     try:
-        service.do_change_password(
+        password_change.do_change_password(
             db,
             user=user,
             current_password=current_password,
@@ -492,7 +505,7 @@ def change_password(
 
 @router.post("/account/sessions/{session_id}/end")
 def end_session(request: Request, db: DbSession, user: CurrentUser, session_id: DbId) -> Response:
-    service.end_session(db, user=user, session_id=session_id, reason="ended_by_user")
+    sessions.end_session(db, user=user, session_id=session_id, reason="ended_by_user")
     flash(request, gettext("That session has been signed out."), "success")
     return _redirect("/account/security")
 
@@ -501,7 +514,7 @@ def end_session(request: Request, db: DbSession, user: CurrentUser, session_id: 
 def end_others(
     request: Request, db: DbSession, user: CurrentUser, current: CurrentSession
 ) -> Response:
-    count = service.end_all_sessions(
+    count = sessions.end_all_sessions(
         db, user_id=user.id, reason="ended_by_user", except_id=current.id, actor_user_id=user.id
     )
     flash(request, gettext("%(count)s other sessions were signed out.", count=count), "success")
@@ -511,7 +524,7 @@ def end_others(
 @router.post("/account/2fa/setup")
 def totp_begin(request: Request, db: DbSession, user: CurrentUser) -> Response:
     try:
-        service.begin_totp_enrolment(db, user=user)
+        twofactor.begin_totp_enrolment(db, user=user)
     except DomainError as err:
         flash(request, err.translated(), "warning")
         return _redirect("/account/security")
@@ -520,7 +533,7 @@ def totp_begin(request: Request, db: DbSession, user: CurrentUser) -> Response:
 
 @router.get("/account/2fa/setup")
 def totp_setup(request: Request, user: CurrentUser) -> Response:
-    pending = service.pending_totp(user)
+    pending = twofactor.pending_totp(user)
     if pending is None:
         return _redirect("/account/security")
     secret, uri = pending
@@ -529,7 +542,7 @@ def totp_setup(request: Request, user: CurrentUser) -> Response:
         "identity/totp_setup.html",
         secret=secret,
         secret_grouped=" ".join(secret[i : i + 4] for i in range(0, len(secret), 4)),
-        qr=service.qr_svg_data_uri(uri),
+        qr=twofactor.qr_svg_data_uri(uri),
     )
 
 
@@ -538,9 +551,9 @@ def totp_confirm(
     request: Request, db: DbSession, user: CurrentUser, password: FormStr, code: FormStr
 ) -> Response:
     try:
-        codes = service.do_enable_totp(db, user=user, password=password, code=code)
+        codes = twofactor.do_enable_totp(db, user=user, password=password, code=code)
     except DomainError as err:
-        pending = service.pending_totp(user)
+        pending = twofactor.pending_totp(user)
         if pending is None:
             return _redirect("/account/security")
         secret, uri = pending
@@ -551,7 +564,7 @@ def totp_confirm(
             err,
             secret=secret,
             secret_grouped=" ".join(secret[i : i + 4] for i in range(0, len(secret), 4)),
-            qr=service.qr_svg_data_uri(uri),
+            qr=twofactor.qr_svg_data_uri(uri),
         )
     return render(request, "identity/recovery_codes.html", codes=codes, just_enabled=True)
 
@@ -566,7 +579,7 @@ def totp_new_codes(
     code: FormStr,
 ) -> Response:
     try:
-        codes = service.do_regenerate_recovery_codes(db, user=user, password=password, code=code)
+        codes = twofactor.do_regenerate_recovery_codes(db, user=user, password=password, code=code)
     except DomainError as err:
         return _form_error(
             request, db, "identity/security.html", err, **_security_context(db, user, current.id)
@@ -584,7 +597,7 @@ def totp_disable(
     code: FormStr,
 ) -> Response:
     try:
-        service.do_disable_totp(db, user=user, password=password, code=code)
+        twofactor.do_disable_totp(db, user=user, password=password, code=code)
     except DomainError as err:
         return _form_error(
             request, db, "identity/security.html", err, **_security_context(db, user, current.id)
@@ -608,7 +621,7 @@ def email_change(
     code: Annotated[str, Form()] = "",
 ) -> Response:
     try:
-        service.do_request_email_change(
+        contact_change.do_request_email_change(
             db, user=user, new_email=new_email, password=password, code=code or None
         )
     except DomainError as err:
@@ -629,7 +642,7 @@ def email_change(
 @router.get("/account/email/confirm")
 def email_confirm_form(request: Request, db: DbSession, token: str = "") -> Response:
     try:
-        row = service.peek_token(db, token, "change_email")
+        row = tokens.peek_token(db, token, "change_email")
     except DomainError as err:
         return _link_problem(request, db, err, "/account/email")
     return render(
@@ -648,7 +661,7 @@ def email_confirm_form(request: Request, db: DbSession, token: str = "") -> Resp
 @router.post("/account/email/confirm")
 def email_confirm(request: Request, db: DbSession, token: FormStr) -> Response:
     try:
-        service.do_confirm_email_change(db, token=token)
+        contact_change.do_confirm_email_change(db, token=token)
     except DomainError as err:
         return _link_problem(request, db, err, "/account/email")
     flash(request, gettext("Your e-mail address has been changed."), "success")
@@ -662,7 +675,7 @@ def phone_form(request: Request, user: CurrentUser) -> Response:
         "identity/change_phone.html",
         form={},
         step="request",
-        masked_phone=service.mask_phone(user.phone),
+        masked_phone=validation.mask_phone(user.phone),
     )
 
 
@@ -676,7 +689,7 @@ def phone_change(
     code: Annotated[str, Form()] = "",
 ) -> Response:
     try:
-        service.do_request_phone_change(
+        contact_change.do_request_phone_change(
             db, user=user, new_phone=new_phone, password=password, code=code or None
         )
     except DomainError as err:
@@ -687,14 +700,14 @@ def phone_change(
             err,
             form={"new_phone": new_phone},
             step="request",
-            masked_phone=service.mask_phone(user.phone),
+            masked_phone=validation.mask_phone(user.phone),
         )
     return render(
         request,
         "identity/change_phone.html",
         form={"new_phone": new_phone},
         step="confirm",
-        masked_phone=service.mask_phone(user.phone),
+        masked_phone=validation.mask_phone(user.phone),
     )
 
 
@@ -703,7 +716,7 @@ def phone_confirm(
     request: Request, db: DbSession, user: CurrentUser, sms_code: FormStr
 ) -> Response:
     try:
-        service.do_confirm_phone_change(db, user=user, code=sms_code)
+        contact_change.do_confirm_phone_change(db, user=user, code=sms_code)
     except DomainError as err:
         return _form_error(
             request,
@@ -712,7 +725,7 @@ def phone_confirm(
             err,
             form={},
             step="confirm",
-            masked_phone=service.mask_phone(user.phone),
+            masked_phone=validation.mask_phone(user.phone),
         )
     flash(request, gettext("Your phone number has been changed."), "success")
     return _redirect("/account")

@@ -16,7 +16,7 @@ from okpay.core.dbid import BigDbId, parse_id
 from okpay.core.errors import DomainError, NotFound, ValidationFailed
 from okpay.core.i18n import format_size, get_locale, gettext
 from okpay.helpcenter.taxonomy import CATEGORIES, category_label
-from okpay.identity import service as identity_service
+from okpay.identity import users as identity_users
 from okpay.identity.access import require_role
 from okpay.identity.models import Role, User
 from okpay.support import console, customer, service
@@ -481,7 +481,7 @@ def phone_log(
         else:
             customer = None
             if customer_id:
-                customer = identity_service.get_user(db, parse_id(customer_id) or 0)
+                customer = identity_users.get_user(db, parse_id(customer_id) or 0)
                 if customer is None or customer.is_staff:
                     raise NotFound()
             ticket = console.do_log_call(
@@ -492,7 +492,7 @@ def phone_log(
         db.rollback()
         match = None
         if customer_id_ := parse_id(customer_id):
-            user = identity_service.get_user(db, customer_id_)
+            user = identity_users.get_user(db, customer_id_)
             match = casework.find_customer(db, query=user.email) if user else None
         return render(
             request,

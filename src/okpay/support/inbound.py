@@ -62,7 +62,9 @@ from okpay.core import context
 from okpay.core.errors import DomainError, RateLimited, ValidationFailed
 from okpay.core.i18n import N_, gettext, normalise, use_locale
 from okpay.db import for_update, get_database, import_models
-from okpay.identity import service as identity_service
+from okpay.identity import throttling as identity_throttling
+from okpay.identity import users as identity_users
+from okpay.identity import validation as identity_validation
 from okpay.settings import get_settings
 from okpay.support import files as support_files
 from okpay.support import service
@@ -201,7 +203,7 @@ def message_ids(value: str) -> list[str]:
 
 def _address(raw: str) -> str | None:
     try:
-        return identity_service.normalise_email(raw)
+        return identity_validation.normalise_email(raw)
     except ValidationFailed:
         return None
 
@@ -758,7 +760,7 @@ def _rate_key(address: str) -> str:
 
 def _check_rate(session: Session, address: str) -> bool:
     try:
-        identity_service.check_rate(
+        identity_throttling.check_rate(
             session,
             _rate_key(address),
             limit=get_settings().inbound_per_hour,
@@ -884,7 +886,7 @@ def _open(
     assert mail.address is not None
     files, refused = _check_files(mail.attachments, mail.locale)
     tags = []
-    account = identity_service.get_user_by_email(session, mail.address)
+    account = identity_users.get_user_by_email(session, mail.address)
     if account is not None:
         tags.append(TAG_ACCOUNT_MATCH)
     if unverified:

@@ -28,7 +28,8 @@ from okpay.core.security import sign
 from okpay.db import for_update
 from okpay.helpcenter import triage
 from okpay.helpcenter.taxonomy import CATEGORIES, category_label
-from okpay.identity import service as identity_service
+from okpay.identity import directory as identity_directory
+from okpay.identity import validation as identity_validation
 from okpay.identity.models import User
 from okpay.mail.service import send_email
 from okpay.settings import get_settings
@@ -231,7 +232,7 @@ def earlier_tickets(session: Session, ticket: Ticket, *, limit: int = 10) -> lis
 
 
 def check_subject(raw: str) -> str:
-    value = identity_service.check_name(raw, field="subject", max_length=SUBJECT_MAX)
+    value = identity_validation.check_name(raw, field="subject", max_length=SUBJECT_MAX)
     if not value:
         raise ValidationFailed(
             N_("Please say in a few words what this is about."), code="subject_required",
@@ -450,17 +451,17 @@ def do_open_ticket(session: Session, new: NewTicket) -> Ticket:
     references = check_references(new.references)
     user = new.user
     if user is not None:
-        email, name = user.email, user.name or identity_service.check_person_name(new.name)
+        email, name = user.email, user.name or identity_validation.check_person_name(new.name)
     else:
-        email = identity_service.normalise_email(new.email)
-        name = identity_service.check_person_name(new.name)
+        email = identity_validation.normalise_email(new.email)
+        name = identity_validation.check_person_name(new.name)
     if not name:
         name = email.split("@", 1)[0]
     _check_file_count(new.files)
 
     suggestion = triage.suggest(subject, body)
     category = category or suggestion.category
-    state = identity_service.account_state(session, user.id) if user is not None else None
+    state = identity_directory.account_state(session, user.id) if user is not None else None
     chosen = route(
         session,
         category=category,
@@ -907,7 +908,7 @@ def triage_correct(session: Session, ticket: Ticket, category: str, agent: User)
 
 
 def _check_tag(raw: str) -> str:
-    value = identity_service.check_name(raw, field="tags", max_length=40).lower()
+    value = identity_validation.check_name(raw, field="tags", max_length=40).lower()
     return re.sub(r"\s+", "-", value)
 
 
