@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 
 from okpay.core import context
 from okpay.core.i18n import get_locale, use_locale
-from okpay.worker import enqueue_on_commit
+from okpay.jobs import enqueue_on_commit
 
 
 def request_origin() -> dict[str, Any]:

@@ -31,8 +31,8 @@ from okpay.identity.models import (
     OneTimeToken,
     User,
 )
+from okpay.jobs import job
 from okpay.settings import get_settings
-from okpay.worker import job
 
 
 def do_unlock(session: Session, *, token: str, code: str | None = None) -> User:

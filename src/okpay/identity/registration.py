@@ -21,9 +21,9 @@ from okpay.identity.models import (
     Role,
     User,
 )
+from okpay.jobs import job
 from okpay.mail.service import send_email
 from okpay.settings import get_settings
-from okpay.worker import job
 
 
 def do_register(

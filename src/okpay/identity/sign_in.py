@@ -27,8 +27,8 @@ from okpay.identity.models import (
     KnownDevice,
     User,
 )
+from okpay.jobs import job
 from okpay.settings import get_settings
-from okpay.worker import job
 
 
 @dataclass
