@@ -1,8 +1,6 @@
 """The signed-in account's pages: profile, security (password, sessions, login history),
-two-factor set-up, and changing the e-mail address or phone number.
-
-Links in e-mails open a page with a button: the change happens on POST, never on GET, so
-mail scanners that follow links cannot use up a token."""
+two-factor set-up, and changing the e-mail address or phone number. The confirmation link
+for a new address opens a page with a button, as in :mod:`okpay.identity.sign_in_pages`."""
 
 from __future__ import annotations
 

@@ -14,10 +14,7 @@ from okpay.core.errors import ValidationFailed
 from okpay.core.i18n import N_, get_locale, use_locale
 from okpay.core.security import hash_token
 from okpay.identity import errors, throttling, tokens, twofactor, users, validation
-from okpay.identity.models import (
-    OneTimeToken,
-    User,
-)
+from okpay.identity.models import OneTimeToken, User
 from okpay.mail import sms
 from okpay.mail.service import send_email
 from okpay.settings import get_settings

@@ -13,9 +13,7 @@ from sqlalchemy.orm import Session
 from okpay.core.errors import ValidationFailed
 from okpay.db import one_of
 from okpay.identity import validation
-from okpay.identity.models import (
-    User,
-)
+from okpay.identity.models import User
 
 
 @dataclass(frozen=True)

@@ -9,11 +9,7 @@ from okpay.core import audit, clock
 from okpay.core.errors import ValidationFailed
 from okpay.core.i18n import N_, normalise
 from okpay.identity import passwords, sessions, users, validation
-from okpay.identity.models import (
-    AccountStatus,
-    Role,
-    User,
-)
+from okpay.identity.models import AccountStatus, Role, User
 
 
 def do_create_user(

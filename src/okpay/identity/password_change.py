@@ -6,13 +6,12 @@ from sqlalchemy.orm import Session
 
 from okpay.core import audit, clock, context
 from okpay.identity import passwords, sessions, twofactor, users
-from okpay.identity.models import (
-    User,
-)
+from okpay.identity.models import User
 from okpay.settings import get_settings
 
 
 def set_password(session: Session, user: User, new_password: str) -> None:
+    """Store a new password hash for ``user`` (policy already checked by the caller)."""
     user.password_hash = passwords.hash_password(new_password)
     user.password_changed_at = clock.now()
     user.updated_at = clock.now()

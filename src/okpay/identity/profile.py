@@ -10,9 +10,7 @@ from okpay.core import audit, clock
 from okpay.core.errors import ValidationFailed
 from okpay.core.i18n import N_, normalise
 from okpay.identity import users, validation
-from okpay.identity.models import (
-    User,
-)
+from okpay.identity.models import User
 
 
 def do_update_profile(

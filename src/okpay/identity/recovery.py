@@ -25,12 +25,7 @@ from okpay.identity import (
     users,
     validation,
 )
-from okpay.identity.models import (
-    AccountStatus,
-    KnownDevice,
-    OneTimeToken,
-    User,
-)
+from okpay.identity.models import AccountStatus, KnownDevice, OneTimeToken, User
 from okpay.jobs import job
 from okpay.settings import get_settings
 

@@ -15,12 +15,7 @@ from okpay.core.i18n import get_locale, normalise
 from okpay.core.security import decrypt_secret, encrypt_secret
 from okpay.db import get_database
 from okpay.identity import deferred, passwords, throttling, tokens, users, validation
-from okpay.identity.models import (
-    AccountStatus,
-    OneTimeToken,
-    Role,
-    User,
-)
+from okpay.identity.models import AccountStatus, OneTimeToken, Role, User
 from okpay.jobs import job
 from okpay.mail.service import send_email
 from okpay.settings import get_settings

@@ -15,19 +15,14 @@ from okpay.core.errors import NotFound
 from okpay.core.security import hash_token, new_token
 from okpay.identity import tokens, users
 from okpay.identity.devices import device_label
-from okpay.identity.models import (
-    AccountStatus,
-    KnownDevice,
-    LoginEvent,
-    User,
-    UserSession,
-)
+from okpay.identity.models import AccountStatus, KnownDevice, LoginEvent, User, UserSession
 from okpay.settings import get_settings
 
 
 def record_login(
     session: Session, user: User, result: str, user_agent: str | None, *, new_device: bool = False
 ) -> None:
+    """A row in the user's login history (sign-ins, refusals, failed second factors)."""
     session.add(
         LoginEvent(
             user_id=user.id,

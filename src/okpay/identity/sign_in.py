@@ -22,11 +22,7 @@ from okpay.identity import (
     users,
     validation,
 )
-from okpay.identity.models import (
-    AccountStatus,
-    KnownDevice,
-    User,
-)
+from okpay.identity.models import AccountStatus, KnownDevice, User
 from okpay.jobs import job
 from okpay.settings import get_settings
 
@@ -40,6 +36,7 @@ class LoginCheck:
 
 
 def account_key(email: str) -> str:
+    """The throttle key of sign-ins to an address (hashed: the table never holds addresses)."""
     return "acct:" + hash_token("login:" + email)[:40]
 
 

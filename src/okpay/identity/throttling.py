@@ -12,9 +12,7 @@ from sqlalchemy.orm import Session
 
 from okpay.core import clock, context
 from okpay.core.errors import RateLimited
-from okpay.identity.models import (
-    LoginThrottle,
-)
+from okpay.identity.models import LoginThrottle
 from okpay.settings import get_settings
 
 
@@ -41,6 +39,7 @@ def get_throttle(session: Session, key: str, *, window: timedelta | None = None)
 
 
 def record_failure(session: Session, key: str, *, window: timedelta | None = None) -> int:
+    """Count one failure for ``key`` (a new window once the old one has passed); the count."""
     window = window or FAILURE_WINDOW
     now = clock.now()
     row = session.get(LoginThrottle, key)
@@ -57,6 +56,7 @@ def record_failure(session: Session, key: str, *, window: timedelta | None = Non
 
 
 def clear_failures(session: Session, *keys: str) -> None:
+    """Forget the failures counted for ``keys`` (after a success)."""
     session.execute(delete(LoginThrottle).where(LoginThrottle.key.in_(keys)))
 
 
@@ -70,6 +70,7 @@ def delay_for(failures: int) -> int:
 
 
 def check_delay(t: Throttle) -> None:
+    """RateLimited while the delay earned by ``t``'s failures has not passed."""
     wait = delay_for(t.failures)
     if wait and t.last_failure_at is not None:
         remaining = (t.last_failure_at + timedelta(seconds=wait) - clock.now()).total_seconds()
@@ -91,11 +92,13 @@ IP_WINDOW = timedelta(hours=1)
 
 
 def ip_key() -> str | None:
+    """The throttle key of the request's address, if it has one."""
     ip = context.current().ip
     return f"ip:{ip}" if ip else None
 
 
 def check_ip(session: Session) -> None:
+    """RateLimited once the request's address has failed too often within the hour."""
     key = ip_key()
     if key is None:
         return

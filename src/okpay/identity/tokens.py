@@ -11,10 +11,7 @@ from sqlalchemy.orm import Session
 from okpay.core import clock
 from okpay.core.security import hash_token, new_token
 from okpay.identity import errors
-from okpay.identity.models import (
-    OneTimeToken,
-    User,
-)
+from okpay.identity.models import OneTimeToken, User
 from okpay.settings import get_settings
 
 TOKEN_TTL = {
@@ -76,6 +73,7 @@ def peek_token(session: Session, token: str, purpose: str) -> OneTimeToken:
 
 
 def consume_token(session: Session, token: str, purpose: str) -> OneTimeToken:
+    """Use up a live token (once: of two racing uses only one wins); its row."""
     row = peek_token(session, token, purpose)
     # Conditional update: two clicks racing on the same link, only one wins.
     result = session.execute(
@@ -91,4 +89,5 @@ def consume_token(session: Session, token: str, purpose: str) -> OneTimeToken:
 
 
 def link(path: str, token: str) -> str:
+    """The absolute URL of ``path`` carrying ``token``, for e-mails."""
     return f"{get_settings().base_url}{path}?token={token}"

@@ -17,10 +17,7 @@ from okpay.core.i18n import N_
 from okpay.core.ids import random_code
 from okpay.core.security import decrypt_secret, encrypt_secret, hash_token
 from okpay.identity import errors, passwords, sessions, throttling, users
-from okpay.identity.models import (
-    RecoveryCode,
-    User,
-)
+from okpay.identity.models import RecoveryCode, User
 
 log = logging.getLogger(__name__)
 

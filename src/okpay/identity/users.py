@@ -12,10 +12,7 @@ from okpay.core import audit, clock
 from okpay.core.errors import NotFound
 from okpay.core.i18n import get_locale
 from okpay.db import Base
-from okpay.identity.models import (
-    AccountStatus,
-    User,
-)
+from okpay.identity.models import AccountStatus, User
 from okpay.mail.service import send_email
 
 
@@ -41,10 +38,12 @@ def lock_user(session: Session, user_id: int) -> User:
 
 
 def count_rows(session: Session, model: type[Base], *conditions: Any) -> int:
+    """How many ``model`` rows match ``conditions``."""
     return int(session.scalar(select(func.count()).select_from(model).where(*conditions)) or 0)
 
 
 def row_exists(session: Session, model: type[Base], *conditions: Any) -> bool:
+    """Whether a ``model`` row matches ``conditions``."""
     return bool(session.scalar(select(exists().where(*conditions).select_from(model))))
 
 
@@ -58,6 +57,7 @@ def set_status(
     actor_user_id: int | None = None,
     **data: Any,
 ) -> None:
+    """Change ``user``'s status and reason; audited as ``action`` with ``data``."""
     previous = user.status
     user.status = status.value
     user.status_reason = reason
