@@ -122,7 +122,7 @@ def prepare(url: str, total: int) -> list[int]:
 
     from okpay import migrate
     from okpay.db import get_database
-    from okpay.identity import service as identity_service
+    from okpay.identity import operators as identity_operators
     from okpay.identity.models import Role
     from okpay.support import agents
 
@@ -136,7 +136,7 @@ def prepare(url: str, total: int) -> list[int]:
     ids = []
     with db.unit_of_work() as s:
         for i in range(AGENTS):
-            user = identity_service.do_create_user(
+            user = identity_operators.do_create_user(
                 s, email=f"agent{i}@bench.okpay.example", password="bench passphrase 2026",
                 role=Role.agent, name=f"Agent {i}",
             )  # fmt: skip
@@ -192,13 +192,13 @@ def measure_queue(url: str, agent_ids: list[int], rounds: int) -> dict[str, Any]
     from sqlalchemy import text
 
     from okpay.db import get_database
-    from okpay.identity import service as identity_service
+    from okpay.identity import users as identity_users
     from okpay.support.console import queues, reports
 
     db = get_database(url)
     results: dict[str, list[float]] = {}
     with db.unit_of_work(write=False) as s:
-        agent = identity_service.get_user(s, agent_ids[1])
+        agent = identity_users.get_user(s, agent_ids[1])
         assert agent is not None
         sample = s.execute(
             text("SELECT number, requester_email FROM ticket WHERE status = 'open' LIMIT 1")
@@ -333,14 +333,14 @@ def measure_api(url: str, seconds: float, clients: int = 8, customers: int = 40)
     from httpload import p, run_load, serve
 
     from okpay.db import get_database
-    from okpay.identity import service as identity_service
+    from okpay.identity import operators as identity_operators
     from okpay.identity.models import Role
 
     password = "bench-password-2026"
     emails = [f"api-bench-{i}-{time.time_ns()}@example.com" for i in range(customers)]
     with get_database(url).unit_of_work() as s:
         for email in emails:
-            user = identity_service.do_create_user(
+            user = identity_operators.do_create_user(
                 s, email=email, password=password, role=Role.customer, name="Bench"
             )
             user.email_verified_at = user.created_at

@@ -20,8 +20,8 @@ from aiosmtpd.controller import Controller
 from sqlalchemy import create_engine, text
 from starlette.testclient import TestClient
 
+from okpay import jobs
 from okpay import settings as settings_module
-from okpay import worker
 from okpay.core import clock as clock_module
 from okpay.db import Base, import_models, normalise_url, reset_databases
 
@@ -181,10 +181,10 @@ def install_settings(
     }
     s = settings_module.Settings(**values)  # type: ignore[arg-type]
     settings_module.configure(s)
-    worker.set_queue(None)
+    jobs.set_queue(None)
     yield s
     settings_module.configure(None)
-    worker.set_queue(None)
+    jobs.set_queue(None)
 
 
 @pytest.fixture

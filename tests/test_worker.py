@@ -9,7 +9,7 @@ import pytest
 import redis
 from sqlalchemy import select
 
-from okpay import worker
+from okpay import jobs, worker
 from okpay.mail.models import OutboundEmail
 from okpay.mail.service import send_email
 from okpay.settings import configure
@@ -27,9 +27,9 @@ def redis_settings(settings):  # type: ignore[no-untyped-def]
     redis.Redis.from_url(REDIS_URL).flushdb()
     s = settings.model_copy(update={"redis_url": REDIS_URL, "jobs_immediate": False})
     configure(s)
-    worker.set_queue(None)
+    jobs.set_queue(None)
     yield s
-    worker.set_queue(None)
+    jobs.set_queue(None)
     configure(settings)
 
 

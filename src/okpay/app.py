@@ -77,8 +77,9 @@ def create_app(settings: Settings | None = None, *, start_worker: bool = False) 
 
     from okpay.helpcenter import api as helpcenter_api
     from okpay.helpcenter import pages as helpcenter_pages
+    from okpay.identity import account_pages as identity_account_pages
     from okpay.identity import api as identity_api
-    from okpay.identity import pages as identity_pages
+    from okpay.identity import sign_in_pages as identity_sign_in_pages
     from okpay.mail import pages as mail_pages
     from okpay.support import agent_api as support_agent_api
     from okpay.support import agent_pages as support_agent_pages
@@ -99,7 +100,8 @@ def create_app(settings: Settings | None = None, *, start_worker: bool = False) 
     app.include_router(wallet_api.admin)
     app.include_router(wallet_api.merchant)
     app.include_router(web_pages.router)
-    app.include_router(identity_pages.router)
+    app.include_router(identity_sign_in_pages.router)
+    app.include_router(identity_account_pages.router)
     app.include_router(wallet_pages.router)
     app.include_router(wallet_pages.public)
     app.include_router(wallet_pages.checkout)

@@ -184,15 +184,16 @@ def db_current() -> None:
 def demo_load() -> None:
     """Create demo customers and staff (safe to run again) and print how to sign in."""
     from okpay.db import get_database
-    from okpay.identity import service
+    from okpay.identity import operators as identity_operators
+    from okpay.identity import users as identity_users
     from okpay.identity.models import Role
 
     _cli_context()
     created = 0
     with get_database().unit_of_work() as session:
         for email, name, role, locale in DEMO_USERS:
-            if service.get_user_by_email(session, email) is None:
-                service.do_create_user(
+            if identity_users.get_user_by_email(session, email) is None:
+                identity_operators.do_create_user(
                     session,
                     email=email,
                     password=DEMO_PASSWORD,
@@ -266,7 +267,7 @@ def _demo_checkout() -> tuple[str | None, str | None]:
 def _demo_wallets() -> int:
     """Give demo customers a card, a bank account, balances and some history (once)."""
     from okpay.db import get_database
-    from okpay.identity import service as identity_service
+    from okpay.identity import users as identity_users
     from okpay.wallet import ledger, service
     from okpay.wallet.models import SystemAccount
     from okpay.wallet.providers import get_provider
@@ -275,7 +276,7 @@ def _demo_wallets() -> int:
     funded = 0
     db = get_database()
     with db.unit_of_work() as session:
-        ids = {e: identity_service.get_user_by_email(session, e) for e in customers}
+        ids = {e: identity_users.get_user_by_email(session, e) for e in customers}
         for user in ids.values():
             if user is None or ledger.balances(session, user_id=user.id):
                 continue
@@ -306,7 +307,7 @@ def _demo_wallets() -> int:
                 )
             funded += 1
     with db.unit_of_work() as session:
-        admin = identity_service.get_user_by_email(session, "admin@demo.okpay.example")
+        admin = identity_users.get_user_by_email(session, "admin@demo.okpay.example")
         if admin is not None and not service.find_merchant(session, "demo-coffee"):
             service.do_create_merchant(
                 session, code="demo-coffee", name="Demo Coffee 演示咖啡店", owner_user_id=admin.id
@@ -345,7 +346,7 @@ def user_create(
     """Create a verified user with a role."""
     from okpay.core.errors import DomainError
     from okpay.db import get_database
-    from okpay.identity import service
+    from okpay.identity import operators as identity_operators
     from okpay.identity.models import Role
 
     try:
@@ -358,7 +359,7 @@ def user_create(
     _cli_context()
     try:
         with get_database().unit_of_work() as session:
-            user = service.do_create_user(
+            user = identity_operators.do_create_user(
                 session, email=email, password=password, role=role_value, name=name, locale=locale
             )
             typer.echo(f"created user {user.id} <{user.email}> as {user.role}")
@@ -373,12 +374,13 @@ def user_set_role(
 ) -> None:
     """Change a user's role (audited)."""
     from okpay.db import get_database
-    from okpay.identity import service
+    from okpay.identity import operators as identity_operators
+    from okpay.identity import users as identity_users
     from okpay.identity.models import Role
 
     _cli_context()
     with get_database().unit_of_work() as session:
-        user = service.get_user_by_email(session, email)
+        user = identity_users.get_user_by_email(session, email)
         if user is None:
             typer.echo(f"no user {email}", err=True)
             raise typer.Exit(1)
@@ -387,7 +389,7 @@ def user_set_role(
         except ValueError:
             typer.echo(f"unknown role {role!r}: use customer, agent, supervisor or admin", err=True)
             raise typer.Exit(2) from None
-        service.do_set_role(session, user_id=user.id, role=role_value)
+        identity_operators.do_set_role(session, user_id=user.id, role=role_value)
     typer.echo(f"{email} is now {role}")
 
 
@@ -396,10 +398,10 @@ def user_show(email: Annotated[str, typer.Argument()]) -> None:
     """Show a user's status and recent security events."""
     from okpay.core.audit import events_for_user
     from okpay.db import get_database
-    from okpay.identity import service
+    from okpay.identity import users as identity_users
 
     with get_database().unit_of_work(write=False) as session:
-        user = service.get_user_by_email(session, email)
+        user = identity_users.get_user_by_email(session, email)
         if user is None:
             typer.echo(f"no user {email}", err=True)
             raise typer.Exit(1)

@@ -10,14 +10,14 @@ from datetime import UTC, datetime, timedelta
 import pyotp
 from playwright.sync_api import Page, expect
 
-from okpay.identity import service
+from okpay.identity import operators
 from okpay.identity.models import Role
 from tests.helpers import PASSWORD
 
 
 def make_user(db, email: str, locale: str = "en") -> None:  # type: ignore[no-untyped-def]
     with db.unit_of_work() as s:
-        service.do_create_user(
+        operators.do_create_user(
             s, email=email, password=PASSWORD, role=Role.customer, name="Test User", locale=locale
         )
 

@@ -93,10 +93,10 @@ def test_cross_currency_send_checkout_statement_and_limits(page: Page, db) -> No
     from tests.wallet.helpers import fund
 
     with db.unit_of_work() as s:
-        from okpay.identity import service as identity_service
+        from okpay.identity import operators as identity_operators
         from okpay.identity.models import Role
 
-        payer = identity_service.do_create_user(
+        payer = identity_operators.do_create_user(
             s,
             email="traveller@example.com",
             password="correct horse battery",
@@ -106,7 +106,7 @@ def test_cross_currency_send_checkout_statement_and_limits(page: Page, db) -> No
         )
         payer.verification_level = 1
         payer_id = payer.id
-        identity_service.do_create_user(
+        identity_operators.do_create_user(
             s,
             email="friend@example.com",
             password="correct horse battery",

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from okpay.helpcenter.models import TriageCorrection
-from okpay.identity import service as identity_service
+from okpay.identity import operators as identity_operators
 from okpay.identity.models import Role
 from tests.helpers import PASSWORD, api_token
 
@@ -35,7 +35,7 @@ def test_search_follows_staff_edits(client, db, articles) -> None:  # type: igno
     from okpay.helpcenter import service
 
     with db.unit_of_work() as s:
-        editor = identity_service.do_create_user(
+        editor = identity_operators.do_create_user(
             s, email="ed@example.com", password=PASSWORD, role=Role.supervisor, name="Ed"
         )
         service.do_edit_article(
@@ -99,10 +99,10 @@ def test_corrections_are_for_staff_and_kept(client, db, mailbox) -> None:  # typ
     }
     assert client.post("/api/v1/triage/corrections", json=body).status_code == 401
     with db.unit_of_work() as s:
-        identity_service.do_create_user(
+        identity_operators.do_create_user(
             s, email="cust@example.com", password=PASSWORD, role=Role.customer, name="C"
         )
-        identity_service.do_create_user(
+        identity_operators.do_create_user(
             s, email="agent@example.com", password=PASSWORD, role=Role.agent, name="A"
         )
     customer = api_token(client, "cust@example.com")
@@ -142,7 +142,7 @@ def test_votes_and_deflection(client, db, articles) -> None:  # type: ignore[no-
     bad = client.post("/api/v1/help/deflection", json={"visit": "visit-four", "kind": "hacked"})
     assert bad.status_code == 422
     with db.unit_of_work() as s:
-        identity_service.do_create_user(
+        identity_operators.do_create_user(
             s, email="sup@example.com", password=PASSWORD, role=Role.supervisor, name="S"
         )
     stats = client.get(

@@ -8,7 +8,7 @@ import re
 from typer.testing import CliRunner
 
 from okpay.cli import app as cli_app
-from okpay.identity import service as identity_service
+from okpay.identity import operators as identity_operators
 from okpay.identity.models import Role
 from tests.helpers import PASSWORD, csrf_from, post_form
 
@@ -54,7 +54,9 @@ def test_contact_page_takes_the_topic_and_suggests_articles(client) -> None:  # 
 def test_editing_needs_the_role_and_keeps_history(client, db, articles) -> None:  # type: ignore[no-untyped-def]
     with db.unit_of_work() as s:
         for email, role in (("c@example.com", Role.customer), ("s@example.com", Role.supervisor)):
-            identity_service.do_create_user(s, email=email, password=PASSWORD, role=role, name="X")
+            identity_operators.do_create_user(
+                s, email=email, password=PASSWORD, role=role, name="X"
+            )
     post_form(client, "/login", {"email": "c@example.com", "password": PASSWORD})
     assert client.get("/help/articles/fee-discounts/edit").status_code == 403
     client.cookies.clear()

@@ -267,10 +267,10 @@ def test_new_device_sends_notice_with_not_me_link(client, mailbox, db) -> None:
     assert "new sign-in" in str(notice["Subject"]).lower()
     token = mailbox.token(EMAIL, "/not-me")
     # "This wasn't me": locked, every session ended.
-    from okpay.identity import service
+    from okpay.identity import recovery
 
     with db.unit_of_work() as s:
-        service.do_report_not_me(s, token=token)
+        recovery.do_report_not_me(s, token=token)
     assert client.get("/api/v1/me", headers=session).status_code == 401
     assert user_row(db).status == "locked"
     assert api_login(client, EMAIL, device_id="laptop").json()["error"]["code"] == "account_locked"
@@ -279,19 +279,19 @@ def test_new_device_sends_notice_with_not_me_link(client, mailbox, db) -> None:
 def test_a_stale_password_precheck_is_not_trusted(client, mailbox, db) -> None:
     """The sign-in precheck runs before the write transaction; if the password changed in
     between, the write side verifies again instead of trusting it."""
-    from okpay.identity import service
+    from okpay.identity import errors, password_change, sign_in
 
     api_verified_user(client, mailbox, EMAIL)
     with db.unit_of_work(write=False) as s:
-        precheck = service.precheck_password(s, email=EMAIL, password=PASSWORD)
+        precheck = sign_in.precheck_password(s, email=EMAIL, password=PASSWORD)
     assert precheck is not None and precheck.ok
     with db.unit_of_work() as s:
         user = s.scalar(select(User).where(User.email == EMAIL))
-        service._set_password(s, user, "changed in between!")
+        password_change.set_password(s, user, "changed in between!")
     import pytest
 
-    with pytest.raises(service.InvalidCredentials), db.unit_of_work() as s:
-        service.check_password_login(
+    with pytest.raises(errors.InvalidCredentials), db.unit_of_work() as s:
+        sign_in.check_password_login(
             s, email=EMAIL, password=PASSWORD, device_token=None, precheck=precheck
         )
 

@@ -7,7 +7,7 @@ import pytest
 
 from okpay.core.errors import DomainError, ValidationFailed
 from okpay.core.money import parse_amount
-from okpay.identity import service as identity_service
+from okpay.identity import validation
 from okpay.support.customer import ContactForm
 from okpay.wallet import service as wallet_service
 from tests.helpers import api_token
@@ -44,21 +44,21 @@ def _error(call) -> str:  # type: ignore[no-untyped-def]
 @pytest.mark.parametrize(("bad", "code"), BAD_NAMES)
 def test_i11_item13_the_name_check_refuses(bad: str, code: str) -> None:
     with pytest.raises(ValidationFailed) as refused:
-        identity_service.check_person_name(bad)
+        validation.check_person_name(bad)
     assert refused.value.code == code
     assert ContactForm(name=bad).check(None)["name"]  # the contact form's guest name
 
 
 def test_i11_item13_names_that_stay_allowed() -> None:
-    check = identity_service.check_person_name
+    check = validation.check_person_name
     assert check("  张伟 ") == "张伟"
     assert check("Zoë   O'Brien-Łukasz") == "Zoë O'Brien-Łukasz"  # runs of spaces become one
     assert check("می\u200cخواهم") == "می\u200cخواهم"  # a non-joiner inside a Persian word
     assert check("क्\u200dष") == "क्\u200dष"  # a joiner inside a Devanagari cluster
     # Notes, reasons and subjects are text, not names: any space, but no line breaks.
-    assert identity_service.check_name("午饭\u3000AA", field="note") == "午饭\u3000AA"
+    assert validation.check_name("午饭\u3000AA", field="note") == "午饭\u3000AA"
     with pytest.raises(ValidationFailed):
-        identity_service.check_name("午饭\u2028AA", field="note")
+        validation.check_name("午饭\u2028AA", field="note")
 
 
 def test_i11_item13_names_refuse_control_and_separators(client, db) -> None:

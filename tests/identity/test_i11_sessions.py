@@ -5,7 +5,7 @@ from __future__ import annotations
 from sqlalchemy import select
 from starlette.testclient import TestClient
 
-from okpay.identity import service as identity_service
+from okpay.identity import operators
 from okpay.identity.models import AccountStatus, Role, UserSession
 from tests.helpers import PASSWORD, api_token, post_form
 from tests.wallet.helpers import make_user
@@ -13,7 +13,7 @@ from tests.wallet.helpers import make_user
 
 def _staff(db, email: str) -> int:  # type: ignore[no-untyped-def]
     with db.unit_of_work() as s:
-        return identity_service.do_create_user(
+        return operators.do_create_user(
             s, email=email, password=PASSWORD, role=Role.supervisor, name="Sam"
         ).id
 
@@ -61,12 +61,12 @@ def test_i11_item12_staff_lock_ends_sessions_but_restriction_does_not(client, db
     alice = make_user(db, "alice@example.com")
     api_token(client, "alice@example.com")
     with db.unit_of_work() as s:
-        identity_service.do_set_status(
+        operators.do_set_status(
             s, user_id=alice, status=AccountStatus.restricted, reason="kyc", actor_user_id=None
         )
     assert _live_sessions(db, alice) == ["api"]
     with db.unit_of_work() as s:
-        identity_service.do_set_status(
+        operators.do_set_status(
             s, user_id=alice, status=AccountStatus.locked, reason="security", actor_user_id=None
         )
     assert _live_sessions(db, alice) == []

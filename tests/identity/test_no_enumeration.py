@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 from sqlalchemy import event, select
 
-from okpay import worker
+from okpay import jobs
 from okpay.identity import passwords
 from okpay.identity.models import LoginEvent, User
 from okpay.mail.models import OutboundEmail
@@ -65,7 +65,7 @@ def observe(db, monkeypatch) -> Iterator[Callable[[], Any]]:  # type: ignore[no-
         if current:
             current[-1].sql.append(" ".join(statement.split()))
 
-    real_enqueue = worker.enqueue
+    real_enqueue = jobs.enqueue
 
     def on_enqueue(fn: Callable[..., Any], *args: Any) -> None:
         if current:
@@ -74,7 +74,7 @@ def observe(db, monkeypatch) -> Iterator[Callable[[], Any]]:  # type: ignore[no-
             real_enqueue(fn, *args)
 
     event.listen(db.engine, "before_cursor_execute", on_sql)
-    monkeypatch.setattr(worker, "enqueue", on_enqueue)
+    monkeypatch.setattr(jobs, "enqueue", on_enqueue)
     seen: list[str] = []
     monkeypatch.setattr(passwords, "_hasher", _CountingHasher(passwords._hasher, seen))
 

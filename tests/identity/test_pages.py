@@ -4,14 +4,14 @@ from __future__ import annotations
 
 from sqlalchemy import func, select
 
-from okpay.identity import service
+from okpay.identity import operators
 from okpay.identity.models import Role, User
 from tests.helpers import PASSWORD, post_form
 
 
 def make_user(db, email: str = "page@example.com"):  # type: ignore[no-untyped-def]
     with db.unit_of_work() as s:
-        return service.do_create_user(
+        return operators.do_create_user(
             s, email=email, password=PASSWORD, role=Role.customer, name="Page"
         )
 
@@ -64,7 +64,7 @@ def test_sign_in_sets_a_hardened_cookie_and_a_new_session_id(client, db) -> None
 
 def test_pages_escape_user_text(client, db) -> None:
     with db.unit_of_work() as s:
-        service.do_create_user(
+        operators.do_create_user(
             s,
             email="xss@example.com",
             password=PASSWORD,

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from okpay.identity import service as identity_service
+from okpay.identity import operators as identity_operators
+from okpay.identity import users as identity_users
 from okpay.identity.models import Role, User
 from okpay.support import access, agents, tickets
 from okpay.support.models import Ticket
@@ -11,7 +12,7 @@ from tests.helpers import PASSWORD
 
 def make_staff(db, email: str, *, team: str = "frontline", role: Role = Role.agent) -> int:  # type: ignore[no-untyped-def]
     with db.unit_of_work() as s:
-        user = identity_service.do_create_user(
+        user = identity_operators.do_create_user(
             s, email=email, password=PASSWORD, role=role, name=email.split("@")[0].title()
         )
         agents.set_agent_team(s, user=user, team=team)
@@ -41,7 +42,7 @@ def load(db, number: str) -> Ticket:  # type: ignore[no-untyped-def]
 
 
 def user(s, user_id: int) -> User:  # type: ignore[no-untyped-def]
-    found = identity_service.get_user(s, user_id)
+    found = identity_users.get_user(s, user_id)
     assert found is not None
     return found
 

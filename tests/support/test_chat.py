@@ -516,6 +516,6 @@ def test_customer_leaving_before_an_agent_keeps_the_ticket(db, mailbox) -> None:
 
 
 def test_the_time_out_runs_every_minute() -> None:
-    from okpay import worker
+    from okpay import jobs
 
-    assert "okpay.support.tasks.expire_chats" in worker._periodic
+    assert "okpay.support.tasks.expire_chats" in jobs._periodic

@@ -9,7 +9,7 @@ import pytest
 from sqlalchemy import select
 
 from okpay.core.audit import AuditEvent
-from okpay.identity import service as identity_service
+from okpay.identity import users as identity_users
 from okpay.support import access, assignment, messages, satisfaction, status, tickets
 from okpay.support.console import reports
 from okpay.support.models import CannedResponse
@@ -80,7 +80,7 @@ def test_customers_never_reach_the_console_or_its_api(client, db) -> None:  # ty
                 channel="web",
                 subject="Help",
                 body="My own ticket",
-                user=identity_service.get_user_by_email(s, "cust@example.com"),
+                user=identity_users.get_user_by_email(s, "cust@example.com"),
             ),
         ).number
     # Signed out: pages send to sign-in, the API answers 401.
@@ -332,7 +332,7 @@ def test_no_field_asks_for_a_password_or_code(client, db) -> None:  # type: igno
     agent_client(client, db)
     make_user(db, "panel@example.com", phone="13800138000")
     with db.unit_of_work() as s:
-        customer = identity_service.get_user_by_email(s, "panel@example.com")
+        customer = identity_users.get_user_by_email(s, "panel@example.com")
         number = tickets.do_open_ticket(
             s, tickets.NewTicket(channel="web", subject="Q", body="Question", user=customer)
         ).number
@@ -491,7 +491,7 @@ def test_agent_api_round_trip(client, db, mailbox) -> None:  # type: ignore[no-u
     bad = client.patch(base, json={"references": ["nope"]}, headers=headers)
     assert bad.status_code == 422 and bad.json()["error"]["code"] == "reference_invalid"
     with db.unit_of_work(write=False) as s:
-        second = identity_service.get_user_by_email(s, "second@okpay.example")
+        second = identity_users.get_user_by_email(s, "second@okpay.example")
         assert second is not None
         second_id = second.id
     body = client.post(f"{base}/assign", json={"assignee_id": second_id}, headers=headers).json()

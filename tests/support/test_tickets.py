@@ -72,12 +72,12 @@ def test_suspicious_activity_goes_to_security_as_urgent_and_alerts(db, mailbox) 
 
 
 def test_restricted_customer_goes_to_compliance(db) -> None:  # type: ignore[no-untyped-def]
-    from okpay.identity import service as identity_service
+    from okpay.identity import operators as identity_operators
     from okpay.identity.models import AccountStatus
 
     uid = make_user(db, "wang@example.com")
     with db.unit_of_work() as s:
-        identity_service.do_set_status(
+        identity_operators.do_set_status(
             s, user_id=uid, status=AccountStatus.restricted, reason="kyc_review", actor_user_id=None
         )
     with db.unit_of_work() as s:

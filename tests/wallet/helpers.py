@@ -6,7 +6,8 @@ import uuid
 
 from sqlalchemy import func, select
 
-from okpay.identity import service as identity_service
+from okpay.identity import operators as identity_operators
+from okpay.identity import validation as identity_validation
 from okpay.identity.models import Role
 from okpay.wallet import ledger, service
 from okpay.wallet.models import Posting, SystemAccount, WalletAccount
@@ -15,12 +16,12 @@ from tests.helpers import PASSWORD
 
 def make_user(db, email: str, *, phone: str | None = None, level: int = 1) -> int:  # type: ignore[no-untyped-def]
     with db.unit_of_work() as s:
-        user = identity_service.do_create_user(
+        user = identity_operators.do_create_user(
             s, email=email, password=PASSWORD, role=Role.customer, name=email.split("@")[0].title()
         )
         user.verification_level = level
         if phone:
-            user.phone = identity_service.normalise_phone(phone)
+            user.phone = identity_validation.normalise_phone(phone)
         return user.id
 
 

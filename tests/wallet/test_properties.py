@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
 
 from okpay.core.errors import DomainError
+from okpay.identity import users as identity_users
 from okpay.wallet import flows, ledger, service
 from okpay.wallet.models import SystemAccount
 from tests.wallet.helpers import assert_ledger_consistent, balance, make_user
@@ -148,7 +149,7 @@ def test_ledger_state_machine(machine_db) -> None:  # type: ignore[no-untyped-de
 
         def _tag(self, user_id: int) -> str:
             with db.unit_of_work(write=False) as s:
-                email = service.identity_service.get_user(s, user_id).email  # type: ignore[union-attr]
+                email = identity_users.get_user(s, user_id).email  # type: ignore[union-attr]
             return email.split("-", 1)[1]
 
         @rule(

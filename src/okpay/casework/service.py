@@ -16,7 +16,9 @@ from sqlalchemy.orm import Session
 from okpay.core import audit
 from okpay.core.errors import NotFound, ValidationFailed
 from okpay.core.i18n import N_
-from okpay.identity import service as identity_service
+from okpay.identity import directory as identity_directory
+from okpay.identity import users as identity_users
+from okpay.identity import validation as identity_validation
 from okpay.identity.models import User
 from okpay.support import access as support_access
 from okpay.support.models import Ticket
@@ -93,12 +95,12 @@ def customer_panel(session: Session, *, ticket: Ticket) -> CustomerPanel:
             is_guest=True,
             email=ticket.requester_email,
             # Said, never linked: an e-mail's From is no proof the writer owns the account.
-            account_exists=identity_service.get_user_by_email(session, ticket.requester_email)
+            account_exists=identity_users.get_user_by_email(session, ticket.requester_email)
             is not None,
             earlier=earlier,
         )
     user_id = ticket.requester_user_id
-    user = identity_service.get_user(session, user_id)
+    user = identity_users.get_user(session, user_id)
     if user is None:
         raise NotFound()
     standing = wallet_service.standing(session, user_id)
@@ -161,11 +163,11 @@ def customer_panel(session: Session, *, ticket: Ticket) -> CustomerPanel:
     ]
     return CustomerPanel(
         is_guest=False,
-        email=identity_service.mask_email(user.email),
+        email=identity_validation.mask_email(user.email),
         account_exists=True,
         user_id=user_id,
         name=user.name,
-        phone=identity_service.mask_phone(user.phone),
+        phone=identity_validation.mask_phone(user.phone),
         status=standing.status,
         status_reason=standing.status_reason,
         blocked=dict(standing.blocked),
@@ -186,7 +188,7 @@ def do_reveal(session: Session, *, ticket: Ticket, agent: User, field: str, reas
     support_access.require_staff(agent)
     if field not in REVEALABLE:
         raise ValidationFailed(code="field_invalid", field="field")
-    text = identity_service.check_name(reason, field="reason", max_length=300)
+    text = identity_validation.check_name(reason, field="reason", max_length=300)
     if len(text) < REASON_MIN:
         raise ValidationFailed(
             N_("Please say why you need to see this (at least %(min)s characters)."),
@@ -194,7 +196,7 @@ def do_reveal(session: Session, *, ticket: Ticket, agent: User, field: str, reas
         )  # fmt: skip
     if ticket.requester_user_id is None:
         raise NotFound()
-    user = identity_service.get_user(session, ticket.requester_user_id)
+    user = identity_users.get_user(session, ticket.requester_user_id)
     if user is None:
         raise NotFound()
     value = user.email if field == "email" else (user.phone or "")
@@ -218,9 +220,9 @@ class CustomerMatch:
 
 def find_customer(session: Session, *, query: str) -> CustomerMatch | None:
     """The customer with this e-mail address or phone number (as the caller says it)."""
-    found = identity_service.find_recipient_summary(session, query)
+    found = identity_directory.find_recipient_summary(session, query)
     if found is None:
         return None
     return CustomerMatch(
-        found.id, found.name, identity_service.mask_email(found.email), found.status
+        found.id, found.name, identity_validation.mask_email(found.email), found.status
     )

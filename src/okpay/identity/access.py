@@ -11,7 +11,7 @@ from okpay.core.errors import NotAuthenticated, PermissionDenied
 from okpay.identity.models import Role, User, UserSession
 
 if TYPE_CHECKING:
-    from okpay.identity.service import PasswordPrecheck
+    from okpay.identity.sign_in import PasswordPrecheck
 
 
 def current_user(request: Request) -> User | None:
@@ -49,12 +49,12 @@ def require_role(*roles: Role) -> Callable[[Request], User]:
 
 def precheck_password(email: str, password: str) -> PasswordPrecheck | None:
     """Verify a sign-in password in its own read-only transaction before the request's unit
-    of work takes any write lock (see identity.service.PasswordPrecheck)."""
+    of work takes any write lock (see identity.sign_in.PasswordPrecheck)."""
     from okpay.db import get_database
-    from okpay.identity import service
+    from okpay.identity import sign_in
 
     with get_database().unit_of_work(write=False) as session:
-        return service.precheck_password(session, email=email, password=password)
+        return sign_in.precheck_password(session, email=email, password=password)
 
 
 CurrentUser = Annotated[User, Depends(require_user)]

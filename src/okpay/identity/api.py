@@ -1,4 +1,4 @@
-"""Identity JSON API under /api/v1: thin routes over identity.service."""
+"""Identity JSON API under /api/v1: thin routes over the identity modules."""
 
 from __future__ import annotations
 
@@ -6,8 +6,18 @@ from fastapi import APIRouter, Request, Response
 
 from okpay.core.dbid import DbId
 from okpay.core.i18n import gettext
+from okpay.identity import (
+    contact_change,
+    errors,
+    password_change,
+    profile,
+    recovery,
+    registration,
+    sessions,
+    sign_in,
+    twofactor,
+)
 from okpay.identity import schemas as s
-from okpay.identity import service
 from okpay.identity.access import CurrentSession, CurrentUser, precheck_password
 from okpay.web.deps import DbSession
 
@@ -21,7 +31,7 @@ def _accepted(message: str) -> s.AcceptedOut:
 @router.post("/auth/register", response_model=s.AcceptedOut, status_code=202)
 def register(body: s.RegisterIn, db: DbSession, request: Request) -> s.AcceptedOut:
     """Create an account. Answers the same for a new or a registered address."""
-    service.do_register(
+    registration.do_register(
         db,
         email=body.email,
         password=body.password,
@@ -34,19 +44,19 @@ def register(body: s.RegisterIn, db: DbSession, request: Request) -> s.AcceptedO
 
 @router.post("/auth/verify-email", response_model=s.UserOut)
 def verify_email(body: s.TokenIn, db: DbSession) -> s.UserOut:
-    return s.user_out(service.do_verify_email(db, token=body.token))
+    return s.user_out(registration.do_verify_email(db, token=body.token))
 
 
 @router.post("/auth/verify-email/resend", response_model=s.AcceptedOut, status_code=202)
 def resend_verification(body: s.EmailIn, db: DbSession) -> s.AcceptedOut:
-    service.do_resend_verification(db, email=body.email)
+    registration.do_resend_verification(db, email=body.email)
     return _accepted("If that address has an unconfirmed account, we sent a new link.")
 
 
 @router.post("/auth/login", response_model=s.LoginOut)
 def login(body: s.LoginIn, db: DbSession) -> s.LoginOut:
     """Sign in for a bearer token. With 2FA on, send `otp` too (else `two_factor_required`)."""
-    checked = service.check_password_login(
+    checked = sign_in.check_password_login(
         db,
         email=body.email,
         password=body.password,
@@ -56,9 +66,9 @@ def login(body: s.LoginIn, db: DbSession) -> s.LoginOut:
     second = None
     if checked.needs_second_factor:
         if not body.otp:
-            raise service.TwoFactorRequired()
-        second = service.verify_second_factor(db, user=checked.user, code=body.otp)
-    new = service.start_session(
+            raise errors.TwoFactorRequired()
+        second = twofactor.verify_second_factor(db, user=checked.user, code=body.otp)
+    new = sessions.start_session(
         db, user=checked.user, kind="api", device_token=body.device_id, second_factor=second
     )
     return s.LoginOut(
@@ -68,26 +78,26 @@ def login(body: s.LoginIn, db: DbSession) -> s.LoginOut:
 
 @router.post("/auth/logout", status_code=204)
 def logout(user: CurrentUser, current: CurrentSession, db: DbSession) -> Response:
-    service.end_session(db, user=user, session_id=current.id, reason="logout")
+    sessions.end_session(db, user=user, session_id=current.id, reason="logout")
     return Response(status_code=204)
 
 
 @router.post("/auth/password/forgot", response_model=s.AcceptedOut, status_code=202)
 def forgot_password(body: s.EmailIn, db: DbSession) -> s.AcceptedOut:
-    service.do_request_password_reset(db, email=body.email)
+    recovery.do_request_password_reset(db, email=body.email)
     return _accepted("If an account uses that address, we sent it a link to reset the password.")
 
 
 @router.post("/auth/password/reset", response_model=s.AcceptedOut)
 def reset_password(body: s.ResetIn, db: DbSession) -> s.AcceptedOut:
-    service.do_reset_password(db, token=body.token, new_password=body.password)
+    recovery.do_reset_password(db, token=body.token, new_password=body.password)
     return _accepted("Your password has been changed. Please sign in with the new password.")
 
 
 @router.post("/auth/unlock", response_model=s.UserOut)
 def unlock(body: s.UnlockIn, db: DbSession) -> s.UserOut:
     """Unlock from the e-mailed link's token; with 2FA on, `otp` too."""
-    return s.user_out(service.do_unlock(db, token=body.token, code=body.otp))
+    return s.user_out(recovery.do_unlock(db, token=body.token, code=body.otp))
 
 
 @router.get("/me", response_model=s.UserOut)
@@ -98,7 +108,7 @@ def me(user: CurrentUser) -> s.UserOut:
 @router.patch("/me", response_model=s.UserOut)
 def update_me(body: s.ProfileIn, user: CurrentUser, db: DbSession) -> s.UserOut:
     """Name, language and address only; anything else in the body is rejected."""
-    updated = service.do_update_profile(
+    updated = profile.do_update_profile(
         db, user=user, name=body.name, preferred_locale=body.preferred_locale, address=body.address
     )
     return s.user_out(updated)
@@ -108,7 +118,7 @@ def update_me(body: s.ProfileIn, user: CurrentUser, db: DbSession) -> s.UserOut:
 def change_password(
     body: s.PasswordChangeIn, user: CurrentUser, current: CurrentSession, db: DbSession
 ) -> Response:
-    service.do_change_password(
+    password_change.do_change_password(
         db,
         user=user,
         current_password=body.current_password,
@@ -121,7 +131,7 @@ def change_password(
 
 @router.get("/me/sessions", response_model=list[s.SessionOut])
 def my_sessions(user: CurrentUser, current: CurrentSession, db: DbSession) -> list[s.SessionOut]:
-    rows = service.list_sessions(db, user=user)
+    rows = sessions.list_sessions(db, user=user)
     return [
         s.SessionOut.model_validate(r).model_copy(update={"current": r.id == current.id})
         for r in rows
@@ -130,13 +140,13 @@ def my_sessions(user: CurrentUser, current: CurrentSession, db: DbSession) -> li
 
 @router.delete("/me/sessions/{session_id}", status_code=204)
 def end_my_session(session_id: DbId, user: CurrentUser, db: DbSession) -> Response:
-    service.end_session(db, user=user, session_id=session_id, reason="ended_by_user")
+    sessions.end_session(db, user=user, session_id=session_id, reason="ended_by_user")
     return Response(status_code=204)
 
 
 @router.post("/me/sessions/end-others", status_code=204)
 def end_other_sessions(user: CurrentUser, current: CurrentSession, db: DbSession) -> Response:
-    service.end_all_sessions(
+    sessions.end_all_sessions(
         db, user_id=user.id, reason="ended_by_user", except_id=current.id, actor_user_id=user.id
     )
     return Response(status_code=204)
@@ -144,26 +154,26 @@ def end_other_sessions(user: CurrentUser, current: CurrentSession, db: DbSession
 
 @router.get("/me/logins", response_model=list[s.LoginEventOut])
 def my_logins(user: CurrentUser, db: DbSession) -> list[s.LoginEventOut]:
-    return [s.LoginEventOut.model_validate(r) for r in service.list_logins(db, user=user)]
+    return [s.LoginEventOut.model_validate(r) for r in sessions.list_logins(db, user=user)]
 
 
 @router.post("/me/2fa/setup", response_model=s.TotpSetupOut)
 def totp_setup(user: CurrentUser, db: DbSession) -> s.TotpSetupOut:
-    secret, uri = service.begin_totp_enrolment(db, user=user)
+    secret, uri = twofactor.begin_totp_enrolment(db, user=user)
     return s.TotpSetupOut(
-        secret=secret, otpauth_uri=uri, qr_svg_data_uri=service.qr_svg_data_uri(uri)
+        secret=secret, otpauth_uri=uri, qr_svg_data_uri=twofactor.qr_svg_data_uri(uri)
     )
 
 
 @router.post("/me/2fa/confirm", response_model=s.RecoveryCodesOut)
 def totp_confirm(body: s.TotpConfirmIn, user: CurrentUser, db: DbSession) -> s.RecoveryCodesOut:
-    codes = service.do_enable_totp(db, user=user, password=body.password, code=body.code)
+    codes = twofactor.do_enable_totp(db, user=user, password=body.password, code=body.code)
     return s.RecoveryCodesOut(recovery_codes=codes)
 
 
 @router.post("/me/2fa/disable", status_code=204)
 def totp_disable(body: s.TotpConfirmIn, user: CurrentUser, db: DbSession) -> Response:
-    service.do_disable_totp(db, user=user, password=body.password, code=body.code)
+    twofactor.do_disable_totp(db, user=user, password=body.password, code=body.code)
     return Response(status_code=204)
 
 
@@ -171,7 +181,7 @@ def totp_disable(body: s.TotpConfirmIn, user: CurrentUser, db: DbSession) -> Res
 def totp_recovery_codes(
     body: s.TotpConfirmIn, user: CurrentUser, db: DbSession
 ) -> s.RecoveryCodesOut:
-    codes = service.do_regenerate_recovery_codes(
+    codes = twofactor.do_regenerate_recovery_codes(
         db, user=user, password=body.password, code=body.code
     )
     return s.RecoveryCodesOut(recovery_codes=codes)
@@ -179,7 +189,7 @@ def totp_recovery_codes(
 
 @router.post("/me/email", response_model=s.AcceptedOut, status_code=202)
 def change_email(body: s.EmailChangeIn, user: CurrentUser, db: DbSession) -> s.AcceptedOut:
-    service.do_request_email_change(
+    contact_change.do_request_email_change(
         db, user=user, new_email=body.new_email, password=body.password, code=body.otp
     )
     return _accepted(
@@ -189,12 +199,12 @@ def change_email(body: s.EmailChangeIn, user: CurrentUser, db: DbSession) -> s.A
 
 @router.post("/me/email/confirm", response_model=s.UserOut)
 def confirm_email_change(body: s.TokenIn, db: DbSession) -> s.UserOut:
-    return s.user_out(service.do_confirm_email_change(db, token=body.token))
+    return s.user_out(contact_change.do_confirm_email_change(db, token=body.token))
 
 
 @router.post("/me/phone", response_model=s.AcceptedOut, status_code=202)
 def change_phone(body: s.PhoneChangeIn, user: CurrentUser, db: DbSession) -> s.AcceptedOut:
-    service.do_request_phone_change(
+    contact_change.do_request_phone_change(
         db, user=user, new_phone=body.new_phone, password=body.password, code=body.otp
     )
     return _accepted("We sent a six-digit code to the new number.")
@@ -202,4 +212,4 @@ def change_phone(body: s.PhoneChangeIn, user: CurrentUser, db: DbSession) -> s.A
 
 @router.post("/me/phone/confirm", response_model=s.UserOut)
 def confirm_phone_change(body: s.CodeIn, user: CurrentUser, db: DbSession) -> s.UserOut:
-    return s.user_out(service.do_confirm_phone_change(db, user=user, code=body.code))
+    return s.user_out(contact_change.do_confirm_phone_change(db, user=user, code=body.code))

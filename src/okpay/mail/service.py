@@ -15,9 +15,11 @@ from sqlalchemy.orm import Session
 from okpay.core import clock
 from okpay.core.errors import ValidationFailed
 from okpay.core.i18n import N_, use_locale
+from okpay.core.template_helpers import install_helpers
+from okpay.jobs import enqueue_on_commit
+from okpay.mail import tasks
 from okpay.mail.models import OutboundEmail
 from okpay.settings import get_settings
-from okpay.web.templating import install_helpers
 
 TEMPLATE_DIR = Path(__file__).resolve().parent / "templates"
 
@@ -78,9 +80,6 @@ def send_email(
     headers: dict[str, str] | None = None,
 ) -> OutboundEmail:
     """Render and store an e-mail now; it is delivered by a job once the unit of work commits."""
-    from okpay.mail import tasks
-    from okpay.worker import enqueue_on_commit
-
     check_header_value(to)
     for value in (headers or {}).values():
         check_header_value(value)

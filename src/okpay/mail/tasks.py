@@ -6,10 +6,11 @@ import logging
 
 from okpay.core import clock
 from okpay.db import get_database
-from okpay.mail.models import OutboundEmail
+from okpay.jobs import job
+from okpay.mail import transport
+from okpay.mail.models import OutboundEmail, OutboundSms
 from okpay.mail.transport import build_message, deliver
 from okpay.settings import get_settings
-from okpay.worker import job
 
 log = logging.getLogger(__name__)
 
@@ -47,9 +48,6 @@ def deliver_email(email_id: int) -> None:
 @job(retries=4, retry_delay=20)
 def deliver_sms(sms_id: int) -> None:
     """Send one stored text message."""
-    from okpay.mail import sms as sms_module
-    from okpay.mail.models import OutboundSms
-
     settings = get_settings()
     db = get_database()
     with db.unit_of_work() as session:
@@ -58,7 +56,7 @@ def deliver_sms(sms_id: int) -> None:
             return
         session.expunge(sms)
     try:
-        sms_module.deliver(sms, settings)
+        transport.deliver_sms(sms, settings)
     except Exception as exc:
         with db.unit_of_work() as session:
             row = session.get(OutboundSms, sms_id)

@@ -1,4 +1,6 @@
-"""Where e-mail goes: an SMTP relay when configured, else the dev outbox under the data dir."""
+"""Where e-mail goes: an SMTP relay when configured, else the dev outbox under the data dir.
+Where text messages go: an HTTP gateway when configured (OKPAY_SMS_WEBHOOK_URL), else the
+same outbox."""
 
 from __future__ import annotations
 
@@ -7,8 +9,10 @@ import ssl
 from email.message import EmailMessage
 from email.utils import format_datetime as rfc2822_datetime
 
+import httpx
+
 from okpay.core import clock
-from okpay.mail.models import OutboundEmail
+from okpay.mail.models import OutboundEmail, OutboundSms
 from okpay.settings import Settings
 
 
@@ -42,3 +46,19 @@ def deliver(msg: EmailMessage, email: OutboundEmail, settings: Settings) -> None
     outbox.mkdir(parents=True, exist_ok=True)
     stamp = clock.now().strftime("%Y%m%dT%H%M%S")
     (outbox / f"{stamp}-{email.id:08d}.eml").write_bytes(bytes(msg))
+
+
+def deliver_sms(sms: OutboundSms, settings: Settings) -> None:
+    """POST to the gateway as JSON, or write to the outbox when none is configured."""
+    if settings.sms_webhook_url:
+        response = httpx.post(
+            settings.sms_webhook_url,
+            json={"to": sms.to_number, "body": sms.body, "reference": f"sms-{sms.id}"},
+            headers={"Authorization": f"Bearer {settings.sms_webhook_token}"},
+            timeout=15,
+        )
+        response.raise_for_status()
+        return
+    outbox = settings.data_dir / "outbox"
+    outbox.mkdir(parents=True, exist_ok=True)
+    (outbox / f"sms-{sms.id:08d}.txt").write_text(f"To: {sms.to_number}\n\n{sms.body}\n")

@@ -14,7 +14,7 @@ from okpay.casework import service as casework
 from okpay.core import clock
 from okpay.core.dbid import DbId
 from okpay.core.errors import NotFound
-from okpay.identity import service as identity_service
+from okpay.identity import users as identity_users
 from okpay.identity.access import require_role
 from okpay.identity.models import Role, User
 from okpay.support import access, assignment
@@ -381,7 +381,7 @@ def phone_call(body: PhoneCallIn, agent: Agent, db: DbSession) -> TicketOut:
     found = None
     if body.customer:
         match = casework.find_customer(db, query=body.customer)
-        found = identity_service.get_user(db, match.user_id) if match else None
+        found = identity_users.get_user(db, match.user_id) if match else None
         if found is None or found.is_staff:
             raise NotFound()
     t = actions.do_log_call(

@@ -12,7 +12,7 @@ from okpay.casework import service as casework
 from okpay.core.dbid import parse_id
 from okpay.core.errors import DomainError, NotFound
 from okpay.core.i18n import gettext
-from okpay.identity import service as identity_service
+from okpay.identity import users as identity_users
 from okpay.support import access, agent_pages
 from okpay.support.console import actions
 from okpay.web.deps import DbSession
@@ -69,7 +69,7 @@ def phone_log(
         else:
             customer = None
             if customer_id:
-                customer = identity_service.get_user(db, parse_id(customer_id) or 0)
+                customer = identity_users.get_user(db, parse_id(customer_id) or 0)
                 if customer is None or customer.is_staff:
                     raise NotFound()
             ticket = actions.do_log_call(
@@ -80,7 +80,7 @@ def phone_log(
         db.rollback()
         match = None
         if customer_id_ := parse_id(customer_id):
-            user = identity_service.get_user(db, customer_id_)
+            user = identity_users.get_user(db, customer_id_)
             match = casework.find_customer(db, query=user.email) if user else None
         return render(
             request,

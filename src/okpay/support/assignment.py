@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 from okpay.core import audit, clock
 from okpay.core.errors import Conflict, ValidationFailed
 from okpay.core.i18n import N_
-from okpay.identity import service as identity_service
+from okpay.identity import validation as identity_validation
 from okpay.identity.models import User
 from okpay.support import access, checks, emails, events, messages, sla, status
 from okpay.support.models import MessageKind, Priority, Status, Team, Ticket, TicketMessage
@@ -102,7 +102,7 @@ def triage_correct(session: Session, ticket: Ticket, category: str, agent: User)
 
 
 def _check_tag(raw: str) -> str:
-    value = identity_service.check_name(raw, field="tags", max_length=40).lower()
+    value = identity_validation.check_name(raw, field="tags", max_length=40).lower()
     return re.sub(r"\s+", "-", value)
 
 

@@ -12,7 +12,7 @@ from okpay.core.cards import mask_card_numbers
 from okpay.core.errors import ValidationFailed
 from okpay.core.i18n import N_
 from okpay.helpcenter.taxonomy import CATEGORIES
-from okpay.identity import service as identity_service
+from okpay.identity import validation as identity_validation
 
 SUBJECT_MAX = 200
 
@@ -26,7 +26,7 @@ TX_REFERENCE = re.compile(r"TX-\d{8}-[2-9A-HJ-NP-Z]{6}(?:[2-9A-HJ-NP-Z]{4})?")
 
 
 def check_subject(raw: str) -> str:
-    value = identity_service.check_name(raw, field="subject", max_length=SUBJECT_MAX)
+    value = identity_validation.check_name(raw, field="subject", max_length=SUBJECT_MAX)
     if not value:
         raise ValidationFailed(
             N_("Please say in a few words what this is about."), code="subject_required",

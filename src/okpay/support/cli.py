@@ -59,13 +59,13 @@ def agent_team(
     team: Annotated[str, typer.Argument(help="frontline, technical, security or compliance.")],
 ) -> None:
     """Put a staff member in a team (their queue tab, and who gets the team's alerts)."""
-    from okpay.identity import service as identity_service
+    from okpay.identity import users as identity_users
     from okpay.support import agents
     from okpay.support.models import Team
 
     _choice(team, Team, "team")
     with _session() as s:
-        user = identity_service.get_user_by_email(s, email)
+        user = identity_users.get_user_by_email(s, email)
         if user is None:
             typer.echo(f"no user {email}", err=True)
             raise typer.Exit(1)
@@ -250,13 +250,13 @@ def canned_list(
 def upsert_canned(session: Session, *, locale: str, title: str, body: str) -> Any:
     """A canned response by (language, title), created or replaced; checked like a reply."""
     from okpay.core.errors import ValidationFailed
-    from okpay.identity import service as identity_service
+    from okpay.identity import validation as identity_validation
     from okpay.support import checks
     from okpay.support.models import CannedResponse
 
     if locale not in ("zh_CN", "en"):
         raise ValidationFailed(code="locale_invalid", field="locale")
-    clean_title = identity_service.check_name(title, field="title", max_length=100)
+    clean_title = identity_validation.check_name(title, field="title", max_length=100)
     if not clean_title:
         raise ValidationFailed(code="title_required", field="title")
     text = checks.check_body(body)
@@ -387,19 +387,20 @@ DEMO_TICKETS: tuple[tuple[str | None, str, str, str], ...] = (
 def load_demo(echo: Callable[[str], None], password: str) -> None:
     """Agents in teams, canned responses in both languages, 2027 holidays and a few
     tickets (each part only once)."""
-    from okpay.identity import service as identity_service
+    from okpay.identity import operators as identity_operators
+    from okpay.identity import users as identity_users
     from okpay.identity.models import Role
     from okpay.support import agents, tickets
     from okpay.support.models import SupportHoliday, Ticket
 
     with _session() as s:
         for email, name, locale in DEMO_EXTRA_STAFF:
-            if identity_service.get_user_by_email(s, email) is None:
-                identity_service.do_create_user(
+            if identity_users.get_user_by_email(s, email) is None:
+                identity_operators.do_create_user(
                     s, email=email, password=password, role=Role.agent, name=name, locale=locale
                 )
         for email, team in DEMO_AGENTS:
-            user = identity_service.get_user_by_email(s, email)
+            user = identity_users.get_user_by_email(s, email)
             if user is not None and user.is_staff:
                 agents.set_agent_team(s, user=user, team=team)
         for locale, title, body in DEMO_CANNED:
@@ -411,7 +412,7 @@ def load_demo(echo: Callable[[str], None], password: str) -> None:
         opened = 0
         if s.scalar(select(Ticket.id).limit(1)) is None:
             for requester, subject, body, category in DEMO_TICKETS:
-                user = identity_service.get_user_by_email(s, requester) if requester else None
+                user = identity_users.get_user_by_email(s, requester) if requester else None
                 guest_en = subject.isascii()
                 tickets.do_open_ticket(
                     s,

@@ -19,7 +19,8 @@ from okpay.core import context
 from okpay.core.errors import DomainError, NotFound, RateLimited, ValidationFailed
 from okpay.core.i18n import N_
 from okpay.db import on_commit
-from okpay.identity import service as identity_service
+from okpay.identity import throttling as identity_throttling
+from okpay.identity import validation as identity_validation
 from okpay.identity.models import User
 from okpay.settings import get_settings
 from okpay.support import access, emails, messages, satisfaction, sla
@@ -140,8 +141,8 @@ class ContactForm:
         ]
         if user is None:
             checks += [
-                ("name", lambda: identity_service.check_person_name(self.name)),
-                ("email", lambda: identity_service.normalise_email(self.email)),
+                ("name", lambda: identity_validation.check_person_name(self.name)),
+                ("email", lambda: identity_validation.normalise_email(self.email)),
             ]
         for name, check in checks:
             try:
@@ -154,12 +155,12 @@ class ContactForm:
 def check_throttle(session: Session, *, user: User | None, purpose: str = "ticket") -> None:
     """Count one submission: guests per address, signed-in customers per account."""
     if user is not None:
-        identity_service.check_rate(
+        identity_throttling.check_rate(
             session, f"support-{purpose}-user:{user.id}", limit=USER_TICKETS_PER_HOUR, window=HOUR
         )
         return
     ip = context.current().ip or "unknown"
-    identity_service.check_rate(
+    identity_throttling.check_rate(
         session, f"support-{purpose}-ip:{ip}", limit=GUEST_TICKETS_PER_IP, window=HOUR
     )
 
@@ -180,16 +181,18 @@ def find_and_send_link(session: Session, *, number: str, email: str) -> None:
     and e-mail match (numbers are sequential); when they do, the link goes to the requester's
     own address, at most a few times an hour per request."""
     ip = context.current().ip or "unknown"
-    identity_service.check_rate(session, f"support-find-ip:{ip}", limit=FINDS_PER_IP, window=HOUR)
+    identity_throttling.check_rate(
+        session, f"support-find-ip:{ip}", limit=FINDS_PER_IP, window=HOUR
+    )
     try:
-        address = identity_service.normalise_email(email)
+        address = identity_validation.normalise_email(email)
     except DomainError:
         return
     ticket = access.get_ticket(session, number)
     if ticket is None or ticket.requester_email.lower() != address:
         return
     try:
-        identity_service.check_rate(
+        identity_throttling.check_rate(
             session, f"support-link:{ticket.id}", limit=LINKS_PER_TICKET, window=HOUR
         )
     except RateLimited:

@@ -5,8 +5,8 @@ from __future__ import annotations
 import logging
 
 from okpay.db import get_database
+from okpay.jobs import periodic
 from okpay.support import chat, follow_up
-from okpay.worker import periodic
 
 log = logging.getLogger(__name__)
 

@@ -18,7 +18,8 @@ from okpay.core import audit, clock
 from okpay.core.errors import ValidationFailed
 from okpay.core.i18n import get_locale
 from okpay.helpcenter import triage
-from okpay.identity import service as identity_service
+from okpay.identity import directory as identity_directory
+from okpay.identity import validation as identity_validation
 from okpay.identity.models import User
 from okpay.support import checks, emails, events, messages, numbers, routing, sla
 from okpay.support import files as support_files
@@ -60,17 +61,17 @@ def do_open_ticket(session: Session, new: NewTicket) -> Ticket:
     references = checks.check_references(new.references)
     user = new.user
     if user is not None:
-        email, name = user.email, user.name or identity_service.check_person_name(new.name)
+        email, name = user.email, user.name or identity_validation.check_person_name(new.name)
     else:
-        email = identity_service.normalise_email(new.email)
-        name = identity_service.check_person_name(new.name)
+        email = identity_validation.normalise_email(new.email)
+        name = identity_validation.check_person_name(new.name)
     if not name:
         name = email.split("@", 1)[0]
     messages.check_file_count(new.files)
 
     suggestion = triage.suggest(subject, body)
     category = category or suggestion.category
-    state = identity_service.account_state(session, user.id) if user is not None else None
+    state = identity_directory.account_state(session, user.id) if user is not None else None
     chosen = routing.route(
         session,
         category=category,

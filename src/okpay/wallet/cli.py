@@ -18,9 +18,9 @@ app = typer.Typer(help="Wallet operations for operators (audited).", no_args_is_
 
 
 def _user_id(session: Session, email: str) -> int:
-    from okpay.identity import service as identity_service
+    from okpay.identity import users as identity_users
 
-    user = identity_service.get_user_by_email(session, email)
+    user = identity_users.get_user_by_email(session, email)
     if user is None:
         typer.echo(f"no user {email}", err=True)
         raise typer.Exit(1)

@@ -22,7 +22,7 @@ from okpay.core.errors import DomainError, NotFound, ValidationFailed
 from okpay.core.i18n import N_
 from okpay.core.money import check_currency
 from okpay.core.security import hash_token, new_token
-from okpay.identity import service as identity_service
+from okpay.identity import validation as identity_validation
 from okpay.settings import get_settings
 from okpay.wallet import service
 from okpay.wallet.models import (
@@ -109,7 +109,7 @@ class ExpiryInvalid(ValidationFailed):
 
 
 def _check_label(label: str) -> str:
-    return identity_service.check_name(label or "", field="label", max_length=60)
+    return identity_validation.check_name(label or "", field="label", max_length=60)
 
 
 def do_create_key(
@@ -315,7 +315,7 @@ def do_create_intent(
             N_("The amount must be more than zero."), code="amount_not_positive", field="amount"
         )
     order_id = service.check_order_id(order_id)
-    description = identity_service.check_name(
+    description = identity_validation.check_name(
         description or "", field="description", max_length=140
     )
     return_url = check_return_url(merchant, return_url)

@@ -31,7 +31,7 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from okpay.db import driver_rows as _run
-from okpay.identity.service import AccountState, Recipient, RecipientKeys
+from okpay.identity.directory import AccountState, Recipient, RecipientKeys
 from okpay.wallet.ledger import ENTRY_CTES, LockedAccount, Plan, entry_params
 
 

@@ -26,7 +26,8 @@ from okpay.core import ratelimit
 from okpay.core.errors import ValidationFailed
 from okpay.core.i18n import N_
 from okpay.db import one_of
-from okpay.identity import service as identity_service
+from okpay.identity import directory as identity_directory
+from okpay.identity import validation as identity_validation
 from okpay.settings import get_settings
 from okpay.wallet.models import Operation, OperationType
 
@@ -104,9 +105,9 @@ def mask_name(name: str) -> str:
     return masked
 
 
-def review_label(recipient: identity_service.Recipient, *, known: bool) -> str:
+def review_label(recipient: identity_directory.Recipient, *, known: bool) -> str:
     """How the recipient appears before the sender confirms: the full name only when the
     sender has paid them before (``known``), always with the e-mail address masked."""
     if known:
         return recipient.label
-    return identity_service.counterparty_label(mask_name(recipient.name), recipient.email)
+    return identity_validation.counterparty_label(mask_name(recipient.name), recipient.email)

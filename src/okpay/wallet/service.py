@@ -22,7 +22,9 @@ from okpay.core.errors import DomainError, NotFound, ValidationFailed
 from okpay.core.i18n import N_, format_money
 from okpay.core.money import SUPPORTED_CURRENCIES, check_currency, parse_amount
 from okpay.db import table_of
-from okpay.identity import service as identity_service
+from okpay.identity import directory as identity_directory
+from okpay.identity import operators as identity_operators
+from okpay.identity import validation as identity_validation
 from okpay.identity.models import AccountStatus
 from okpay.wallet import fees, fx, ledger, pg, recipients, references
 from okpay.wallet.limits import LimitSet, limits_for
@@ -162,7 +164,7 @@ class Standing:
 
 def standing(session: Session, user_id: int) -> Standing:
     """The user's status and active restrictions, read fresh (call after locking balances)."""
-    state = identity_service.account_state(session, user_id)
+    state = identity_directory.account_state(session, user_id)
     if state is None:
         raise NotFound()
     restrictions: list[tuple[list[str], str]] = []
@@ -181,7 +183,7 @@ def standing(session: Session, user_id: int) -> Standing:
 
 
 def _standing(
-    state: identity_service.AccountState, restrictions: list[tuple[list[str], str]]
+    state: identity_directory.AccountState, restrictions: list[tuple[list[str], str]]
 ) -> Standing:
     blocked: dict[str, str] = {}
     if state.status == AccountStatus.restricted.value:
@@ -227,7 +229,7 @@ def do_restrict(
             code="restriction_invalid",
             field="blocked",
         )
-    reason = identity_service.check_name(reason, field="reason", max_length=500)
+    reason = identity_validation.check_name(reason, field="reason", max_length=500)
     if not reason:
         raise ValidationFailed(
             N_("Please give a reason the customer will see."),
@@ -243,7 +245,7 @@ def do_restrict(
         created_at=clock.now(),
     )
     session.add(row)
-    identity_service.do_set_status(
+    identity_operators.do_set_status(
         session,
         user_id=user_id,
         status=AccountStatus.restricted,
@@ -266,7 +268,7 @@ def do_restrict(
 
 def do_freeze(session: Session, *, user_id: int, reason: str, actor_user_id: int | None) -> None:
     """Fraud: nothing leaves the account until it is released."""
-    reason = identity_service.check_name(reason, field="reason", max_length=500)
+    reason = identity_validation.check_name(reason, field="reason", max_length=500)
     if not reason:
         raise ValidationFailed(
             N_("Please give a reason the customer will see."),
@@ -274,7 +276,7 @@ def do_freeze(session: Session, *, user_id: int, reason: str, actor_user_id: int
             field="reason",
         )
     _lock_all_accounts(session, user_id)
-    identity_service.do_set_status(
+    identity_operators.do_set_status(
         session,
         user_id=user_id,
         status=AccountStatus.frozen,
@@ -295,7 +297,7 @@ def do_release(
         .values(released_at=now, released_by=actor_user_id)
         .execution_options(synchronize_session=False)
     )
-    identity_service.do_set_status(
+    identity_operators.do_set_status(
         session,
         user_id=user_id,
         status=AccountStatus.active,
@@ -741,7 +743,7 @@ def quote_fee(
 ) -> fees.FeeQuote:
     """The fee a user would pay now, with the best discount they qualify for."""
     if created_at is None:
-        state = identity_service.account_state(session, user_id)
+        state = identity_directory.account_state(session, user_id)
         created_at = state.created_at if state else clock.now()
     snap = snapshot or usage_snapshot(session, user_id=user_id)
     return fees.quote(
@@ -757,7 +759,7 @@ def quote_fee(
 
 def resolve_recipient(
     session: Session, *, sender_id: int, recipient: str
-) -> identity_service.Recipient:
+) -> identity_directory.Recipient:
     """The user money would go to: someone else, who exists and can receive. The lookup
     counts against the sender's budget unless they have paid that person before (see
     wallet.recipients); callers check what does not depend on the recipient first."""
@@ -766,10 +768,10 @@ def resolve_recipient(
 
 def review_recipient(
     session: Session, *, sender_id: int, recipient: str
-) -> tuple[identity_service.Recipient, str, bool]:
+) -> tuple[identity_directory.Recipient, str, bool]:
     """:func:`resolve_recipient`, how the review shows them (the full name if the sender
     has paid them before, else masked: "*伟", "J*** S.") and whether the sender has."""
-    target = identity_service.find_recipient_summary(session, recipient)
+    target = identity_directory.find_recipient_summary(session, recipient)
     known = target is not None and (
         target.id == sender_id
         or target.id in recipients.paid_before(session, sender_id=sender_id, user_ids=[target.id])
@@ -833,8 +835,8 @@ def preview_transfer(
 
 
 def check_recipient(
-    target: identity_service.Recipient | None, *, sender_id: int
-) -> identity_service.Recipient:
+    target: identity_directory.Recipient | None, *, sender_id: int
+) -> identity_directory.Recipient:
     """Refuse a recipient who was not found, is the sender, or cannot receive."""
     if target is None:
         raise RecipientNotFound(field="recipient")
@@ -973,7 +975,7 @@ def do_transfer_batch(
         try:
             currency = check_currency(item.currency)
             amount = parse_amount(item.amount, currency)
-            note = identity_service.check_name(item.note, field="note", max_length=140)
+            note = identity_validation.check_name(item.note, field="note", max_length=140)
         except DomainError as err:
             outcome[index] = err
             continue
@@ -997,7 +999,7 @@ def do_transfer_batch(
         )
         sender = _from_state(state, "transfer", today)
     else:
-        targets = identity_service.find_recipient_summaries(session, references)
+        targets = identity_directory.find_recipient_summaries(session, references)
         paid = recipients.paid_before(
             session, sender_id=sender_id, user_ids=[t.id for t in targets.values()]
         )
@@ -1041,7 +1043,7 @@ class _Wanted:
     only after the sender's standing, limits and balance, see :func:`_plan_batch`)."""
 
     index: int
-    target: identity_service.Recipient | None
+    target: identity_directory.Recipient | None
     amount: int
     currency: str
     note: str
@@ -1053,7 +1055,7 @@ class _Checked:
     """A batch item that passed every check, with its planned entry."""
 
     item: _Wanted
-    target: identity_service.Recipient
+    target: identity_directory.Recipient
     source: ledger.LockedAccount
     dest: ledger.LockedAccount
     fee: int
@@ -1228,7 +1230,7 @@ def _batch_data(p: _Checked) -> dict[str, Any]:
 
 
 def _transfer_activity(
-    sender_id: int, target: identity_service.Recipient, sender_label: str, p: _Checked
+    sender_id: int, target: identity_directory.Recipient, sender_label: str, p: _Checked
 ) -> list[dict[str, Any]]:
     """The two history lines of a transfer, the sender's and the recipient's: who, which
     way, how much (the sender's with the fee) and the other party's label."""
@@ -1707,7 +1709,7 @@ def do_add_bank_account(
         provider_token=provider_token,
         last4=digits[-4:],
         holder_name=holder_name,
-        bank_name=identity_service.check_person_name(bank_name, field="bank_name"),
+        bank_name=identity_validation.check_person_name(bank_name, field="bank_name"),
     )
 
 
@@ -1720,7 +1722,7 @@ def _keep_method(
         last4=last4,
         status="active",
         created_at=clock.now(),
-        holder_name=identity_service.check_person_name(holder_name, field="holder_name"),
+        holder_name=identity_validation.check_person_name(holder_name, field="holder_name"),
         **fields,
     )
     session.add(method)
@@ -2114,7 +2116,7 @@ def do_create_merchant(
         )
     merchant = Merchant(
         code=code,
-        name=identity_service.check_person_name(name, max_length=120),
+        name=identity_validation.check_person_name(name, max_length=120),
         owner_user_id=owner_user_id,
         created_at=clock.now(),
     )
@@ -2144,7 +2146,7 @@ def get_merchant(session: Session, code: str) -> Merchant:
 
 def check_order_id(order_id: str) -> str:
     """A merchant's order number: printable text, at most 64 characters, not empty."""
-    order_id = identity_service.check_name(order_id, field="order_id", max_length=64)
+    order_id = identity_validation.check_name(order_id, field="order_id", max_length=64)
     if not order_id:
         raise ValidationFailed(
             N_("An order number is needed."), code="order_id_required", field="order_id"
@@ -2285,7 +2287,7 @@ def do_refund(
         amount=amount,
         method="wallet",
         original_operation_id=payment.id,
-        note=identity_service.check_name(reason, field="reason", max_length=140),
+        note=identity_validation.check_name(reason, field="reason", max_length=140),
         completed_at=clock.now(),
     )
     ledger.post(
@@ -2441,7 +2443,7 @@ def do_transfer_fx(
 ) -> TransferResult:
     """Send money that arrives in another currency at a quoted rate: two balanced entries
     through OKPay's FX position (one per currency), plus the cross-border fee."""
-    note = identity_service.check_name(note, field="note", max_length=140)
+    note = identity_validation.check_name(note, field="note", max_length=140)
     quote = _claim_quote(session, sender_id=sender_id, quote_id=quote_id)
     preview_transfer(  # before the recipient, as for any transfer (see wallet.recipients)
         session,
@@ -2598,7 +2600,7 @@ def do_grant_limit_override(
         raise ValidationFailed(N_("Unknown operation."), code="operation_invalid", field="op_type")
     if per_transaction is None and daily is None and monthly is None:
         raise ValidationFailed(N_("Give at least one new limit."), code="limit_required")
-    reason = identity_service.check_name(reason, field="reason", max_length=500)
+    reason = identity_validation.check_name(reason, field="reason", max_length=500)
     if not reason:
         raise ValidationFailed(
             N_("Please give a reason the customer will see."),

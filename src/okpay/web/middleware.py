@@ -237,19 +237,19 @@ class StaticHeadersMiddleware:
 
 def _resolve(token: str, kind: str) -> Any:
     from okpay.db import get_database
-    from okpay.identity import service
+    from okpay.identity import sessions as identity_sessions
 
     db = get_database()
     with db.unit_of_work(write=False) as session:
-        found = service.resolve_session(session, token, kind=kind)
+        found = identity_sessions.resolve_session(session, token, kind=kind)
         if found is None:
             return None
         user, row = found
         session.expunge(user)
         session.expunge(row)
-    if service.session_needs_touch(row):
+    if identity_sessions.session_needs_touch(row):
         with db.unit_of_work() as session:
-            service.touch_session(session, session_id=row.id)
+            identity_sessions.touch_session(session, session_id=row.id)
     return user, row
 
 

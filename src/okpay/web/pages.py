@@ -32,9 +32,9 @@ def switch_language(
     chosen = normalise(locale) or "zh_CN"
     user = request.state.user
     if user is not None and user.preferred_locale != chosen:
-        from okpay.identity import service as identity_service
+        from okpay.identity import profile as identity_profile
 
-        identity_service.do_update_profile(db, user=user, preferred_locale=chosen)
+        identity_profile.do_update_profile(db, user=user, preferred_locale=chosen)
     response = RedirectResponse(safe_next(next), status_code=303)
     response.set_cookie(
         LANG_COOKIE,

@@ -17,7 +17,8 @@ from sqlalchemy.orm import Session
 from okpay.core.errors import RateLimited
 from okpay.core.i18n import N_, gettext, use_locale
 from okpay.db import for_update
-from okpay.identity import service as identity_service
+from okpay.identity import throttling as identity_throttling
+from okpay.identity import users as identity_users
 from okpay.settings import get_settings
 from okpay.support import checks, messages, tickets
 from okpay.support import files as support_files
@@ -133,7 +134,7 @@ def _rate_key(address: str) -> str:
 
 def _check_rate(session: Session, address: str) -> bool:
     try:
-        identity_service.check_rate(
+        identity_throttling.check_rate(
             session,
             _rate_key(address),
             limit=get_settings().inbound_per_hour,
@@ -261,7 +262,7 @@ def _open(
     assert mail.address is not None
     files, refused = _check_files(mail.attachments, mail.locale)
     tags = []
-    account = identity_service.get_user_by_email(session, mail.address)
+    account = identity_users.get_user_by_email(session, mail.address)
     if account is not None:
         tags.append(TAG_ACCOUNT_MATCH)
     if unverified:

@@ -9,7 +9,7 @@ from collections.abc import Iterator
 from email.message import EmailMessage, Message
 
 from okpay.core.errors import ValidationFailed
-from okpay.identity import service as identity_service
+from okpay.identity import validation as identity_validation
 
 
 def unescape_8bit(value: str) -> str:
@@ -63,7 +63,7 @@ def message_ids(value: str) -> list[str]:
 def clean_address(raw: str) -> str | None:
     """The address in its canonical form, or None when it is not a usable address."""
     try:
-        return identity_service.normalise_email(raw)
+        return identity_validation.normalise_email(raw)
     except ValidationFailed:
         return None
 

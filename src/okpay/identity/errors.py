@@ -1,0 +1,75 @@
+"""Identity's domain errors: what sign-in, links, codes and re-authentication refuse with."""
+
+from __future__ import annotations
+
+from okpay.core.errors import DomainError
+from okpay.core.i18n import N_
+
+
+class InvalidCredentials(DomainError):
+    code = "invalid_credentials"
+    status = 401
+    message = N_("The e-mail address or password is incorrect.")
+    persist = True
+
+
+class AccountLocked(DomainError):
+    code = "account_locked"
+    status = 403
+    message = N_(
+        "For your security, sign-in to this account is paused. If the account exists, we have "
+        "sent its owner an e-mail with a link to unlock it, or you can reset the password."
+    )
+    persist = True
+
+
+class EmailNotVerified(DomainError):
+    code = "email_not_verified"
+    status = 403
+    message = N_("Please confirm your e-mail address first. We can send the link again.")
+    persist = True
+
+
+class AccountClosed(DomainError):
+    code = "account_closed"
+    status = 403
+    message = N_("This account is closed. Please contact support if you need help.")
+
+
+class InvalidCode(DomainError):
+    code = "invalid_code"
+    status = 400
+    message = N_("That code is not correct or has already been used. Please try again.")
+    persist = True
+
+
+class TwoFactorRequired(DomainError):
+    code = "two_factor_required"
+    status = 401
+    message = N_("Enter the code from your authenticator app.")
+
+
+class LinkInvalid(DomainError):
+    code = "link_invalid"
+    status = 400
+    message = N_("This link is not valid. Please request a new one.")
+
+
+class LinkExpired(DomainError):
+    code = "link_expired"
+    status = 400
+    message = N_("This link has expired. Please request a new one.")
+
+
+class LinkUsed(DomainError):
+    code = "link_used"
+    status = 400
+    message = N_("This link has already been used. Please request a new one if you still need it.")
+
+
+class WrongPassword(DomainError):
+    code = "wrong_password"
+    status = 400
+    message = N_("Your current password is not correct.")
+    field = "password"
+    persist = True

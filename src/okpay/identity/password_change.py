@@ -1,0 +1,52 @@
+"""Changing the password while signed in (re-authenticated; other sessions end)."""
+
+from __future__ import annotations
+
+from sqlalchemy.orm import Session
+
+from okpay.core import audit, clock, context
+from okpay.identity import passwords, sessions, twofactor, users
+from okpay.identity.models import User
+from okpay.settings import get_settings
+
+
+def set_password(session: Session, user: User, new_password: str) -> None:
+    """Store a new password hash for ``user`` (policy already checked by the caller)."""
+    user.password_hash = passwords.hash_password(new_password)
+    user.password_changed_at = clock.now()
+    user.updated_at = clock.now()
+
+
+def do_change_password(
+    session: Session,
+    *,
+    user: User,
+    current_password: str,
+    new_password: str,
+    code: str | None = None,
+    keep_session_id: int | None = None,
+) -> None:
+    """Change the password while signed in; other sessions end, a notice goes out."""
+    user = users.lock_user(session, user.id)
+    twofactor.reauthenticate(session, user, current_password, code)
+    passwords.check_password_policy(new_password, email=user.email)
+    set_password(session, user, new_password)
+    sessions.end_all_sessions(
+        session,
+        user_id=user.id,
+        reason="password_changed",
+        except_id=keep_session_id,
+        actor_user_id=user.id,
+    )
+    audit.record(session, "password_changed", actor_user_id=user.id, subject_user_id=user.id)
+    users.notify_user(
+        session,
+        user,
+        "password_changed",
+        {
+            "user": user,
+            "when": clock.now(),
+            "ip": context.current().ip or "",
+            "reset_url": f"{get_settings().base_url}/password/forgot",
+        },
+    )

@@ -1,0 +1,167 @@
+"""Getting back in: the unlock link, "this wasn't me", and password reset by e-mailed link
+(requests answered alike for any address; the link is sent by a job)."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+from sqlalchemy import delete
+from sqlalchemy.orm import Session
+
+from okpay.core import audit, clock, context
+from okpay.core.errors import ValidationFailed
+from okpay.db import get_database
+from okpay.identity import (
+    deferred,
+    errors,
+    password_change,
+    passwords,
+    sessions,
+    sign_in,
+    throttling,
+    tokens,
+    twofactor,
+    users,
+    validation,
+)
+from okpay.identity.models import AccountStatus, KnownDevice, OneTimeToken, User
+from okpay.jobs import job
+from okpay.settings import get_settings
+
+
+def do_unlock(session: Session, *, token: str, code: str | None = None) -> User:
+    """Unlock an account from the e-mailed link; with 2FA on, a code is needed too."""
+    row = tokens.peek_token(session, token, "unlock")
+    user = users.lock_user(session, row.user_id)
+    if user.totp_enabled:
+        if not code:
+            raise errors.TwoFactorRequired()
+        twofactor.verify_second_factor(session, user=user, code=code)
+    tokens.consume_token(session, token, "unlock")
+    if user.status == AccountStatus.locked.value:
+        users.set_status(
+            session,
+            user,
+            AccountStatus.active,
+            None,
+            action="account_unlocked",
+            actor_user_id=user.id,
+            method="email_link",
+        )
+    throttling.clear_failures(session, sign_in.account_key(user.email))
+    return user
+
+
+def do_report_not_me(session: Session, *, token: str) -> User:
+    """ "This wasn't me": lock the account, end its sessions, forget its devices."""
+    row = tokens.consume_token(session, token, "not_me")
+    user = users.lock_user(session, row.user_id)
+    users.set_status(
+        session,
+        user,
+        AccountStatus.locked,
+        "reported_not_me",
+        action="account_locked",
+        actor_user_id=user.id,
+        method="not_me_link",
+    )
+    sessions.end_all_sessions(session, user_id=user.id, reason="not_me")
+    session.execute(delete(KnownDevice).where(KnownDevice.user_id == user.id))
+    users.notify_user(
+        session,
+        user,
+        "not_me_locked",
+        {"user": user, "reset_url": f"{get_settings().base_url}/password/forgot"},
+    )
+    return user
+
+
+def do_request_password_reset(session: Session, *, email: str) -> None:
+    """Accept a reset request and answer at once: the same work for any address (rate counter,
+    one job). The job (:func:`send_password_reset`) e-mails a link if the address is
+    registered."""
+    try:
+        email = validation.normalise_email(email)
+    except ValidationFailed:
+        return
+    throttling.check_rate(
+        session, f"reset-ip:{context.current().ip}", limit=30, window=timedelta(hours=1)
+    )
+    deferred.later(session, finish_password_reset, email)
+
+
+def send_password_reset(session: Session, *, email: str) -> None:
+    """The job's part of a reset request: a link to the account with this address, if any,
+    at most five an hour."""
+    user = users.get_user_by_email(session, email)
+    if user is None or user.status == AccountStatus.closed.value:
+        return
+    # At most five links an hour to one address: enough for a person, useless for spam.
+    recent = users.count_rows(
+        session,
+        OneTimeToken,
+        OneTimeToken.user_id == user.id,
+        OneTimeToken.purpose == "reset_password",
+        OneTimeToken.created_at > clock.now() - timedelta(hours=1),
+    )
+    if recent >= 5:
+        return
+    token = tokens.issue_token(session, user, "reset_password")
+    audit.record(session, "password_reset_requested", subject_user_id=user.id)
+    users.notify_user(
+        session,
+        user,
+        "password_reset",
+        {
+            "user": user,
+            "link": tokens.link("/password/reset", token),
+            "minutes": get_settings().reset_token_minutes,
+        },
+    )
+
+
+def do_reset_password(session: Session, *, token: str, new_password: str) -> User:
+    """Set a new password from a reset link: ends every session; 2FA stays required."""
+    row = tokens.peek_token(session, token, "reset_password")
+    user = users.lock_user(session, row.user_id)
+    passwords.check_password_policy(new_password, email=user.email)
+    tokens.consume_token(session, token, "reset_password")
+    password_change.set_password(session, user, new_password)
+    sessions.end_all_sessions(session, user_id=user.id, reason="password_reset")
+    if user.status == AccountStatus.locked.value:
+        users.set_status(
+            session,
+            user,
+            AccountStatus.active,
+            None,
+            action="account_unlocked",
+            actor_user_id=user.id,
+            method="password_reset",
+        )
+    if user.email_verified_at is None:  # the link proved the address
+        user.email_verified_at = clock.now()
+    throttling.clear_failures(session, sign_in.account_key(user.email))
+    audit.record(session, "password_reset", actor_user_id=user.id, subject_user_id=user.id)
+    users.notify_user(
+        session,
+        user,
+        "password_changed",
+        {
+            "user": user,
+            "when": clock.now(),
+            "ip": context.current().ip or "",
+            "reset_url": f"{get_settings().base_url}/password/forgot",
+        },
+    )
+    return user
+
+
+# ------------------------------------------ jobs: the account-dependent half, after the answer
+
+
+@job(retries=2, retry_delay=10)
+def finish_password_reset(email: str, origin: dict[str, Any]) -> None:
+    """E-mail a reset link if ``email`` belongs to an account."""
+    with deferred.in_origin(origin), get_database().unit_of_work() as session:
+        send_password_reset(session, email=email)
