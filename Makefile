@@ -44,9 +44,10 @@ run: install  ## migrate, load demo data, serve on http://$(HOST):$(PORT)
 	$(BIN)/okpay kb sync
 	$(BIN)/okpay serve --host $(HOST) --port $(PORT)
 
-test: install  ## lint, types, then the whole suite: unit, SQLite + PostgreSQL, browser
+test: install  ## lint, types, import layers, then the whole suite: unit, SQLite + PostgreSQL, browser
 	$(BIN)/ruff check src tests bench tools
 	$(BIN)/mypy
+	$(BIN)/lint-imports
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 test-fast: install  ## SQLite only, no browser, no API fuzzing
@@ -59,6 +60,7 @@ lint: install
 	$(BIN)/ruff check src tests bench tools
 	$(BIN)/ruff format --check src tests bench tools
 	$(BIN)/mypy
+	$(BIN)/lint-imports
 
 fmt: install
 	$(BIN)/ruff format src tests bench tools

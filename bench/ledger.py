@@ -124,11 +124,12 @@ def prepare(url: str, users: int) -> tuple[list[int], int]:
     if db.dialect == "postgresql":
         # Statistics for the planner, as autovacuum would gather them on a server where it
         # runs (it is off on some machines this bench runs on).
-        from okpay.db import Base, import_models
+        from okpay import models as all_models
 
-        import_models()
         with db.engine.begin() as conn:
-            conn.execute(text("ANALYZE " + ", ".join(t.name for t in Base.metadata.sorted_tables)))
+            conn.execute(
+                text("ANALYZE " + ", ".join(t.name for t in all_models.metadata().sorted_tables))
+            )
     db.dispose()
     assert first_op is not None
     return ids, first_op

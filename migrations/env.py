@@ -5,12 +5,11 @@ from __future__ import annotations
 from typing import Any
 
 from alembic import context
-from sqlalchemy import DateTime
 
-from okpay.db import Base, UTCDateTime, get_database, import_models
+from okpay import models as all_models
+from okpay.db import UTCDateTime, get_database
 
-import_models()
-target_metadata = Base.metadata
+target_metadata = all_models.metadata()
 
 
 def render_item(type_: str, obj: Any, autogen_context: Any) -> Any:

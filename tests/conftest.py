@@ -21,9 +21,10 @@ from sqlalchemy import create_engine, text
 from starlette.testclient import TestClient
 
 from okpay import jobs
+from okpay import models as all_models
 from okpay import settings as settings_module
 from okpay.core import clock as clock_module
-from okpay.db import Base, import_models, normalise_url, reset_databases
+from okpay.db import Base, normalise_url, reset_databases
 
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 POSTGRES_URL = os.environ.get(
@@ -199,7 +200,7 @@ def db(settings: settings_module.Settings, smtp_listener: Mailbox):  # type: ign
     """The configured Database, emptied before the test."""
     from okpay.db import get_database
 
-    import_models()
+    all_models.metadata()  # every table registered
     database = get_database(settings.database_url)
     with database.engine.begin() as conn:
         if database.dialect == "postgresql":

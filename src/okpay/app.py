@@ -12,8 +12,10 @@ from fastapi.responses import HTMLResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
 from sqlalchemy import text
 
+import okpay.models  # noqa: F401 - every table registered (foreign keys across domains)
 from okpay import __version__
 from okpay.db import get_database
+from okpay.identity import sessions as identity_sessions
 from okpay.settings import Settings, configure, get_settings
 from okpay.web import errors
 from okpay.web.middleware import (
@@ -92,14 +94,14 @@ def create_app(settings: Settings | None = None, *, start_worker: bool = False) 
     from okpay.support import pages as support_pages
     from okpay.wallet import api as wallet_api
     from okpay.wallet import pages as wallet_pages
-    from okpay.web import pages as web_pages
+    from okpay import site_pages
 
     app.include_router(identity_api.router)
     app.include_router(wallet_api.router)
     app.include_router(wallet_api.webhooks)
     app.include_router(wallet_api.admin)
     app.include_router(wallet_api.merchant)
-    app.include_router(web_pages.router)
+    app.include_router(site_pages.router)
     app.include_router(identity_sign_in_pages.router)
     app.include_router(identity_account_pages.router)
     app.include_router(wallet_pages.router)
@@ -146,7 +148,11 @@ def create_app(settings: Settings | None = None, *, start_worker: bool = False) 
     app.add_middleware(
         BodyLimitMiddleware, settings=settings, upload_routes=routes_taking_files(app.routes)
     )
-    app.add_middleware(RequestMiddleware, settings=settings)
+    app.add_middleware(
+        RequestMiddleware,
+        settings=settings,
+        resolve_session=identity_sessions.resolve_for_request,
+    )
     app.add_middleware(StaticHeadersMiddleware, settings=settings)
     return app
 

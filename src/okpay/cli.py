@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+import okpay.models  # noqa: F401 - every table registered (foreign keys across domains)
 from okpay.core import context
 
 if TYPE_CHECKING:

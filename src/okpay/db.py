@@ -252,17 +252,6 @@ def table_of(model: type[Base]) -> Table:
     return cast(Table, model.__table__)
 
 
-def import_models() -> None:
-    """Import every domain's models so Base.metadata knows all tables (Alembic, tests)."""
-    import okpay.core.audit
-    import okpay.helpcenter.models
-    import okpay.identity.models
-    import okpay.mail.models
-    import okpay.support.chat_models
-    import okpay.support.models
-    import okpay.wallet.models  # noqa: F401
-
-
 def driver_rows(session: Session, sql: str, params: dict[str, Any]) -> list[tuple[Any, ...]]:
     """Run ``sql`` (psycopg's ``%(name)s`` placeholders; it must return rows) on the
     session's own connection and transaction, straight through the driver: for the few hot

@@ -24,11 +24,9 @@ def load_job_modules() -> None:
     import okpay.identity.registration
     import okpay.identity.sign_in
     import okpay.mail.tasks
+    import okpay.models
     import okpay.support.tasks
     import okpay.wallet.tasks  # noqa: F401
-    from okpay.db import import_models
-
-    import_models()
 
 
 def get_queue() -> Huey:

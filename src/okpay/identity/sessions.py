@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 from okpay.core import audit, clock, context
 from okpay.core.errors import NotFound
 from okpay.core.security import hash_token, new_token
+from okpay.db import get_database
 from okpay.identity import tokens, users
 from okpay.identity.devices import device_label
 from okpay.identity.models import AccountStatus, KnownDevice, LoginEvent, User, UserSession
@@ -249,3 +250,21 @@ def list_logins(session: Session, *, user: User, limit: int = 30) -> list[LoginE
             .limit(limit)
         )
     )
+
+
+def resolve_for_request(token: str, kind: str) -> tuple[User, UserSession] | None:
+    """The signed-in user and session row for a request's token (``kind`` "web" or "api"),
+    detached from the database, in a unit of work of its own; touches the session's last
+    use when due. None for an unknown, expired or ended session (web middleware)."""
+    db = get_database()
+    with db.unit_of_work(write=False) as session:
+        found = resolve_session(session, token, kind=kind)
+        if found is None:
+            return None
+        user, row = found
+        session.expunge(user)
+        session.expunge(row)
+    if session_needs_touch(row):
+        with db.unit_of_work() as session:
+            touch_session(session, session_id=row.id)
+    return user, row

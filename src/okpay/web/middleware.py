@@ -15,7 +15,7 @@ from __future__ import annotations
 import ipaddress
 import re
 import typing
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from http.cookies import SimpleCookie
 from typing import Any
 
@@ -97,10 +97,18 @@ def client_country(scope: Scope, settings: Settings) -> str | None:
     return value if len(value) == 2 and value.isalpha() and value not in ("XX", "T1") else None
 
 
+SessionResolver = Callable[[str, str], Any]
+
+
 class RequestMiddleware:
-    def __init__(self, app: ASGIApp, settings: Settings) -> None:
+    """Request context, language and the signed-in user. ``resolve_session`` turns a session
+    token and its kind ("web" or "api") into (user, session row) or None; the app passes
+    identity's (web is a toolkit below the domains and imports none of them)."""
+
+    def __init__(self, app: ASGIApp, settings: Settings, resolve_session: SessionResolver) -> None:
         self.app = app
         self.settings = settings
+        self.resolve_session = resolve_session
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] not in ("http", "websocket"):
@@ -132,7 +140,7 @@ class RequestMiddleware:
             session_token = cookies.get(SESSION_COOKIE)
             kind = "web"
         if session_token:
-            found = await run_in_threadpool(_resolve, session_token, kind)
+            found = await run_in_threadpool(self.resolve_session, session_token, kind)
             if found is not None:
                 user, user_session = found
 
@@ -233,24 +241,6 @@ class StaticHeadersMiddleware:
             await send(message)
 
         await self.app(scope, receive, send_wrapper)
-
-
-def _resolve(token: str, kind: str) -> Any:
-    from okpay.db import get_database
-    from okpay.identity import sessions as identity_sessions
-
-    db = get_database()
-    with db.unit_of_work(write=False) as session:
-        found = identity_sessions.resolve_session(session, token, kind=kind)
-        if found is None:
-            return None
-        user, row = found
-        session.expunge(user)
-        session.expunge(row)
-    if identity_sessions.session_needs_touch(row):
-        with db.unit_of_work() as session:
-            identity_sessions.touch_session(session, session_id=row.id)
-    return user, row
 
 
 # --------------------------------------------------------------------- request body caps

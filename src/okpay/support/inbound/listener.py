@@ -17,7 +17,7 @@ from sqlalchemy.exc import DBAPIError, IntegrityError
 
 from okpay.core import context
 from okpay.core.errors import DomainError
-from okpay.db import get_database, import_models
+from okpay.db import get_database
 from okpay.settings import get_settings
 from okpay.support.inbound import filing
 
@@ -138,8 +138,8 @@ def start_listener(
     workers: int = 4,
     max_bytes: int = MAX_MESSAGE_BYTES,
 ) -> MailListener:
-    """Start the inbound SMTP listener (``port`` None: OKPAY_MAIL_IN_PORT; 0: a free one)."""
-    import_models()
+    """Start the inbound SMTP listener (``port`` None: OKPAY_MAIL_IN_PORT; 0: a free one).
+    The caller has imported okpay.models (every table), as the CLI does."""
     listener = MailListener(
         host=host,
         port=get_settings().mail_in_port if port is None else port,

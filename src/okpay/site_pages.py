@@ -1,4 +1,5 @@
-"""Pages that belong to no domain: home and the language switcher."""
+"""Pages that belong to no domain: home and the language switcher (beside app.py, above
+the domains: the switcher also saves a signed-in user's language)."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from fastapi import APIRouter, Depends, Form, Request
 from starlette.responses import RedirectResponse, Response
 
 from okpay.core.i18n import normalise
+from okpay.identity import profile as identity_profile
 from okpay.web.deps import DbSession, csrf_protect
 from okpay.web.middleware import LANG_COOKIE
 from okpay.web.redirects import safe_next
@@ -32,8 +34,6 @@ def switch_language(
     chosen = normalise(locale) or "zh_CN"
     user = request.state.user
     if user is not None and user.preferred_locale != chosen:
-        from okpay.identity import profile as identity_profile
-
         identity_profile.do_update_profile(db, user=user, preferred_locale=chosen)
     response = RedirectResponse(safe_next(next), status_code=303)
     response.set_cookie(

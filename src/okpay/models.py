@@ -1,0 +1,33 @@
+"""Every table OKPay has. Importing this module registers each domain's models on
+``okpay.db.Base.metadata``; the app, the CLI, the worker, Alembic, the tests and the benches
+import it. ``okpay.db`` itself knows no domain, so a domain importing ``db`` makes no cycle.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import MetaData
+
+from okpay.core import audit
+from okpay.db import Base
+from okpay.helpcenter import models as helpcenter_models
+from okpay.identity import models as identity_models
+from okpay.mail import models as mail_models
+from okpay.support import chat_models as support_chat_models
+from okpay.support import models as support_models
+from okpay.wallet import models as wallet_models
+
+#: The modules that declare tables, lowest layer first.
+MODULES = (
+    audit,
+    identity_models,
+    mail_models,
+    wallet_models,
+    helpcenter_models,
+    support_models,
+    support_chat_models,
+)
+
+
+def metadata() -> MetaData:
+    """All of OKPay's tables (every module above is imported, so all are registered)."""
+    return Base.metadata
