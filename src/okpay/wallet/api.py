@@ -19,7 +19,23 @@ from okpay.core.money import check_currency, parse_amount, to_decimal_string
 from okpay.identity.access import CurrentUser, require_role
 from okpay.identity.models import Role, User
 from okpay.settings import get_settings
-from okpay.wallet import flows, intents, ledger, reconciliation, service
+from okpay.wallet import (
+    batch,
+    fees,
+    flows,
+    fx_transfers,
+    intents,
+    ledger,
+    merchants,
+    methods,
+    overrides,
+    reconciliation,
+    standing,
+    statements,
+    transfers,
+    usage,
+)
+from okpay.wallet import history as wallet_history
 from okpay.wallet import schemas as s
 from okpay.wallet.models import Merchant, PaymentIntent
 from okpay.wallet.providers import get_provider
@@ -61,7 +77,7 @@ def balances(user: CurrentUser, db: DbSession) -> list[s.BalanceOut]:
 def payment_methods(user: CurrentUser, db: DbSession) -> list[s.PaymentMethodOut]:
     return [
         s.PaymentMethodOut.model_validate(m)
-        for m in service.list_payment_methods(db, user_id=user.id)
+        for m in methods.list_payment_methods(db, user_id=user.id)
     ]
 
 
@@ -69,14 +85,14 @@ def payment_methods(user: CurrentUser, db: DbSession) -> list[s.PaymentMethodOut
 def add_card(body: s.CardIn, user: CurrentUser, db: DbSession) -> s.PaymentMethodOut:
     """Tokenise a card with the provider; only the token, brand, expiry and last four are kept."""
     token = get_provider().tokenize_card(body.card_number, body.exp_month, body.exp_year, body.cvc)
-    method = service.do_add_card(db, user_id=user.id, token=token, holder_name=body.holder_name)
+    method = methods.do_add_card(db, user_id=user.id, token=token, holder_name=body.holder_name)
     return s.PaymentMethodOut.model_validate(method)
 
 
 @router.post("/payment-methods/bank-accounts", response_model=s.PaymentMethodOut, status_code=201)
 def add_bank_account(body: s.BankAccountIn, user: CurrentUser, db: DbSession) -> s.PaymentMethodOut:
     token = get_provider().register_bank_account(body.account_number)
-    method = service.do_add_bank_account(
+    method = methods.do_add_bank_account(
         db,
         user_id=user.id,
         provider_token=token,
@@ -89,7 +105,7 @@ def add_bank_account(body: s.BankAccountIn, user: CurrentUser, db: DbSession) ->
 
 @router.delete("/payment-methods/{method_id}", status_code=204)
 def remove_payment_method(method_id: DbId, user: CurrentUser, db: DbSession) -> Response:
-    service.do_remove_payment_method(db, user_id=user.id, method_id=method_id)
+    methods.do_remove_payment_method(db, user_id=user.id, method_id=method_id)
     return Response(status_code=204)
 
 
@@ -136,7 +152,7 @@ def transfer_batch(
     error. One Idempotency-Key covers the whole batch."""
     idem = flows.idempotency(user.id, idempotency_key, "transfer_batch", body.model_dump())
     items = [
-        service.BatchItem(
+        batch.BatchItem(
             recipient=i.recipient,
             amount=i.amount,
             currency=i.currency,
@@ -157,8 +173,8 @@ def transfer_review(
     not paid before uses the sender's recipient-lookup budget (429 when spent), and their
     name comes back masked."""
     amount, currency = _amount(body)
-    preview = service.preview_transfer(db, sender_id=user.id, amount=amount, currency=currency)
-    _target, label, known = service.review_recipient(
+    preview = transfers.preview_transfer(db, sender_id=user.id, amount=amount, currency=currency)
+    _target, label, known = transfers.review_recipient(
         db, sender_id=user.id, recipient=body.recipient
     )
     return s.TransferReviewOut(
@@ -177,7 +193,7 @@ def fx_quote(body: s.FxQuoteIn, user: CurrentUser, db: DbSession) -> s.FxQuoteOu
     """Quote a transfer into another currency; send its id as `quote_id` to /transfers
     within its validity (the transfer then moves exactly the quoted amounts)."""
     amount, currency = _amount(body)
-    q = service.do_quote_fx(
+    q = fx_transfers.do_quote_fx(
         db,
         user_id=user.id,
         source_currency=currency,
@@ -346,7 +362,7 @@ def refund_payment(
     idempotency_key: IdemKey = None,
 ) -> JSONResponse:
     """Refund a payment to your merchant, in full or in part (never more than was paid)."""
-    payment = service.merchant_for_owner(db, user_id=user.id, payment_reference=reference)
+    payment = merchants.merchant_for_owner(db, user_id=user.id, payment_reference=reference)
     amount = parse_amount(body.amount, payment.currency) if body.amount else None
     db.rollback()
     idem = flows.idempotency(
@@ -414,11 +430,11 @@ def cancel_withdrawal(reference: str, user: CurrentUser) -> JSONResponse:
 
 @router.get("/operations/{reference}", response_model=s.OperationOut)
 def operation(reference: str, user: CurrentUser, db: DbSession) -> s.OperationOut:
-    op = service.get_operation_for_user(db, user_id=user.id, reference=reference)
+    op = wallet_history.get_operation_for_user(db, user_id=user.id, reference=reference)
     return s.operation_out(
         op,
         viewer_id=user.id,
-        activity=service.activity_for(db, user_id=user.id, operation_id=op.id),
+        activity=wallet_history.activity_for(db, user_id=user.id, operation_id=op.id),
     )
 
 
@@ -438,7 +454,7 @@ def fee_quote(
         )
     currency = check_currency(currency)
     minor = parse_amount(amount, currency)
-    q = service.quote_fee(
+    q = fees.quote_fee(
         db, user_id=user.id, operation=operation, method=method, amount=minor, currency=currency
     )
     return s.FeeQuoteOut(
@@ -457,7 +473,7 @@ def limits(user: CurrentUser, db: DbSession) -> list[dict[str, Any]]:
     """Per-transaction, daily and monthly limits in CNY, with what is used and when it resets."""
     out = []
     for op_type in ("topup", "withdrawal", "transfer", "payment"):
-        u = service.limit_usage(db, user_id=user.id, op_type=op_type, level=user.verification_level)
+        u = usage.limit_usage(db, user_id=user.id, op_type=op_type, level=user.verification_level)
         out.append(
             {
                 "operation": op_type,
@@ -510,7 +526,7 @@ class HistoryQuery:
     max_amount: str | None = None
     q: str | None = None
 
-    def filters(self) -> service.HistoryFilter:
+    def filters(self) -> wallet_history.HistoryFilter:
         """Checked filters; amounts are read in the chosen currency (CNY when none is)."""
         cur = check_currency(self.currency) if self.currency else None
         amount_currency = cur or "CNY"
@@ -518,7 +534,7 @@ class HistoryQuery:
         def amount(value: str | None, field: str) -> int | None:
             return parse_amount(value, amount_currency, field=field) if value else None
 
-        return service.HistoryFilter(
+        return wallet_history.HistoryFilter(
             start=self.start,
             end=self.end,
             type=self.type or None,
@@ -546,7 +562,7 @@ def history(
 ) -> s.HistoryPage:
     """Your transaction history, newest first, with filters and keyset pagination."""
     filters = query.filters()
-    rows = service.history(
+    rows = wallet_history.history(
         db, user_id=user.id, filters=filters, limit=limit + 1, before=decode_cursor(cursor)
     )
     page, more = rows[:limit], len(rows) > limit
@@ -561,7 +577,7 @@ def history(
 )
 def history_export(user: CurrentUser, db: DbSession, query: HistoryParams) -> Response:
     """The filtered history as CSV (text cells that could run as formulas are neutralised)."""
-    return csv_response(service.export_csv(db, user_id=user.id, filters=query.filters()))
+    return csv_response(statements.export_csv(db, user_id=user.id, filters=query.filters()))
 
 
 def csv_response(body: str) -> Response:
@@ -609,7 +625,7 @@ async def sandbox_webhook(request: Request) -> JSONResponse:
 @admin.post("/users/{user_id}/restrict", status_code=204)
 def admin_restrict(user_id: DbId, body: s.RestrictIn, staff: Staff, db: DbSession) -> Response:
     """Block some operations for compliance; the customer sees the reason."""
-    service.do_restrict(
+    standing.do_restrict(
         db, user_id=user_id, blocked=body.blocked, reason=body.reason, actor_user_id=staff.id
     )
     return Response(status_code=204)
@@ -618,14 +634,14 @@ def admin_restrict(user_id: DbId, body: s.RestrictIn, staff: Staff, db: DbSessio
 @admin.post("/users/{user_id}/freeze", status_code=204)
 def admin_freeze(user_id: DbId, body: s.FreezeIn, staff: Staff, db: DbSession) -> Response:
     """Fraud: nothing leaves the account until released."""
-    service.do_freeze(db, user_id=user_id, reason=body.reason, actor_user_id=staff.id)
+    standing.do_freeze(db, user_id=user_id, reason=body.reason, actor_user_id=staff.id)
     return Response(status_code=204)
 
 
 @admin.post("/users/{user_id}/release", status_code=204)
 def admin_release(user_id: DbId, staff: Staff, db: DbSession) -> Response:
     """Lift a freeze and every restriction."""
-    service.do_release(db, user_id=user_id, actor_user_id=staff.id)
+    standing.do_release(db, user_id=user_id, actor_user_id=staff.id)
     return Response(status_code=204)
 
 
@@ -638,7 +654,7 @@ def admin_limit_override(
     def cny(value: str | None, field: str) -> int | None:
         return parse_amount(value, "CNY", field=field) if value else None
 
-    service.do_grant_limit_override(
+    overrides.do_grant_limit_override(
         db,
         user_id=user_id,
         op_type=body.op_type,

@@ -10,7 +10,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date, datetime
 
+from sqlalchemy.orm import Session
+
+from okpay.core import clock
 from okpay.core.i18n import N_
+from okpay.identity import service as identity_service
+from okpay.wallet import fees, usage
 
 
 @dataclass(frozen=True)
@@ -164,3 +169,37 @@ def quote(
     base = compute_fee(rule, chargeable, currency) if chargeable else 0
     fee = base - (base * discount.percent_off) // 100 if discount and base else base
     return FeeQuote(fee=fee, base_fee=base, discount=discount if fee != base else None, rule=rule)
+
+
+def _fee_discount(snapshot: usage.UsageSnapshot, created_at: datetime) -> fees.Discount | None:
+    return fees.best_discount(
+        volume_cny_30d=snapshot.volume_30d(), account_created=created_at, today=snapshot.today
+    )
+
+
+def quote_fee(
+    session: Session,
+    *,
+    user_id: int,
+    operation: str,
+    method: str,
+    amount: int,
+    currency: str,
+    cross_border: bool = False,
+    snapshot: usage.UsageSnapshot | None = None,
+    created_at: datetime | None = None,
+) -> fees.FeeQuote:
+    """The fee a user would pay now, with the best discount they qualify for."""
+    if created_at is None:
+        state = identity_service.account_state(session, user_id)
+        created_at = state.created_at if state else clock.now()
+    snap = snapshot or usage.usage_snapshot(session, user_id=user_id)
+    return fees.quote(
+        operation,
+        method,
+        "cross_border" if cross_border else "domestic",
+        amount,
+        currency,
+        discount=_fee_discount(snap, created_at),
+        used_this_month_cny=snap.month(operation),
+    )

@@ -17,7 +17,22 @@ from okpay.core.money import SUPPORTED_CURRENCIES, check_currency, parse_amount,
 from okpay.core.security import new_token
 from okpay.identity.access import CurrentUser
 from okpay.wallet import api as wallet_api
-from okpay.wallet import fees, flows, intents, ledger, reconciliation, schemas, service
+from okpay.wallet import (
+    fees,
+    flows,
+    fx_transfers,
+    intents,
+    ledger,
+    merchants,
+    provider_events,
+    reconciliation,
+    schemas,
+    statements,
+    transfers,
+)
+from okpay.wallet import history as wallet_history
+from okpay.wallet import methods as wallet_methods
+from okpay.wallet import usage as wallet_usage
 from okpay.wallet.models import Merchant, operation_status_label, type_label
 from okpay.wallet.providers import get_provider
 from okpay.web.deps import DbSession, csrf_protect
@@ -82,12 +97,14 @@ def home(
     from okpay.wallet.chart import balance_chart
 
     accounts = ledger.balances(db, user_id=user.id)
-    recent = service.history(db, user_id=user.id, filters=service.HistoryFilter(), limit=8)
+    recent = wallet_history.history(
+        db, user_id=user.id, filters=wallet_history.HistoryFilter(), limit=8
+    )
     currencies = [a.currency for a in accounts] or ["CNY"]
     currency = chart_currency if chart_currency in currencies else currencies[0]
     days = days if days in CHART_PERIODS else CHART_PERIODS[0]
-    today = clock.now().astimezone(service.BEIJING).date()
-    points = service.balance_history(
+    today = clock.now().astimezone(wallet_usage.BEIJING).date()
+    points = statements.balance_history(
         db, user_id=user.id, currency=currency, start=today - timedelta(days=days - 1), end=today
     )
     return render(
@@ -110,7 +127,9 @@ def home(
 
 @router.get("/topup")
 def topup_form(request: Request, user: CurrentUser, db: DbSession) -> Response:
-    methods = [m for m in service.list_payment_methods(db, user_id=user.id) if m.kind == "card"]
+    methods = [
+        m for m in wallet_methods.list_payment_methods(db, user_id=user.id) if m.kind == "card"
+    ]
     return render(request, "wallet/topup.html", **_ctx(methods=methods, form={"currency": "CNY"}))
 
 
@@ -145,7 +164,9 @@ def topup(
                 idem, user_id=user.id, payment_method_id=method_id, amount=minor, currency=cur
             )
     except DomainError as err:
-        methods = [m for m in service.list_payment_methods(db, user_id=user.id) if m.kind == "card"]
+        methods = [
+            m for m in wallet_methods.list_payment_methods(db, user_id=user.id) if m.kind == "card"
+        ]
         return _form_error(request, db, "wallet/topup.html", err, methods=methods, form=form)
     return _redirect(f"/wallet/tx/{answer.body['reference']}")
 
@@ -184,16 +205,16 @@ def send_review(
         # Standing, limits and balance first: what they answer never depends on whether
         # the recipient exists; then the (budgeted) lookup and the name, masked unless
         # this sender has paid them before (wallet.recipients).
-        preview = service.preview_transfer(
+        preview = transfers.preview_transfer(
             db, sender_id=user.id, amount=minor, currency=cur, cross_border=target_cur != cur
         )
-        _target, recipient_label, _known = service.review_recipient(
+        _target, recipient_label, _known = transfers.review_recipient(
             db, sender_id=user.id, recipient=recipient
         )
         fx_quote = None
         fee, discount = preview.fee, preview.discount
         if target_cur != cur:
-            fx_quote = service.do_quote_fx(
+            fx_quote = fx_transfers.do_quote_fx(
                 db, user_id=user.id, source_currency=cur, target_currency=target_cur, amount=minor
             )
             fee, discount = fx_quote.fee, None
@@ -272,7 +293,9 @@ def send(
 
 @router.get("/withdraw")
 def withdraw_form(request: Request, user: CurrentUser, db: DbSession) -> Response:
-    banks = [m for m in service.list_payment_methods(db, user_id=user.id) if m.kind == "bank"]
+    banks = [
+        m for m in wallet_methods.list_payment_methods(db, user_id=user.id) if m.kind == "bank"
+    ]
     return render(
         request,
         "wallet/withdraw.html",
@@ -307,7 +330,9 @@ def withdraw(
             idem, user_id=user.id, payment_method_id=method_id, amount=minor, currency=cur
         )
     except DomainError as err:
-        banks = [m for m in service.list_payment_methods(db, user_id=user.id) if m.kind == "bank"]
+        banks = [
+            m for m in wallet_methods.list_payment_methods(db, user_id=user.id) if m.kind == "bank"
+        ]
         return _form_error(
             request,
             db,
@@ -348,7 +373,7 @@ def history(
 ) -> Response:
     params = query.params()
     try:
-        rows = service.history(
+        rows = wallet_history.history(
             db,
             user_id=user.id,
             filters=query.filters(),
@@ -375,7 +400,9 @@ def history(
 @router.get("/history.csv")
 def history_csv(user: CurrentUser, db: DbSession, query: wallet_api.HistoryParams) -> Response:
     """The filtered history as a CSV file."""
-    return wallet_api.csv_response(service.export_csv(db, user_id=user.id, filters=query.filters()))
+    return wallet_api.csv_response(
+        statements.export_csv(db, user_id=user.id, filters=query.filters())
+    )
 
 
 @router.get("/statement")
@@ -389,14 +416,14 @@ def statement(
     """A printable statement for a date range (this month by default)."""
     from okpay.core import clock
 
-    today = clock.now().astimezone(service.BEIJING).date()
+    today = clock.now().astimezone(wallet_usage.BEIJING).date()
     start = start or today.replace(day=1)
     end = end or today
     if end < start:
         start, end = end, start
-    lines = service.statement(db, user_id=user.id, start=start, end=end)
-    rows = service.history(
-        db, user_id=user.id, filters=service.HistoryFilter(start=start, end=end), limit=500
+    lines = statements.statement(db, user_id=user.id, start=start, end=end)
+    rows = wallet_history.history(
+        db, user_id=user.id, filters=wallet_history.HistoryFilter(start=start, end=end), limit=500
     )
     return render(
         request,
@@ -407,8 +434,8 @@ def statement(
 
 @router.get("/tx/{reference}")
 def detail(request: Request, user: CurrentUser, db: DbSession, reference: str) -> Response:
-    op = service.get_operation_for_user(db, user_id=user.id, reference=reference)
-    activity = service.activity_for(db, user_id=user.id, operation_id=op.id)
+    op = wallet_history.get_operation_for_user(db, user_id=user.id, reference=reference)
+    activity = wallet_history.activity_for(db, user_id=user.id, operation_id=op.id)
     from okpay.wallet.messages import failure_message
     from okpay.wallet.schemas import operation_out
 
@@ -432,7 +459,7 @@ def methods(request: Request, user: CurrentUser, db: DbSession) -> Response:
     return render(
         request,
         "wallet/methods.html",
-        **_ctx(methods=service.list_payment_methods(db, user_id=user.id), form={}),
+        **_ctx(methods=wallet_methods.list_payment_methods(db, user_id=user.id), form={}),
     )
 
 
@@ -460,7 +487,7 @@ def add_card(
             )
         full_year = int(year) + 2000 if len(year) == 2 else int(year)
         token = get_provider().tokenize_card(card_number, int(month), full_year, cvc.strip())
-        service.do_add_card(db, user_id=user.id, token=token, holder_name=holder_name)
+        wallet_methods.do_add_card(db, user_id=user.id, token=token, holder_name=holder_name)
     except DomainError as err:
         # The number typed is never sent back to the page.
         return _form_error(
@@ -468,7 +495,7 @@ def add_card(
             db,
             "wallet/methods.html",
             err,
-            methods=service.list_payment_methods(db, user_id=user.id),
+            methods=wallet_methods.list_payment_methods(db, user_id=user.id),
             form={"holder_name": holder_name},
         )
     flash(request, gettext("Card added."), "success")
@@ -486,7 +513,7 @@ def add_bank(
 ) -> Response:
     try:
         token = get_provider().register_bank_account(account_number)
-        service.do_add_bank_account(
+        wallet_methods.do_add_bank_account(
             db,
             user_id=user.id,
             provider_token=token,
@@ -500,7 +527,7 @@ def add_bank(
             db,
             "wallet/methods.html",
             err,
-            methods=service.list_payment_methods(db, user_id=user.id),
+            methods=wallet_methods.list_payment_methods(db, user_id=user.id),
             form={"bank_name": bank_name, "holder_name": holder_name},
         )
     flash(request, gettext("Bank account added."), "success")
@@ -509,7 +536,7 @@ def add_bank(
 
 @router.post("/methods/{method_id}/remove")
 def remove_method(request: Request, user: CurrentUser, db: DbSession, method_id: DbId) -> Response:
-    service.do_remove_payment_method(db, user_id=user.id, method_id=method_id)
+    wallet_methods.do_remove_payment_method(db, user_id=user.id, method_id=method_id)
     flash(request, gettext("Removed."), "success")
     return _redirect("/wallet/methods")
 
@@ -519,9 +546,9 @@ def remove_method(request: Request, user: CurrentUser, db: DbSession, method_id:
 
 @router.get("/limits")
 def limits_page(request: Request, user: CurrentUser, db: DbSession) -> Response:
-    snapshot = service.usage_snapshot(db, user_id=user.id)
+    snapshot = wallet_usage.usage_snapshot(db, user_id=user.id)
     usage = [
-        service.limit_usage(
+        wallet_usage.limit_usage(
             db, user_id=user.id, op_type=t, level=user.verification_level, snapshot=snapshot
         )
         for t in ("topup", "withdrawal", "transfer", "payment")
@@ -604,14 +631,14 @@ def sandbox(request: Request, db: DbSession) -> Response:
     return render(
         request,
         "wallet/dev_sandbox.html",
-        **_ctx(pending=service.pending_provider_operations(db), shop=_demo_shop(db)),
+        **_ctx(pending=provider_events.pending_provider_operations(db), shop=_demo_shop(db)),
     )
 
 
 def _demo_shop(db: DbSession) -> Merchant | None:
     from sqlalchemy import select
 
-    return service.find_merchant(db, "demo-coffee") or db.scalar(
+    return merchants.find_merchant(db, "demo-coffee") or db.scalar(
         select(Merchant).order_by(Merchant.id).limit(1)
     )
 
@@ -648,7 +675,7 @@ def sandbox_event(request: Request, reference: str, outcome: str, db: DbSession)
     import json
     import time
 
-    op = service.find_by_reference(db, reference)
+    op = provider_events.find_by_reference(db, reference)
     if op is None:
         flash(request, gettext("We could not find what you were looking for."), "warning")
         return _redirect("/dev/sandbox")
