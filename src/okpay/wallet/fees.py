@@ -3,7 +3,8 @@ public fees page and the help centre.
 
 A fee is percent (in basis points) plus a fixed part, kept between a minimum and a maximum,
 per operation and method, domestic or cross-border. Discounts: a 30-day volume tier, loyalty
-by account age, and promotions with a date window; the best single discount applies."""
+by account age, and promotions with a date window; the best single discount applies
+(:func:`quote_fee`: what a user pays now, from their recent usage)."""
 
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ from sqlalchemy.orm import Session
 from okpay.core import clock
 from okpay.core.i18n import N_
 from okpay.identity import service as identity_service
-from okpay.wallet import fees, usage
+from okpay.wallet import usage
 
 
 @dataclass(frozen=True)
@@ -171,8 +172,8 @@ def quote(
     return FeeQuote(fee=fee, base_fee=base, discount=discount if fee != base else None, rule=rule)
 
 
-def _fee_discount(snapshot: usage.UsageSnapshot, created_at: datetime) -> fees.Discount | None:
-    return fees.best_discount(
+def _fee_discount(snapshot: usage.UsageSnapshot, created_at: datetime) -> Discount | None:
+    return best_discount(
         volume_cny_30d=snapshot.volume_30d(), account_created=created_at, today=snapshot.today
     )
 
@@ -188,13 +189,13 @@ def quote_fee(
     cross_border: bool = False,
     snapshot: usage.UsageSnapshot | None = None,
     created_at: datetime | None = None,
-) -> fees.FeeQuote:
+) -> FeeQuote:
     """The fee a user would pay now, with the best discount they qualify for."""
     if created_at is None:
         state = identity_service.account_state(session, user_id)
         created_at = state.created_at if state else clock.now()
     snap = snapshot or usage.usage_snapshot(session, user_id=user_id)
-    return fees.quote(
+    return quote(
         operation,
         method,
         "cross_border" if cross_border else "domestic",
