@@ -1,11 +1,11 @@
 """Transaction history at scale: one page of 50 by date range, for a customer with 100,000
-transactions among 5,000,000 history rows, through wallet.service.history.
+transactions among 5,000,000 history rows, through wallet.history.history.
 
 - load: users, operations and history rows generated inside PostgreSQL
   (INSERT … SELECT over generate_series, FK triggers off while loading), then ANALYZE. The
   customer's rows are spread over two years and interleaved with everyone else's, as a busy
   wallet's would be.
-- service: wallet.service.history(filters=start/end) in a read-only unit of work, for random
+- service: wallet.history.history(filters=start/end) in a read-only unit of work, for random
   windows of 1 to 60 days (and random pages within a window: the cursor of an earlier page).
 - floor: the same query as hand-written SQL through the same connection pool.
 
@@ -139,7 +139,7 @@ def measure(url: str, user_id: int, queries: int) -> dict:  # type: ignore[type-
     from sqlalchemy import text
 
     from okpay.db import get_database
-    from okpay.wallet import service
+    from okpay.wallet import history, usage
 
     db = get_database(url)
     rng = random.Random(7)
@@ -147,10 +147,10 @@ def measure(url: str, user_id: int, queries: int) -> dict:  # type: ignore[type-
 
     def service_page(start: date, end: date, before: tuple[datetime, int] | None) -> list:  # type: ignore[type-arg]
         with db.unit_of_work(write=False) as session:
-            return service.history(
+            return history.history(
                 session,
                 user_id=user_id,
-                filters=service.HistoryFilter(start=start, end=end),
+                filters=history.HistoryFilter(start=start, end=end),
                 limit=50,
                 before=before,
             )
@@ -167,9 +167,9 @@ def measure(url: str, user_id: int, queries: int) -> dict:  # type: ignore[type-
                     floor_sql,
                     {
                         "u": user_id,
-                        "a": datetime.combine(start, datetime.min.time(), service.BEIJING),
+                        "a": datetime.combine(start, datetime.min.time(), usage.BEIJING),
                         "b": datetime.combine(
-                            end + timedelta(days=1), datetime.min.time(), service.BEIJING
+                            end + timedelta(days=1), datetime.min.time(), usage.BEIJING
                         ),
                     },
                 ).all()
@@ -253,7 +253,7 @@ def main() -> int:
         log(f"loading {args.rows:,} history rows, {args.customer_rows:,} of them one customer's")
         user_id = load(url, rows=args.rows, customer_rows=args.customer_rows, others=args.others)
     load_s = time.perf_counter() - started
-    log(f"{args.queries} date-range windows through wallet.service.history")
+    log(f"{args.queries} date-range windows through wallet.history.history")
     figures = measure(url, user_id, args.queries)
     print(
         json.dumps({"bench": "history", "db": "postgresql", "load_s": round(load_s, 1), **figures})

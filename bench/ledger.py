@@ -2,7 +2,7 @@
 
 - floor: each transfer locks two balance rows in id order, updates them, inserts a journal
   entry and two postings, commits: hand-written SQL through psycopg, 8 client processes.
-- service: wallet.service.do_transfer in a unit of work (status, limits and fee checks,
+- service: wallet.transfers.do_transfer in a unit of work (status, limits and fee checks,
   operation and history rows included), 8 processes, uniform random pairs of customers.
 - hot: the same, but half of the operations are bank top-up completions, the provider's
   webhook crediting a top-up opened before the clock started: the ledger movement from the
@@ -15,7 +15,7 @@
 - the floor and the service runs take turns for ``--rounds`` rounds, and every
   worker waits at a start barrier after a short warm-up, so that process start-up and a
   machine whose speed drifts weigh on all of them alike.
-- batch: wallet.service.do_transfer_batch, batches of 1000 transfers from one random
+- batch: wallet.batch.do_transfer_batch, batches of 1000 transfers from one random
   sender to random others, one unit of work each (``--batch-workers`` processes).
 - http: `okpay serve` with 2 workers, ``--concurrency`` clients each signed in as its own
   customer sending POST /api/v1/wallet/transfers (Idempotency-Key and all) back to back;
@@ -78,7 +78,7 @@ def prepare(url: str, users: int) -> tuple[list[int], int]:
     from okpay.db import get_database
     from okpay.identity import passwords
     from okpay.identity.models import User
-    from okpay.wallet import ledger, service
+    from okpay.wallet import ledger, topups
     from okpay.wallet.models import SystemAccount
 
     db = get_database(url)
@@ -116,8 +116,8 @@ def prepare(url: str, users: int) -> tuple[list[int], int]:
     for chunk in range(0, len(ids), 200):
         with db.unit_of_work() as s:
             for uid in ids[chunk : chunk + 200]:
-                op = service.do_begin_bank_topup(s, user_id=uid, amount=100_000_00, currency="CNY")
-                service.do_complete_topup(
+                op = topups.do_begin_bank_topup(s, user_id=uid, amount=100_000_00, currency="CNY")
+                topups.do_complete_topup(
                     s, operation_id=op.id, external_ref="seed", clearing=SystemAccount.bank_clearing
                 )
                 first_op = first_op or op.id
@@ -260,7 +260,7 @@ def service_worker(
     from sqlalchemy.exc import IntegrityError
 
     from okpay.db import get_database
-    from okpay.wallet import service
+    from okpay.wallet import topups, transfers
     from okpay.wallet.models import SystemAccount
 
     db = get_database(url)
@@ -270,7 +270,7 @@ def service_worker(
         for _attempt in range(5):  # a reference already taken: try another, as flows do
             try:
                 with db.unit_of_work() as s:
-                    return service.do_begin_bank_topup(
+                    return topups.do_begin_bank_topup(
                         s, user_id=rng.choice(user_ids), amount=rng.randint(1, 500), currency="CNY"
                     ).id
             except IntegrityError:
@@ -278,7 +278,7 @@ def service_worker(
         raise RuntimeError("no pending top-up after five attempts")
 
     def complete(s, operation_id: int) -> None:  # type: ignore[no-untyped-def]
-        service.do_complete_topup(
+        topups.do_complete_topup(
             s,
             operation_id=operation_id,
             external_ref=f"bank-{uuid.uuid4().hex[:16]}",  # each unique, as a bank's are
@@ -299,13 +299,13 @@ def service_worker(
                     complete(s, pending.pop())
                 else:
                     uid = rng.choice(user_ids)
-                    op = service.do_begin_bank_topup(
+                    op = topups.do_begin_bank_topup(
                         s, user_id=uid, amount=rng.randint(1, 500), currency="CNY"
                     )
                     complete(s, op.id)
             else:
                 a, b = rng.sample(user_ids, 2)
-                service.do_transfer(
+                transfers.do_transfer(
                     s,
                     sender_id=a,
                     recipient=f"b{b - user_ids[0]}@bench.example",
@@ -322,10 +322,10 @@ def batch_worker(
     url: str, data_dir: str, seconds: float, user_ids: list[int], size: int, start, out: mp.Queue
 ) -> None:  # type: ignore[no-untyped-def,type-arg]
     """Batches of ``size`` transfers from one random sender to random others, each batch
-    one unit of work through wallet.service.do_transfer_batch."""
+    one unit of work through wallet.batch.do_transfer_batch."""
     configure(url, data_dir)
     from okpay.db import get_database
-    from okpay.wallet import service
+    from okpay.wallet import batch, operations
 
     db = get_database(url)
     rng = random.Random()
@@ -335,7 +335,7 @@ def batch_worker(
         sender = rng.choice(user_ids)
         others = [u for u in user_ids if u != sender]
         items = [
-            service.BatchItem(
+            batch.BatchItem(
                 recipient=f"b{r - user_ids[0]}@bench.example",
                 amount=f"{rng.randint(1, 500) / 100:.2f}",
                 currency="CNY",
@@ -345,8 +345,8 @@ def batch_worker(
             for i, r in enumerate(rng.sample(others, min(size, len(others))))
         ]
         with db.unit_of_work() as s:
-            outcome = service.do_transfer_batch(s, sender_id=sender, items=items)
-        ok = sum(1 for o in outcome if isinstance(o, service.TransferResult))
+            outcome = batch.do_transfer_batch(s, sender_id=sender, items=items)
+        ok = sum(1 for o in outcome if isinstance(o, operations.TransferResult))
         refusals.append(len(outcome) - ok)
         return ok
 

@@ -77,6 +77,7 @@ def create_app(settings: Settings | None = None, *, start_worker: bool = False) 
     errors.install(app)
     _template_globals()
 
+    from okpay import site_pages
     from okpay.helpcenter import api as helpcenter_api
     from okpay.helpcenter import pages as helpcenter_pages
     from okpay.identity import account_pages as identity_account_pages
@@ -92,22 +93,33 @@ def create_app(settings: Settings | None = None, *, start_worker: bool = False) 
     from okpay.support import chat_pages as support_chat_pages
     from okpay.support import chat_sockets as support_chat_sockets
     from okpay.support import pages as support_pages
+    from okpay.wallet import admin_api as wallet_admin_api
     from okpay.wallet import api as wallet_api
+    from okpay.wallet import checkout_pages as wallet_checkout_pages
+    from okpay.wallet import funding_pages as wallet_funding_pages
+    from okpay.wallet import history_pages as wallet_history_pages
+    from okpay.wallet import merchant_api as wallet_merchant_api
     from okpay.wallet import pages as wallet_pages
-    from okpay import site_pages
+    from okpay.wallet import reconciliation_pages as wallet_reconciliation_pages
+    from okpay.wallet import sandbox_pages as wallet_sandbox_pages
+    from okpay.wallet import send_pages as wallet_send_pages
+    from okpay.wallet import webhook_api as wallet_webhook_api
 
     app.include_router(identity_api.router)
     app.include_router(wallet_api.router)
-    app.include_router(wallet_api.webhooks)
-    app.include_router(wallet_api.admin)
-    app.include_router(wallet_api.merchant)
+    app.include_router(wallet_webhook_api.webhooks)
+    app.include_router(wallet_admin_api.admin)
+    app.include_router(wallet_merchant_api.merchant)
     app.include_router(site_pages.router)
     app.include_router(identity_sign_in_pages.router)
     app.include_router(identity_account_pages.router)
     app.include_router(wallet_pages.router)
+    app.include_router(wallet_funding_pages.router)
+    app.include_router(wallet_send_pages.router)
+    app.include_router(wallet_history_pages.router)
     app.include_router(wallet_pages.public)
-    app.include_router(wallet_pages.checkout)
-    app.include_router(wallet_pages.staff)
+    app.include_router(wallet_checkout_pages.checkout)
+    app.include_router(wallet_reconciliation_pages.staff)
     app.include_router(helpcenter_api.router)
     app.include_router(helpcenter_pages.router)
     app.include_router(support_api.router)
@@ -121,7 +133,7 @@ def create_app(settings: Settings | None = None, *, start_worker: bool = False) 
     app.include_router(support_agent_report_pages.router)
     if settings.is_dev:
         app.include_router(mail_pages.router)
-        app.include_router(wallet_pages.dev)
+        app.include_router(wallet_sandbox_pages.dev)
 
     @app.get("/healthz", include_in_schema=False)
     def healthz() -> JSONResponse:

@@ -232,11 +232,11 @@ def _demo_checkout() -> tuple[str | None, str | None]:
     from okpay.core.ids import random_code
     from okpay.db import get_database
     from okpay.settings import get_settings
-    from okpay.wallet import intents, service
+    from okpay.wallet import intents, merchants
     from okpay.wallet.models import PaymentIntent
 
     with get_database().unit_of_work() as session:
-        merchant = service.find_merchant(session, "demo-coffee")
+        merchant = merchants.find_merchant(session, "demo-coffee")
         if merchant is None:
             return None, None
         secret = None
@@ -269,7 +269,7 @@ def _demo_wallets() -> int:
     """Give demo customers a card, a bank account, balances and some history (once)."""
     from okpay.db import get_database
     from okpay.identity import users as identity_users
-    from okpay.wallet import ledger, service
+    from okpay.wallet import ledger, merchants, methods, topups, transfers
     from okpay.wallet.models import SystemAccount
     from okpay.wallet.providers import get_provider
 
@@ -282,13 +282,13 @@ def _demo_wallets() -> int:
             if user is None or ledger.balances(session, user_id=user.id):
                 continue
             user.verification_level = 1
-            service.do_add_card(
+            methods.do_add_card(
                 session,
                 user_id=user.id,
                 token=get_provider().tokenize_card("4242424242424242", 12, 2030, "123"),
                 holder_name=user.name,
             )
-            service.do_add_bank_account(
+            methods.do_add_bank_account(
                 session,
                 user_id=user.id,
                 provider_token="ba_sbx_demo",
@@ -297,10 +297,10 @@ def _demo_wallets() -> int:
                 holder_name=user.name,
             )
             for amount, currency in ((5_000_00, "CNY"), (300_00, "USD")):
-                op = service.do_begin_bank_topup(
+                op = topups.do_begin_bank_topup(
                     session, user_id=user.id, amount=amount, currency=currency
                 )
-                service.do_complete_topup(
+                topups.do_complete_topup(
                     session,
                     operation_id=op.id,
                     external_ref="demo",
@@ -309,8 +309,8 @@ def _demo_wallets() -> int:
             funded += 1
     with db.unit_of_work() as session:
         admin = identity_users.get_user_by_email(session, "admin@demo.okpay.example")
-        if admin is not None and not service.find_merchant(session, "demo-coffee"):
-            service.do_create_merchant(
+        if admin is not None and not merchants.find_merchant(session, "demo-coffee"):
+            merchants.do_create_merchant(
                 session, code="demo-coffee", name="Demo Coffee 演示咖啡店", owner_user_id=admin.id
             )
     if funded:
@@ -323,7 +323,7 @@ def _demo_wallets() -> int:
             for sender, recipient, amount, note in pairs:
                 sender_user = ids[sender]
                 if sender_user is not None:
-                    service.do_transfer(
+                    transfers.do_transfer(
                         session,
                         sender_id=sender_user.id,
                         recipient=recipient,

@@ -89,7 +89,7 @@ def test_withdraw_then_cancel_and_bank_topup_in_sandbox(page: Page, db) -> None:
 
 
 def test_cross_currency_send_checkout_statement_and_limits(page: Page, db) -> None:  # type: ignore[no-untyped-def]
-    from okpay.wallet import intents, service
+    from okpay.wallet import intents, merchants
     from tests.wallet.helpers import fund
 
     with db.unit_of_work() as s:
@@ -114,7 +114,9 @@ def test_cross_currency_send_checkout_statement_and_limits(page: Page, db) -> No
             name="Friend",
             locale="en",
         )
-        tea = service.do_create_merchant(s, code="tea-house", name="Tea House", owner_user_id=None)
+        tea = merchants.do_create_merchant(
+            s, code="tea-house", name="Tea House", owner_user_id=None
+        )
         oolong = intents.do_create_intent(
             s,
             merchant=tea,
@@ -169,7 +171,7 @@ def test_checkout_of_a_payment_intent(request, db, live_server, lang, viewport) 
 
     from okpay.core import clock
     from okpay.identity.models import User
-    from okpay.wallet import intents, service
+    from okpay.wallet import intents, merchants
     from tests.wallet.helpers import fund
     from tests.wallet.helpers import make_user as make_wallet_user
 
@@ -181,7 +183,7 @@ def test_checkout_of_a_payment_intent(request, db, live_server, lang, viewport) 
         buyer = s.get(User, payer)
         assert buyer is not None
         buyer.preferred_locale = "zh_CN" if lang == "zh" else "en"
-        shop = service.do_create_merchant(
+        shop = merchants.do_create_merchant(
             s, code="demo-coffee", name="Demo Coffee 演示咖啡店", owner_user_id=None
         )
 
@@ -234,14 +236,14 @@ def test_checkout_of_a_payment_intent(request, db, live_server, lang, viewport) 
 def test_sandbox_demo_shop_creates_a_checkout(page: Page, db) -> None:  # type: ignore[no-untyped-def]
     """In development the sandbox plays the demo merchant's server: it creates an intent and
     the checkout pays exactly that amount."""
-    from okpay.wallet import service
+    from okpay.wallet import merchants
     from tests.wallet.helpers import fund
     from tests.wallet.helpers import make_user as make_wallet_user
 
     payer = make_wallet_user(db, "tester@example.com")
     fund(db, payer, 100_00)
     with db.unit_of_work() as s:
-        service.do_create_merchant(s, code="demo-coffee", name="Demo Coffee", owner_user_id=None)
+        merchants.do_create_merchant(s, code="demo-coffee", name="Demo Coffee", owner_user_id=None)
     sign_in(page, "tester@example.com")
     page.set_viewport_size({"width": 390, "height": 844})
     page.goto("/dev/sandbox")

@@ -11,7 +11,7 @@ from pathlib import Path
 from playwright.sync_api import Page, expect
 
 from okpay.identity.models import Role
-from okpay.wallet import flows, schemas, service
+from okpay.wallet import flows, methods, provider_events, schemas, withdrawals
 from okpay.wallet.models import Operation
 from tests.browser.test_identity_flows import sign_in
 from tests.support.helpers import make_staff
@@ -26,7 +26,7 @@ def _withdrawal(db, user_id: int, amount: int) -> tuple[str, str]:  # type: igno
     from okpay.wallet.providers import get_provider
 
     with db.unit_of_work() as s:
-        method = service.do_add_bank_account(
+        method = methods.do_add_bank_account(
             s,
             user_id=user_id,
             provider_token=get_provider().register_bank_account("6222020200112233445"),
@@ -34,12 +34,12 @@ def _withdrawal(db, user_id: int, amount: int) -> tuple[str, str]:  # type: igno
             bank_name="中国工商银行",
             holder_name="李梅",
         )
-        op_id, reference, token = service.do_begin_withdrawal(
+        op_id, reference, token = withdrawals.do_begin_withdrawal(
             s, user_id=user_id, payment_method_id=method.id, amount=amount, currency="CNY"
         )
     payout = get_provider().create_payout(token, amount, "CNY", reference).provider_ref
     with db.unit_of_work() as s:
-        service.set_external_ref(s, operation_id=op_id, external_ref=payout)
+        provider_events.set_external_ref(s, operation_id=op_id, external_ref=payout)
     return reference, payout
 
 

@@ -9,7 +9,7 @@ from okpay.core.errors import DomainError, ValidationFailed
 from okpay.core.money import parse_amount
 from okpay.identity import validation
 from okpay.support.customer import ContactForm
-from okpay.wallet import service as wallet_service
+from okpay.wallet import merchants as wallet_merchants
 from tests.helpers import api_token
 from tests.wallet.helpers import fund, make_user
 
@@ -108,7 +108,7 @@ def test_i11_item13_names_refuse_control_and_separators(client, db) -> None:
         with db.unit_of_work() as s:
             assert (
                 _error(
-                    lambda s=s, bad=bad: wallet_service.do_create_merchant(
+                    lambda s=s, bad=bad: wallet_merchants.do_create_merchant(
                         s, code=f"m{len(bad)}", name=bad, owner_user_id=None
                     )
                 )

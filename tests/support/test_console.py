@@ -354,10 +354,10 @@ def test_customer_panel_masks_and_reveal_is_audited(client, db) -> None:  # type
     other = make_user(db, "other@example.com")
     fund(db, other, 10_00)
     with db.unit_of_work(write=False) as s:
-        from okpay.wallet import service as wallet_service
+        from okpay.wallet import history as wallet_history
 
-        mine = wallet_service.history(s, user_id=uid, filters=wallet_service.HistoryFilter())[0]
-        theirs = wallet_service.history(s, user_id=other, filters=wallet_service.HistoryFilter())[0]
+        mine = wallet_history.history(s, user_id=uid, filters=wallet_history.HistoryFilter())[0]
+        theirs = wallet_history.history(s, user_id=other, filters=wallet_history.HistoryFilter())[0]
     with db.unit_of_work() as s:
         customer = user(s, uid)
         number = tickets.do_open_ticket(

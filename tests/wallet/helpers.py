@@ -9,7 +9,7 @@ from sqlalchemy import func, select
 from okpay.identity import operators as identity_operators
 from okpay.identity import validation as identity_validation
 from okpay.identity.models import Role
-from okpay.wallet import ledger, service
+from okpay.wallet import ledger, topups
 from okpay.wallet.models import Posting, SystemAccount, WalletAccount
 from tests.helpers import PASSWORD
 
@@ -28,8 +28,8 @@ def make_user(db, email: str, *, phone: str | None = None, level: int = 1) -> in
 def fund(db, user_id: int, amount: int, currency: str = "CNY") -> None:  # type: ignore[no-untyped-def]
     """Credit a completed bank top-up (as the provider's webhook would)."""
     with db.unit_of_work() as s:
-        op = service.do_begin_bank_topup(s, user_id=user_id, amount=amount, currency=currency)
-        service.do_complete_topup(
+        op = topups.do_begin_bank_topup(s, user_id=user_id, amount=amount, currency=currency)
+        topups.do_complete_topup(
             s,
             operation_id=op.id,
             external_ref=f"tr_{uuid.uuid4().hex[:10]}",

@@ -6,7 +6,8 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import select
 
-from okpay.wallet import fees, service
+from okpay.wallet import batch as wallet_batch
+from okpay.wallet import fees, ledger, standing
 from okpay.wallet.models import Activity, Posting, SystemAccount, Usage, WalletAccount
 from tests.helpers import api_token
 from tests.wallet.helpers import assert_ledger_consistent, balance, fund, make_user, system_total
@@ -162,7 +163,7 @@ def test_replaying_the_key_returns_the_first_answer_and_moves_nothing(client, db
 def test_a_frozen_sender_sends_nothing(client, db, people) -> None:
     alice, bob, _carol, headers = people
     with db.unit_of_work() as s:
-        service.do_freeze(s, user_id=alice, reason="Suspicious activity", actor_user_id=None)
+        standing.do_freeze(s, user_id=alice, reason="Suspicious activity", actor_user_id=None)
     headers = api_token(client, "alice@example.com")  # the freeze ended the old token
     before = counts(db)
     body = send_batch(
@@ -216,15 +217,15 @@ def test_fees_are_their_own_postings(db, monkeypatch) -> None:  # type: ignore[n
     fund(db, alice, 100_00)
     fund(db, alice, 50_00, "EUR")
     batch = [
-        service.BatchItem("bob@example.com", "10", "CNY"),
-        service.BatchItem("bob@example.com", "20", "EUR"),
-        service.BatchItem("bob@example.com", "89.50", "CNY"),  # 89.50 + 0.90 > 90.00 left
-        service.BatchItem("bob@example.com", "30", "CNY"),
+        wallet_batch.BatchItem("bob@example.com", "10", "CNY"),
+        wallet_batch.BatchItem("bob@example.com", "20", "EUR"),
+        wallet_batch.BatchItem("bob@example.com", "89.50", "CNY"),  # 89.50 + 0.90 > 90.00 left
+        wallet_batch.BatchItem("bob@example.com", "30", "CNY"),
     ]
     with db.unit_of_work() as s:
-        outcome = service.do_transfer_batch(s, sender_id=alice, items=batch)
+        outcome = wallet_batch.do_transfer_batch(s, sender_id=alice, items=batch)
     assert [getattr(o, "fee", None) for o in outcome] == [10, 20, None, 30]
-    assert isinstance(outcome[2], service.ledger.InsufficientFunds)
+    assert isinstance(outcome[2], ledger.InsufficientFunds)
     assert balance(db, alice) == (100_00 - 10_10 - 30_30, 0)
     assert balance(db, alice, "EUR") == (50_00 - 20_20, 0)
     assert balance(db, bob, "EUR") == (20_00, 0)  # opened by the batch

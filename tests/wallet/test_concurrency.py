@@ -87,7 +87,7 @@ def test_simultaneous_first_top_ups_of_the_day_count_every_one(pg) -> None:
     comes first and added to by the others, none lost."""
     from sqlalchemy import select
 
-    from okpay.wallet import service
+    from okpay.wallet import topups
     from okpay.wallet.models import Usage
 
     carol = make_user(pg, "carol@example.com")
@@ -96,7 +96,7 @@ def test_simultaneous_first_top_ups_of_the_day_count_every_one(pg) -> None:
     def begin(i: int) -> None:
         start.wait()
         with pg.unit_of_work() as s:
-            service.do_begin_bank_topup(s, user_id=carol, amount=100 + i, currency="CNY")
+            topups.do_begin_bank_topup(s, user_id=carol, amount=100 + i, currency="CNY")
 
     with ThreadPoolExecutor(max_workers=12) as pool:
         list(pool.map(begin, range(12)))
@@ -130,14 +130,14 @@ def _wait_until_blocked(pg, timeout: float = 10.0) -> None:  # type: ignore[no-u
 def test_a_freeze_committed_while_a_transfer_waits_stops_the_transfer(pg) -> None:
     """The transfer waits for the balance locks the freeze holds; once the freeze commits,
     the transfer must see it and move nothing."""
-    from okpay.wallet import service
+    from okpay.wallet import standing
 
     alice = make_user(pg, "alice@example.com")
     make_user(pg, "bob@example.com")
     fund(pg, alice, 100_00)
     with ThreadPoolExecutor(max_workers=1) as pool:
         with pg.unit_of_work() as s:
-            service.do_freeze(s, user_id=alice, reason="Fraud check", actor_user_id=None)
+            standing.do_freeze(s, user_id=alice, reason="Fraud check", actor_user_id=None)
             pending = pool.submit(_send, alice, "bob@example.com", 10_00)
             _wait_until_blocked(pg)
         assert pending.result(timeout=30) == "account_frozen"
@@ -173,14 +173,14 @@ def test_simultaneous_transfers_stay_within_the_daily_limit(pg) -> None:
 def test_i11_item3_fx_quote_is_spent_once(pg) -> None:
     """Twenty transfers on one FX quote at once, each with its own Idempotency-Key and
     connection: the quote is claimed by a conditional update, so exactly one moves money."""
-    from okpay.wallet import service
+    from okpay.wallet import fx_transfers
 
     alice = make_user(pg, "alice@example.com")
     for i in range(20):
         make_user(pg, f"fx{i}@example.com")
     fund(pg, alice, 10_000_00)
     with pg.unit_of_work() as s:
-        quote = service.do_quote_fx(
+        quote = fx_transfers.do_quote_fx(
             s, user_id=alice, source_currency="CNY", target_currency="USD", amount=100_00
         )
         quote_id, cost = quote.id, quote.source_amount + quote.fee

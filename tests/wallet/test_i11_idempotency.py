@@ -11,7 +11,7 @@ import pytest
 from sqlalchemy import func, select, update
 
 from okpay.core.errors import DomainError
-from okpay.wallet import flows, service, tasks
+from okpay.wallet import flows, methods, tasks, transfers
 from okpay.wallet.models import IdempotencyRecord, Operation
 from okpay.wallet.providers import SandboxProvider, get_provider
 from okpay.wallet.schemas import TransferIn
@@ -150,7 +150,7 @@ def test_i11_item4_a_slow_attempt_that_lost_its_claim_moves_nothing(db, clock, p
 
     def finish(idem: flows.Idempotency):  # type: ignore[no-untyped-def]
         def run(session) -> None:  # type: ignore[no-untyped-def]
-            result = service.do_transfer(
+            result = transfers.do_transfer(
                 session, sender_id=alice, recipient="bob@example.com", amount=10_00, currency="CNY"
             )
             flows._complete(session, idem, flows.Answer(201, {}), result.reference)
@@ -181,7 +181,7 @@ def test_i11_item4_a_crash_after_the_first_step_resumes_that_operation(
     alice = make_user(db, "alice@example.com")
     with db.unit_of_work() as s:
         token = get_provider().tokenize_card("4242424242424242", 12, 2030, "123")
-        method_id = service.do_add_card(s, user_id=alice, token=token).id
+        method_id = methods.do_add_card(s, user_id=alice, token=token).id
     idem = flows.idempotency(alice, "card-1", "card_topup", {"m": method_id, "a": 50_00})
     charged: list[str] = []
     real_charge = SandboxProvider.charge

@@ -147,10 +147,10 @@ def test_a_refusal_is_replayed_for_the_same_key(client, db, pair) -> None:
 
 def test_frozen_account_sends_nothing_but_can_receive(client, db, pair) -> None:
     alice, bob, headers = pair
-    from okpay.wallet import service
+    from okpay.wallet import standing
 
     with db.unit_of_work() as s:
-        service.do_freeze(s, user_id=alice, reason="Suspected fraud", actor_user_id=None)
+        standing.do_freeze(s, user_id=alice, reason="Suspected fraud", actor_user_id=None)
     headers = api_token(client, "alice@example.com")  # the freeze ended the old token
     response = send(client, headers, "f1", recipient="bob@example.com", amount="1")
     assert response.status_code == 403 and response.json()["error"]["code"] == "account_frozen"
@@ -162,16 +162,16 @@ def test_frozen_account_sends_nothing_but_can_receive(client, db, pair) -> None:
     )
     assert balance(db, alice) == (10500, 0)
     with db.unit_of_work() as s:
-        service.do_release(s, user_id=alice, actor_user_id=None)
+        standing.do_release(s, user_id=alice, actor_user_id=None)
     assert send(client, headers, "f3", recipient="bob@example.com", amount="1").status_code == 201
 
 
 def test_restricted_operation_names_the_reason(client, db, pair) -> None:
     alice, _bob, headers = pair
-    from okpay.wallet import service
+    from okpay.wallet import standing
 
     with db.unit_of_work() as s:
-        service.do_restrict(
+        standing.do_restrict(
             s,
             user_id=alice,
             blocked=["transfer"],

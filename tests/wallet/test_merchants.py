@@ -11,7 +11,7 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 
 from okpay.core.errors import DomainError
-from okpay.wallet import flows, intents, ledger, service
+from okpay.wallet import flows, intents, ledger, merchants
 from okpay.wallet.models import WalletAccount
 from tests.helpers import PASSWORD, api_token, csrf_from, post_form
 from tests.wallet.helpers import assert_ledger_consistent, balance, fund, make_user
@@ -25,7 +25,7 @@ def shop(client, db):  # type: ignore[no-untyped-def]
     payer = make_user(db, "payer@example.com")
     fund(db, payer, 500_00)
     with db.unit_of_work() as s:
-        merchant = service.do_create_merchant(
+        merchant = merchants.do_create_merchant(
             s, code="demo-coffee", name="Demo Coffee", owner_user_id=owner
         )
         _key, secret = intents.do_create_key(s, merchant=merchant, actor_user_id=None)
@@ -67,7 +67,7 @@ def refund(client, headers, reference: str, key: str, amount: str | None = None)
 
 def merchant_balance(db) -> int:  # type: ignore[no-untyped-def]
     with db.unit_of_work() as s:
-        merchant = service.get_merchant(s, "demo-coffee")
+        merchant = merchants.get_merchant(s, "demo-coffee")
         account_id = ledger.merchant_account_id(s, merchant_id=merchant.id, currency="CNY")
         return int(s.get(WalletAccount, account_id).balance)  # type: ignore[union-attr]
 
@@ -189,7 +189,7 @@ def test_merchant_api_key_auth_failures(client, db, shop) -> None:
     with db.unit_of_work(write=False) as s:
         assert not any(
             made.json()["key"] in k.key_hash
-            for k in intents.list_keys(s, merchant=service.get_merchant(s, "demo-coffee"))
+            for k in intents.list_keys(s, merchant=merchants.get_merchant(s, "demo-coffee"))
         )
     # Someone else cannot list, create or revoke the merchant's keys.
     assert (
@@ -220,7 +220,7 @@ def test_merchant_api_key_auth_failures(client, db, shop) -> None:
     assert new_intent(client, new_h, "K-2", "1").status_code == 401
     # Another merchant's key cannot see or cancel this merchant's intents.
     with db.unit_of_work() as s:
-        other = service.do_create_merchant(s, code="tea-house", name="Tea", owner_user_id=None)
+        other = merchants.do_create_merchant(s, code="tea-house", name="Tea", owner_user_id=None)
         _k, other_secret = intents.do_create_key(s, merchant=other, actor_user_id=None)
     other_h = {"Authorization": f"Bearer {other_secret}"}
     assert client.get(f"/api/v1/merchant/intents/{made_intent}", headers=other_h).status_code == 404
@@ -334,7 +334,7 @@ def test_i11_item2_two_payers_at_once_exactly_one_pays(db, shop) -> None:
     for p in payers:
         fund(db, p, 100_00)
     with db.unit_of_work() as s:
-        merchant = service.get_merchant(s, "demo-coffee")
+        merchant = merchants.get_merchant(s, "demo-coffee")
         token = intents.do_create_intent(
             s,
             merchant=merchant,
@@ -371,7 +371,7 @@ def test_two_intents_of_one_order_paid_at_once_pay_the_order_once(db, shop) -> N
     for p in payers:
         fund(db, p, 100_00)
     with db.unit_of_work() as s:
-        merchant = service.get_merchant(s, "demo-coffee")
+        merchant = merchants.get_merchant(s, "demo-coffee")
         tokens = [
             intents.do_create_intent(
                 s,

@@ -185,14 +185,14 @@ def test_statement_balances_come_from_the_ledger(client, db, clock) -> None:
     make_user(db, "bob@example.com")
     fund(db, alice, 100_00)
     clock.advance(days=2)
-    from okpay.wallet import service
+    from okpay.wallet import transfers, usage
 
     with db.unit_of_work() as s:
-        service.do_transfer(
+        transfers.do_transfer(
             s, sender_id=alice, recipient="bob@example.com", amount=30_00, currency="CNY"
         )
     sign_in(client, "alice@example.com")
-    today = clock.now.astimezone(service.BEIJING).date()
+    today = clock.now.astimezone(usage.BEIJING).date()
     page = client.get(f"/wallet/statement?start={today}&end={today}")
     row = page.text.split('data-testid="statement-CNY"')[1].split("</tr>")[0]
     assert row.count("100.00") == 1 and "30.00" in row and "70.00" in row

@@ -14,8 +14,9 @@ from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, pr
 
 from okpay.core.errors import DomainError
 from okpay.identity import users as identity_users
-from okpay.wallet import flows, ledger, service
-from okpay.wallet.models import SystemAccount
+from okpay.wallet import batch as wallet_batch
+from okpay.wallet import flows, ledger, methods, provider_events, topups, withdrawals
+from okpay.wallet.models import Operation, SystemAccount
 from tests.wallet.helpers import assert_ledger_consistent, balance, make_user
 
 USERS = 3
@@ -50,7 +51,7 @@ def test_ledger_state_machine(machine_db) -> None:  # type: ignore[no-untyped-de
             self.method: dict[int, int] = {}
             for u in self.users:
                 with db.unit_of_work() as s:
-                    m = service.do_add_bank_account(
+                    m = methods.do_add_bank_account(
                         s,
                         user_id=u,
                         provider_token="ba_sbx_x",
@@ -68,8 +69,8 @@ def test_ledger_state_machine(machine_db) -> None:  # type: ignore[no-untyped-de
         def top_up(self, who: int, amount: int, currency: str) -> None:
             u = self.users[who]
             with db.unit_of_work() as s:
-                op = service.do_begin_bank_topup(s, user_id=u, amount=amount, currency=currency)
-                service.do_complete_topup(
+                op = topups.do_begin_bank_topup(s, user_id=u, amount=amount, currency=currency)
+                topups.do_complete_topup(
                     s, operation_id=op.id, external_ref="x", clearing=SystemAccount.bank_clearing
                 )
             self.model[(u, currency)] += amount
@@ -135,11 +136,11 @@ def test_ledger_state_machine(machine_db) -> None:  # type: ignore[no-untyped-de
             their amounts, in order."""
             sender = self.users[a]
             batch = [
-                service.BatchItem(f"u{b}-" + self._tag(self.users[b]), amount, currency)
+                wallet_batch.BatchItem(f"u{b}-" + self._tag(self.users[b]), amount, currency)
                 for b, amount, currency in items
             ]
             with db.unit_of_work() as s:
-                outcome = service.do_transfer_batch(s, sender_id=sender, items=batch)
+                outcome = wallet_batch.do_transfer_batch(s, sender_id=sender, items=batch)
             for (b, amount, currency), result in zip(items, outcome, strict=True):
                 if isinstance(result, DomainError):
                     continue
@@ -161,14 +162,14 @@ def test_ledger_state_machine(machine_db) -> None:  # type: ignore[no-untyped-de
             u = self.users[who]
             try:
                 with db.unit_of_work() as s:
-                    op_id, reference, _token = service.do_begin_withdrawal(
+                    op_id, reference, _token = withdrawals.do_begin_withdrawal(
                         s,
                         user_id=u,
                         payment_method_id=self.method[u],
                         amount=amount,
                         currency=currency,
                     )
-                    fee = s.get(service.Operation, op_id).fee  # type: ignore[union-attr]
+                    fee = s.get(Operation, op_id).fee  # type: ignore[union-attr]
             except DomainError:
                 return
             self.held[(u, currency)] += amount + fee
@@ -179,14 +180,14 @@ def test_ledger_state_machine(machine_db) -> None:  # type: ignore[no-untyped-de
         def finish_withdrawal(self, outcome: str, pick: int) -> None:
             reference, u, currency, total = self.pending.pop(pick % len(self.pending))
             with db.unit_of_work() as s:
-                op = service.find_by_reference(s, reference)
+                op = provider_events.find_by_reference(s, reference)
                 assert op is not None
                 if outcome == "paid":
-                    service.do_settle_withdrawal(s, operation_id=op.id)
+                    withdrawals.do_settle_withdrawal(s, operation_id=op.id)
                 elif outcome == "failed":
-                    service.do_fail_operation(s, operation_id=op.id, failure_code="payout_failed")
+                    topups.do_fail_operation(s, operation_id=op.id, failure_code="payout_failed")
                 else:
-                    service.do_cancel_withdrawal(s, user_id=u, reference=reference)
+                    withdrawals.do_cancel_withdrawal(s, user_id=u, reference=reference)
             self.held[(u, currency)] -= total
             if outcome == "paid":
                 self.model[(u, currency)] -= total

@@ -77,7 +77,7 @@ class Tokens:
 
 
 def _seed(db) -> None:  # type: ignore[no-untyped-def]
-    from okpay.wallet import service
+    from okpay.wallet import methods
     from okpay.wallet.providers import get_provider
 
     customer_id = make_user(db, CUSTOMER, level=2)
@@ -86,8 +86,8 @@ def _seed(db) -> None:  # type: ignore[no-untyped-def]
     fund(db, customer_id, 300_00, "USD")
     with db.unit_of_work() as s:
         token = get_provider().tokenize_card("4242424242424242", 12, 2030, "123")
-        service.do_add_card(s, user_id=customer_id, token=token, holder_name="Fuzz")
-        service.do_add_bank_account(
+        methods.do_add_card(s, user_id=customer_id, token=token, holder_name="Fuzz")
+        methods.do_add_bank_account(
             s,
             user_id=customer_id,
             provider_token="ba_sbx_fuzz",
@@ -304,7 +304,7 @@ def _webhook_probes(
 def test_i11_item9_webhook_fuzz_no_5xx(client, db) -> None:  # type: ignore[no-untyped-def]
     import json
 
-    from okpay.wallet import service
+    from okpay.wallet import topups
     from okpay.wallet.providers import get_provider
 
     customer_id = make_user(db, CUSTOMER, level=2)
@@ -312,7 +312,7 @@ def test_i11_item9_webhook_fuzz_no_5xx(client, db) -> None:  # type: ignore[no-u
     def new_reference() -> str:
         """A pending bank top-up of its own for each probe."""
         with db.unit_of_work() as s:
-            op = service.do_begin_bank_topup(s, user_id=customer_id, amount=100_00, currency="CNY")
+            op = topups.do_begin_bank_topup(s, user_id=customer_id, amount=100_00, currency="CNY")
             return str(op.reference)
 
     failures = []

@@ -22,9 +22,13 @@ from okpay.identity import validation as identity_validation
 from okpay.identity.models import User
 from okpay.support import access as support_access
 from okpay.support.models import Ticket
+from okpay.wallet import history as wallet_history
 from okpay.wallet import ledger as wallet_ledger
+from okpay.wallet import methods as wallet_methods
 from okpay.wallet import models as wallet_models
-from okpay.wallet import service as wallet_service
+from okpay.wallet import provider_events as wallet_provider_events
+from okpay.wallet import standing as wallet_standing
+from okpay.wallet import usage as wallet_usage
 
 LIMIT_OPERATIONS = ("topup", "withdrawal", "transfer", "payment")
 # The wallet's own words for its operations and their states.
@@ -75,7 +79,7 @@ class CustomerPanel:
     blocked: dict[str, str] = field(default_factory=dict)
     verification_level: int = 0
     member_since: datetime | None = None
-    limits: list[wallet_service.LimitUsage] = field(default_factory=list)
+    limits: list[wallet_usage.LimitUsage] = field(default_factory=list)
     balances: list[Balance] = field(default_factory=list)
     methods: list[MethodView] = field(default_factory=list)
     transactions: list[TransactionView] = field(default_factory=list)
@@ -103,10 +107,10 @@ def customer_panel(session: Session, *, ticket: Ticket) -> CustomerPanel:
     user = identity_users.get_user(session, user_id)
     if user is None:
         raise NotFound()
-    standing = wallet_service.standing(session, user_id)
-    snapshot = wallet_service.usage_snapshot(session, user_id=user_id)
+    standing = wallet_standing.standing(session, user_id)
+    snapshot = wallet_usage.usage_snapshot(session, user_id=user_id)
     limits = [
-        wallet_service.limit_usage(
+        wallet_usage.limit_usage(
             session,
             user_id=user_id,
             op_type=op,
@@ -126,11 +130,11 @@ def customer_panel(session: Session, *, ticket: Ticket) -> CustomerPanel:
             if m.kind == "card"
             else f"{m.bank_name} {mask_account(m.last4)}",
         )
-        for m in wallet_service.list_payment_methods(session, user_id=user_id)
+        for m in wallet_methods.list_payment_methods(session, user_id=user_id)
     ]
     linked = set(ticket.references or [])
-    recent = wallet_service.history(
-        session, user_id=user_id, filters=wallet_service.HistoryFilter(), limit=RECENT_TRANSACTIONS
+    recent = wallet_history.history(
+        session, user_id=user_id, filters=wallet_history.HistoryFilter(), limit=RECENT_TRANSACTIONS
     )
     seen = {a.reference for a in recent}
     rows = list(recent)
@@ -138,9 +142,9 @@ def customer_panel(session: Session, *, ticket: Ticket) -> CustomerPanel:
     for reference in ticket.references or []:
         if reference in seen:
             continue
-        op = wallet_service.find_by_reference(session, reference)
+        op = wallet_provider_events.find_by_reference(session, reference)
         activity = (
-            wallet_service.activity_for(session, user_id=user_id, operation_id=op.id)
+            wallet_history.activity_for(session, user_id=user_id, operation_id=op.id)
             if op is not None
             else None
         )

@@ -1,14 +1,14 @@
-"""Wallet JSON API under /api/v1/wallet (and the provider webhook). Every POST that moves
-money takes an Idempotency-Key header."""
+"""Wallet JSON API under /api/v1/wallet (merchant, staff and webhook endpoints: merchant_api,
+admin_api, webhook_api). Every POST that moves money takes an Idempotency-Key header."""
 
 from __future__ import annotations
 
 import base64
 from dataclasses import asdict, dataclass
-from datetime import date, datetime, timedelta
+from datetime import date, datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Header, Path, Query, Request
+from fastapi import APIRouter, Depends, Header, Query
 from fastapi import Path as PathParam
 from starlette.responses import JSONResponse, Response
 
@@ -17,27 +17,39 @@ from okpay.core.errors import ValidationFailed
 from okpay.core.i18n import N_
 from okpay.core.money import check_currency, parse_amount, to_decimal_string
 from okpay.identity.access import CurrentUser, require_role
-from okpay.identity.models import Role, User
+from okpay.identity.models import Role
 from okpay.settings import get_settings
-from okpay.wallet import flows, intents, ledger, reconciliation, service
+from okpay.wallet import (
+    batch,
+    fees,
+    flows,
+    fx_transfers,
+    intents,
+    ledger,
+    methods,
+    statements,
+    transfers,
+    usage,
+)
+from okpay.wallet import history as wallet_history
 from okpay.wallet import schemas as s
 from okpay.wallet.models import Merchant, PaymentIntent
 from okpay.wallet.providers import get_provider
 from okpay.web.deps import DbSession
 
 router = APIRouter(prefix="/api/v1/wallet", tags=["wallet"])
-webhooks = APIRouter(prefix="/api/v1/webhooks", tags=["webhooks"])
-admin = APIRouter(prefix="/api/v1/admin", tags=["admin"])
-merchant = APIRouter(prefix="/api/v1/merchant", tags=["merchant"])
+
 
 IdemKey = Annotated[
     str | None, Header(alias="Idempotency-Key", description="Unique per money-moving request")
 ]
+
+
 require_staff = require_role(Role.supervisor, Role.admin)
-Staff = Annotated[User, Depends(require_staff)]
 
 
-def _answer(answer: flows.Answer) -> JSONResponse:
+def json_answer(answer: flows.Answer) -> JSONResponse:
+    """A flows answer (body and status, possibly replayed) as a JSON response."""
     return JSONResponse(answer.body, status_code=answer.status)
 
 
@@ -61,7 +73,7 @@ def balances(user: CurrentUser, db: DbSession) -> list[s.BalanceOut]:
 def payment_methods(user: CurrentUser, db: DbSession) -> list[s.PaymentMethodOut]:
     return [
         s.PaymentMethodOut.model_validate(m)
-        for m in service.list_payment_methods(db, user_id=user.id)
+        for m in methods.list_payment_methods(db, user_id=user.id)
     ]
 
 
@@ -69,14 +81,14 @@ def payment_methods(user: CurrentUser, db: DbSession) -> list[s.PaymentMethodOut
 def add_card(body: s.CardIn, user: CurrentUser, db: DbSession) -> s.PaymentMethodOut:
     """Tokenise a card with the provider; only the token, brand, expiry and last four are kept."""
     token = get_provider().tokenize_card(body.card_number, body.exp_month, body.exp_year, body.cvc)
-    method = service.do_add_card(db, user_id=user.id, token=token, holder_name=body.holder_name)
+    method = methods.do_add_card(db, user_id=user.id, token=token, holder_name=body.holder_name)
     return s.PaymentMethodOut.model_validate(method)
 
 
 @router.post("/payment-methods/bank-accounts", response_model=s.PaymentMethodOut, status_code=201)
 def add_bank_account(body: s.BankAccountIn, user: CurrentUser, db: DbSession) -> s.PaymentMethodOut:
     token = get_provider().register_bank_account(body.account_number)
-    method = service.do_add_bank_account(
+    method = methods.do_add_bank_account(
         db,
         user_id=user.id,
         provider_token=token,
@@ -89,7 +101,7 @@ def add_bank_account(body: s.BankAccountIn, user: CurrentUser, db: DbSession) ->
 
 @router.delete("/payment-methods/{method_id}", status_code=204)
 def remove_payment_method(method_id: DbId, user: CurrentUser, db: DbSession) -> Response:
-    service.do_remove_payment_method(db, user_id=user.id, method_id=method_id)
+    methods.do_remove_payment_method(db, user_id=user.id, method_id=method_id)
     return Response(status_code=204)
 
 
@@ -106,7 +118,7 @@ def transfer(
     amount, currency = _amount(body)
     idem = flows.idempotency(user.id, idempotency_key, "transfer", body.model_dump())
     if body.quote_id is not None:
-        return _answer(
+        return json_answer(
             flows.fx_transfer(
                 idem,
                 sender_id=user.id,
@@ -115,7 +127,7 @@ def transfer(
                 note=body.note,
             )
         )
-    return _answer(
+    return json_answer(
         flows.transfer(
             idem,
             sender_id=user.id,
@@ -136,7 +148,7 @@ def transfer_batch(
     error. One Idempotency-Key covers the whole batch."""
     idem = flows.idempotency(user.id, idempotency_key, "transfer_batch", body.model_dump())
     items = [
-        service.BatchItem(
+        batch.BatchItem(
             recipient=i.recipient,
             amount=i.amount,
             currency=i.currency,
@@ -145,7 +157,7 @@ def transfer_batch(
         )
         for i in body.transfers
     ]
-    return _answer(flows.transfer_batch(idem, sender_id=user.id, items=items))
+    return json_answer(flows.transfer_batch(idem, sender_id=user.id, items=items))
 
 
 @router.post("/transfers/review", response_model=s.TransferReviewOut)
@@ -157,8 +169,8 @@ def transfer_review(
     not paid before uses the sender's recipient-lookup budget (429 when spent), and their
     name comes back masked."""
     amount, currency = _amount(body)
-    preview = service.preview_transfer(db, sender_id=user.id, amount=amount, currency=currency)
-    _target, label, known = service.review_recipient(
+    preview = transfers.preview_transfer(db, sender_id=user.id, amount=amount, currency=currency)
+    _target, label, known = transfers.review_recipient(
         db, sender_id=user.id, recipient=body.recipient
     )
     return s.TransferReviewOut(
@@ -177,7 +189,7 @@ def fx_quote(body: s.FxQuoteIn, user: CurrentUser, db: DbSession) -> s.FxQuoteOu
     """Quote a transfer into another currency; send its id as `quote_id` to /transfers
     within its validity (the transfer then moves exactly the quoted amounts)."""
     amount, currency = _amount(body)
-    q = service.do_quote_fx(
+    q = fx_transfers.do_quote_fx(
         db,
         user_id=user.id,
         source_currency=currency,
@@ -203,7 +215,7 @@ def pay_merchant(
     """Pay a merchant's payment intent: exactly the amount the merchant set, once. There is
     no way to pay a merchant an amount of your own choosing."""
     idem = flows.idempotency(user.id, idempotency_key, "payment", body.model_dump())
-    return _answer(flows.payment(idem, payer_id=user.id, intent=body.intent))
+    return json_answer(flows.payment(idem, payer_id=user.id, intent=body.intent))
 
 
 @router.get("/payment-intents/{intent_id}", response_model=s.IntentOut)
@@ -235,128 +247,7 @@ def intent_out(db: DbSession, intent: PaymentIntent, *, for_merchant: bool) -> s
     )
 
 
-def merchant_from_key(
-    db: DbSession,
-    authorization: Annotated[str | None, Header(description="Bearer okmk_… (merchant key)")] = None,
-) -> tuple[Merchant, int]:
-    merchant_row, key = intents.authenticate(db, authorization)
-    return merchant_row, key.id
-
-
-MerchantByKey = Annotated[tuple[Merchant, int], Depends(merchant_from_key)]
-
-
-@merchant.post("/intents", response_model=s.IntentOut, status_code=201)
-def create_intent(body: s.IntentIn, caller: MerchantByKey, db: DbSession) -> s.IntentOut:
-    """Create a payment intent (merchant API key): the amount your customer will pay for an
-    order. Send the customer to `checkout_url`; they come back to `return_url` after paying.
-    Check the outcome with `GET /api/v1/merchant/intents/{id}`."""
-    merchant_row, key_id = caller
-    currency = check_currency(body.currency)
-    intent = intents.do_create_intent(
-        db,
-        merchant=merchant_row,
-        api_key_id=key_id,
-        order_id=body.order_id,
-        amount=parse_amount(body.amount, currency),
-        currency=currency,
-        return_url=body.return_url,
-        description=body.description,
-        expires_in=timedelta(minutes=body.expires_in_minutes),
-    )
-    return intent_out(db, intent, for_merchant=True)
-
-
-@merchant.get("/intents/{intent_id}", response_model=s.IntentOut)
-def get_intent(intent_id: str, caller: MerchantByKey, db: DbSession) -> s.IntentOut:
-    """An intent's status (open, paid, cancelled, expired) and, once paid, its payment."""
-    intent = intents.get_intent_for_merchant(db, merchant=caller[0], token=intent_id)
-    return intent_out(db, intent, for_merchant=True)
-
-
-@merchant.post("/intents/{intent_id}/cancel", response_model=s.IntentOut)
-def cancel_intent(intent_id: str, caller: MerchantByKey, db: DbSession) -> s.IntentOut:
-    """Cancel an unpaid intent (a paid one is refunded instead)."""
-    intent = intents.do_cancel_intent(db, merchant=caller[0], token=intent_id)
-    return intent_out(db, intent, for_merchant=True)
-
-
 KeyId = Annotated[int, PathParam(ge=1, le=2_147_483_647)]
-
-
-@merchant.get("/keys", response_model=list[s.ApiKeyOut])
-def list_keys(
-    merchant_code: Annotated[str, Query(alias="merchant", max_length=40)],
-    user: CurrentUser,
-    db: DbSession,
-) -> list[s.ApiKeyOut]:
-    """Your merchant's API keys (never the keys themselves)."""
-    owned = intents.merchant_for_owner(db, user_id=user.id, code=merchant_code)
-    return [s.ApiKeyOut.model_validate(k) for k in intents.list_keys(db, merchant=owned)]
-
-
-@merchant.post("/keys", response_model=s.ApiKeyCreatedOut, status_code=201)
-def create_key(body: s.ApiKeyIn, user: CurrentUser, db: DbSession) -> s.ApiKeyCreatedOut:
-    """A new API key for a merchant you own. The key is in this answer only: store it."""
-    owned = intents.merchant_for_owner(db, user_id=user.id, code=body.merchant)
-    key, secret = intents.do_create_key(db, merchant=owned, label=body.label, actor_user_id=user.id)
-    return s.ApiKeyCreatedOut(**s.ApiKeyOut.model_validate(key).model_dump(), key=secret)
-
-
-@merchant.post("/keys/{key_id}/rotate", response_model=s.ApiKeyCreatedOut, status_code=201)
-def rotate_key(
-    key_id: KeyId,
-    merchant_code: Annotated[str, Query(alias="merchant", max_length=40)],
-    user: CurrentUser,
-    db: DbSession,
-) -> s.ApiKeyCreatedOut:
-    """Revoke a key and create its replacement (shown once)."""
-    owned = intents.merchant_for_owner(db, user_id=user.id, code=merchant_code)
-    key, secret = intents.do_rotate_key(db, merchant=owned, key_id=key_id, actor_user_id=user.id)
-    return s.ApiKeyCreatedOut(**s.ApiKeyOut.model_validate(key).model_dump(), key=secret)
-
-
-@merchant.post("/keys/{key_id}/revoke", response_model=s.ApiKeyOut)
-def revoke_key(
-    key_id: KeyId,
-    merchant_code: Annotated[str, Query(alias="merchant", max_length=40)],
-    user: CurrentUser,
-    db: DbSession,
-) -> s.ApiKeyOut:
-    """Revoke a key at once: requests made with it are refused from now on."""
-    owned = intents.merchant_for_owner(db, user_id=user.id, code=merchant_code)
-    key = intents.do_revoke_key(db, merchant=owned, key_id=key_id, actor_user_id=user.id)
-    return s.ApiKeyOut.model_validate(key)
-
-
-@merchant.put("/return-hosts", response_model=list[str])
-def set_return_hosts(body: s.ReturnHostsIn, user: CurrentUser, db: DbSession) -> list[str]:
-    """Pin the hosts your intents' return URLs may point at (empty list: any https host)."""
-    owned = intents.merchant_for_owner(db, user_id=user.id, code=body.merchant)
-    intents.do_set_return_hosts(db, merchant=owned, hosts=body.hosts, actor_user_id=user.id)
-    return list(owned.return_hosts or [])
-
-
-@merchant.post("/payments/{reference}/refunds", response_model=s.OperationOut, status_code=201)
-def refund_payment(
-    reference: str,
-    body: s.RefundIn,
-    user: CurrentUser,
-    db: DbSession,
-    idempotency_key: IdemKey = None,
-) -> JSONResponse:
-    """Refund a payment to your merchant, in full or in part (never more than was paid)."""
-    payment = service.merchant_for_owner(db, user_id=user.id, payment_reference=reference)
-    amount = parse_amount(body.amount, payment.currency) if body.amount else None
-    db.rollback()
-    idem = flows.idempotency(
-        user.id, idempotency_key, "refund", {"ref": reference, **body.model_dump()}
-    )
-    return _answer(
-        flows.refund(
-            idem, actor_id=user.id, payment_reference=reference, amount=amount, reason=body.reason
-        )
-    )
 
 
 @router.post("/topups/card", response_model=s.OperationOut, status_code=201)
@@ -366,7 +257,7 @@ def card_topup(
     """Charge a saved card. A declined card answers 201 with status failed and the reason."""
     amount, currency = _amount(body)
     idem = flows.idempotency(user.id, idempotency_key, "topup_card", body.model_dump())
-    return _answer(
+    return json_answer(
         flows.card_topup(
             idem,
             user_id=user.id,
@@ -384,7 +275,7 @@ def bank_topup(
     """Announce a bank transfer: quote the returned reference in the transfer's memo."""
     amount, currency = _amount(body)
     idem = flows.idempotency(user.id, idempotency_key, "topup_bank", body.model_dump())
-    return _answer(flows.bank_topup(idem, user_id=user.id, amount=amount, currency=currency))
+    return json_answer(flows.bank_topup(idem, user_id=user.id, amount=amount, currency=currency))
 
 
 @router.post("/withdrawals", response_model=s.OperationOut, status_code=201)
@@ -394,7 +285,7 @@ def withdraw(
     """Hold the amount and fee and pay out to a saved bank account (settled by webhook)."""
     amount, currency = _amount(body)
     idem = flows.idempotency(user.id, idempotency_key, "withdrawal", body.model_dump())
-    return _answer(
+    return json_answer(
         flows.withdrawal(
             idem,
             user_id=user.id,
@@ -414,11 +305,11 @@ def cancel_withdrawal(reference: str, user: CurrentUser) -> JSONResponse:
 
 @router.get("/operations/{reference}", response_model=s.OperationOut)
 def operation(reference: str, user: CurrentUser, db: DbSession) -> s.OperationOut:
-    op = service.get_operation_for_user(db, user_id=user.id, reference=reference)
+    op = wallet_history.get_operation_for_user(db, user_id=user.id, reference=reference)
     return s.operation_out(
         op,
         viewer_id=user.id,
-        activity=service.activity_for(db, user_id=user.id, operation_id=op.id),
+        activity=wallet_history.activity_for(db, user_id=user.id, operation_id=op.id),
     )
 
 
@@ -438,7 +329,7 @@ def fee_quote(
         )
     currency = check_currency(currency)
     minor = parse_amount(amount, currency)
-    q = service.quote_fee(
+    q = fees.quote_fee(
         db, user_id=user.id, operation=operation, method=method, amount=minor, currency=currency
     )
     return s.FeeQuoteOut(
@@ -457,7 +348,7 @@ def limits(user: CurrentUser, db: DbSession) -> list[dict[str, Any]]:
     """Per-transaction, daily and monthly limits in CNY, with what is used and when it resets."""
     out = []
     for op_type in ("topup", "withdrawal", "transfer", "payment"):
-        u = service.limit_usage(db, user_id=user.id, op_type=op_type, level=user.verification_level)
+        u = usage.limit_usage(db, user_id=user.id, op_type=op_type, level=user.verification_level)
         out.append(
             {
                 "operation": op_type,
@@ -510,7 +401,7 @@ class HistoryQuery:
     max_amount: str | None = None
     q: str | None = None
 
-    def filters(self) -> service.HistoryFilter:
+    def filters(self) -> wallet_history.HistoryFilter:
         """Checked filters; amounts are read in the chosen currency (CNY when none is)."""
         cur = check_currency(self.currency) if self.currency else None
         amount_currency = cur or "CNY"
@@ -518,7 +409,7 @@ class HistoryQuery:
         def amount(value: str | None, field: str) -> int | None:
             return parse_amount(value, amount_currency, field=field) if value else None
 
-        return service.HistoryFilter(
+        return wallet_history.HistoryFilter(
             start=self.start,
             end=self.end,
             type=self.type or None,
@@ -546,7 +437,7 @@ def history(
 ) -> s.HistoryPage:
     """Your transaction history, newest first, with filters and keyset pagination."""
     filters = query.filters()
-    rows = service.history(
+    rows = wallet_history.history(
         db, user_id=user.id, filters=filters, limit=limit + 1, before=decode_cursor(cursor)
     )
     page, more = rows[:limit], len(rows) > limit
@@ -561,7 +452,7 @@ def history(
 )
 def history_export(user: CurrentUser, db: DbSession, query: HistoryParams) -> Response:
     """The filtered history as CSV (text cells that could run as formulas are neutralised)."""
-    return csv_response(service.export_csv(db, user_id=user.id, filters=query.filters()))
+    return csv_response(statements.export_csv(db, user_id=user.id, filters=query.filters()))
 
 
 def csv_response(body: str) -> Response:
@@ -570,128 +461,3 @@ def csv_response(body: str) -> Response:
         media_type="text/csv; charset=utf-8",
         headers={"Content-Disposition": 'attachment; filename="okpay-transactions.csv"'},
     )
-
-
-@webhooks.post(
-    "/sandbox",
-    include_in_schema=True,
-    openapi_extra={
-        "parameters": [
-            {
-                "name": "OKPay-Signature",
-                "in": "header",
-                "required": True,
-                "schema": {"type": "string", "maxLength": 512},
-                "description": "t=<unix seconds>,v1=<hex HMAC-SHA256 of 't.body'>",
-            }
-        ],
-        "requestBody": {
-            "required": True,
-            "content": {"application/json": {"schema": s.ProviderEventIn.model_json_schema()}},
-        },
-    },
-    responses={400: {"description": "bad signature header or body (a specific error code)"}},
-)
-async def sandbox_webhook(request: Request) -> JSONResponse:
-    """Events from the payment provider, signed with `OKPay-Signature: t=…,v1=…`. A bad
-    signature header or a body that does not fit the event's schema is a 400 with a
-    specific code; an event that does not match the ledger is answered
-    `reconciliation_exception` and recorded for operators, never applied."""
-    from starlette.concurrency import run_in_threadpool
-
-    body = await request.body()
-    raw = get_provider().verify_webhook(body, request.headers.get("okpay-signature", ""))
-    event = s.parse_provider_event(raw)
-    outcome = await run_in_threadpool(flows.handle_provider_event, event)
-    return JSONResponse(outcome.as_json())
-
-
-@admin.post("/users/{user_id}/restrict", status_code=204)
-def admin_restrict(user_id: DbId, body: s.RestrictIn, staff: Staff, db: DbSession) -> Response:
-    """Block some operations for compliance; the customer sees the reason."""
-    service.do_restrict(
-        db, user_id=user_id, blocked=body.blocked, reason=body.reason, actor_user_id=staff.id
-    )
-    return Response(status_code=204)
-
-
-@admin.post("/users/{user_id}/freeze", status_code=204)
-def admin_freeze(user_id: DbId, body: s.FreezeIn, staff: Staff, db: DbSession) -> Response:
-    """Fraud: nothing leaves the account until released."""
-    service.do_freeze(db, user_id=user_id, reason=body.reason, actor_user_id=staff.id)
-    return Response(status_code=204)
-
-
-@admin.post("/users/{user_id}/release", status_code=204)
-def admin_release(user_id: DbId, staff: Staff, db: DbSession) -> Response:
-    """Lift a freeze and every restriction."""
-    service.do_release(db, user_id=user_id, actor_user_id=staff.id)
-    return Response(status_code=204)
-
-
-@admin.post("/users/{user_id}/limits", status_code=204)
-def admin_limit_override(
-    user_id: DbId, body: s.LimitOverrideIn, staff: Staff, db: DbSession
-) -> Response:
-    """Set a customer's limits for one operation after a review (amounts in CNY)."""
-
-    def cny(value: str | None, field: str) -> int | None:
-        return parse_amount(value, "CNY", field=field) if value else None
-
-    service.do_grant_limit_override(
-        db,
-        user_id=user_id,
-        op_type=body.op_type,
-        reason=body.reason,
-        actor_user_id=staff.id,
-        per_transaction=cny(body.per_transaction, "per_transaction"),
-        daily=cny(body.daily, "daily"),
-        monthly=cny(body.monthly, "monthly"),
-        days=body.days,
-    )
-    return Response(status_code=204)
-
-
-@admin.get("/reconciliation", response_model=s.ReconciliationListOut)
-def reconciliation_list(
-    staff: Staff,
-    db: DbSession,
-    status: Annotated[str, Query(max_length=10, description="open, resolved or all")] = "open",
-    before: Annotated[int | None, Query(ge=1, le=2**53, description="Page: ids below")] = None,
-    limit: Annotated[int, Query(ge=1, le=200)] = 50,
-) -> s.ReconciliationListOut:
-    """Provider events that did not match the ledger, newest first (supervisors, admins)."""
-    rows, next_before = reconciliation.list_exceptions(
-        db, status=status, before=before, limit=limit
-    )
-    refs = reconciliation.operation_references(db, rows)
-    return s.ReconciliationListOut(
-        items=[reconciliation.exception_out(r, refs.get(r.operation_id or 0)) for r in rows],
-        open_count=reconciliation.open_count(db),
-        next_before=next_before,
-    )
-
-
-@admin.get("/reconciliation/{exception_id}", response_model=s.ReconciliationExceptionOut)
-def reconciliation_detail(
-    exception_id: Annotated[int, Path(ge=1, le=2**53)], staff: Staff, db: DbSession
-) -> s.ReconciliationExceptionOut:
-    row = reconciliation.get_exception(db, exception_id)
-    refs = reconciliation.operation_references(db, [row])
-    return reconciliation.exception_out(row, refs.get(row.operation_id or 0))
-
-
-@admin.post("/reconciliation/{exception_id}/resolve", response_model=s.ReconciliationExceptionOut)
-def reconciliation_resolve(
-    exception_id: Annotated[int, Path(ge=1, le=2**53)],
-    body: s.ReconciliationResolveIn,
-    staff: Staff,
-    db: DbSession,
-) -> s.ReconciliationExceptionOut:
-    """Close an exception with a note saying what was decided and done (audited). Moving
-    money for it is a separate, reviewed proposal."""
-    row = reconciliation.do_resolve(
-        db, exception_id=exception_id, note=body.note, actor_user_id=staff.id
-    )
-    refs = reconciliation.operation_references(db, [row])
-    return reconciliation.exception_out(row, refs.get(row.operation_id or 0))

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from okpay.wallet.service import BalancePoint
+from okpay.wallet.statements import BalancePoint
 
 WIDTH, HEIGHT = 640, 200
 LEFT, RIGHT, TOP, BOTTOM = 8, 8, 12, 24  # room for the date labels under the plot

@@ -48,11 +48,11 @@ def _operator_action() -> Iterator[Session]:
 def show(email: Annotated[str, typer.Argument(help="The customer's e-mail address.")]) -> None:
     """Balances, status, restrictions and the latest operations of a customer."""
     from okpay.db import get_database
-    from okpay.wallet import ledger, service
+    from okpay.wallet import history, ledger, standing
 
     with get_database().unit_of_work(write=False) as session:
         uid = _user_id(session, email)
-        s = service.standing(session, uid)
+        s = standing.standing(session, uid)
         typer.echo(
             f"{email}: status={s.status} level={s.verification_level}"
             f" reason={s.status_reason or '-'}"
@@ -64,7 +64,7 @@ def show(email: Annotated[str, typer.Argument(help="The customer's e-mail addres
                 f"  {a.currency} balance {to_decimal_string(a.balance, a.currency)}"
                 f" held {to_decimal_string(a.held, a.currency)}"
             )
-        for row in service.history(session, user_id=uid, filters=service.HistoryFilter(), limit=10):
+        for row in history.history(session, user_id=uid, filters=history.HistoryFilter(), limit=10):
             typer.echo(
                 f"  {row.created_at:%Y-%m-%d %H:%M} {row.reference} {row.type:<10} {row.status:<9}"
                 f" {to_decimal_string(row.amount, row.currency):>12} {row.currency}"
@@ -78,10 +78,10 @@ def restrict(
     reason: Annotated[str, typer.Option(help="Shown to the customer.")],
 ) -> None:
     """Block some operations (compliance), with a reason the customer sees."""
-    from okpay.wallet import service
+    from okpay.wallet import standing
 
     with _operator_action() as session:
-        service.do_restrict(
+        standing.do_restrict(
             session,
             user_id=_user_id(session, email),
             blocked=block,
@@ -97,10 +97,10 @@ def freeze(
     reason: Annotated[str, typer.Option(help="Shown to the customer.")],
 ) -> None:
     """Freeze an account (fraud): nothing leaves it until released."""
-    from okpay.wallet import service
+    from okpay.wallet import standing
 
     with _operator_action() as session:
-        service.do_freeze(
+        standing.do_freeze(
             session, user_id=_user_id(session, email), reason=reason, actor_user_id=None
         )
     typer.echo(f"{email}: frozen")
@@ -112,10 +112,12 @@ def release(
     note: Annotated[str, typer.Option(help="Why (audit log).")] = "",
 ) -> None:
     """Lift a freeze and every restriction."""
-    from okpay.wallet import service
+    from okpay.wallet import standing
 
     with _operator_action() as session:
-        service.do_release(session, user_id=_user_id(session, email), actor_user_id=None, note=note)
+        standing.do_release(
+            session, user_id=_user_id(session, email), actor_user_id=None, note=note
+        )
     typer.echo(f"{email}: active")
 
 
@@ -132,11 +134,13 @@ def merchant_create(
     ] = None,
 ) -> None:
     """Create a merchant customers can pay (through payment intents its server creates)."""
-    from okpay.wallet import intents, service
+    from okpay.wallet import intents, merchants
 
     with _operator_action() as session:
         owner_id = _user_id(session, owner) if owner else None
-        merchant = service.do_create_merchant(session, code=code, name=name, owner_user_id=owner_id)
+        merchant = merchants.do_create_merchant(
+            session, code=code, name=name, owner_user_id=owner_id
+        )
         if return_host:
             intents.do_set_return_hosts(
                 session, merchant=merchant, hosts=return_host, actor_user_id=None
@@ -148,9 +152,9 @@ def merchant_create(
 
 
 def _merchant(session: Session, code: str) -> Merchant:
-    from okpay.wallet import service
+    from okpay.wallet import merchants
 
-    merchant = service.find_merchant(session, code)
+    merchant = merchants.find_merchant(session, code)
     if merchant is None:
         typer.echo(f"no merchant {code}", err=True)
         raise typer.Exit(1)
@@ -242,12 +246,12 @@ def refund(
 ) -> None:
     """Refund a merchant payment (staff), audited."""
     from okpay.core.money import parse_amount
-    from okpay.wallet import service
+    from okpay.wallet import merchants, provider_events
 
     with _operator_action() as session:
-        payment = service.find_by_reference(session, reference)
+        payment = provider_events.find_by_reference(session, reference)
         minor = parse_amount(amount, payment.currency) if (amount and payment) else None
-        result = service.do_refund(
+        result = merchants.do_refund(
             session, payment_reference=reference, amount=minor, actor_user_id=None, reason=reason
         )
     typer.echo(
@@ -270,13 +274,13 @@ def set_limit(
 ) -> None:
     """Raise (or lower) one customer's limits after a review; audited."""
     from okpay.core.money import parse_amount
-    from okpay.wallet import service
+    from okpay.wallet import overrides
 
     def cny(value: str | None) -> int | None:
         return parse_amount(value, "CNY") if value else None
 
     with _operator_action() as session:
-        service.do_grant_limit_override(
+        overrides.do_grant_limit_override(
             session,
             user_id=_user_id(session, email),
             op_type=operation,

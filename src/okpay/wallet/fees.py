@@ -3,14 +3,20 @@ public fees page and the help centre.
 
 A fee is percent (in basis points) plus a fixed part, kept between a minimum and a maximum,
 per operation and method, domestic or cross-border. Discounts: a 30-day volume tier, loyalty
-by account age, and promotions with a date window; the best single discount applies."""
+by account age, and promotions with a date window; the best single discount applies
+(:func:`quote_fee`: what a user pays now, from their recent usage)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date, datetime
 
+from sqlalchemy.orm import Session
+
+from okpay.core import clock
 from okpay.core.i18n import N_
+from okpay.identity import directory as identity_directory
+from okpay.wallet import usage
 
 
 @dataclass(frozen=True)
@@ -164,3 +170,37 @@ def quote(
     base = compute_fee(rule, chargeable, currency) if chargeable else 0
     fee = base - (base * discount.percent_off) // 100 if discount and base else base
     return FeeQuote(fee=fee, base_fee=base, discount=discount if fee != base else None, rule=rule)
+
+
+def _fee_discount(snapshot: usage.UsageSnapshot, created_at: datetime) -> Discount | None:
+    return best_discount(
+        volume_cny_30d=snapshot.volume_30d(), account_created=created_at, today=snapshot.today
+    )
+
+
+def quote_fee(
+    session: Session,
+    *,
+    user_id: int,
+    operation: str,
+    method: str,
+    amount: int,
+    currency: str,
+    cross_border: bool = False,
+    snapshot: usage.UsageSnapshot | None = None,
+    created_at: datetime | None = None,
+) -> FeeQuote:
+    """The fee a user would pay now, with the best discount they qualify for."""
+    if created_at is None:
+        state = identity_directory.account_state(session, user_id)
+        created_at = state.created_at if state else clock.now()
+    snap = snapshot or usage.usage_snapshot(session, user_id=user_id)
+    return quote(
+        operation,
+        method,
+        "cross_border" if cross_border else "domestic",
+        amount,
+        currency,
+        discount=_fee_discount(snap, created_at),
+        used_this_month_cny=snap.month(operation),
+    )

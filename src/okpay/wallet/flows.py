@@ -32,8 +32,19 @@ from okpay.core.errors import Conflict, DomainError, RateLimited, ValidationFail
 from okpay.core.i18n import N_
 from okpay.db import get_database
 from okpay.settings import get_settings
-from okpay.wallet import intents, reconciliation, service
-from okpay.wallet.models import IdempotencyRecord, OperationStatus, PaymentMethod
+from okpay.wallet import batch as wallet_batch
+from okpay.wallet import (
+    errors,
+    fx_transfers,
+    intents,
+    merchants,
+    provider_events,
+    reconciliation,
+    topups,
+    transfers,
+    withdrawals,
+)
+from okpay.wallet.models import IdempotencyRecord, Operation, OperationStatus, PaymentMethod
 from okpay.wallet.providers import ProviderUnavailable, get_provider
 from okpay.wallet.schemas import ProviderEvent
 
@@ -380,7 +391,7 @@ def prune_keys(session: Session, *, batch: int = 5000) -> int:
 def operation_body(session: Session, operation_id: int, *, user_id: int) -> dict[str, Any]:
     from okpay.wallet.schemas import operation_out
 
-    op = session.get(service.Operation, operation_id)
+    op = session.get(Operation, operation_id)
     assert op is not None
     session.refresh(op)
     return operation_out(op, viewer_id=user_id).model_dump(mode="json")
@@ -397,7 +408,7 @@ def single_step(
             op_id, reference = step(session)
             viewer = viewer_id
             if viewer is None:
-                op = session.get(service.Operation, op_id)
+                op = session.get(Operation, op_id)
                 viewer = op.user_id if op is not None and op.user_id is not None else 0
             answer = Answer(201, operation_body(session, op_id, user_id=viewer))
             finish(session, answer, reference)
@@ -412,7 +423,7 @@ def transfer(
     idem: Idempotency, *, sender_id: int, recipient: str, amount: int, currency: str, note: str
 ) -> Answer:
     def step(session: Session) -> tuple[int, str]:
-        result = service.do_transfer(
+        result = transfers.do_transfer(
             session,
             sender_id=sender_id,
             recipient=recipient,
@@ -425,14 +436,16 @@ def transfer(
     return single_step(idem, viewer_id=sender_id, step=step)
 
 
-def transfer_batch(idem: Idempotency, *, sender_id: int, items: list[service.BatchItem]) -> Answer:
+def transfer_batch(
+    idem: Idempotency, *, sender_id: int, items: list[wallet_batch.BatchItem]
+) -> Answer:
     """Up to 1000 transfers in one unit of work, each settled or refused on its own; one
     Idempotency-Key answers for the whole batch."""
     from okpay.wallet.schemas import batch_out
 
     def work(finish: Callable[[Session, Answer, str | None], None]) -> Answer:
         def run(session: Session) -> Answer:
-            outcomes = service.do_transfer_batch(session, sender_id=sender_id, items=items)
+            outcomes = wallet_batch.do_transfer_batch(session, sender_id=sender_id, items=items)
             body = batch_out([i.client_ref for i in items], outcomes)
             answer = Answer(200, body.model_dump(mode="json"))
             finish(session, answer, None)
@@ -447,7 +460,7 @@ def fx_transfer(
     idem: Idempotency, *, sender_id: int, recipient: str, quote_id: int, note: str
 ) -> Answer:
     def step(session: Session) -> tuple[int, str]:
-        result = service.do_transfer_fx(
+        result = fx_transfers.do_transfer_fx(
             session, sender_id=sender_id, recipient=recipient, quote_id=quote_id, note=note
         )
         return result.operation_id, result.reference
@@ -471,7 +484,7 @@ def refund(
     """Refund as the merchant: the answer shows the refund as its customer sees it."""
 
     def step(session: Session) -> tuple[int, str]:
-        result = service.do_refund(
+        result = merchants.do_refund(
             session,
             payment_reference=payment_reference,
             amount=amount,
@@ -493,7 +506,7 @@ def _resume(session: Session, idem: Idempotency) -> tuple[int, str, str | None] 
     made is not made twice."""
     if not idem.resume_reference:
         return None
-    op = service.find_by_reference(session, idem.resume_reference)
+    op = provider_events.find_by_reference(session, idem.resume_reference)
     if op is None:
         return None
     method = session.get(PaymentMethod, op.payment_method_id) if op.payment_method_id else None
@@ -546,7 +559,7 @@ def card_topup(
     def work(finish: Callable[[Session, Answer, str | None], None]) -> Answer:
         op_id, reference, token = _begin_or_resume(
             idem,
-            lambda session: service.do_begin_card_topup(
+            lambda session: topups.do_begin_card_topup(
                 session,
                 user_id=user_id,
                 payment_method_id=payment_method_id,
@@ -570,9 +583,9 @@ def card_topup(
         def settle(session: Session) -> Answer:
             if failure is None:
                 assert external is not None
-                service.do_complete_topup(session, operation_id=op_id, external_ref=external)
+                topups.do_complete_topup(session, operation_id=op_id, external_ref=external)
             else:
-                service.do_fail_operation(
+                topups.do_fail_operation(
                     session, operation_id=op_id, failure_code=failure, external_ref=external
                 )
             answer = Answer(201, operation_body(session, op_id, user_id=user_id))
@@ -586,7 +599,7 @@ def card_topup(
 
 def bank_topup(idem: Idempotency, *, user_id: int, amount: int, currency: str) -> Answer:
     def step(session: Session) -> tuple[int, str]:
-        op = service.do_begin_bank_topup(session, user_id=user_id, amount=amount, currency=currency)
+        op = topups.do_begin_bank_topup(session, user_id=user_id, amount=amount, currency=currency)
         return op.id, op.reference
 
     return single_step(idem, viewer_id=user_id, step=step)
@@ -600,7 +613,7 @@ def withdrawal(
     def work(finish: Callable[[Session, Answer, str | None], None]) -> Answer:
         op_id, reference, token = _begin_or_resume(
             idem,
-            lambda session: service.do_begin_withdrawal(
+            lambda session: withdrawals.do_begin_withdrawal(
                 session,
                 user_id=user_id,
                 payment_method_id=payment_method_id,
@@ -617,11 +630,11 @@ def withdrawal(
 
         def record(session: Session) -> Answer:
             if payout is None:
-                service.do_fail_operation(
+                topups.do_fail_operation(
                     session, operation_id=op_id, failure_code="provider_unavailable"
                 )
             else:
-                service.set_external_ref(
+                provider_events.set_external_ref(
                     session, operation_id=op_id, external_ref=payout.provider_ref
                 )
             answer = Answer(201, operation_body(session, op_id, user_id=user_id))
@@ -640,20 +653,20 @@ def cancel_withdrawal(*, user_id: int, reference: str) -> dict[str, Any]:
     an unreachable provider changes nothing (cancel_unavailable). Returns the operation as
     its customer sees it."""
     op_id, payout_ref = in_transaction(
-        lambda s: service.check_cancel_withdrawal(s, user_id=user_id, reference=reference)
+        lambda s: withdrawals.check_cancel_withdrawal(s, user_id=user_id, reference=reference)
     )
     provider = get_provider()
     try:
         stopped = provider.cancel_payout(payout_ref)
     except ProviderUnavailable as exc:
         log.warning("cancel of withdrawal %s: provider unavailable: %s", reference, exc)
-        raise service.CancelUnavailable() from None
+        raise errors.CancelUnavailable() from None
     if not stopped:
-        in_transaction(lambda s: service.do_mark_payout_in_flight(s, operation_id=op_id))
-        raise service.PayoutInFlight()
+        in_transaction(lambda s: withdrawals.do_mark_payout_in_flight(s, operation_id=op_id))
+        raise errors.PayoutInFlight()
 
     def release(session: Session) -> tuple[str, dict[str, Any]]:
-        op = service.do_cancel_withdrawal(session, user_id=user_id, reference=reference)
+        op = withdrawals.do_cancel_withdrawal(session, user_id=user_id, reference=reference)
         if op.status == OperationStatus.completed.value:
             # The provider reported it paid, then confirmed the cancel: an operator decides.
             reconciliation.record_cancel_after_paid(session, op=op, provider=provider.name)
@@ -661,7 +674,7 @@ def cancel_withdrawal(*, user_id: int, reference: str) -> dict[str, Any]:
 
     status, body = in_transaction(release)
     if status != OperationStatus.cancelled.value:
-        raise service.OperationNotCancellable()
+        raise errors.OperationNotCancellable()
     return body
 
 

@@ -6,7 +6,7 @@ intent's unguessable token; paying it moves exactly the intent's amount, once. A
 neither choose an amount nor block an order: only the merchant creates intents, an order may
 have several, and only the one that is paid makes the order paid.
 
-Like wallet.service, every function runs in the caller's unit of work and only flushes."""
+Like wallet.operations, every function runs in the caller's unit of work and only flushes."""
 
 from __future__ import annotations
 
@@ -24,7 +24,7 @@ from okpay.core.money import check_currency
 from okpay.core.security import hash_token, new_token
 from okpay.identity import validation as identity_validation
 from okpay.settings import get_settings
-from okpay.wallet import service
+from okpay.wallet import merchants, operations
 from okpay.wallet.models import (
     IntentStatus,
     Merchant,
@@ -213,9 +213,9 @@ def authenticate(session: Session, authorization: str | None) -> tuple[Merchant,
 
 def merchant_for_owner(session: Session, *, user_id: int, code: str) -> Merchant:
     """A merchant ``user_id`` owns; any other (or none) is NotFound."""
-    merchant = service.find_merchant(session, code)
+    merchant = merchants.find_merchant(session, code)
     if merchant is None or merchant.owner_user_id != user_id:
-        raise service.MerchantNotFound(field="merchant")
+        raise merchants.MerchantNotFound(field="merchant")
     return merchant
 
 
@@ -314,15 +314,15 @@ def do_create_intent(
         raise ValidationFailed(
             N_("The amount must be more than zero."), code="amount_not_positive", field="amount"
         )
-    order_id = service.check_order_id(order_id)
+    order_id = merchants.check_order_id(order_id)
     description = identity_validation.check_name(
         description or "", field="description", max_length=140
     )
     return_url = check_return_url(merchant, return_url)
     if not timedelta(minutes=1) <= expires_in <= MAX_EXPIRY:
         raise ExpiryInvalid(field="expires_in_minutes")
-    if service.order_is_paid(session, merchant_id=merchant.id, order_id=order_id):
-        raise service.OrderAlreadyPaid(field="order_id")
+    if merchants.order_is_paid(session, merchant_id=merchant.id, order_id=order_id):
+        raise merchants.OrderAlreadyPaid(field="order_id")
     now = clock.now()
     intent = PaymentIntent(
         token=INTENT_PREFIX + new_token(24),
@@ -392,7 +392,7 @@ def do_cancel_intent(session: Session, *, merchant: Merchant, token: str) -> Pay
     return intent
 
 
-def do_pay_intent(session: Session, *, payer_id: int, token: str) -> service.TransferResult:
+def do_pay_intent(session: Session, *, payer_id: int, token: str) -> operations.TransferResult:
     """Pay exactly what the intent asks, once. The intent row is locked first, so of two
     payers at once one pays and the other is told it is already paid."""
     intent = find_intent(session, token)
@@ -408,7 +408,7 @@ def do_pay_intent(session: Session, *, payer_id: int, token: str) -> service.Tra
         raise IntentExpired()
     merchant = session.get(Merchant, intent.merchant_id)
     assert merchant is not None
-    result = service.pay_merchant_order(
+    result = merchants.pay_merchant_order(
         session,
         payer_id=payer_id,
         merchant=merchant,

@@ -1,6 +1,6 @@
 """Limits per operation by verification level: per transaction, per day and per month (in the
-operation's currency, converted to CNY for the daily and monthly totals), plus per-account
-overrides granted after review."""
+operation's currency, converted to CNY for the daily and monthly totals). Per-account
+overrides granted after review: wallet.overrides; usage counted against limits: wallet.usage."""
 
 from __future__ import annotations
 

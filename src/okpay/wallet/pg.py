@@ -17,8 +17,8 @@ than the database spends on it. Here it is two statements sent straight to the d
 2. :func:`write_operations`: every write, chained as data-modifying CTEs over JSON arrays,
    one round trip for the whole batch, with a text that does not depend on its size.
 
-The checks between 1 and 2 are wallet.service's own, shared with every database. Other
-databases take the step-by-step path in wallet.service, with the same plans. A top-up that
+The checks between 1 and 2 are wallet.batch's own, shared with every database. Other
+databases take the step-by-step path in wallet.batch, with the same plans. A top-up that
 completes takes two as well: :func:`lock_pending` and :func:`settle`."""
 
 from __future__ import annotations
@@ -254,7 +254,7 @@ _SENDER_STATE = f"SELECT {_STATE_COLUMNS}\nFROM user_account u WHERE u.id = %(us
 # used only if that cannot have missed anything the locks were there to wait for: whatever
 # changes the sender's status, restrictions or usage for an operation also writes the
 # sender's balance row in its currency (movements update it; a freeze, restriction or
-# release rewrites every balance row of the customer, see wallet.service), so the state is
+# release rewrites every balance row of the customer, see wallet.standing), so the state is
 # current when each locked row of the sender is the version the snapshot sees (same xmin).
 # Otherwise (a transaction that touched the sender committed after the snapshot, or one we
 # waited for), :func:`find_and_lock` reads the state again in a second statement, which
@@ -451,7 +451,7 @@ def settle(
 
 # A pending operation settling against a system account: the operation locked first, then,
 # if it is still pending, its customer's account and the system account's shard in the
-# operation's currency, in id order (the order wallet.service's other paths take too).
+# operation's currency, in id order (the order the wallet's other paths take too).
 _LOCK_PENDING = """
 WITH o AS MATERIALIZED (
   SELECT id, status, amount, currency, account_id FROM wallet_operation

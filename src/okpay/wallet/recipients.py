@@ -8,7 +8,7 @@ in bulk which e-mail addresses and phone numbers belong to OKPay users, or who t
   Redis when configured); people already paid, and the sender themself, are free. The cost
   is counted before anything is answered and is the same whether the address exists, so a
   refusal (429) says nothing about existence;
-- wallet.service checks the sender's standing, limits and balance before the recipient, so
+- wallet.batch checks the sender's standing, limits and balance before the recipient, so
   an item that could not be sent anyway answers the same for a known and an unknown address;
 - until the sender has paid that person, the review shows the name masked as Alipay does
   ("*伟"; for names in Latin letters "J*** S.") next to the masked address: enough to
@@ -28,7 +28,9 @@ from okpay.core.i18n import N_
 from okpay.db import one_of
 from okpay.identity import directory as identity_directory
 from okpay.identity import validation as identity_validation
+from okpay.identity.models import AccountStatus
 from okpay.settings import get_settings
+from okpay.wallet import errors
 from okpay.wallet.models import Operation, OperationType
 
 HOUR, DAY = 3600.0, 86400.0
@@ -111,3 +113,16 @@ def review_label(recipient: identity_directory.Recipient, *, known: bool) -> str
     if known:
         return recipient.label
     return identity_validation.counterparty_label(mask_name(recipient.name), recipient.email)
+
+
+def check_recipient(
+    target: identity_directory.Recipient | None, *, sender_id: int
+) -> identity_directory.Recipient:
+    """Refuse a recipient who was not found, is the sender, or cannot receive."""
+    if target is None:
+        raise errors.RecipientNotFound(field="recipient")
+    if target.id == sender_id:
+        raise errors.TransferToSelf(field="recipient")
+    if target.status == AccountStatus.closed.value:
+        raise errors.RecipientCannotReceive(field="recipient")
+    return target

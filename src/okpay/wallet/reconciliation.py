@@ -24,7 +24,7 @@ from okpay.core.i18n import N_, gettext
 from okpay.core.money import to_decimal_string
 from okpay.db import on_commit, table_of
 from okpay.settings import get_settings
-from okpay.wallet import service
+from okpay.wallet import operations, provider_events, topups, withdrawals
 from okpay.wallet.models import (
     Operation,
     OperationStatus,
@@ -120,7 +120,7 @@ _CLOSED = (OperationStatus.failed.value, OperationStatus.cancelled.value)
 
 def apply_event(session: Session, event: ProviderEvent, *, provider: str) -> Outcome:
     """Apply a verified, schema-checked provider event once, or record why it cannot be."""
-    if not service.record_provider_event(
+    if not provider_events.record_provider_event(
         session, provider=provider, event_id=event.id, kind=event.type
     ):
         return Outcome("duplicate")
@@ -135,12 +135,12 @@ def apply_event(session: Session, event: ProviderEvent, *, provider: str) -> Out
 def _payout_event(
     session: Session, event: ProviderEvent, data: PayoutEventData, provider: str
 ) -> Outcome:
-    found = service.find_by_external_ref(session, data.payout)
+    found = provider_events.find_by_external_ref(session, data.payout)
     if found is None or found.type != OperationType.withdrawal.value:
         return _exception(
             session, ExceptionKind.unknown_reference, event, provider, None, data.payout, data
         )
-    op = service.lock_operation(session, found.id)
+    op = operations.lock_operation(session, found.id)
 
     def mismatch(kind: ExceptionKind) -> Outcome:
         return _exception(session, kind, event, provider, op, data.payout, data)
@@ -155,7 +155,7 @@ def _payout_event(
             return mismatch(ExceptionKind.amount_mismatch)
     if kind == "payout.paid":
         if pending:
-            service.do_settle_withdrawal(session, operation_id=op.id)
+            withdrawals.do_settle_withdrawal(session, operation_id=op.id)
             return APPLIED
         if completed:
             return ALREADY_APPLIED
@@ -164,14 +164,14 @@ def _payout_event(
         return mismatch(ExceptionKind.paid_after_failure)
     if kind == "payout.processing":
         if pending:
-            service.do_mark_payout_in_flight(session, operation_id=op.id)
+            withdrawals.do_mark_payout_in_flight(session, operation_id=op.id)
             return APPLIED
         if completed:
             return ALREADY_APPLIED
         return mismatch(ExceptionKind.in_flight_after_close)
     if kind == "payout.failed":
         if pending:
-            service.do_fail_operation(
+            topups.do_fail_operation(
                 session, operation_id=op.id, failure_code=data.reason or "payout_failed"
             )
             return APPLIED
@@ -180,7 +180,7 @@ def _payout_event(
         return ALREADY_APPLIED
     # payout.cancelled: the provider stopped it (a cancel whose answer we never stored)
     if pending:
-        service.do_cancel_locked_withdrawal(session, op=op, actor_user_id=None, by="provider")
+        withdrawals.do_cancel_locked_withdrawal(session, op=op, actor_user_id=None, by="provider")
         return APPLIED
     if completed:
         return mismatch(ExceptionKind.cancelled_after_paid)
@@ -190,7 +190,7 @@ def _payout_event(
 def _bank_transfer(
     session: Session, event: ProviderEvent, data: BankTransferEventData, provider: str
 ) -> Outcome:
-    found = service.find_by_reference(session, data.reference)
+    found = provider_events.find_by_reference(session, data.reference)
     if (
         found is None
         or found.type != OperationType.topup.value
@@ -200,7 +200,7 @@ def _bank_transfer(
         return _exception(
             session, ExceptionKind.unknown_reference, event, provider, None, data.transfer, data
         )
-    op = service.lock_operation(session, found.id)
+    op = operations.lock_operation(session, found.id)
 
     def mismatch(kind: ExceptionKind) -> Outcome:
         return _exception(session, kind, event, provider, op, data.transfer, data)
@@ -209,7 +209,7 @@ def _bank_transfer(
         return mismatch(ExceptionKind.currency_mismatch)
     if op.status == OperationStatus.pending.value:
         # What arrived is credited, even if the customer sent another amount than announced.
-        service.do_complete_topup(
+        topups.do_complete_topup(
             session,
             operation_id=op.id,
             external_ref=data.transfer,

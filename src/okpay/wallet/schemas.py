@@ -15,7 +15,7 @@ from okpay.core.money import MAX_MINOR_UNITS, to_decimal_string
 from okpay.wallet.models import Activity, Operation
 
 if TYPE_CHECKING:
-    from okpay.wallet.service import TransferResult
+    from okpay.wallet.operations import TransferResult
 
 
 class _Strict(BaseModel):

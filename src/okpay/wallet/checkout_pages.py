@@ -1,0 +1,72 @@
+"""Merchant checkout pages (/pay): a payment intent's page and paying it."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Depends, Request
+from starlette.responses import Response
+
+from okpay.core.errors import DomainError
+from okpay.core.i18n import gettext
+from okpay.identity.access import CurrentUser
+from okpay.wallet import flows, intents, ledger, pages
+from okpay.wallet.models import Merchant
+from okpay.web.deps import DbSession, csrf_protect
+from okpay.web.flash import flash
+from okpay.web.forms import form_error
+from okpay.web.templating import render
+
+checkout = APIRouter(prefix="/pay", include_in_schema=False, dependencies=[Depends(csrf_protect)])
+
+
+def _checkout(
+    request: Request, db: DbSession, user_id: int, token: str, err: DomainError | None = None
+) -> Response:
+    """The checkout page of one payment intent, in whatever state it is."""
+    intent = intents.find_intent(db, token)
+    if intent is None:
+        return pages.form_page_error(
+            request, db, "wallet/checkout.html", intents.IntentNotFound(), intent=None
+        )
+    merchant = db.get(Merchant, intent.merchant_id)
+    payment = intents.payment_of(db, intent)
+    accounts = {a.currency: a for a in ledger.balances(db, user_id=user_id)}
+    ctx = pages.page_context(
+        intent=intent,
+        merchant=merchant,
+        status=intents.status_of(intent),
+        payment=payment if payment is not None and payment.user_id == user_id else None,
+        account=accounts.get(intent.currency),
+    )
+    if err is not None:
+        return form_error(request, db, "wallet/checkout.html", err, **ctx)
+    return render(request, "wallet/checkout.html", **ctx)
+
+
+@checkout.get("/i/{token}")
+def checkout_page(request: Request, user: CurrentUser, db: DbSession, token: str) -> Response:
+    """A merchant's checkout: who is paid, for which order, how much (set by the merchant),
+    then one confirmation; once paid, the way back to the shop."""
+    return _checkout(request, db, user.id, token)
+
+
+@checkout.post("/i/{token}")
+def checkout_pay(
+    request: Request, user: CurrentUser, db: DbSession, token: str, idempotency_key: pages.FormStr
+) -> Response:
+    """Pay the intent: the form carries no amount, only the page's idempotency key."""
+    try:
+        idem = flows.idempotency(user.id, idempotency_key, "payment", {"intent": token})
+        flows.payment(idem, payer_id=user.id, intent=token)
+    except DomainError as err:
+        db.rollback()
+        return _checkout(request, db, user.id, token, err)
+    flash(request, gettext("Paid."), "success")
+    return pages.redirect(f"/pay/i/{token}")
+
+
+@checkout.get("/{merchant_code}")
+def old_checkout_link(request: Request, db: DbSession, merchant_code: str) -> Response:
+    """Links that carried the amount themselves are no longer accepted."""
+    return pages.form_page_error(
+        request, db, "wallet/checkout.html", intents.IntentNotFound(), intent=None
+    )

@@ -1,0 +1,97 @@
+"""Why a wallet operation is refused: the errors shared by the wallet's modules."""
+
+from __future__ import annotations
+
+from okpay.core.errors import DomainError, NotFound
+from okpay.core.i18n import N_
+
+
+class AccountFrozen(DomainError):
+    code = "account_frozen"
+    status = 403
+    message = N_("Your account is frozen, so money cannot leave it. Please contact support.")
+
+
+class AccountNotActive(DomainError):
+    code = "account_not_active"
+    status = 403
+    message = N_(
+        "Your account cannot do this right now (status: %(account_status)s). "
+        "Please contact support."
+    )
+
+
+class OperationBlocked(DomainError):
+    code = "account_restricted"
+    status = 403
+    message = N_("This is not available on your account at the moment: %(reason)s")
+
+
+class LimitExceeded(DomainError):
+    code = "limit_exceeded"
+    status = 422
+    message = N_(
+        "This is over your %(period)s limit of %(limit)s. You can still use %(remaining)s; "
+        "the limit resets %(resets)s."
+    )
+
+
+class RecipientNotFound(DomainError):
+    code = "recipient_not_found"
+    status = 404
+    message = N_("We could not find an OKPay user with that e-mail address or phone number.")
+
+
+class TransferToSelf(DomainError):
+    code = "transfer_to_self"
+    status = 422
+    message = N_("You cannot send money to yourself.")
+
+
+class RecipientCannotReceive(DomainError):
+    code = "recipient_cannot_receive"
+    status = 422
+    message = N_("That account cannot receive money at the moment.")
+
+
+class PaymentMethodNotFound(NotFound):
+    code = "payment_method_not_found"
+    message = N_("We could not find that card or bank account.")
+
+
+class CardExpired(DomainError):
+    code = "card_expired"
+    status = 422
+    message = N_("This card has expired. Please add a current card.")
+
+
+class OperationNotCancellable(DomainError):
+    code = "not_cancellable"
+    status = 409
+    message = N_("This can no longer be cancelled.")
+
+
+class PayoutInFlight(DomainError):
+    code = "payout_in_flight"
+    status = 409
+    message = N_(
+        "The money is already on its way to your bank, so this withdrawal can no longer be "
+        "cancelled. It stays set aside until the bank confirms the payment."
+    )
+
+
+class PayoutNotReady(DomainError):
+    code = "payout_not_ready"
+    status = 409
+    message = N_(
+        "We are still handing this withdrawal to the bank. Please try cancelling again in a minute."
+    )
+
+
+class CancelUnavailable(DomainError):
+    code = "cancel_unavailable"
+    status = 503
+    message = N_(
+        "We could not reach the bank to stop this withdrawal, so it has not been cancelled "
+        "and the money stays set aside. Please try again in a few minutes."
+    )

@@ -1,0 +1,110 @@
+"""Wallet pages for what happened: the history (filtered, paged), its CSV export, a
+printable statement and one transaction's detail."""
+
+from __future__ import annotations
+
+from datetime import date
+
+from fastapi import APIRouter, Depends, Request
+from starlette.responses import Response
+
+from okpay.core.errors import DomainError
+from okpay.identity.access import CurrentUser
+from okpay.wallet import api as wallet_api
+from okpay.wallet import history as wallet_history
+from okpay.wallet import pages, statements
+from okpay.wallet import usage as wallet_usage
+from okpay.web.deps import DbSession, csrf_protect
+from okpay.web.templating import render
+
+router = APIRouter(prefix="/wallet", include_in_schema=False, dependencies=[Depends(csrf_protect)])
+
+
+@router.get("/history")
+def history(
+    request: Request,
+    user: CurrentUser,
+    db: DbSession,
+    query: wallet_api.HistoryParams,
+    cursor: str | None = None,
+) -> Response:
+    params = query.params()
+    try:
+        rows = wallet_history.history(
+            db,
+            user_id=user.id,
+            filters=query.filters(),
+            limit=51,
+            before=wallet_api.decode_cursor(cursor),
+        )
+    except DomainError as err:
+        return pages.form_page_error(
+            request, db, "wallet/history.html", err, rows=[], params=params, next_url=None
+        )
+    page, more = rows[:50], len(rows) > 50
+    next_url = None
+    if more and page:
+        from urllib.parse import urlencode
+
+        kept = {k: v for k, v in params.items() if v not in (None, "")}
+        kept["cursor"] = wallet_api.encode_cursor(page[-1].created_at, page[-1].id)
+        next_url = "/wallet/history?" + urlencode(kept)
+    return render(
+        request,
+        "wallet/history.html",
+        **pages.page_context(rows=page, params=params, next_url=next_url),
+    )
+
+
+@router.get("/history.csv")
+def history_csv(user: CurrentUser, db: DbSession, query: wallet_api.HistoryParams) -> Response:
+    """The filtered history as a CSV file."""
+    return wallet_api.csv_response(
+        statements.export_csv(db, user_id=user.id, filters=query.filters())
+    )
+
+
+@router.get("/statement")
+def statement(
+    request: Request,
+    user: CurrentUser,
+    db: DbSession,
+    start: date | None = None,
+    end: date | None = None,
+) -> Response:
+    """A printable statement for a date range (this month by default)."""
+    from okpay.core import clock
+
+    today = clock.now().astimezone(wallet_usage.BEIJING).date()
+    start = start or today.replace(day=1)
+    end = end or today
+    if end < start:
+        start, end = end, start
+    lines = statements.statement(db, user_id=user.id, start=start, end=end)
+    rows = wallet_history.history(
+        db, user_id=user.id, filters=wallet_history.HistoryFilter(start=start, end=end), limit=500
+    )
+    return render(
+        request,
+        "wallet/statement.html",
+        **pages.page_context(lines=lines, rows=rows, start=start, end=end, generated=clock.now()),
+    )
+
+
+@router.get("/tx/{reference}")
+def detail(request: Request, user: CurrentUser, db: DbSession, reference: str) -> Response:
+    op = wallet_history.get_operation_for_user(db, user_id=user.id, reference=reference)
+    activity = wallet_history.activity_for(db, user_id=user.id, operation_id=op.id)
+    from okpay.wallet.messages import failure_message
+    from okpay.wallet.schemas import operation_out
+
+    return render(
+        request,
+        "wallet/detail.html",
+        **pages.page_context(
+            op=op,
+            activity=activity,
+            view=operation_out(op, viewer_id=user.id, activity=activity),
+            failure=failure_message(op.failure_code),
+        ),
+    )
