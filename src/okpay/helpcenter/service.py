@@ -1,3 +1,4 @@
+# Kept whole because its ideas are each small; issue 17 (help answers) splits it as it grows.
 """Help-centre logic: syncing articles from the repository, staff edits with history, votes,
 search over the current articles, deflection counts and triage corrections.
 

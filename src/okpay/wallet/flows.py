@@ -1,3 +1,4 @@
+# Kept whole because the key's lease and the provider steps it fences are one crash protocol.
 """Money requests end to end: idempotency, retries, and the steps around provider calls.
 
 - Each step is its own unit of work; the payment provider is called between steps, never
@@ -6,8 +7,9 @@
   final money movement, so a crash can never leave money moved and the key unanswered.
 - A claim is a lease fenced by a token: after a crash a retry takes the key over once the
   lease has passed (one retry wins), and the dead attempt's late writes roll back.
-- PostgreSQL deadlocks, lock timeouts and serialisation failures (and a rare clash of
-  random references) are retried internally; the caller never sees them."""
+- PostgreSQL deadlocks, lock timeouts and serialisation failures (and, as a guard that
+  should never fire, a reference already taken) are retried internally; the caller never
+  sees them."""
 
 from __future__ import annotations
 

@@ -1,3 +1,4 @@
+# Kept whole because its hand-tuned statements are one unit, measured by bench/ledger.py.
 """PostgreSQL's fast path for settled movements (transfers, one or a thousand) and for
 settling pending ones.
 
