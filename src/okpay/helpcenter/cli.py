@@ -88,7 +88,7 @@ def kb_export(
                 if row.locale != locale:
                     continue
                 path = directory / locale / f"{row.slug}.md"
-                path.write_text(articles.dump(service._source_of(row)), encoding="utf-8")
+                path.write_text(articles.dump(service.source_of(row)), encoding="utf-8")
                 count += 1
     typer.echo(f"{count} articles written to {directory}")
 

@@ -380,7 +380,8 @@ def documents_from_sources(sources: Iterable[art.ArticleSource]) -> list[SearchD
     return [SearchDoc(slug=slug, **fields) for slug, fields in sorted(grouped.items())]
 
 
-def _source_of(row: Article) -> art.ArticleSource:
+def source_of(row: Article) -> art.ArticleSource:
+    """An article row as its Markdown source (what `okpay kb export` writes back)."""
     return art.ArticleSource(
         slug=row.slug,
         locale=row.locale,
@@ -422,7 +423,7 @@ def search_index(session: Session | None) -> SearchIndex:
         if key[0] == "files" or session is None:
             sources: Iterable[art.ArticleSource] = art.load_directory()
         else:
-            sources = [_source_of(r) for r in session.scalars(select(Article))]
+            sources = [source_of(r) for r in session.scalars(select(Article))]
         index = SearchIndex(documents_from_sources(sources))
         _index = (key, index)
         return index
