@@ -78,6 +78,8 @@ def create_app(settings: Settings | None = None, *, start_worker: bool = False) 
     _template_globals()
 
     from okpay import site_pages
+    from okpay.casework import agent_api as casework_agent_api
+    from okpay.casework import api as casework_api
     from okpay.helpcenter import api as helpcenter_api
     from okpay.helpcenter import pages as helpcenter_pages
     from okpay.identity import account_pages as identity_account_pages
@@ -127,6 +129,8 @@ def create_app(settings: Settings | None = None, *, start_worker: bool = False) 
     app.include_router(support_chat_api.router)
     app.include_router(support_chat_pages.router)
     app.include_router(support_chat_sockets.router)
+    app.include_router(casework_api.router)
+    app.include_router(casework_agent_api.router)
     app.include_router(support_agent_api.router)
     app.include_router(support_agent_pages.router)
     app.include_router(support_agent_phone_pages.router)

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 from sqlalchemy import MetaData
 
+from okpay.casework import cases as casework_cases  # registers casework's ticket hook
+from okpay.casework import models as casework_models
 from okpay.core import audit
 from okpay.db import Base
 from okpay.helpcenter import models as helpcenter_models
@@ -25,7 +27,11 @@ MODULES = (
     helpcenter_models,
     support_models,
     support_chat_models,
+    casework_models,
 )
+
+
+HOOKS = (casework_cases,)
 
 
 def metadata() -> MetaData:

@@ -46,7 +46,7 @@ class User(Base):
     address: Mapped[str] = mapped_column(Text, default="")
     role: Mapped[str] = mapped_column(String(16), default=Role.customer.value)
     status: Mapped[str] = mapped_column(String(16), default=AccountStatus.active.value)
-    status_reason: Mapped[str | None] = mapped_column(String(64))
+    status_reason: Mapped[str | None] = mapped_column(String(500))
     status_changed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     verification_level: Mapped[int] = mapped_column(default=0)
     password_hash: Mapped[str] = mapped_column(String(200))
@@ -174,6 +174,8 @@ STATUS_LABELS = {
 STATUS_REASONS = {
     "too_many_failed_logins": N_("Too many failed sign-in attempts."),
     "reported_not_me": N_("You reported a sign-in that was not you."),
+    "emergency_freeze": N_("You froze your account in an emergency."),
+    "support_freeze": N_("Our security team froze your account to protect it."),
 }
 
 

@@ -3,7 +3,7 @@ notes, unverified messages, and their attached files."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -175,7 +175,14 @@ def do_customer_message(
     ticket.updated_at = now
     sla.refresh_next_due(ticket)
     session.flush()
+    for hook in CUSTOMER_MESSAGE_HOOKS:
+        hook(session, ticket, message)
     return message
+
+
+#: Called in the same unit of work after a requester writes on a ticket (casework resumes a
+#: case that was waiting for them). Support knows nothing of what listens.
+CUSTOMER_MESSAGE_HOOKS: list[Callable[[Session, Ticket, TicketMessage], None]] = []
 
 
 def do_system_note(

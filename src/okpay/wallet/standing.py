@@ -53,6 +53,17 @@ def standing(session: Session, user_id: int) -> Standing:
     return standing_from(state, restrictions)
 
 
+def active_restrictions(session: Session, user_id: int) -> list[AccountRestriction]:
+    """The user's restrictions in force, oldest first (who set each, when and why)."""
+    return list(
+        session.scalars(
+            select(AccountRestriction)
+            .where(AccountRestriction.user_id == user_id, AccountRestriction.released_at.is_(None))
+            .order_by(AccountRestriction.id)
+        )
+    )
+
+
 def standing_from(
     state: identity_directory.AccountState, restrictions: list[tuple[list[str], str]]
 ) -> Standing:

@@ -1,0 +1,128 @@
+"""`okpay case …`: cases and four-eyes approvals for operators at the console. Approving
+or rejecting names the staff member who decides (``--as``); the same rules apply as in the
+console (never the proposer, only roles the policy allows) and everything is audited with
+channel "cli"."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Annotated
+
+import typer
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from okpay.core.i18n import format_datetime
+from okpay.identity.models import User
+
+app = typer.Typer(help="Cases and four-eyes approvals (audited).", no_args_is_help=True)
+
+
+@contextmanager
+def _console(write: bool = True) -> Iterator[Session]:
+    from okpay.core import context
+    from okpay.core.errors import DomainError
+    from okpay.db import get_database
+
+    context.set_current(context.RequestContext(ip=None, user_agent="okpay-cli", channel="cli"))
+    try:
+        with get_database().unit_of_work(write=write) as session:
+            yield session
+    except DomainError as err:
+        typer.echo(f"not done: {err.code}: {err.translated()}", err=True)
+        raise typer.Exit(1) from None
+
+
+def _staff(session: Session, email: str) -> User:
+    from okpay.identity import users as identity_users
+
+    user = identity_users.get_user_by_email(session, email)
+    if user is None or not user.is_staff:
+        typer.echo(f"no staff member {email}", err=True)
+        raise typer.Exit(1)
+    return user
+
+
+@app.command("list")
+def list_cases(
+    status: Annotated[str, typer.Option(help="open, a status name, or all.")] = "open",
+) -> None:
+    """Cases, the closest review deadline first."""
+    from okpay.casework import views
+    from okpay.casework.models import OPEN_CASE_STATUSES, Case
+
+    with _console(write=False) as session:
+        stmt = select(Case)
+        if status == "open":
+            stmt = stmt.where(Case.status.in_(OPEN_CASE_STATUSES))
+        elif status != "all":
+            stmt = stmt.where(Case.status == status)
+        rows = list(session.scalars(stmt.order_by(Case.due_at.is_(None), Case.due_at).limit(500)))
+        if not rows:
+            typer.echo("no cases")
+        for case in rows:
+            summary = views.summary(session, case)
+            due = format_datetime(case.due_at, "minutes") if case.due_at else "-"
+            typer.echo(
+                f"{case.id}\t{summary.ticket_number}\t{case.type}\t{case.status}\t"
+                f"user {case.user_id or '-'}\tdue {due}"
+            )
+
+
+@app.command()
+def show(case_id: Annotated[int, typer.Argument()]) -> None:
+    """One case with its proposals."""
+    from okpay.casework import proposals, views
+    from okpay.casework.models import Case
+
+    with _console(write=False) as session:
+        case = session.get(Case, case_id)
+        if case is None:
+            typer.echo(f"no case {case_id}", err=True)
+            raise typer.Exit(1)
+        s = views.summary(session, case)
+        typer.echo(f"case {case.id} · {s.ticket_number} · {s.type_label} · {s.status_label}")
+        typer.echo(f"user {case.user_id or '-'} · team {s.team}")
+        if case.statement:
+            typer.echo(f"statement: {case.statement}")
+        if case.decision_reason:
+            typer.echo(f"decision: {case.decision_reason}")
+        for p in proposals.proposals_of(session, case):
+            read = views.proposal_read(p)
+            typer.echo(f"proposal {p.id}: {read.action_label} [{read.status_label}] {p.reason}")
+            for c in read.changes:
+                if c.changed:
+                    typer.echo(f"    {c.label}: {c.before} → {c.after}")
+
+
+@app.command()
+def approve(
+    proposal_id: Annotated[int, typer.Argument()],
+    as_: Annotated[str, typer.Option("--as", help="The approving staff member's e-mail.")],
+    note: Annotated[str, typer.Option()] = "",
+) -> None:
+    """Approve a proposal and carry it out."""
+    from okpay.casework import proposals
+
+    with _console() as session:
+        approver = _staff(session, as_)
+        proposal = proposals.get_proposal(session, agent=approver, proposal_id=proposal_id)
+        proposals.do_approve(session, proposal=proposal, approver=approver, note=note)
+        typer.echo(f"proposal {proposal_id} approved and carried out")
+
+
+@app.command()
+def reject(
+    proposal_id: Annotated[int, typer.Argument()],
+    as_: Annotated[str, typer.Option("--as", help="The deciding staff member's e-mail.")],
+    reason: Annotated[str, typer.Option(help="Why (the proposer reads it).")],
+) -> None:
+    """Reject a proposal (nothing changes; the case stays open)."""
+    from okpay.casework import proposals
+
+    with _console() as session:
+        approver = _staff(session, as_)
+        proposal = proposals.get_proposal(session, agent=approver, proposal_id=proposal_id)
+        proposals.do_reject(session, proposal=proposal, approver=approver, reason=reason)
+        typer.echo(f"proposal {proposal_id} rejected")

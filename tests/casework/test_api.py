@@ -1,0 +1,240 @@
+"""Casework through its JSON API: a customer's request becomes a case on a ticket; staff act
+on the wallet only through proposals a second person approves; every refusal leaves the
+wallet as it was."""
+
+from __future__ import annotations
+
+from sqlalchemy import func, select
+
+from okpay.casework.models import Case, Proposal
+from okpay.core.audit import AuditEvent
+from okpay.identity.models import User
+from okpay.support.models import Ticket
+from okpay.wallet import standing
+from tests.casework.helpers import customer, shop_payments, team, transfer
+from tests.wallet.helpers import assert_ledger_consistent, balance, make_user
+
+
+def restrict(db, uid: int) -> None:  # type: ignore[no-untyped-def]
+    with db.unit_of_work() as s:
+        standing.do_restrict(
+            s, user_id=uid, blocked=["transfer", "withdraw"],
+            reason="Unusual activity under review", actor_user_id=None,
+        )  # fmt: skip
+
+
+def open_case(client, headers, **body):  # type: ignore[no-untyped-def]
+    return client.post("/api/v1/support/cases", headers=headers, json=body)
+
+
+def propose(client, headers, case_id: int, action: str, reason: str = "Checked with the customer", **params):  # type: ignore[no-untyped-def]
+    return client.post(
+        f"/api/v1/agent/cases/{case_id}/proposals",
+        headers=headers,
+        json={"action": action, "params": params, "reason": reason},
+    )
+
+
+def audit_count(db, action: str) -> int:  # type: ignore[no-untyped-def]
+    with db.unit_of_work(write=False) as s:
+        return int(s.scalar(select(func.count()).where(AuditEvent.action == action)) or 0)
+
+
+def test_appeal_lift_under_four_eyes(client, db, mailbox) -> None:  # type: ignore[no-untyped-def]
+    staff = team(client, db)
+    uid, me = customer(client, db)
+    make_user(db, "friend@example.com")
+    restrict(db, uid)
+    refused = transfer(client, me, "friend@example.com")
+    assert refused.status_code == 403 and refused.json()["error"]["code"] == "account_restricted"
+
+    made = open_case(client, me, type="appeal", statement="These were payments to my family.")
+    assert made.status_code == 201, made.text
+    case_id, number = made.json()["id"], made.json()["number"]
+    assert made.json()["status"] == "submitted"
+    assert "Appeal" in mailbox.text(mailbox.last("mei@example.com"))
+
+    listed = client.get("/api/v1/agent/cases?status=open", headers=staff["agent"]).json()
+    row = next(i for i in listed["items"] if i["id"] == case_id)
+    assert row["type"] == "appeal" and row["ticket_number"] == number and row["user_id"] == uid
+
+    proposal = propose(client, staff["agent"], case_id, "lift_restriction")
+    assert proposal.status_code == 201, proposal.text
+    assert proposal.json()["status"] == "pending"
+    changes = {c["label"]: (c["before"], c["after"]) for c in proposal.json()["changes"]}
+    assert changes["Account status"] == ("Restricted", "Active")
+    pid = proposal.json()["id"]
+    # Nothing changes before approval.
+    assert transfer(client, me, "friend@example.com").status_code == 403
+
+    own = client.post(f"/api/v1/agent/proposals/{pid}/approve", headers=staff["agent"])
+    assert own.status_code == 403 and own.json()["error"]["code"] == "self_approval"
+    approved = client.post(f"/api/v1/agent/proposals/{pid}/approve", headers=staff["sup"])
+    assert approved.status_code == 200, approved.text
+    assert approved.json()["status"] == "executed"
+
+    assert transfer(client, me, "friend@example.com").status_code == 201
+    mine = client.get(f"/api/v1/support/cases/{case_id}", headers=me).json()
+    assert mine["status"] == "approved" and mine["decision_reason"] == "Checked with the customer"
+    with db.unit_of_work(write=False) as s:
+        ticket = s.scalar(select(Ticket).where(Ticket.number == number))
+        assert ticket is not None and ticket.status == "resolved"
+    last = mailbox.text(mailbox.last("mei@example.com"))
+    assert "approved" in last and "/rate" in last
+    assert audit_count(db, "case_proposal_made") == 1
+    assert audit_count(db, "case_proposal_executed") == 1
+    # A decided proposal cannot be approved again.
+    again = client.post(f"/api/v1/agent/proposals/{pid}/approve", headers=staff["sup2"])
+    assert again.status_code == 409 and again.json()["error"]["code"] == "proposal_not_pending"
+
+
+def test_agent_role_may_not_approve_and_customer_may_not_use_staff_api(client, db) -> None:  # type: ignore[no-untyped-def]
+    staff = team(client, db)
+    uid, me = customer(client, db)
+    restrict(db, uid)
+    case_id = open_case(client, me, type="appeal", statement="Please review my account").json()[
+        "id"
+    ]
+    pid = propose(client, staff["sup"], case_id, "lift_restriction").json()["id"]
+    by_agent = client.post(f"/api/v1/agent/proposals/{pid}/approve", headers=staff["agent"])
+    assert by_agent.status_code == 403
+    assert by_agent.json()["error"]["code"] == "approval_not_allowed"
+    for path in (
+        "/api/v1/agent/cases",
+        f"/api/v1/agent/cases/{case_id}",
+    ):
+        assert client.get(path, headers=me).status_code == 403
+    assert client.post(f"/api/v1/agent/proposals/{pid}/approve", headers=me).status_code == 403
+    assert propose(client, me, case_id, "lift_restriction").status_code == 403
+    with db.unit_of_work(write=False) as s:
+        assert s.get(User, uid).status == "restricted"  # type: ignore[union-attr]
+        assert s.get(Proposal, pid).status == "pending"  # type: ignore[union-attr]
+
+
+def test_stale_proposal_is_refused_and_marked(client, db) -> None:  # type: ignore[no-untyped-def]
+    staff = team(client, db)
+    uid, me = customer(client, db)
+    restrict(db, uid)
+    case_id = open_case(client, me, type="appeal", statement="Please review my account").json()[
+        "id"
+    ]
+    pid = propose(client, staff["agent"], case_id, "lift_restriction").json()["id"]
+    # The account changes after the proposal: a second restriction.
+    with db.unit_of_work() as s:
+        standing.do_restrict(s, user_id=uid, blocked=["pay"], reason="More", actor_user_id=None)
+    stale = client.post(f"/api/v1/agent/proposals/{pid}/approve", headers=staff["sup"])
+    assert stale.status_code == 409 and stale.json()["error"]["code"] == "proposal_stale"
+    with db.unit_of_work(write=False) as s:
+        assert s.get(Proposal, pid).status == "stale"  # type: ignore[union-attr]
+        assert s.get(User, uid).status == "restricted"  # type: ignore[union-attr]
+        assert s.get(Case, case_id).status == "in_review"  # type: ignore[union-attr]
+
+
+def test_extra_fields_and_bad_requests_are_refused(client, db) -> None:  # type: ignore[no-untyped-def]
+    staff = team(client, db)
+    uid, me = customer(client, db)
+    restrict(db, uid)
+    extra = open_case(client, me, type="appeal", statement="Please review", status="approved")
+    assert extra.status_code == 422
+    short = open_case(client, me, type="appeal", statement="no")
+    assert short.status_code == 422 and short.json()["error"]["code"] == "statement_required"
+    case_id = open_case(client, me, type="appeal", statement="Please review my account").json()[
+        "id"
+    ]
+    twice = open_case(client, me, type="appeal", statement="Please review my account again")
+    assert twice.status_code == 409 and twice.json()["error"]["code"] == "case_already_open"
+    bad_params = propose(client, staff["agent"], case_id, "lift_restriction", role="admin")
+    assert bad_params.status_code == 422 and bad_params.json()["error"]["code"] == "params_invalid"
+    body_extra = client.post(
+        f"/api/v1/agent/cases/{case_id}/proposals",
+        headers=staff["agent"],
+        json={"action": "freeze", "params": {}, "reason": "x" * 10, "execute_now": True},
+    )
+    assert body_extra.status_code == 422
+    unknown = propose(client, staff["agent"], case_id, "delete_account")
+    assert unknown.status_code == 422 and unknown.json()["error"]["code"] == "action_invalid"
+    no_reason = propose(client, staff["agent"], case_id, "lift_restriction", reason="")
+    assert no_reason.status_code == 422 and no_reason.json()["error"]["code"] == "reason_required"
+    with db.unit_of_work(write=False) as s:
+        assert s.scalar(select(func.count()).select_from(Proposal)) == 0
+        assert s.get(User, uid).status == "restricted"  # type: ignore[union-attr]
+
+
+def test_duplicate_charge_refund(client, db, mailbox) -> None:  # type: ignore[no-untyped-def]
+    staff = team(client, db)
+    uid, me = customer(client, db)
+    first, second = shop_payments(db, uid, 350_00)
+    before = balance(db, uid)[0]
+    made = open_case(
+        client, me, type="dispute", reference=second, reason="charged_twice", duplicate_of=first
+    )
+    assert made.status_code == 201, made.text
+    case_id = made.json()["id"]
+    detail = client.get(f"/api/v1/agent/cases/{case_id}", headers=staff["agent"]).json()
+    assert detail["details"]["duplicate_of"] == first
+
+    too_much = propose(client, staff["agent"], case_id, "refund", reference=second, amount=350_01)
+    assert too_much.status_code == 422
+    assert too_much.json()["error"]["code"] == "refund_too_large"
+    proposal = propose(client, staff["agent"], case_id, "refund", reference=second)
+    assert proposal.status_code == 201 and proposal.json()["status"] == "pending"  # ¥350 > ¥200
+    approved = client.post(
+        f"/api/v1/agent/proposals/{proposal.json()['id']}/approve", headers=staff["sup"]
+    )
+    assert approved.status_code == 200, approved.text
+    refund_ref = approved.json()["result"]["refund_reference"]
+    assert balance(db, uid)[0] == before + 350_00
+    history = client.get("/api/v1/wallet/history", headers=me).json()
+    assert any(item["reference"] == refund_ref for item in history["items"])
+    assert_ledger_consistent(db)
+
+
+def test_small_refund_by_one_agent_and_others_transactions(client, db) -> None:  # type: ignore[no-untyped-def]
+    staff = team(client, db)
+    uid, me = customer(client, db)
+    other, _other_h = customer(client, db, "other@example.com")
+    (mine,) = shop_payments(db, uid, 150_00, count=1)
+    (theirs,) = shop_payments(db, other, 150_00, count=1)
+    stranger = open_case(client, me, type="dispute", reference=theirs, reason="wrong_amount",
+                         statement="The amount is not what I agreed to pay.")  # fmt: skip
+    assert stranger.status_code == 404
+    assert stranger.json()["error"]["code"] == "transaction_not_found"
+    case_id = open_case(
+        client, me, type="dispute", reference=mine, reason="not_received",
+        statement="The coffee never arrived at my table.",
+    ).json()["id"]  # fmt: skip
+    naming_other = propose(client, staff["agent"], case_id, "refund", reference=theirs)
+    assert naming_other.status_code == 404
+    before = balance(db, uid)[0]
+    now = propose(client, staff["agent"], case_id, "refund", reference=mine)
+    assert now.status_code == 201 and now.json()["status"] == "executed"  # ¥150 ≤ ¥200
+    assert balance(db, uid)[0] == before + 150_00
+    assert balance(db, other)[0] == 1_000_00 - 150_00
+    assert_ledger_consistent(db)
+
+
+def test_emergency_freeze_and_reviewed_unfreeze(client, db, mailbox) -> None:  # type: ignore[no-untyped-def]
+    staff = team(client, db)
+    uid, me = customer(client, db)
+    _friend, friend_h = customer(client, db, "friend@example.com")
+    frozen = client.post("/api/v1/me/emergency-freeze", headers=me)
+    assert frozen.status_code == 200, frozen.text
+    case_id = frozen.json()["case_id"]
+    # Every session ended: the old token no longer works.
+    assert client.get("/api/v1/me", headers=me).status_code == 401
+    from tests.helpers import api_token
+
+    me = api_token(client, "mei@example.com")
+    out = transfer(client, me, "friend@example.com")
+    assert out.status_code == 403 and out.json()["error"]["code"] == "account_frozen"
+    before = balance(db, uid)[0]
+    assert transfer(client, friend_h, "mei@example.com", "5.00").status_code == 201
+    assert balance(db, uid)[0] == before + 5_00
+    detail = client.get(f"/api/v1/agent/cases/{case_id}", headers=staff["agent"]).json()
+    assert detail["type"] == "freeze" and detail["priority"] == "urgent"
+    assert detail["team"] == "security"
+    pid = propose(client, staff["agent"], case_id, "unfreeze", reason="Customer confirmed by phone").json()["id"]  # fmt: skip
+    assert transfer(client, me, "friend@example.com").status_code == 403
+    assert client.post(f"/api/v1/agent/proposals/{pid}/approve", headers=staff["sup"]).status_code == 200  # fmt: skip
+    assert transfer(client, me, "friend@example.com").status_code == 201
+    assert audit_count(db, "emergency_freeze") == 1
