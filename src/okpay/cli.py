@@ -209,6 +209,10 @@ def demo_load() -> None:
     from okpay.support.cli import load_demo as support_demo
 
     support_demo(typer.echo, DEMO_PASSWORD)
+    checkout, key = _demo_checkout()
+    from okpay.casework.cli import load_demo as casework_demo
+
+    cases = casework_demo()
     typer.echo(
         f"demo data: {created} users created, {len(DEMO_USERS) - created} already there;"
         f" {funded} wallets funded"
@@ -217,7 +221,8 @@ def demo_load() -> None:
     for email, name, role, _locale in DEMO_USERS:
         typer.echo(f"  {role:<10} {email:<36} {name}")
     typer.echo("sandbox test card: 4242 4242 4242 4242, any future expiry, any CVC")
-    checkout, key = _demo_checkout()
+    if cases:
+        typer.echo(f"demo cases opened: {cases} (an appeal and a double-charge dispute)")
     if key:
         typer.echo(f"demo-coffee merchant API key (shown once): {key}")
     if checkout:

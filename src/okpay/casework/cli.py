@@ -126,3 +126,62 @@ def reject(
         proposal = proposals.get_proposal(session, agent=approver, proposal_id=proposal_id)
         proposals.do_reject(session, proposal=proposal, approver=approver, reason=reason)
         typer.echo(f"proposal {proposal_id} rejected")
+
+
+def load_demo() -> int:
+    """Demo cases (once): 王芳's restricted account with an appeal, and 李伟's coffee paid twice
+    with a dispute. Returns how many cases were opened."""
+    from okpay.casework import cases, intake
+    from okpay.casework.models import Case
+    from okpay.core.i18n import use_locale
+    from okpay.identity import users as identity_users
+    from okpay.wallet import intents, merchants
+    from okpay.wallet import standing as wallet_standing
+
+    with _console() as session:
+        if session.scalar(select(Case.id).limit(1)) is not None:
+            return 0
+        opened = 0
+        wang = identity_users.get_user_by_email(session, "wang.fang@demo.okpay.example")
+        if wang is not None and wang.status == "active":
+            wallet_standing.do_restrict(
+                session, user_id=wang.id, blocked=["transfer", "withdraw"],
+                reason="近期交易异常，等待核实资金来源", actor_user_id=None,
+            )  # fmt: skip
+            with use_locale("zh_CN"):
+                checked = intake.check_request(
+                    session,
+                    body=intake.AppealIn(
+                        type="appeal",
+                        statement="这几笔转账都是给家人的生活费，我可以提供银行流水证明。",
+                    ),
+                    user=wang,
+                )
+                cases.do_open_case(session, checked=checked, user=wang)
+            opened += 1
+        li = identity_users.get_user_by_email(session, "li.wei@demo.okpay.example")
+        shop = merchants.find_merchant(session, "demo-coffee")
+        if li is not None and shop is not None:
+            refs = []
+            for i in range(2):
+                intent = intents.do_create_intent(
+                    session, merchant=shop, api_key_id=None, order_id=f"DEMO-LATTE-{i}",
+                    amount=38_00, currency="CNY", return_url="https://coffee.example/done",
+                    description="拿铁 Latte",
+                )  # fmt: skip
+                refs.append(intents.do_pay_intent(session, payer_id=li.id, token=intent.token))
+            with use_locale("zh_CN"):
+                checked = intake.check_request(
+                    session,
+                    body=intake.DisputeIn(
+                        type="dispute",
+                        reference=refs[1].reference,
+                        reason="charged_twice",
+                        duplicate_of=refs[0].reference,
+                        statement="只买了一杯拿铁，却被扣了两次款。",
+                    ),
+                    user=li,
+                )
+                cases.do_open_case(session, checked=checked, user=li)
+            opened += 1
+        return opened
