@@ -409,8 +409,9 @@ def test_pages_walk_the_customer_through_both_steps(client, db, clock, locked_wi
     )
     step_two = client.get("/account/recovered/two-factor")
     assert "old authenticator codes and recovery codes no longer work" in step_two.text
+    form = step_two.text[step_two.text.index('action="/account/2fa/setup"') :]
     begun = client.post(
-        "/account/2fa/setup", data={"csrf_token": csrf_from(step_two.text)}, follow_redirects=True
+        "/account/2fa/setup", data={"csrf_token": csrf_from(form)}, follow_redirects=True
     )
     assert "Step 2 of 2" in begun.text
     import re
