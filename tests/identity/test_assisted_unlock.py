@@ -501,3 +501,33 @@ def test_a_level_outside_0_to_2_is_refused(client, mailbox, db, level) -> None:
         )
     assert caught.value.code == "level_invalid"
     assert load(db, uid).verification_level == 0
+
+
+def test_websockets_are_closed_until_the_steps_are_done(client, db, clock, locked_with_2fa) -> None:
+    from starlette.websockets import WebSocketDisconnect
+
+    uid, _old, _secret = locked_with_2fa
+    from okpay.identity.models import Role
+
+    with db.unit_of_work() as s:  # an agent: the agents' socket would otherwise accept
+        operators.do_set_role(s, user_id=uid, role=Role.agent)
+    unlock(db, uid)
+    login_page = client.get("/login")
+    client.post(
+        "/login",
+        data={"email": EMAIL, "password": PASSWORD, "csrf_token": csrf_from(login_page.text)},
+        follow_redirects=False,
+    )
+    with (
+        pytest.raises(WebSocketDisconnect) as closed,
+        client.websocket_connect("/agent/chats/ws", headers={"Origin": "http://testserver"}),
+    ):
+        pass
+    assert closed.value.code == 1008
+    # Signing in again over the API is allowed, and gets the same steps.
+    again = client.post(
+        "/api/v1/auth/login",
+        json={"email": EMAIL, "password": PASSWORD},
+        headers=api_token(client, EMAIL),
+    )
+    assert again.status_code == 200 and again.json()["user"]["password_change_required"]

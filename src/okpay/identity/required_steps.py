@@ -12,11 +12,13 @@ from okpay.core.errors import StepRequired
 from okpay.identity import errors
 from okpay.identity.models import User
 
-# Reachable with any step pending: signing out, the language switch.
+# Reachable with any step pending: signing out (or in again: the new session has the same
+# steps), the language switch, and what the API client needs to learn which step is due.
 ALWAYS_ALLOWED = frozenset(
     {
         ("POST", "/logout"),
         ("POST", "/language"),
+        ("POST", "/api/v1/auth/login"),
         ("POST", "/api/v1/auth/logout"),
         ("GET", "/api/v1/me"),
     }
