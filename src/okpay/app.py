@@ -15,6 +15,7 @@ from sqlalchemy import text
 import okpay.models  # noqa: F401 - every table registered (foreign keys across domains)
 from okpay import __version__
 from okpay.db import get_database
+from okpay.identity import required_steps as identity_required_steps
 from okpay.identity import sessions as identity_sessions
 from okpay.settings import Settings, configure, get_settings
 from okpay.web import errors
@@ -84,6 +85,7 @@ def create_app(settings: Settings | None = None, *, start_worker: bool = False) 
     from okpay.helpcenter import pages as helpcenter_pages
     from okpay.identity import account_pages as identity_account_pages
     from okpay.identity import api as identity_api
+    from okpay.identity import required_step_pages as identity_required_step_pages
     from okpay.identity import sign_in_pages as identity_sign_in_pages
     from okpay.mail import pages as mail_pages
     from okpay.support import agent_api as support_agent_api
@@ -115,6 +117,7 @@ def create_app(settings: Settings | None = None, *, start_worker: bool = False) 
     app.include_router(site_pages.router)
     app.include_router(identity_sign_in_pages.router)
     app.include_router(identity_account_pages.router)
+    app.include_router(identity_required_step_pages.router)
     app.include_router(wallet_pages.router)
     app.include_router(wallet_funding_pages.router)
     app.include_router(wallet_send_pages.router)
@@ -168,6 +171,7 @@ def create_app(settings: Settings | None = None, *, start_worker: bool = False) 
         RequestMiddleware,
         settings=settings,
         resolve_session=identity_sessions.resolve_for_request,
+        step_gate=identity_required_steps.check_request,
     )
     app.add_middleware(StaticHeadersMiddleware, settings=settings)
     return app

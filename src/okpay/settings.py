@@ -46,6 +46,8 @@ class Settings(BaseSettings):
     reset_token_minutes: int = 30
     verify_token_hours: int = 48
     unlock_token_hours: int = 24
+    # After an assisted unlock by support, no money leaves the wallet for this long.
+    recovery_cooling_off_hours: int = Field(24, ge=0)
     login_lock_threshold: int = Field(10, ge=3)
     login_delay_after: int = Field(3, ge=1)
     ip_failures_per_hour: int = Field(100, ge=10)

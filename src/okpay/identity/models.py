@@ -6,7 +6,7 @@ import enum
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, ForeignKey, Index, String, Text, UniqueConstraint
+from sqlalchemy import JSON, ForeignKey, Index, String, Text, UniqueConstraint, false
 from sqlalchemy.orm import Mapped, mapped_column
 
 from okpay.core.i18n import N_, gettext
@@ -54,6 +54,12 @@ class User(Base):
     totp_secret: Mapped[str | None] = mapped_column(String(300))  # encrypted
     totp_enabled_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     totp_last_step: Mapped[int | None] = mapped_column()
+    # Set by an assisted unlock (identity.recovery): until cleared, a signed-in session can
+    # only choose a new password, then enrol two-factor (identity.required_steps).
+    password_change_required: Mapped[bool] = mapped_column(default=False, server_default=false())
+    totp_enrolment_required: Mapped[bool] = mapped_column(default=False, server_default=false())
+    # Cooling-off after an assisted unlock: no money leaves the wallet before this time.
+    outgoing_hold_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
 

@@ -117,6 +117,11 @@ def home(
             chart_currencies=currencies,
             chart_days=days,
             chart_periods=CHART_PERIODS,
+            # After an assisted unlock: when money may leave again (wallet.standing refuses
+            # it until then).
+            cooling_off_until=user.outgoing_hold_until
+            if user.outgoing_hold_until and user.outgoing_hold_until > clock.now()
+            else None,
         ),
     )
 
