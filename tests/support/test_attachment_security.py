@@ -177,6 +177,8 @@ def test_purge_deletes_files_after_commit_and_downloads_answer_gone(client, db, 
                                          ("bank.pdf", pdf(), "application/pdf")])  # fmt: skip
     keys = [row.storage_key for row in rows(db)]
     paths = [files.storage_root() / key[:2] / key for key in keys]
+    sign_in(client, "wang@example.com")
+    assert f"/support/requests/{number}/files/" in client.get(f"/support/requests/{number}").text
 
     # A purge rolled back loses nothing.
     with pytest.raises(RuntimeError), db.unit_of_work() as s:
@@ -222,7 +224,13 @@ def test_purge_deletes_files_after_commit_and_downloads_answer_gone(client, db, 
     assert [a["filename"] for a in listed] == ["身份证.png", "bank.pdf"]
     assert all(a["deleted_at"] for a in listed)
 
-    # The agent's page names the files as deleted, without links; so does the agent's download.
+    # The customer's page still names the files, as deleted, without links.
+    mine = client.get(f"/support/requests/{number}")
+    assert mine.status_code == 200
+    assert "身份证.png" in mine.text and "deleted on" in mine.text
+    assert 'data-testid="attachment-deleted"' in mine.text
+    assert f"/support/requests/{number}/files/" not in mine.text
+    # So does the agent's, and the agent's download answers 410 too.
     client.cookies.clear()
     sign_in(client)
     page = client.get(f"/agent/tickets/{number}").text
