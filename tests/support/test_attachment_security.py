@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import io
 import os
+import threading
 
 import pytest
 from PIL import Image, ImageChops
@@ -238,6 +239,33 @@ def test_purge_deletes_files_after_commit_and_downloads_answer_gone(client, db, 
     assert f"/agent/tickets/{number}/files/" not in page
     agent_get = client.get(f"/agent/tickets/{number}/files/{sent[0]['url'].rsplit('/', 1)[1]}")
     assert agent_get.status_code == 410
+
+
+@pytest.mark.postgres_only
+def test_two_purges_at_once_delete_and_audit_once(client, db) -> None:  # type: ignore[no-untyped-def]
+    auth, number = with_ticket(client, db)
+    upload(
+        client, auth, number, [("a.png", photo(), "image/png"), ("b.pdf", pdf(), "application/pdf")]
+    )
+    start = threading.Barrier(2)
+    counts: list[int] = []
+
+    def purge() -> None:
+        start.wait()
+        with db.unit_of_work() as s:
+            ticket = access.get_ticket(s, number)
+            assert ticket is not None
+            counts.append(messages.do_purge_attachments(s, ticket=ticket, reason="retention"))
+
+    threads = [threading.Thread(target=purge) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(30)
+    assert sorted(counts) == [0, 2]
+    with db.unit_of_work(write=False) as s:
+        audited = s.scalars(select(AuditEvent).where(AuditEvent.action == "attachments_purged"))
+        assert len(list(audited)) == 1
 
 
 def test_retention_setting_defaults_to_180_days(settings) -> None:  # type: ignore[no-untyped-def]

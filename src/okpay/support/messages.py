@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 from okpay.core import audit, clock
 from okpay.core.errors import DomainError, NotFound
 from okpay.core.i18n import N_, format_date
-from okpay.db import on_commit
+from okpay.db import for_update, on_commit
 from okpay.identity.models import User
 from okpay.settings import get_settings
 from okpay.support import access, checks, emails, events, sla, status
@@ -95,7 +95,10 @@ def do_purge_attachments(
     stmt = select(TicketAttachment).where(
         TicketAttachment.ticket_id == ticket.id, TicketAttachment.purged_at.is_(None)
     )
-    rows = list(session.scalars(stmt.order_by(TicketAttachment.id)))
+    # Locked, and read again under the lock: two purges at once delete and audit once.
+    lock = for_update(session.get_bind().dialect.name)
+    stmt = stmt.order_by(TicketAttachment.id).with_for_update(**lock)
+    rows = list(session.scalars(stmt.execution_options(populate_existing=True)))
     if not rows:
         return 0
     now = clock.now()
