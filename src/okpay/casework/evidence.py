@@ -37,7 +37,7 @@ def view(session: Session, *, case: Case, agent: User, evidence_id: int, inline:
     attachment = session.get(TicketAttachment, row.attachment_id)
     if attachment is None:
         raise NotFound()
-    data = support_files.load(attachment.storage_key)
+    data = ticket_messages.load_attachment(attachment)
     now = clock.now()
     if attachment.content_type.startswith("image/"):
         mark = f"OKPay · {agent.display_name} · {agent.email} · {format_datetime(now, 'minutes')}"

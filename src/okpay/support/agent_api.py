@@ -233,6 +233,7 @@ def _ticket_out(db: Session, ticket: Ticket) -> TicketOut:
                         "content_type": f.content_type,
                         "size": f.size,
                         "url": f"/agent/tickets/{ticket.number}/files/{f.id}",
+                        "deleted_at": f.purged_at,
                     }
                     for f in files.get(m.id, [])
                 ],

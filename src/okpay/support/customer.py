@@ -111,6 +111,8 @@ def take_kept_files(session: Session, tokens: Iterable[str]) -> list[support_fil
             content = support_files.load(key)
         except (BadSignature, KeyError, TypeError, ValueError, OSError):
             continue
+        except support_files.StoredFileDamaged:  # altered on disk: as if it were gone
+            continue
         found.append(support_files.CheckedFile(str(data["n"]), str(data["t"]), content))
         on_commit(session, functools.partial(support_files.remove, key))
     return found
@@ -262,14 +264,16 @@ def customer_attachment(session: Session, ticket: Ticket, attachment_id: int) ->
 
 
 def download(row: TicketAttachment) -> Response:
-    """The file as a download: stored type, no sniffing, RFC 5987 file name."""
+    """The file as a download: stored type, no sniffing, RFC 5987 file name. A file deleted
+    under the retention policy answers 410 (attachment_deleted); one that fails its
+    integrity check answers 500 (attachment_damaged), never its bytes."""
     fallback = "".join(
         ch if 32 <= ord(ch) < 127 and ch not in '"\\;' else "_" for ch in row.filename
     )
     encoded = quote(row.filename, safe="")
     disposition = f"attachment; filename=\"{fallback}\"; filename*=UTF-8''{encoded}"
     return Response(
-        support_files.load(row.storage_key),
+        messages.load_attachment(row),
         media_type=row.content_type,
         headers={
             "Content-Disposition": disposition,
