@@ -27,7 +27,9 @@ def open_case(client, headers, **body):  # type: ignore[no-untyped-def]
     return client.post("/api/v1/support/cases", headers=headers, json=body)
 
 
-def propose(client, headers, case_id: int, action: str, reason: str = "Checked with the customer", **params):  # type: ignore[no-untyped-def]
+def propose(
+    client, headers, case_id: int, action: str, reason: str = "Checked with the customer", **params
+):  # type: ignore[no-untyped-def]
     return client.post(
         f"/api/v1/agent/cases/{case_id}/proposals",
         headers=headers,
@@ -238,3 +240,90 @@ def test_emergency_freeze_and_reviewed_unfreeze(client, db, mailbox) -> None:  #
     assert client.post(f"/api/v1/agent/proposals/{pid}/approve", headers=staff["sup"]).status_code == 200  # fmt: skip
     assert transfer(client, me, "friend@example.com").status_code == 201
     assert audit_count(db, "emergency_freeze") == 1
+
+
+def test_verification_level_and_limit_override(client, db) -> None:  # type: ignore[no-untyped-def]
+    staff = team(client, db)
+    uid, me = customer(client, db)
+    with db.unit_of_work() as s:
+        s.get(User, uid).verification_level = 0  # type: ignore[union-attr]
+    made = open_case(client, me, type="verification", level=1)
+    assert made.status_code == 201, made.text
+    case_id = made.json()["id"]
+    png = b"\x89PNG\r\n\x1a\n" + b"\x00" * 8
+    import io
+
+    from PIL import Image
+
+    buf = io.BytesIO()
+    Image.new("RGB", (640, 400), (230, 230, 230)).save(buf, "PNG")
+    png = buf.getvalue()
+    added = client.post(
+        f"/api/v1/support/cases/{case_id}/evidence",
+        headers=me,
+        data={"kind": "passport"},
+        files=[("files", ("passport.png", png, "image/png"))],
+    )
+    assert added.status_code == 201, added.text
+    evidence_id = added.json()["evidence"][0]["id"]
+    assert added.json()["evidence"][0]["kind"] == "passport"
+    # The reviewer opens it: watermarked (not the bytes the customer sent), and audited.
+    seen = client.get(f"/api/v1/agent/cases/{case_id}/evidence/{evidence_id}", headers=staff["sup"])
+    assert seen.status_code == 200 and seen.content != png
+    assert audit_count(db, "case_evidence_viewed") == 1
+    # An agent of another team may not.
+    from okpay.identity.models import Role
+    from tests.casework.helpers import staff as make_staff_member
+
+    other = make_staff_member(client, db, "front@okpay.example", role=Role.agent, team="frontline")
+    assert client.get(f"/api/v1/agent/cases/{case_id}/evidence/{evidence_id}", headers=other).status_code == 403  # fmt: skip
+
+    pid = propose(client, staff["agent"], case_id, "set_verification_level", level=1).json()["id"]
+    assert client.post(f"/api/v1/agent/proposals/{pid}/approve", headers=staff["sup"]).status_code == 200  # fmt: skip
+    with db.unit_of_work(write=False) as s:
+        assert s.get(User, uid).verification_level == 1  # type: ignore[union-attr]
+        assert s.get(Case, case_id).status == "approved"  # type: ignore[union-attr]
+
+    asked = open_case(client, me, type="limit_increase", operation="transfer", period="daily",
+                      amount="200000.00", days=30, statement="Buying a car next month.")  # fmt: skip
+    assert asked.status_code == 201, asked.text
+    pid = propose(
+        client, staff["agent"], asked.json()["id"], "grant_limit_override",
+        operation="transfer", daily=200_000_00, days=30,
+    ).json()["id"]  # fmt: skip
+    assert client.post(f"/api/v1/agent/proposals/{pid}/approve", headers=staff["sup"]).status_code == 200  # fmt: skip
+    from okpay.wallet import overrides
+
+    with db.unit_of_work(write=False) as s:
+        limit = overrides.effective_limits(s, user_id=uid, op_type="transfer", level=1)
+        assert limit.daily == 200_000_00
+
+
+def test_assisted_unlock_for_a_signed_out_customer(client, db, mailbox) -> None:  # type: ignore[no-untyped-def]
+    staff = team(client, db)
+    uid, _me = customer(client, db)
+    make_user(db, "friend@example.com")
+    with db.unit_of_work() as s:
+        s.get(User, uid).status = "locked"  # type: ignore[union-attr]
+    body = {
+        "type": "unlock", "account_email": "mei@example.com", "lost": "authenticator",
+        "recent_transactions": "Topped up 1000 yuan by bank transfer this week.",
+        "contact_email": "mei.new@example.com", "name": "Mei",
+    }  # fmt: skip
+    made = client.post("/api/v1/support/cases", json=body)
+    assert made.status_code == 201, made.text
+    unknown = client.post(
+        "/api/v1/support/cases", json=body | {"account_email": "nobody@example.com"}
+    )
+    assert unknown.status_code == 201 and set(unknown.json()) == set(made.json())
+    assert mailbox.to("mei.new@example.com")
+    case_id = made.json()["id"]
+    detail = client.get(f"/api/v1/agent/cases/{case_id}", headers=staff["agent"]).json()
+    assert detail["user_id"] == uid and detail["team"] == "security"
+    pid = propose(client, staff["agent"], case_id, "unlock", reason="ID and transactions match").json()["id"]  # fmt: skip
+    assert client.post(f"/api/v1/agent/proposals/{pid}/approve", headers=staff["sup"]).status_code == 200  # fmt: skip
+    with db.unit_of_work(write=False) as s:
+        user = s.get(User, uid)
+        assert user is not None and user.status == "active"
+        assert user.password_change_required and user.totp_enrolment_required
+        assert user.outgoing_hold_until is not None

@@ -84,6 +84,8 @@ def watermark_image(data: bytes, content_type: str, text: str) -> bytes:
         shift = (row % 2) * step_x // 2
         for x in range(-step_x + shift, width, step_x):
             overlay.paste(tile, (x, y), tile)
+    # A small image can fall between the grid's lines: one more copy over its centre.
+    overlay.paste(tile, ((width - tile.width) // 2, (height - tile.height) // 2), tile)
     marked = Image.alpha_composite(img, overlay)
     out = io.BytesIO()
     if content_type == "image/jpeg":
