@@ -37,6 +37,10 @@ def propose(
     )
 
 
+def approve(client, headers, pid: int):  # type: ignore[no-untyped-def]
+    return client.post(f"/api/v1/agent/proposals/{pid}/approve", headers=headers)
+
+
 def audit_count(db, action: str) -> int:  # type: ignore[no-untyped-def]
     with db.unit_of_work(write=False) as s:
         return int(s.scalar(select(func.count()).where(AuditEvent.action == action)) or 0)
@@ -235,9 +239,10 @@ def test_emergency_freeze_and_reviewed_unfreeze(client, db, mailbox) -> None:  #
     detail = client.get(f"/api/v1/agent/cases/{case_id}", headers=staff["agent"]).json()
     assert detail["type"] == "freeze" and detail["priority"] == "urgent"
     assert detail["team"] == "security"
-    pid = propose(client, staff["agent"], case_id, "unfreeze", reason="Customer confirmed by phone").json()["id"]  # fmt: skip
+    reason = "Customer confirmed by phone"
+    pid = propose(client, staff["agent"], case_id, "unfreeze", reason=reason).json()["id"]
     assert transfer(client, me, "friend@example.com").status_code == 403
-    assert client.post(f"/api/v1/agent/proposals/{pid}/approve", headers=staff["sup"]).status_code == 200  # fmt: skip
+    assert approve(client, staff["sup"], pid).status_code == 200
     assert transfer(client, me, "friend@example.com").status_code == 201
     assert audit_count(db, "emergency_freeze") == 1
 
@@ -276,22 +281,25 @@ def test_verification_level_and_limit_override(client, db) -> None:  # type: ign
     from tests.casework.helpers import staff as make_staff_member
 
     other = make_staff_member(client, db, "front@okpay.example", role=Role.agent, team="frontline")
-    assert client.get(f"/api/v1/agent/cases/{case_id}/evidence/{evidence_id}", headers=other).status_code == 403  # fmt: skip
+    url = f"/api/v1/agent/cases/{case_id}/evidence/{evidence_id}"
+    assert client.get(url, headers=other).status_code == 403
 
     pid = propose(client, staff["agent"], case_id, "set_verification_level", level=1).json()["id"]
-    assert client.post(f"/api/v1/agent/proposals/{pid}/approve", headers=staff["sup"]).status_code == 200  # fmt: skip
+    assert approve(client, staff["sup"], pid).status_code == 200
     with db.unit_of_work(write=False) as s:
         assert s.get(User, uid).verification_level == 1  # type: ignore[union-attr]
         assert s.get(Case, case_id).status == "approved"  # type: ignore[union-attr]
 
-    asked = open_case(client, me, type="limit_increase", operation="transfer", period="daily",
-                      amount="200000.00", days=30, statement="Buying a car next month.")  # fmt: skip
+    asked = open_case(
+        client, me, type="limit_increase", operation="transfer", period="daily",
+        amount="200000.00", days=30, statement="Buying a car next month.",
+    )  # fmt: skip
     assert asked.status_code == 201, asked.text
     pid = propose(
         client, staff["agent"], asked.json()["id"], "grant_limit_override",
         operation="transfer", daily=200_000_00, days=30,
     ).json()["id"]  # fmt: skip
-    assert client.post(f"/api/v1/agent/proposals/{pid}/approve", headers=staff["sup"]).status_code == 200  # fmt: skip
+    assert approve(client, staff["sup"], pid).status_code == 200
     from okpay.wallet import overrides
 
     with db.unit_of_work(write=False) as s:
@@ -320,8 +328,9 @@ def test_assisted_unlock_for_a_signed_out_customer(client, db, mailbox) -> None:
     case_id = made.json()["id"]
     detail = client.get(f"/api/v1/agent/cases/{case_id}", headers=staff["agent"]).json()
     assert detail["user_id"] == uid and detail["team"] == "security"
-    pid = propose(client, staff["agent"], case_id, "unlock", reason="ID and transactions match").json()["id"]  # fmt: skip
-    assert client.post(f"/api/v1/agent/proposals/{pid}/approve", headers=staff["sup"]).status_code == 200  # fmt: skip
+    reason = "ID and transactions match"
+    pid = propose(client, staff["agent"], case_id, "unlock", reason=reason).json()["id"]
+    assert approve(client, staff["sup"], pid).status_code == 200
     with db.unit_of_work(write=False) as s:
         user = s.get(User, uid)
         assert user is not None and user.status == "active"
