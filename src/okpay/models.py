@@ -8,6 +8,7 @@ from __future__ import annotations
 from sqlalchemy import MetaData
 
 from okpay.casework import cases as casework_cases  # registers casework's ticket hook
+from okpay.casework import freeze as casework_freeze  # and its "this wasn't me" hook
 from okpay.casework import models as casework_models
 from okpay.core import audit
 from okpay.db import Base
@@ -31,7 +32,7 @@ MODULES = (
 )
 
 
-HOOKS = (casework_cases,)
+HOOKS = (casework_cases, casework_freeze)
 
 
 def metadata() -> MetaData:

@@ -336,3 +336,35 @@ def test_assisted_unlock_for_a_signed_out_customer(client, db, mailbox) -> None:
         assert user is not None and user.status == "active"
         assert user.password_change_required and user.totp_enrolment_required
         assert user.outgoing_hold_until is not None
+
+
+def test_not_me_opens_a_security_case_and_money_stays_frozen_after_reset(
+    client, db, mailbox
+) -> None:  # type: ignore[no-untyped-def]
+    from okpay.identity import recovery, tokens
+
+    uid, _me = customer(client, db)
+    with db.unit_of_work() as s:
+        user = s.get(User, uid)
+        assert user is not None
+        token = tokens.issue_token(s, user, "not_me")
+    with db.unit_of_work() as s:
+        recovery.do_report_not_me(s, token=token)
+    with db.unit_of_work(write=False) as s:
+        case = s.scalar(select(Case).where(Case.user_id == uid))
+        assert case is not None and case.type == "freeze" and case.details["source"] == "not_me"
+    with db.unit_of_work() as s:
+        user = s.get(User, uid)
+        assert user is not None
+        reset = tokens.issue_token(s, user, "reset_password")
+    with db.unit_of_work() as s:
+        recovery.do_reset_password(s, token=reset, new_password="a brand new passphrase")
+    with db.unit_of_work(write=False) as s:
+        user = s.get(User, uid)
+        assert user is not None and user.status == "frozen"
+    from tests.helpers import api_token
+
+    headers = api_token(client, "mei@example.com", password="a brand new passphrase")
+    make_user(db, "friend@example.com")
+    refused = transfer(client, headers, "friend@example.com")
+    assert refused.status_code == 403 and refused.json()["error"]["code"] == "account_frozen"

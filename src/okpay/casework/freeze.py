@@ -10,7 +10,8 @@ from okpay.casework import access, cases, emails
 from okpay.casework.intake import Checked
 from okpay.casework.models import Case
 from okpay.core import audit
-from okpay.core.i18n import N_, gettext
+from okpay.core.i18n import N_, get_locale, gettext, use_locale
+from okpay.identity import recovery as identity_recovery
 from okpay.identity.models import AccountStatus, User
 from okpay.wallet import standing as wallet_standing
 
@@ -41,3 +42,24 @@ def do_emergency_freeze(session: Session, *, user: User, source: str, note: str 
     )
     emails.alert_team(session, cases.ticket_of(session, case))
     return case
+
+
+def open_for_not_me(session: Session, user: User) -> None:
+    """Identity's hook after "this wasn't me": the account is locked already (no money moves,
+    no sign-in); open the urgent security case the unfreeze will be decided on."""
+    if user.is_staff or cases.open_case_of_type(session, user_id=user.id, type="freeze"):
+        return
+    with use_locale(user.preferred_locale or get_locale()):
+        statement = gettext(
+            N_("I reported a sign-in that was not me. Please check my account with me.")
+        )
+    case = cases.do_open_case(
+        session,
+        checked=Checked("freeze", statement, {"source": "not_me"}, urgent=True),
+        user=user,
+    )
+    emails.alert_team(session, cases.ticket_of(session, case))
+
+
+if open_for_not_me not in identity_recovery.NOT_ME_HOOKS:
+    identity_recovery.NOT_ME_HOOKS.append(open_for_not_me)

@@ -4,6 +4,7 @@ unlock support performs after a reviewed case."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
@@ -81,7 +82,14 @@ def do_report_not_me(session: Session, *, token: str) -> User:
         "not_me_locked",
         {"user": user, "reset_url": f"{get_settings().base_url}/password/forgot"},
     )
+    for hook in NOT_ME_HOOKS:
+        hook(session, user)
     return user
+
+
+#: Called in the same unit of work after a customer reports a sign-in that was not them
+#: (casework opens an urgent security case). Identity knows nothing of what listens.
+NOT_ME_HOOKS: list[Callable[[Session, User], None]] = []
 
 
 def do_request_password_reset(session: Session, *, email: str) -> None:
@@ -137,7 +145,19 @@ def do_reset_password(session: Session, *, token: str, new_password: str) -> Use
     tokens.consume_token(session, token, "reset_password")
     password_change.set_password(session, user, new_password)
     sessions.end_all_sessions(session, user_id=user.id, reason="password_reset")
-    if user.status == AccountStatus.locked.value:
+    if user.status == AccountStatus.locked.value and user.status_reason == "reported_not_me":
+        # After "this wasn't me" the new password lets the owner back in, but money stays
+        # frozen until security has checked with them (an unfreeze is a reviewed decision).
+        users.set_status(
+            session,
+            user,
+            AccountStatus.frozen,
+            "emergency_freeze",
+            action="account_frozen_after_not_me",
+            actor_user_id=user.id,
+            method="password_reset",
+        )
+    elif user.status == AccountStatus.locked.value:
         users.set_status(
             session,
             user,
