@@ -16,6 +16,7 @@ from typer.testing import CliRunner
 from okpay.cli import app as cli_app
 from okpay.core.audit import AuditEvent
 from okpay.support import access, files, messages, watermark
+from okpay.support import customer as customer_module
 from okpay.support.models import TicketAttachment
 from tests.support.helpers import make_staff, pdf, user
 from tests.support.test_console import AGENT, sign_in
@@ -307,3 +308,28 @@ def test_reply_emails_link_to_the_request_and_never_carry_files(
     assert says in text
     assert f"http://testserver/support/requests/{number}" in text
     assert "passport-zhang" not in text and "statement.pdf" not in text
+
+
+def test_staff_view_inline_with_a_watermark(db) -> None:  # type: ignore[no-untyped-def]
+    from tests.support.helpers import open_ticket
+
+    agent_id = make_staff(db, AGENT)
+    number = open_ticket(db)
+    checked = [files.check_upload("id.png", photo()), files.check_upload("id.pdf", pdf())]
+    with db.unit_of_work() as s:
+        ticket = access.get_ticket(s, number)
+        assert ticket is not None
+        messages.do_agent_reply(
+            s, ticket=ticket, agent=user(s, agent_id), body="x", files=checked, internal=True
+        )
+        image, document = messages.list_attachments(s, ticket)
+        plain = customer_module.download(image)
+        viewed = customer_module.download(image, inline=True, watermark="Agent 2026-12-06 20:15")
+        pdf_view = customer_module.download(document, inline=True, watermark="Agent")
+    assert plain.headers["content-disposition"].startswith("attachment;")
+    assert viewed.headers["content-disposition"].startswith("inline;")
+    assert "frame-ancestors 'self'" in viewed.headers["content-security-policy"]
+    assert viewed.body != plain.body
+    with Image.open(io.BytesIO(bytes(viewed.body))) as shown:
+        assert (shown.format, shown.size) == ("PNG", (320, 200))
+    assert bytes(pdf_view.body) == checked[1].data
