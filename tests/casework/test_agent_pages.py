@@ -60,7 +60,7 @@ LIFT = {"action": "lift_restriction", "reason": "Checked with the customer"}
 
 
 def test_case_panel_preview_propose_and_approve(app, client, db, mailbox) -> None:  # type: ignore[no-untyped-def]
-    uid, me, case_id, number = restricted_appeal(client, db)
+    _uid, me, case_id, number = restricted_appeal(client, db)
     agent = staff_client(app, db, "agent@okpay.example", Role.agent)
     sup = staff_client(app, db, "sup@okpay.example", Role.supervisor)
     page = f"/agent/tickets/{number}"
