@@ -44,8 +44,8 @@ def _no_overflow(page: Page) -> None:
         """() => { const w = window.innerWidth; let out = [];
         for (const el of document.querySelectorAll('body *')) {
           const r = el.getBoundingClientRect();
-          if (r.right > w + 1) out.push(el.tagName + '.' + el.className + '#' + (el.dataset.testid || ''));
-        } return out.slice(0, 8).join(' | '); }"""
+          if (r.right > w + 1 && el.parentElement.getBoundingClientRect().right <= w + 1) out.push(el.parentElement.className + ">" + el.tagName + "." + el.className + ":" + Math.round(r.width) + ":" + getComputedStyle(el).overflowX);
+        } return out.slice(0, 12).join(' | '); }"""
     )
     assert wide <= 1, f"the page scrolls sideways by {wide}px: {culprit}"
 
