@@ -40,12 +40,14 @@ def _open_appeal(client, db) -> tuple[int, str]:  # type: ignore[no-untyped-def]
 
 def _no_overflow(page: Page) -> None:
     wide = page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
+    # The elements sticking out past the window (not those only inside one that does).
     culprit = page.evaluate(
-        """() => { const w = window.innerWidth; let out = [];
+        """() => { const w = window.innerWidth; const out = [];
         for (const el of document.querySelectorAll('body *')) {
           const r = el.getBoundingClientRect();
-          if (r.right > w + 1 && el.parentElement.getBoundingClientRect().right <= w + 1) out.push(el.parentElement.className + ">" + el.tagName + "." + el.className + ":" + Math.round(r.width) + ":" + getComputedStyle(el).overflowX);
-        } return out.slice(0, 12).join(' | '); }"""
+          const parent = el.parentElement.getBoundingClientRect();
+          if (r.right > w + 1 && parent.right <= w + 1) out.push(el.tagName + '.' + el.className);
+        } return out.slice(0, 8).join(' | '); }"""
     )
     assert wide <= 1, f"the page scrolls sideways by {wide}px: {culprit}"
 
