@@ -27,9 +27,7 @@ def open_case(client, headers, **body):  # type: ignore[no-untyped-def]
     return client.post("/api/v1/support/cases", headers=headers, json=body)
 
 
-def propose(
-    client, headers, case_id: int, action: str, reason: str = "Checked with the customer", **params
-):  # type: ignore[no-untyped-def]
+def propose(client, headers, case_id: int, action: str, reason: str = "Checked with the customer", **params):  # type: ignore[no-untyped-def]
     return client.post(
         f"/api/v1/agent/cases/{case_id}/proposals",
         headers=headers,
