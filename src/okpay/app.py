@@ -80,6 +80,8 @@ def create_app(settings: Settings | None = None, *, start_worker: bool = False) 
 
     from okpay import site_pages
     from okpay.casework import agent_api as casework_agent_api
+    from okpay.casework import agent_pages as casework_agent_pages
+    from okpay.casework import agent_queue_pages as casework_agent_queue_pages
     from okpay.casework import api as casework_api
     from okpay.helpcenter import api as helpcenter_api
     from okpay.helpcenter import pages as helpcenter_pages
@@ -138,6 +140,8 @@ def create_app(settings: Settings | None = None, *, start_worker: bool = False) 
     app.include_router(support_agent_pages.router)
     app.include_router(support_agent_phone_pages.router)
     app.include_router(support_agent_report_pages.router)
+    app.include_router(casework_agent_pages.router)
+    app.include_router(casework_agent_queue_pages.router)
     if settings.is_dev:
         app.include_router(mail_pages.router)
         app.include_router(wallet_sandbox_pages.dev)

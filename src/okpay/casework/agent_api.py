@@ -1,20 +1,25 @@
-"""Staff casework API under /api/v1/agent: cases, proposals under four-eyes review, the
-approval queue, evidence (watermarked and audited) and the approval policy."""
+"""Staff casework API under /api/v1/agent: the customer panel beside a ticket, cases,
+proposals under four-eyes review, the approval queue, evidence (watermarked and audited) and
+the approval policy."""
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from dataclasses import asdict
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Query
+from pydantic import BaseModel, Field
 from sqlalchemy import select
 from starlette.responses import Response
 
 from okpay.casework import access, cases, evidence, policy, proposals, views
 from okpay.casework import schemas as s
+from okpay.casework import service as customer_panel
 from okpay.casework.models import ACTION_LABELS, OPEN_CASE_STATUSES, Case, label
 from okpay.core.dbid import BigDbId
 from okpay.identity.access import require_role
 from okpay.identity.models import Role, User
+from okpay.support import access as support_access
 from okpay.web.deps import DbSession
 
 Staff = Annotated[User, Depends(require_role(Role.agent, Role.supervisor, Role.admin))]
@@ -151,3 +156,36 @@ def _rule(rule: policy.Rule) -> s.PolicyRule:
         single_limit_cny=rule.single_limit_cny,
         approver_roles=list(rule.approver_roles),
     )
+
+
+class RevealIn(BaseModel):
+    field: Literal["email", "phone"]
+    reason: str = Field(max_length=300)
+
+
+class RevealOut(BaseModel):
+    field: str
+    value: str
+
+
+@router.get("/tickets/{number}/customer")
+def ticket_customer(number: str, agent: Staff, db: DbSession) -> dict[str, Any]:
+    """The customer panel of a ticket, masked (amounts in minor units)."""
+    ticket = support_access.access_ticket(db, user=agent, number=number)
+    panel = customer_panel.customer_panel(db, ticket=ticket)
+    data = asdict(panel)
+    data["earlier"] = [
+        {"number": t.number, "subject": t.subject, "status": t.status, "created_at": t.created_at}
+        for t in panel.earlier
+    ]
+    return data
+
+
+@router.post("/tickets/{number}/reveal", response_model=RevealOut)
+def reveal(number: str, body: RevealIn, agent: Staff, db: DbSession) -> RevealOut:
+    """The full e-mail or phone, in this answer only; the reason is audited."""
+    ticket = support_access.access_ticket(db, user=agent, number=number)
+    value = customer_panel.do_reveal(
+        db, ticket=ticket, agent=agent, field=body.field, reason=body.reason
+    )
+    return RevealOut(field=body.field, value=value)

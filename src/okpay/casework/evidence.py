@@ -51,6 +51,12 @@ def view(session: Session, *, case: Case, agent: User, evidence_id: int, inline:
         ch if 32 <= ord(ch) < 127 and ch not in '"\\;' else "_" for ch in attachment.filename
     )
     disposition = "inline" if inline and attachment.content_type in INLINE_TYPES else "attachment"
+    # Chromium's PDF viewer is a plugin: a PDF opened in a tab needs object-src, nothing else.
+    policy = (
+        "default-src 'none'; object-src 'self'; img-src 'self'"
+        if disposition == "inline" and attachment.content_type == "application/pdf"
+        else "default-src 'none'; img-src 'self'"
+    )
     return Response(
         data,
         media_type=attachment.content_type,
@@ -59,7 +65,7 @@ def view(session: Session, *, case: Case, agent: User, evidence_id: int, inline:
             f"filename*=UTF-8''{quote(attachment.filename, safe='')}",
             "X-Content-Type-Options": "nosniff",
             "Cache-Control": "no-store",
-            "Content-Security-Policy": "default-src 'none'; img-src 'self'",
+            "Content-Security-Policy": policy,
         },
     )
 

@@ -1,5 +1,6 @@
 """The agent console as JSON under /api/v1/agent (staff only): queue, ticket, reply, note,
-status, assign, escalate, bulk actions, the customer panel and phone calls."""
+status, assign, escalate, bulk actions and phone calls (the customer panel is casework's:
+casework.agent_api)."""
 
 from __future__ import annotations
 
@@ -10,14 +11,13 @@ from fastapi import APIRouter, Depends, Query
 from pydantic import BaseModel, Field
 from sqlalchemy.orm import Session
 
-from okpay.casework import service as casework
 from okpay.core import clock
 from okpay.core.dbid import DbId
 from okpay.core.errors import NotFound
 from okpay.identity import users as identity_users
 from okpay.identity.access import require_role
 from okpay.identity.models import Role, User
-from okpay.support import access, assignment
+from okpay.support import access, assignment, callers
 from okpay.support import events as ticket_events
 from okpay.support import messages as ticket_messages
 from okpay.support import status as ticket_status
@@ -145,16 +145,6 @@ class BulkIn(BaseModel):
 class BulkOut(BaseModel):
     changed: list[str]
     skipped: dict[str, str]
-
-
-class RevealIn(BaseModel):
-    field: Literal["email", "phone"]
-    reason: str = Field(max_length=300)
-
-
-class RevealOut(BaseModel):
-    field: str
-    value: str
 
 
 class PhoneCallIn(BaseModel):
@@ -348,29 +338,6 @@ def bulk(body: BulkIn, agent: Agent, db: DbSession) -> BulkOut:
     return BulkOut(changed=result.changed, skipped=result.skipped)
 
 
-@router.get("/tickets/{number}/customer")
-def customer(number: str, agent: Agent, db: DbSession) -> dict[str, Any]:
-    """The customer panel, masked (amounts in minor units)."""
-    from dataclasses import asdict
-
-    panel = casework.customer_panel(db, ticket=_ticket(db, agent, number))
-    data = asdict(panel)
-    data["earlier"] = [
-        {"number": t.number, "subject": t.subject, "status": t.status, "created_at": t.created_at}
-        for t in panel.earlier
-    ]
-    return data
-
-
-@router.post("/tickets/{number}/reveal", response_model=RevealOut)
-def reveal(number: str, body: RevealIn, agent: Agent, db: DbSession) -> RevealOut:
-    """The full e-mail or phone, in this answer only; the reason is audited."""
-    value = casework.do_reveal(
-        db, ticket=_ticket(db, agent, number), agent=agent, field=body.field, reason=body.reason
-    )
-    return RevealOut(field=body.field, value=value)
-
-
 @router.post("/phone-calls", response_model=TicketOut, status_code=201)
 def phone_call(body: PhoneCallIn, agent: Agent, db: DbSession) -> TicketOut:
     """Log a call: a message on ``number``, or a new ticket for the customer found by
@@ -381,7 +348,7 @@ def phone_call(body: PhoneCallIn, agent: Agent, db: DbSession) -> TicketOut:
         return _ticket_out(db, t)
     found = None
     if body.customer:
-        match = casework.find_customer(db, query=body.customer)
+        match = callers.find_customer(db, query=body.customer)
         found = identity_users.get_user(db, match.user_id) if match else None
         if found is None or found.is_staff:
             raise NotFound()
