@@ -175,7 +175,7 @@ def test_evidence_route_audited_and_refused_to_another_team(app, client, db) -> 
     assert opened.status_code == 200 and opened.content.startswith(b"%PDF")
     assert opened.headers["content-disposition"].startswith("inline")
     # Opened in a tab of its own: the browser's PDF viewer may run, nothing else.
-    assert "object-src 'self'" in opened.headers["content-security-policy"]
+    assert "script-src 'none'" in opened.headers["content-security-policy"]
     assert "script-src" not in opened.headers["content-security-policy"]
     assert audit_count(db, "case_evidence_viewed") == 1
 

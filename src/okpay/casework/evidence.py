@@ -8,7 +8,6 @@ period (the decision and its reason stay)."""
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-from urllib.parse import quote
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -21,7 +20,7 @@ from okpay.core.errors import NotFound
 from okpay.core.i18n import format_datetime
 from okpay.identity.models import User
 from okpay.settings import get_settings
-from okpay.support import files as support_files
+from okpay.support import customer as support_customer
 from okpay.support import messages as ticket_messages
 from okpay.support.models import TicketAttachment
 
@@ -37,37 +36,19 @@ def view(session: Session, *, case: Case, agent: User, evidence_id: int, inline:
     attachment = session.get(TicketAttachment, row.attachment_id)
     if attachment is None:
         raise NotFound()
-    data = ticket_messages.load_attachment(attachment)
     now = clock.now()
-    if attachment.content_type.startswith("image/"):
-        mark = f"OKPay · {agent.display_name} · {agent.email} · {format_datetime(now, 'minutes')}"
-        data = support_files.watermark_image(data, attachment.content_type, mark)
+    mark = f"OKPay · {agent.display_name} · {agent.email} · {format_datetime(now, 'minutes')}"
+    response = support_customer.download(
+        attachment,
+        inline=inline and attachment.content_type in INLINE_TYPES,
+        watermark=mark if attachment.content_type.startswith("image/") else None,
+    )
     audit.record(
         session, "case_evidence_viewed", actor_user_id=agent.id, subject_user_id=case.user_id,
         object_type="case_evidence", object_id=row.id, case_id=case.id, kind=row.kind,
         filename=attachment.filename, inline=inline,
     )  # fmt: skip
-    fallback = "".join(
-        ch if 32 <= ord(ch) < 127 and ch not in '"\\;' else "_" for ch in attachment.filename
-    )
-    disposition = "inline" if inline and attachment.content_type in INLINE_TYPES else "attachment"
-    # Chromium's PDF viewer is a plugin: a PDF opened in a tab needs object-src, nothing else.
-    policy = (
-        "default-src 'none'; object-src 'self'; img-src 'self'"
-        if disposition == "inline" and attachment.content_type == "application/pdf"
-        else "default-src 'none'; img-src 'self'"
-    )
-    return Response(
-        data,
-        media_type=attachment.content_type,
-        headers={
-            "Content-Disposition": f'{disposition}; filename="{fallback}"; '
-            f"filename*=UTF-8''{quote(attachment.filename, safe='')}",
-            "X-Content-Type-Options": "nosniff",
-            "Cache-Control": "no-store",
-            "Content-Security-Policy": policy,
-        },
-    )
+    return response
 
 
 def purge_expired(session: Session, *, now: datetime | None = None) -> int:
