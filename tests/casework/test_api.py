@@ -368,3 +368,22 @@ def test_not_me_opens_a_security_case_and_money_stays_frozen_after_reset(
     make_user(db, "friend@example.com")
     refused = transfer(client, headers, "friend@example.com")
     assert refused.status_code == 403 and refused.json()["error"]["code"] == "account_frozen"
+
+
+def test_unlock_keeps_a_freeze_in_force(client, db) -> None:  # type: ignore[no-untyped-def]
+    staff = team(client, db)
+    uid, me = customer(client, db)
+    freeze_case = client.post("/api/v1/me/emergency-freeze", headers=me).json()["case_id"]
+    body = {
+        "type": "unlock", "account_email": "mei@example.com", "lost": "authenticator",
+        "recent_transactions": "Topped up 1000 yuan by bank transfer this week.",
+    }  # fmt: skip
+    case_id = client.post("/api/v1/support/cases", json=body).json()["id"]
+    assert case_id != freeze_case
+    made = propose(client, staff["agent"], case_id, "unlock", reason="ID and answers match")
+    changes = {c["label"]: (c["before"], c["after"]) for c in made.json()["changes"]}
+    assert changes["Account status"] == ("Frozen", "Frozen")
+    assert approve(client, staff["sup"], made.json()["id"]).status_code == 200
+    with db.unit_of_work(write=False) as s:
+        user = s.get(User, uid)
+        assert user is not None and user.status == "frozen" and user.password_change_required

@@ -197,10 +197,12 @@ def _plan_unlock(session: Session, user_id: int, params: dict[str, Any]) -> Plan
     if now["status"] == AccountStatus.closed.value:
         raise _not_applicable(N_("the account is closed."))
     before = {k: v for k, v in now.items() if k != "password_changed_at"}
+    # A restriction or freeze stays: unlocking restores sign-in, it lifts nothing else.
+    kept = now["status"] in (AccountStatus.restricted.value, AccountStatus.frozen.value)
     after = {
         **before,
-        "status": "active",
-        "status_reason": None,
+        "status": now["status"] if kept else "active",
+        "status_reason": now["status_reason"] if kept else None,
         "two_factor": False,
         "password_change_required": True,
         "two_factor_enrolment_required": True,
@@ -335,9 +337,15 @@ def execute(session: Session, *, proposal: Proposal, actor_user_id: int) -> dict
         )
         return {}
     if action == "unlock":
+        kept = proposal.after.get("status") in ("restricted", "frozen")
         identity_recovery.do_assisted_unlock(
             session, user_id=uid, actor_user_id=actor_user_id, reason=proposal.reason
         )
+        if kept:  # the restriction or freeze it was made against stays in force
+            identity_operators.do_set_status(
+                session, user_id=uid, status=AccountStatus(proposal.after["status"]),
+                reason=proposal.after.get("status_reason"), actor_user_id=actor_user_id,
+            )  # fmt: skip
         return {}
     if action == "set_verification_level":
         identity_operators.do_set_verification_level(
