@@ -165,4 +165,3 @@ def test_casework_pages_look_right(  # type: ignore[no-untyped-def]
 
     pg.goto("/support/cases/new/unlock")  # signed out now
     looks_right(pg, f"form-unlock-{tag}")
-
