@@ -423,3 +423,57 @@ def test_refusal_links_to_the_appeal(client, db) -> None:  # type: ignore[no-unt
     assert 'data-error-code="account_restricted"' in sent.text
     assert "Unusual activity under review" in sent.text
     assert 'href="/support/cases/new/appeal"' in sent.text
+
+
+def test_forms_refuse_a_forged_csrf_token(client, db) -> None:  # type: ignore[no-untyped-def]
+    uid, _ = customer(client, db)
+    restrict(db, uid)
+    sign_in(client, "mei@example.com")
+    for path, data in (
+        ("/support/cases/new/appeal", {"statement": "These were payments to my family."}),
+        ("/account/emergency-freeze", {"confirm": "yes"}),
+    ):
+        forged = client.post(path, data={**data, "csrf_token": "forged"}, follow_redirects=False)
+        assert forged.status_code == 403
+    assert count(db, Case) == 0
+    with db.unit_of_work(write=False) as s:
+        assert s.get(User, uid).status == "restricted"  # type: ignore[union-attr]
+
+
+def test_decision_and_what_was_asked_are_shown(client, db) -> None:  # type: ignore[no-untyped-def]
+    from tests.support.helpers import make_staff
+
+    customer(client, db)
+    sign_in(client, "mei@example.com")
+    made = submit(
+        client, "/support/cases/new/limit_increase",
+        {"operation": "withdrawal", "period": "monthly", "amount": "300000", "days": "60"},
+    )  # fmt: skip
+    path = made.headers["location"]
+    shown = client.get(path).text
+    assert "Withdrawal" in shown and "Per month" in shown and "300,000.00" in shown
+    agent_id = make_staff(db, "agent@okpay.example", team="compliance")
+    with db.unit_of_work() as s:
+        case = s.scalars(select(Case)).one()
+        cases.do_decline(
+            s, case=case, agent=s.get(User, agent_id),  # type: ignore[arg-type]
+            reason=f"Your income does not support it {SCRIPT}",
+        )  # fmt: skip
+    decided = client.get(path).text
+    assert 'data-testid="case-decision"' in decided
+    assert "Reason: Your income does not support it &lt;script&gt;" in decided
+    assert 'aria-current="step">Rejected<' in decided
+    assert 'data-testid="evidence-form"' not in decided  # decided: nothing more to add
+
+
+def test_unlock_signed_in_is_for_this_account(client, db) -> None:  # type: ignore[no-untyped-def]
+    uid, _ = customer(client, db)
+    sign_in(client, "mei@example.com")
+    made = submit(
+        client, "/support/cases/new/unlock",
+        {**unlock_form("someone-else@example.com")},
+        files=[("passport", ("passport.png", png(), "image/png"))],
+    )  # fmt: skip
+    assert made.status_code == 303, made.text
+    case = only_case(db)
+    assert case.user_id == uid and case.details["account_email"] == "mei@example.com"

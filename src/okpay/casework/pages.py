@@ -12,7 +12,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Form, Query, Request
 from starlette.responses import RedirectResponse, Response
 
-from okpay.casework import access, cases, freeze, page_forms
+from okpay.casework import access, cases, freeze, intake, page_forms
 from okpay.casework.models import (
     CASE_STATUS_LABELS,
     CASE_TYPE_LABELS,
@@ -23,12 +23,13 @@ from okpay.casework.models import (
 )
 from okpay.core.dbid import BigDbId
 from okpay.core.errors import DomainError, NotFound, ValidationFailed
-from okpay.core.i18n import N_, format_size, gettext
+from okpay.core.i18n import N_, format_money, format_size, gettext
 from okpay.identity.access import CurrentUser
 from okpay.identity.models import User
 from okpay.support import access as support_access
 from okpay.support import files as support_files
 from okpay.support import numbers as support_numbers
+from okpay.wallet.models import type_label
 from okpay.web.deps import DbSession, csrf_protect
 from okpay.web.flash import flash
 from okpay.web.templating import render
@@ -68,6 +69,31 @@ def steps(case: Case) -> list[Step]:
     ]
 
 
+def details(case: Case) -> list[tuple[str, str]]:
+    """What the customer asked for, in words (the statement aside)."""
+    d = case.details or {}
+    lines: list[tuple[str, str]] = []
+    if case.type == "verification" and "level" in d:
+        lines.append((gettext(N_("Level asked for")), str(d["level"])))
+    if case.type == "limit_increase":
+        lines += [
+            (gettext(N_("For")), type_label(str(d.get("operation", "")))),
+            (gettext(N_("Limit")), label(intake.PERIOD_LABELS, str(d.get("period", "")))),
+            (gettext(N_("Amount")), format_money(int(d.get("amount", 0)), "CNY")),
+            (gettext(N_("For how many days")), str(d.get("days", ""))),
+        ]
+    if case.type == "dispute":
+        lines.append((gettext(N_("Transaction reference")), str(d.get("reference", ""))))
+        lines.append((gettext(N_("What went wrong?")),
+                      label(intake.DISPUTE_REASON_LABELS, str(d.get("reason", "")))))  # fmt: skip
+        if d.get("duplicate_of"):
+            lines.append((gettext(N_("The other payment")), str(d["duplicate_of"])))
+    if case.type == "unlock" and d.get("lost"):
+        lines.append((gettext(N_("What can you no longer use?")),
+                      label(intake.LOST_LABELS, str(d["lost"]))))  # fmt: skip
+    return lines
+
+
 def _case_page(
     request: Request,
     db: DbSession,
@@ -89,6 +115,7 @@ def _case_page(
         title=label(CASE_TYPE_LABELS, case.type),
         status_label=label(CASE_STATUS_LABELS, case.status),
         steps=steps(case),
+        details=details(case),
         is_open=case.status in OPEN_CASE_STATUSES,
         evidence=cases.evidence_of(db, case),
         kind_labels=page_forms.kind_labels(),

@@ -25,7 +25,7 @@ from okpay.support import access as support_access
 from okpay.support import customer as support_customer
 from okpay.support import files as support_files
 from okpay.wallet import standing as wallet_standing
-from okpay.wallet.models import type_label
+from okpay.wallet.models import Merchant, type_label
 from okpay.web.deps import DbSession, csrf_protect
 from okpay.web.flash import flash
 from okpay.web.templating import render
@@ -73,7 +73,12 @@ def _dispute_context(db: DbSession, user: User | None, reference: str) -> dict[s
         op = intake.own_operation(db, user=user, reference=reference.strip().upper())
     except DomainError:
         return {"op": None, "candidates": []}
-    return {"op": op, "candidates": intake.duplicate_candidates(db, op=op)}
+    merchant = db.get(Merchant, op.merchant_id) if op.merchant_id is not None else None
+    return {
+        "op": op,
+        "merchant": merchant.name if merchant is not None else "",
+        "candidates": intake.duplicate_candidates(db, op=op),
+    }
 
 
 def _show(
@@ -240,6 +245,8 @@ def new_case_submit(
         "recent_transactions": recent_transactions, "name": name, "contact_email": contact_email,
     }  # fmt: skip
     values = {k: given[k] for k in FIELDS[type]}
+    if type == "unlock" and user is not None:
+        values["account_email"] = user.email  # signed in: this account, whatever was sent
     try:
         _throttle(db, user)
     except DomainError as err:
