@@ -91,6 +91,8 @@ def test_appeal_from_the_banner_with_a_file(client, db, mailbox) -> None:  # typ
     shown = client.get(made.headers["location"]).text
     assert 'aria-current="step">Submitted<' in shown
     assert "receipt.png" in shown and "Other evidence" in shown
+    link = re.search(r'href="(/support/requests/OK-\d{4}-\d{6}/files/\d+)">receipt.png', shown)
+    assert link and client.get(link.group(1)).status_code == 200  # their own file
     assert re.search(r"We will decide by \w{3} \d", shown)  # a date in words, never ISO
     assert not re.search(r"\d{4}-\d{2}-\d{2}T", shown)
     with db.unit_of_work(write=False) as s:
