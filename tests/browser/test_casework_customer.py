@@ -165,3 +165,23 @@ def test_casework_pages_look_right(  # type: ignore[no-untyped-def]
 
     pg.goto("/support/cases/new/unlock")  # signed out now
     looks_right(pg, f"form-unlock-{tag}")
+
+
+def test_suspicious_activity_form_leads_to_the_freeze(page: Page, db) -> None:  # type: ignore[no-untyped-def]
+    make_user(db, "mei@example.com")
+    sign_in(page, "mei@example.com")
+    page.goto("/help/contact")
+    option = page.get_by_test_id("contact-freeze-option")
+    expect(option).to_be_hidden()
+    page.get_by_test_id("contact-category").select_option("suspicious_activity")
+    expect(option).to_be_visible()
+    page.get_by_test_id("contact-subject").fill("Strange sign-in")
+    page.get_by_test_id("contact-description").fill("Someone signed in from another city.")
+    page.get_by_test_id("contact-freeze").check()
+    page.get_by_test_id("contact-send").click()
+    expect(page.get_by_test_id("freeze-effects")).to_contain_text("Money sent to you still arrives")
+    page.get_by_test_id("freeze-confirm-box").check()
+    page.get_by_test_id("freeze-submit").click()
+    expect(page.get_by_test_id("freeze-number")).to_have_text(re.compile(r"OK-\d{4}-\d{6}"))
+    with db.unit_of_work(write=False) as s:
+        assert s.query(User).filter(User.email == "mei@example.com").one().status == "frozen"
