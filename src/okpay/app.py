@@ -83,6 +83,8 @@ def create_app(settings: Settings | None = None, *, start_worker: bool = False) 
     from okpay.casework import agent_pages as casework_agent_pages
     from okpay.casework import agent_queue_pages as casework_agent_queue_pages
     from okpay.casework import api as casework_api
+    from okpay.casework import pages as casework_pages
+    from okpay.casework import start_pages as casework_start_pages
     from okpay.helpcenter import api as helpcenter_api
     from okpay.helpcenter import pages as helpcenter_pages
     from okpay.identity import account_pages as identity_account_pages
@@ -136,6 +138,8 @@ def create_app(settings: Settings | None = None, *, start_worker: bool = False) 
     app.include_router(support_chat_sockets.router)
     app.include_router(casework_api.router)
     app.include_router(casework_agent_api.router)
+    app.include_router(casework_pages.router)
+    app.include_router(casework_start_pages.router)
     app.include_router(support_agent_api.router)
     app.include_router(support_agent_pages.router)
     app.include_router(support_agent_phone_pages.router)
@@ -186,7 +190,13 @@ def _template_globals() -> None:
     from okpay.web.templating import page_env
 
     env = page_env()
-    env.globals.update(status_label=status_label, status_reason_label=status_reason_label)
+    # ``account_status_label`` for the layout: pages pass their own ``status_label`` (an
+    # operation's or a ticket's), which would otherwise show the account's status as a code.
+    env.globals.update(
+        status_label=status_label,
+        account_status_label=status_label,
+        status_reason_label=status_reason_label,
+    )
 
 
 def serve_app() -> FastAPI:
