@@ -27,7 +27,9 @@ def open_case(client, headers, **body):  # type: ignore[no-untyped-def]
     return client.post("/api/v1/support/cases", headers=headers, json=body)
 
 
-def propose(client, headers, case_id: int, action: str, reason: str = "Checked with the customer", **params):  # type: ignore[no-untyped-def]
+def propose(
+    client, headers, case_id: int, action: str, reason: str = "Checked with the customer", **params
+):  # type: ignore[no-untyped-def]
     return client.post(
         f"/api/v1/agent/cases/{case_id}/proposals",
         headers=headers,
@@ -233,8 +235,12 @@ def test_emergency_freeze_and_reviewed_unfreeze(client, db, mailbox) -> None:  #
     detail = client.get(f"/api/v1/agent/cases/{case_id}", headers=staff["agent"]).json()
     assert detail["type"] == "freeze" and detail["priority"] == "urgent"
     assert detail["team"] == "security"
-    pid = propose(client, staff["agent"], case_id, "unfreeze", reason="Customer confirmed by phone").json()["id"]  # fmt: skip
+    made = propose(
+        client, staff["agent"], case_id, "unfreeze", reason="Customer confirmed by phone"
+    )
+    pid = made.json()["id"]
     assert transfer(client, me, "friend@example.com").status_code == 403
-    assert client.post(f"/api/v1/agent/proposals/{pid}/approve", headers=staff["sup"]).status_code == 200  # fmt: skip
+    approved = client.post(f"/api/v1/agent/proposals/{pid}/approve", headers=staff["sup"])
+    assert approved.status_code == 200
     assert transfer(client, me, "friend@example.com").status_code == 201
     assert audit_count(db, "emergency_freeze") == 1
