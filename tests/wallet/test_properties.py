@@ -9,12 +9,11 @@ refunded above what was paid."""
 
 from __future__ import annotations
 
-import os
 import uuid
 from typing import Any
 
 import pytest
-from hypothesis import HealthCheck, Phase, settings
+from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
 from sqlalchemy import func, select
@@ -45,7 +44,6 @@ Original = aliased(Operation)
 # A frozen customer's outgoing money is refused as frozen, or earlier, as it would be for
 # anyone, for want of an account in that currency.
 FROZEN_REFUSALS = ("account_frozen", "insufficient_funds")
-NO_SHRINK = bool(os.environ.get("CW_NO_SHRINK"))
 CURRENCIES = ("CNY", "JPY")
 
 
@@ -403,7 +401,6 @@ def test_ledger_state_machine(machine_db) -> None:  # type: ignore[no-untyped-de
         stateful_step_count=25,
         deadline=None,
         suppress_health_check=list(HealthCheck),
-        phases=[Phase.explicit, Phase.reuse, Phase.generate] if NO_SHRINK else list(Phase),
     )
     ledger.forget_system_accounts()
     Ledger.TestCase().runTest()
