@@ -152,7 +152,9 @@ def do_open_case(
             acknowledge=False,
         ),
     )
-    ticket.team = TEAMS[checked.type]
+    # A payment the customer did not make is fraud: security reviews it, as urgent.
+    fraud = checked.type == "dispute" and checked.details.get("reason") == "not_made_by_me"
+    ticket.team = "security" if fraud else TEAMS[checked.type]
     ticket.priority = "urgent" if checked.urgent or checked.type == "freeze" else "high"
     now = clock.now()
     sla.set_due_times(session, ticket, start=now)
