@@ -183,3 +183,33 @@ def test_an_approval_and_a_release_at_once_never_both_act(client, pg) -> None:  
             assert row.status == "executed"
         else:
             assert status == 409 and row.status == "stale"
+
+
+def test_a_refund_approval_waiting_behind_the_shops_refund_is_stale(client, pg) -> None:  # type: ignore[no-untyped-def]
+    """The shop refunds part of the payment while the approval waits for the payment's lock:
+    the proposal (the whole ¥350) would now refund more than is left, so nothing moves."""
+    from okpay.wallet import merchants
+
+    staff = team(client, pg)
+    uid, me = customer(client, pg)
+    first, second = shop_payments(pg, uid, 350_00)
+    case_id = open_case(
+        client, me, type="dispute", reference=second, reason="charged_twice", duplicate_of=first
+    ).json()["id"]
+    pid = propose(client, staff["agent"], case_id, "refund", reference=second).json()["id"]
+    before = balance(pg, uid)[0]
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        with pg.unit_of_work() as s:
+            merchants.do_refund(s, payment_reference=second, amount=50_00, actor_user_id=None)
+            pending = pool.submit(
+                client.post, f"/api/v1/agent/proposals/{pid}/approve", headers=staff["sup"]
+            )
+            _wait_until_blocked(pg)
+        answer = pending.result(timeout=30)
+    assert answer.status_code == 409, answer.text
+    assert answer.json()["error"]["code"] == "proposal_stale"
+    assert balance(pg, uid)[0] == before + 50_00  # the shop's refund only
+    assert _count(pg, Operation, Operation.type == "refund") == 1
+    with pg.unit_of_work(write=False) as s:
+        assert s.get(Proposal, pid).status == "stale"  # type: ignore[union-attr]
+    assert_ledger_consistent(pg)
