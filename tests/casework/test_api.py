@@ -387,3 +387,14 @@ def test_unlock_keeps_a_freeze_in_force(client, db) -> None:  # type: ignore[no-
     with db.unit_of_work(write=False) as s:
         user = s.get(User, uid)
         assert user is not None and user.status == "frozen" and user.password_change_required
+
+
+def test_a_payment_not_made_by_me_goes_to_security_as_urgent(client, db) -> None:  # type: ignore[no-untyped-def]
+    staff = team(client, db)
+    uid, me = customer(client, db)
+    (ref,) = shop_payments(db, uid, 80_00, count=1)
+    made = open_case(client, me, type="dispute", reference=ref, reason="not_made_by_me",
+                     statement="I never bought anything at this shop.")  # fmt: skip
+    assert made.status_code == 201, made.text
+    detail = client.get(f"/api/v1/agent/cases/{made.json()['id']}", headers=staff["agent"])
+    assert detail.json()["team"] == "security" and detail.json()["priority"] == "urgent"

@@ -55,7 +55,11 @@ def can_view_evidence(session: Session, *, agent: User, case: Case) -> bool:
         return False
     if agent.role in ("supervisor", "admin"):
         return True
-    return support_agents.agent_team(session, agent) == TEAMS.get(case.type)
+    # The team reviewing the case is its ticket's (set from the type when it opened, security
+    # for a payment the customer did not make, and wherever it was escalated since).
+    ticket = session.get(Ticket, case.ticket_id)
+    team = ticket.team if ticket is not None else TEAMS.get(case.type)
+    return support_agents.agent_team(session, agent) == team
 
 
 def require_evidence_viewer(session: Session, *, agent: User, case: Case) -> None:

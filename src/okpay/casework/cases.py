@@ -152,7 +152,9 @@ def do_open_case(
             acknowledge=False,
         ),
     )
-    ticket.team = TEAMS[checked.type]
+    # A payment the customer did not make is fraud: security reviews it, as urgent.
+    fraud = checked.type == "dispute" and checked.details.get("reason") == "not_made_by_me"
+    ticket.team = "security" if fraud else TEAMS[checked.type]
     ticket.priority = "urgent" if checked.urgent or checked.type == "freeze" else "high"
     now = clock.now()
     sla.set_due_times(session, ticket, start=now)
@@ -354,12 +356,19 @@ def decide(
     case.decided_at = now
     case.info_request = None
     _move(session, case, CaseStatus.approved if approved else CaseStatus.rejected, actor=actor)
-    session.execute(
+    withdrawn = session.execute(
         update(Proposal)
         .where(Proposal.case_id == case.id, Proposal.status == ProposalStatus.pending.value)
         .values(status=ProposalStatus.withdrawn.value, decided_at=now)
+        .returning(Proposal.id, Proposal.action)
         .execution_options(synchronize_session=False)
-    )
+    ).all()
+    for proposal_id, action in withdrawn:
+        audit.record(
+            session, "case_proposal_withdrawn", actor_user_id=actor.id,
+            subject_user_id=case.user_id, object_type="case_proposal", object_id=proposal_id,
+            case_id=case.id, proposed_action=action, reason="case_decided",
+        )  # fmt: skip
     ticket = ticket_of(session, case)
     with use_locale(ticket.locale):
         verdict = gettext(N_("Approved")) if approved else gettext(N_("Not approved"))

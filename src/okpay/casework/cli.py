@@ -13,10 +13,14 @@ import typer
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from okpay.core.dbid import BIGINT_MAX
 from okpay.core.i18n import format_datetime
 from okpay.identity.models import User
 
 app = typer.Typer(help="Cases and four-eyes approvals (audited).", no_args_is_help=True)
+
+# An id the tables cannot hold is a usage error (exit 2), never a database error.
+RowId = Annotated[int, typer.Argument(min=1, max=BIGINT_MAX)]
 
 
 @contextmanager
@@ -71,7 +75,7 @@ def list_cases(
 
 
 @app.command()
-def show(case_id: Annotated[int, typer.Argument()]) -> None:
+def show(case_id: RowId) -> None:
     """One case with its proposals."""
     from okpay.casework import proposals, views
     from okpay.casework.models import Case
@@ -98,7 +102,7 @@ def show(case_id: Annotated[int, typer.Argument()]) -> None:
 
 @app.command()
 def approve(
-    proposal_id: Annotated[int, typer.Argument()],
+    proposal_id: RowId,
     as_: Annotated[str, typer.Option("--as", help="The approving staff member's e-mail.")],
     note: Annotated[str, typer.Option()] = "",
 ) -> None:
@@ -114,7 +118,7 @@ def approve(
 
 @app.command()
 def reject(
-    proposal_id: Annotated[int, typer.Argument()],
+    proposal_id: RowId,
     as_: Annotated[str, typer.Option("--as", help="The deciding staff member's e-mail.")],
     reason: Annotated[str, typer.Option(help="Why (the proposer reads it).")],
 ) -> None:

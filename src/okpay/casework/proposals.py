@@ -212,7 +212,9 @@ def _run(
         audit.record(
             session, "case_proposal_stale", actor_user_id=actor.id,
             subject_user_id=proposal.user_id, object_type="case_proposal",
-            object_id=proposal.id, proposed_action=proposal.action,
+            object_id=proposal.id, case_id=case.id, proposed_action=proposal.action,
+            params=proposal.params, before=proposal.before, after=proposal.after,
+            reason=proposal.reason, proposed_by=proposal.proposed_by,
         )  # fmt: skip
         raise ProposalStale()
     result = actions.execute(session, proposal=proposal, actor_user_id=actor.id)
@@ -223,7 +225,7 @@ def _run(
         case_id=case.id, proposed_action=proposal.action, params=proposal.params,
         before=proposal.before, after=proposal.after, reason=proposal.reason,
         proposed_by=proposal.proposed_by, approved_by=approver.id if approver else None,
-        result=result,
+        note=proposal.decision_note, result=result,
     )  # fmt: skip
     if proposal.action in ANSWERS.get(case.type, set()) and case.status in OPEN_CASE_STATUSES:
         ticket = cases.ticket_of(session, case)
@@ -264,7 +266,7 @@ def do_approve(session: Session, *, proposal: Proposal, approver: User, note: st
     case = session.get(Case, proposal.case_id)
     assert case is not None
     _claim(session, proposal, approver, now)
-    proposal.decision_note = note.strip()[:2000] or None
+    proposal.decision_note = support_checks.check_body(note or "", required=False)[:2000] or None
     proposer = session.get(User, proposal.proposed_by)
     assert proposer is not None
     _run(session, proposal, case, proposer, approver=approver)
@@ -295,7 +297,9 @@ def do_reject(session: Session, *, proposal: Proposal, approver: User, reason: s
     audit.record(
         session, "case_proposal_rejected", actor_user_id=approver.id,
         subject_user_id=proposal.user_id, object_type="case_proposal", object_id=proposal.id,
-        proposed_action=proposal.action, reason=text,
+        case_id=proposal.case_id, proposed_action=proposal.action, params=proposal.params,
+        before=proposal.before, after=proposal.after, proposal_reason=proposal.reason,
+        proposed_by=proposal.proposed_by, reason=text,
     )  # fmt: skip
     case = session.get(Case, proposal.case_id)
     assert case is not None
@@ -312,7 +316,9 @@ def _expire(session: Session, proposal: Proposal, now: datetime) -> None:
     )
     audit.record(
         session, "case_proposal_expired", subject_user_id=proposal.user_id,
-        object_type="case_proposal", object_id=proposal.id, proposed_action=proposal.action,
+        object_type="case_proposal", object_id=proposal.id, case_id=proposal.case_id,
+        proposed_action=proposal.action, params=proposal.params, before=proposal.before,
+        after=proposal.after, proposed_by=proposal.proposed_by,
     )  # fmt: skip
 
 
