@@ -45,6 +45,7 @@ def ticket_panels(session: Session, ticket: Ticket, agent: User) -> list[console
                 "panel": customer_panel.customer_panel(session, ticket=ticket),
                 "op_label": customer_panel.operation_label,
                 "op_status_label": customer_panel.operation_status_label,
+                "blocked_text": panel_view.blocked_text,
             },
         )
     ]
