@@ -209,21 +209,32 @@ def propose(
     return console.redirect(f"/agent/tickets/{ticket.number}")
 
 
+def _case_step(
+    request: Request, db: Session, agent: User, case_id: int, run: Any, form: dict[str, str],
+    done: str,
+) -> Response:  # fmt: skip
+    """Run one step on a case from its ticket page: back to the ticket with ``done``, or the
+    ticket again with the error and what was typed."""
+    case = access.staff_case(db, agent=agent, case_id=case_id)
+    number = cases.ticket_of(db, case).number
+    try:
+        run(case)
+    except DomainError as err:
+        return console.render_ticket(request, db, number, agent, err=err, form=form)
+    flash(request, done, "success")
+    return console.redirect(f"/agent/tickets/{number}")
+
+
 @router.post("/cases/{case_id}/request-info")
 def request_info(
     request: Request, case_id: BigDbId, agent: Agent, db: DbSession, message: OptForm = ""
 ) -> Response:
     """Ask the customer for more; the case's clock stops until they answer."""
-    case = access.staff_case(db, agent=agent, case_id=case_id)
-    number = cases.ticket_of(db, case).number
-    try:
-        cases.do_request_info(db, case=case, agent=agent, message=message)
-    except DomainError as err:
-        return console.render_ticket(
-            request, db, number, agent, err=err, form={"case_message": message}
-        )
-    flash(request, gettext("The customer was asked for more information."), "success")
-    return console.redirect(f"/agent/tickets/{number}")
+    return _case_step(
+        request, db, agent, case_id,
+        lambda case: cases.do_request_info(db, case=case, agent=agent, message=message),
+        {"case_message": message}, gettext("The customer was asked for more information."),
+    )  # fmt: skip
 
 
 @router.post("/cases/{case_id}/decline")
@@ -231,16 +242,11 @@ def decline(
     request: Request, case_id: BigDbId, agent: Agent, db: DbSession, reason: OptForm = ""
 ) -> Response:
     """Turn the request down with a reason the customer reads; nothing changes."""
-    case = access.staff_case(db, agent=agent, case_id=case_id)
-    number = cases.ticket_of(db, case).number
-    try:
-        cases.do_decline(db, case=case, agent=agent, reason=reason)
-    except DomainError as err:
-        return console.render_ticket(
-            request, db, number, agent, err=err, form={"case_decline": reason}
-        )
-    flash(request, gettext("The request was declined; the customer was told why."), "success")
-    return console.redirect(f"/agent/tickets/{number}")
+    return _case_step(
+        request, db, agent, case_id,
+        lambda case: cases.do_decline(db, case=case, agent=agent, reason=reason),
+        {"case_decline": reason}, gettext("The request was declined; the customer was told why."),
+    )  # fmt: skip
 
 
 def _decided(
