@@ -86,7 +86,11 @@ def show(case_id: RowId) -> None:
             typer.echo(f"no case {case_id}", err=True)
             raise typer.Exit(1)
         s = views.summary(session, case)
-        typer.echo(f"case {case.id} · {s.ticket_number} · {s.type_label} · {s.status_label}")
+        # Labels in the console's language, codes in brackets for scripts.
+        typer.echo(
+            f"case {case.id} · {s.ticket_number} · {s.type_label} [{case.type}] · "
+            f"{s.status_label} [{case.status}]"
+        )
         typer.echo(f"user {case.user_id or '-'} · team {s.team}")
         if case.statement:
             typer.echo(f"statement: {case.statement}")
@@ -94,7 +98,10 @@ def show(case_id: RowId) -> None:
             typer.echo(f"decision: {case.decision_reason}")
         for p in proposals.proposals_of(session, case):
             read = views.proposal_read(p)
-            typer.echo(f"proposal {p.id}: {read.action_label} [{read.status_label}] {p.reason}")
+            typer.echo(
+                f"proposal {p.id}: {read.action_label} [{p.action}] · {read.status_label} "
+                f"[{p.status}] · {p.reason}"
+            )
             for c in read.changes:
                 if c.changed:
                     typer.echo(f"    {c.label}: {c.before} → {c.after}")
