@@ -250,6 +250,11 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     # The API fuzz run (issue 11 item 9) is bounded by time: once, on SQLite, unless asked.
     if os.environ.get("OKPAY_FUZZ_POSTGRES", "") not in ("1", "true", "yes"):
         dropped += [i for i in items if i.get_closest_marker("fuzz") and "[postgresql" in i.name]
+    # Browser tests check pages, not storage: they run once, on the embedded database `make
+    # run` uses (every flow they drive is also tested through the API on both databases).
+    # OKPAY_BROWSER_POSTGRES=1 runs them on PostgreSQL as well.
+    if os.environ.get("OKPAY_BROWSER_POSTGRES", "") not in ("1", "true", "yes"):
+        dropped += [i for i in items if "tests/browser" in str(i.path) and "[postgresql" in i.name]
     if dropped:
         config.hook.pytest_deselected(items=dropped)
         items[:] = [i for i in items if i not in dropped]

@@ -58,3 +58,26 @@ def api_token(
 
 def totp_now(secret: str, clock_now) -> str:  # type: ignore[no-untyped-def]
     return pyotp.TOTP(secret).at(clock_now)
+
+
+NEW_PASSWORD = "a brand new passphrase"
+
+
+def finish_assisted_unlock(client: TestClient, email: str, clock) -> dict[str, str]:  # type: ignore[no-untyped-def]
+    """After an assisted unlock: sign in with the old password, choose NEW_PASSWORD, enrol
+    TOTP; the bearer headers of the session, which may then do anything."""
+    headers = api_token(client, email)
+    changed = client.post(
+        "/api/v1/me/password",
+        json={"current_password": PASSWORD, "new_password": NEW_PASSWORD},
+        headers=headers,
+    )
+    assert changed.status_code == 204, changed.text
+    secret = client.post("/api/v1/me/2fa/setup", headers=headers).json()["secret"]
+    confirmed = client.post(
+        "/api/v1/me/2fa/confirm",
+        json={"password": NEW_PASSWORD, "code": totp_now(secret, clock.now)},
+        headers=headers,
+    )
+    assert confirmed.status_code == 200, confirmed.text
+    return headers

@@ -52,6 +52,7 @@ def fill(sources: list[Path]) -> int:
     with zh.open("rb") as fh:
         catalog = read_po(fh, locale="zh_CN")
     known: dict[str, str] = {}
+    plurals: dict[str, tuple[str, ...]] = {}
     for source in sources:
         if source.suffix == ".json":
             known.update(json.loads(source.read_text(encoding="utf-8")))
@@ -64,15 +65,27 @@ def fill(sources: list[Path]) -> int:
                         and message.string
                     ):
                         known.setdefault(message.id, message.string)
+                    elif isinstance(message.id, tuple) and not _empty(message.string):
+                        plurals.setdefault(message.id[0], tuple(message.string))
     filled = 0
     for message in catalog:
         if isinstance(message.id, str) and not message.string and known.get(message.id):
             message.string = known[message.id]
             filled += 1
+        elif isinstance(message.id, tuple) and _empty(message.string) and message.id[0] in plurals:
+            message.string = plurals[message.id[0]]
+            filled += 1
     with zh.open("wb") as fh:
         write_po(fh, catalog, width=0, omit_header=False)
     print(f"filled {filled} zh_CN strings")
     return 0
+
+
+def _empty(string: object) -> bool:
+    """No translation: an empty string, or a plural whose forms are all empty."""
+    if isinstance(string, (tuple, list)):
+        return not any(string)
+    return not string
 
 
 def main() -> int:
@@ -115,7 +128,7 @@ def main() -> int:
         write_po(fh, catalog, width=0, omit_header=False)
     zh = LOCALE_DIR / "zh_CN" / "LC_MESSAGES" / "messages.po"
     with zh.open("rb") as fh:
-        missing = [m.id for m in read_po(fh, locale="zh_CN") if m.id and not m.string]
+        missing = [m.id for m in read_po(fh, locale="zh_CN") if m.id and _empty(m.string)]
     print(f"catalogs updated; {len(missing)} zh_CN strings still untranslated")
     return 0
 

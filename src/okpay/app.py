@@ -15,6 +15,7 @@ from sqlalchemy import text
 import okpay.models  # noqa: F401 - every table registered (foreign keys across domains)
 from okpay import __version__
 from okpay.db import get_database
+from okpay.identity import required_steps as identity_required_steps
 from okpay.identity import sessions as identity_sessions
 from okpay.settings import Settings, configure, get_settings
 from okpay.web import errors
@@ -78,10 +79,17 @@ def create_app(settings: Settings | None = None, *, start_worker: bool = False) 
     _template_globals()
 
     from okpay import site_pages
+    from okpay.casework import agent_api as casework_agent_api
+    from okpay.casework import agent_pages as casework_agent_pages
+    from okpay.casework import agent_queue_pages as casework_agent_queue_pages
+    from okpay.casework import api as casework_api
+    from okpay.casework import pages as casework_pages
+    from okpay.casework import start_pages as casework_start_pages
     from okpay.helpcenter import api as helpcenter_api
     from okpay.helpcenter import pages as helpcenter_pages
     from okpay.identity import account_pages as identity_account_pages
     from okpay.identity import api as identity_api
+    from okpay.identity import required_step_pages as identity_required_step_pages
     from okpay.identity import sign_in_pages as identity_sign_in_pages
     from okpay.mail import pages as mail_pages
     from okpay.support import agent_api as support_agent_api
@@ -113,6 +121,7 @@ def create_app(settings: Settings | None = None, *, start_worker: bool = False) 
     app.include_router(site_pages.router)
     app.include_router(identity_sign_in_pages.router)
     app.include_router(identity_account_pages.router)
+    app.include_router(identity_required_step_pages.router)
     app.include_router(wallet_pages.router)
     app.include_router(wallet_funding_pages.router)
     app.include_router(wallet_send_pages.router)
@@ -127,10 +136,16 @@ def create_app(settings: Settings | None = None, *, start_worker: bool = False) 
     app.include_router(support_chat_api.router)
     app.include_router(support_chat_pages.router)
     app.include_router(support_chat_sockets.router)
+    app.include_router(casework_api.router)
+    app.include_router(casework_agent_api.router)
+    app.include_router(casework_pages.router)
+    app.include_router(casework_start_pages.router)
     app.include_router(support_agent_api.router)
     app.include_router(support_agent_pages.router)
     app.include_router(support_agent_phone_pages.router)
     app.include_router(support_agent_report_pages.router)
+    app.include_router(casework_agent_pages.router)
+    app.include_router(casework_agent_queue_pages.router)
     if settings.is_dev:
         app.include_router(mail_pages.router)
         app.include_router(wallet_sandbox_pages.dev)
@@ -164,6 +179,7 @@ def create_app(settings: Settings | None = None, *, start_worker: bool = False) 
         RequestMiddleware,
         settings=settings,
         resolve_session=identity_sessions.resolve_for_request,
+        step_gate=identity_required_steps.check_request,
     )
     app.add_middleware(StaticHeadersMiddleware, settings=settings)
     return app
@@ -174,7 +190,13 @@ def _template_globals() -> None:
     from okpay.web.templating import page_env
 
     env = page_env()
-    env.globals.update(status_label=status_label, status_reason_label=status_reason_label)
+    # ``account_status_label`` for the layout: pages pass their own ``status_label`` (an
+    # operation's or a ticket's), which would otherwise show the account's status as a code.
+    env.globals.update(
+        status_label=status_label,
+        account_status_label=status_label,
+        status_reason_label=status_reason_label,
+    )
 
 
 def serve_app() -> FastAPI:

@@ -25,6 +25,7 @@ app.add_typer(user_app, name="user")
 
 
 def _domain_commands() -> None:
+    from okpay.casework.cli import app as case_app
     from okpay.helpcenter.cli import kb_app, triage_app
     from okpay.support.cli import app as support_app
     from okpay.wallet.cli import app as wallet_app
@@ -33,6 +34,7 @@ def _domain_commands() -> None:
     app.add_typer(kb_app, name="kb")
     app.add_typer(triage_app, name="triage")
     app.add_typer(support_app, name="support")
+    app.add_typer(case_app, name="case")
 
 
 _domain_commands()
@@ -207,6 +209,10 @@ def demo_load() -> None:
     from okpay.support.cli import load_demo as support_demo
 
     support_demo(typer.echo, DEMO_PASSWORD)
+    checkout, key = _demo_checkout()
+    from okpay.casework.cli import load_demo as casework_demo
+
+    cases = casework_demo()
     typer.echo(
         f"demo data: {created} users created, {len(DEMO_USERS) - created} already there;"
         f" {funded} wallets funded"
@@ -215,7 +221,8 @@ def demo_load() -> None:
     for email, name, role, _locale in DEMO_USERS:
         typer.echo(f"  {role:<10} {email:<36} {name}")
     typer.echo("sandbox test card: 4242 4242 4242 4242, any future expiry, any CVC")
-    checkout, key = _demo_checkout()
+    if cases:
+        typer.echo(f"demo cases opened: {cases} (an appeal and a double-charge dispute)")
     if key:
         typer.echo(f"demo-coffee merchant API key (shown once): {key}")
     if checkout:

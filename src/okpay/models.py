@@ -7,6 +7,9 @@ from __future__ import annotations
 
 from sqlalchemy import MetaData
 
+from okpay.casework import cases as casework_cases  # registers casework's ticket hook
+from okpay.casework import freeze as casework_freeze  # and its "this wasn't me" hook
+from okpay.casework import models as casework_models
 from okpay.core import audit
 from okpay.db import Base
 from okpay.helpcenter import models as helpcenter_models
@@ -25,7 +28,11 @@ MODULES = (
     helpcenter_models,
     support_models,
     support_chat_models,
+    casework_models,
 )
+
+
+HOOKS = (casework_cases, casework_freeze)
 
 
 def metadata() -> MetaData:

@@ -46,6 +46,8 @@ class Settings(BaseSettings):
     reset_token_minutes: int = 30
     verify_token_hours: int = 48
     unlock_token_hours: int = 24
+    # After an assisted unlock by support, no money leaves the wallet for this long.
+    recovery_cooling_off_hours: int = Field(24, ge=0)
     login_lock_threshold: int = Field(10, ge=3)
     login_delay_after: int = Field(3, ge=1)
     ip_failures_per_hour: int = Field(100, ge=10)
@@ -72,6 +74,9 @@ class Settings(BaseSettings):
     payments_alert_address: str = ""
     upload_max_bytes: int = Field(10 * 1024 * 1024, ge=1024)
     upload_max_files: int = Field(5, ge=1)
+    # Evidence files (identity documents, proofs) of a case closed this many days ago are
+    # deleted; the decision and its reason stay.
+    evidence_retention_days: int = Field(180, ge=1)
     # Request bodies over these caps are refused (413) before anything parses or spools them:
     # request_max_bytes for every route, upload_request_max_bytes for routes that take files
     # (0: room for upload_max_files files of upload_max_bytes each, plus 1 MiB for the form).

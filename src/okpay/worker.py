@@ -20,6 +20,7 @@ def load_job_modules() -> None:
     """Import every module that declares jobs, and every model."""
     # Importing a module that declares jobs registers them; every model must be known too,
     # or a job in a worker process cannot resolve foreign keys to other domains' tables.
+    import okpay.casework.tasks
     import okpay.identity.recovery
     import okpay.identity.registration
     import okpay.identity.sign_in

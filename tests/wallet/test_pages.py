@@ -146,7 +146,9 @@ def test_demo_load_funds_demo_wallets_once(db) -> None:
     again = runner.invoke(app, ["demo", "load"])
     assert "0 users created" in again.output and "0 wallets funded" in again.output
     shown = runner.invoke(app, ["wallet", "show", "li.wei@demo.okpay.example"])
-    assert "CNY balance 5082.00" in shown.output
+    # Funded 5,082.00, then the demo dispute's latte paid twice at demo-coffee (2 × 38.00).
+    assert "CNY balance 5006.00" in shown.output
+    assert "demo cases opened: 2" in first.output and "demo cases opened" not in again.output
 
 
 def test_csv_export_neutralises_formulas(client, db) -> None:

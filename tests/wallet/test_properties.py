@@ -1,25 +1,49 @@
 """A Hypothesis state machine drives random top-ups, transfers, withdrawals (held, settled,
-failed, cancelled) against a simple model of balances, and checks the invariants after
-every step: postings sum to zero per currency, each balance equals its postings, no
-customer below zero, a refused operation changes nothing, an idempotency key applies once."""
+failed, cancelled), merchant payments, and casework (an emergency freeze, an unfreeze
+through a proposal a second staff member approves, a refund of a payment through a
+proposal) against a simple model of balances, and checks the invariants after every step:
+postings sum to zero per currency, each balance equals its postings, no customer below
+zero, a refused operation changes nothing, an idempotency key applies once, a frozen
+customer's money does not leave while money sent to them arrives, and no payment is
+refunded above what was paid."""
 
 from __future__ import annotations
 
 import uuid
+from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
+from sqlalchemy import func, select
+from sqlalchemy.orm import aliased
 
+from okpay.casework import cases, freeze, intake, proposals
+from okpay.casework.models import Proposal
 from okpay.core.errors import DomainError
 from okpay.identity import users as identity_users
+from okpay.identity.models import Role, User
 from okpay.wallet import batch as wallet_batch
-from okpay.wallet import flows, ledger, methods, provider_events, topups, withdrawals
-from okpay.wallet.models import Operation, SystemAccount
+from okpay.wallet import (
+    flows,
+    intents,
+    ledger,
+    merchants,
+    methods,
+    provider_events,
+    topups,
+    withdrawals,
+)
+from okpay.wallet.models import Merchant, Operation, SystemAccount
+from tests.support.helpers import make_staff
 from tests.wallet.helpers import assert_ledger_consistent, balance, make_user
 
 USERS = 3
+Original = aliased(Operation)
+# A frozen customer's outgoing money is refused as frozen, or earlier, as it would be for
+# anyone, for want of an account in that currency.
+FROZEN_REFUSALS = ("account_frozen", "insufficient_funds")
 CURRENCIES = ("CNY", "JPY")
 
 
@@ -39,6 +63,8 @@ def test_ledger_state_machine(machine_db) -> None:  # type: ignore[no-untyped-de
             self.held: dict[tuple[int, str], int] = {}
             self.pending: list[tuple[str, int, str, int]] = []  # reference, user, currency, held
             self.keys: dict[tuple[int, str], tuple[int, int, str]] = {}  # keys are per user
+            self.frozen: set[int] = set()
+            self.payments: list[list[Any]] = []  # [reference, payer, paid, refunded]
 
         @initialize()
         def people(self) -> None:
@@ -60,6 +86,17 @@ def test_ledger_state_machine(machine_db) -> None:  # type: ignore[no-untyped-de
                         holder_name="X",
                     )
                     self.method[u] = m.id
+            # Staff for casework (an agent proposes, a supervisor approves) and a shop.
+            self.agent = make_staff(db, f"agent-{tag}@okpay.example", team="compliance")
+            self.supervisor = make_staff(
+                db, f"sup-{tag}@okpay.example", team="compliance", role=Role.supervisor
+            )
+            owner = make_user(db, f"owner-{tag}@example.com")
+            with db.unit_of_work() as s:
+                shop = merchants.do_create_merchant(
+                    s, code=f"shop-{tag}", name="Shop", owner_user_id=owner
+                )
+                self.merchant = shop.id
 
         @rule(
             who=st.integers(0, USERS - 1),
@@ -109,9 +146,15 @@ def test_ledger_state_machine(machine_db) -> None:  # type: ignore[no-untyped-de
                     currency=currency,
                     note="",
                 )
-            except DomainError:
+            except DomainError as err:
                 assert (balance(db, sender, currency), balance(db, recipient, currency)) == before
+                if sender in self.frozen and amount > 0 and (sender, key) not in self.keys:
+                    assert err.code in FROZEN_REFUSALS, err.code
+                if sender not in self.frozen:
+                    assert err.code != "account_frozen", err.code  # incoming still arrives
                 return
+            if sender in self.frozen:  # only a replay of an answer from before the freeze
+                assert (sender, key) in self.keys
             if (sender, key) in self.keys:  # replay of the first answer: nothing moves again
                 assert (balance(db, sender, currency), balance(db, recipient, currency)) == before
                 return
@@ -142,6 +185,8 @@ def test_ledger_state_machine(machine_db) -> None:  # type: ignore[no-untyped-de
             with db.unit_of_work() as s:
                 outcome = wallet_batch.do_transfer_batch(s, sender_id=sender, items=batch)
             for (b, amount, currency), result in zip(items, outcome, strict=True):
+                if sender in self.frozen:
+                    assert isinstance(result, DomainError) and result.code in FROZEN_REFUSALS
                 if isinstance(result, DomainError):
                     continue
                 assert result.amount == amount and result.fee == 0
@@ -170,8 +215,11 @@ def test_ledger_state_machine(machine_db) -> None:  # type: ignore[no-untyped-de
                         currency=currency,
                     )
                     fee = s.get(Operation, op_id).fee  # type: ignore[union-attr]
-            except DomainError:
+            except DomainError as err:
+                if u in self.frozen:
+                    assert err.code in FROZEN_REFUSALS, err.code
                 return
+            assert u not in self.frozen
             self.held[(u, currency)] += amount + fee
             self.pending.append((reference, u, currency, amount + fee))
 
@@ -191,6 +239,152 @@ def test_ledger_state_machine(machine_db) -> None:  # type: ignore[no-untyped-de
             self.held[(u, currency)] -= total
             if outcome == "paid":
                 self.model[(u, currency)] -= total
+
+        # ------------------------------------------------------------ merchant payments
+
+        @rule(who=st.integers(0, USERS - 1), amount=st.integers(-5, 60_000))
+        def pay_shop(self, who: int, amount: int) -> None:
+            u = self.users[who]
+            before = balance(db, u, "CNY")
+            try:
+                with db.unit_of_work() as s:
+                    shop = s.get(Merchant, self.merchant)
+                    assert shop is not None
+                    intent = intents.do_create_intent(
+                        s, merchant=shop, api_key_id=None, order_id=uuid.uuid4().hex[:16],
+                        amount=amount, currency="CNY", return_url="https://shop.example/done",
+                    )  # fmt: skip
+                    paid = intents.do_pay_intent(s, payer_id=u, token=intent.token)
+            except DomainError as err:
+                assert balance(db, u, "CNY") == before
+                if u in self.frozen and amount > 0:
+                    assert err.code in FROZEN_REFUSALS, err.code
+                return
+            assert u not in self.frozen
+            self.model[(u, "CNY")] -= paid.amount + paid.fee
+            self.payments.append([paid.reference, u, paid.amount, 0])
+
+        # ------------------------------------------------------------------- casework
+
+        @rule(who=st.integers(0, USERS - 1))
+        def emergency_freeze(self, who: int) -> None:
+            """The customer freezes their account: no review, at once."""
+            u = self.users[who]
+            with db.unit_of_work() as s:
+                user = s.get(User, u)
+                assert user is not None
+                freeze.do_emergency_freeze(s, user=user, source="app")
+            self.frozen.add(u)
+
+        @precondition(lambda self: bool(self.frozen))
+        @rule(pick=st.integers(0, 100))
+        def unfreeze_after_review(self, pick: int) -> None:
+            """An agent proposes unfreezing on the freeze case; the agent may not approve it
+            (the account stays frozen); a supervisor does."""
+            u = sorted(self.frozen)[pick % len(self.frozen)]
+            with db.unit_of_work() as s:
+                case = cases.open_case_of_type(s, user_id=u, type="freeze")
+                assert case is not None
+                proposal = proposals.do_propose(
+                    s, case=case, agent=s.get(User, self.agent), action="unfreeze", params={},
+                    reason="Checked with the customer by phone",
+                )  # fmt: skip
+                assert proposal.status == "pending"
+                pid = proposal.id
+            try:
+                self._approve(pid, self.agent)
+                raise AssertionError("the proposer approved their own proposal")
+            except proposals.SelfApproval:
+                pass
+            assert self._status(u) == "frozen"
+            self._approve(pid, self.supervisor)
+            assert self._status(u) == "active"
+            self.frozen.discard(u)
+
+        @precondition(lambda self: bool(self.payments))
+        @rule(
+            pick=st.integers(0, 100),
+            amount=st.one_of(st.none(), st.integers(1, 70_000)),
+        )
+        def refund_through_a_case(self, pick: int, amount: int | None) -> None:
+            """An agent proposes refunding a payment (in full or in part) on a dispute case;
+            above ¥200 a supervisor approves. More than is left is refused, nothing moves."""
+            payment = self.payments[pick % len(self.payments)]
+            reference, u, paid, refunded = payment
+            left = paid - refunded
+            before = balance(db, u, "CNY")
+            params: dict[str, Any] = {"reference": reference}
+            if amount is not None:
+                params["amount"] = amount
+            try:
+                with db.unit_of_work() as s:
+                    user = s.get(User, u)
+                    case = cases.open_case_of_type(s, user_id=u, type="dispute")
+                    if case is None:
+                        body = intake.DisputeIn(
+                            type="dispute", reference=reference, reason="wrong_amount",
+                            statement="The amount is not what I agreed.",
+                        )  # fmt: skip
+                        checked = intake.check_request(s, body=body, user=user)
+                        case = cases.do_open_case(s, checked=checked, user=user)
+                    proposal = proposals.do_propose(
+                        s, case=case, agent=s.get(User, self.agent), action="refund",
+                        params=params, reason="Refund agreed with the shop",
+                    )  # fmt: skip
+                    pid, status = proposal.id, proposal.status
+            except DomainError as err:
+                assert err.code == "refund_too_large", err.code
+                assert left == 0 or (amount is not None and amount > left)
+                assert balance(db, u, "CNY") == before
+                return
+            wanted = left if amount is None else amount
+            assert 0 < wanted <= left
+            if status == "pending":
+                assert wanted > 200_00
+                self._approve(pid, self.supervisor)
+            else:
+                assert status == "executed" and wanted <= 200_00
+            self.model[(u, "CNY")] += wanted
+            payment[3] += wanted
+
+        def _approve(self, proposal_id: int, approver: int) -> None:
+            with db.unit_of_work() as s:
+                proposal = s.get(Proposal, proposal_id)
+                assert proposal is not None
+                proposals.do_approve(s, proposal=proposal, approver=s.get(User, approver))
+
+        def _status(self, user_id: int) -> str:
+            with db.unit_of_work(write=False) as s:
+                return identity_users.get_user(s, user_id).status  # type: ignore[union-attr]
+
+        @invariant()
+        def refunds_never_above_paid(self) -> None:
+            if not self.payments:
+                return
+            with db.unit_of_work(write=False) as s:
+                refunded_by_payment = dict(
+                    s.execute(
+                        select(Original.reference, func.sum(Operation.amount))
+                        .join(Original, Original.id == Operation.original_operation_id)
+                        .where(
+                            Operation.type == "refund",
+                            Original.reference.in_([p[0] for p in self.payments]),
+                        )
+                        .group_by(Original.reference)
+                    ).all()
+                )
+            for reference, _u, paid, refunded in self.payments:
+                assert int(refunded_by_payment.get(reference, 0)) == refunded <= paid
+
+        @invariant()
+        def frozen_as_modelled(self) -> None:
+            with db.unit_of_work(write=False) as s:
+                frozen = set(
+                    s.scalars(
+                        select(User.id).where(User.id.in_(self.users), User.status == "frozen")
+                    )
+                )
+            assert frozen == self.frozen
 
         @invariant()
         def matches_model(self) -> None:

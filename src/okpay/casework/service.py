@@ -16,7 +16,6 @@ from sqlalchemy.orm import Session
 from okpay.core import audit
 from okpay.core.errors import NotFound, ValidationFailed
 from okpay.core.i18n import N_
-from okpay.identity import directory as identity_directory
 from okpay.identity import users as identity_users
 from okpay.identity import validation as identity_validation
 from okpay.identity.models import User
@@ -210,23 +209,3 @@ def do_reveal(session: Session, *, ticket: Ticket, agent: User, field: str, reas
     )  # fmt: skip
     session.flush()
     return value
-
-
-@dataclass(frozen=True)
-class CustomerMatch:
-    """A customer found for a phone call: enough to confirm, masked."""
-
-    user_id: int
-    name: str
-    email: str
-    status: str
-
-
-def find_customer(session: Session, *, query: str) -> CustomerMatch | None:
-    """The customer with this e-mail address or phone number (as the caller says it)."""
-    found = identity_directory.find_recipient_summary(session, query)
-    if found is None:
-        return None
-    return CustomerMatch(
-        found.id, found.name, identity_validation.mask_email(found.email), found.status
-    )

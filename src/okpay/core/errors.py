@@ -77,6 +77,17 @@ class NotFound(DomainError):
     message = N_("We could not find what you were looking for.")
 
 
+class StepRequired(DomainError):
+    """The signed-in user must finish a step (choose a new password, set up two-factor)
+    before anything else: the API answers 403 with the step's code, pages redirect to the
+    step's ``page``."""
+
+    code = "step_required"
+    status = 403
+    message = N_("Please finish the step your account needs first.")
+    page = "/"
+
+
 class Conflict(DomainError):
     code = "conflict"
     status = 409

@@ -191,7 +191,14 @@ def totp_confirm(
             secret_grouped=" ".join(secret[i : i + 4] for i in range(0, len(secret), 4)),
             qr=twofactor.qr_svg_data_uri(uri),
         )
-    return render(request, "identity/recovery_codes.html", codes=codes, just_enabled=True)
+    return render(
+        request,
+        "identity/recovery_codes.html",
+        codes=codes,
+        just_enabled=True,
+        # After an assisted unlock this was the last step: on to the wallet.
+        continue_to_wallet=user.totp_enrolment_required,
+    )
 
 
 @router.post("/account/2fa/recovery-codes")

@@ -27,6 +27,8 @@ class AccountState:
     created_at: datetime
     name: str
     email: str
+    # Cooling-off after an assisted unlock: no money leaves the wallet before this time.
+    outgoing_hold_until: datetime | None = None
 
     @property
     def label(self) -> str:
@@ -46,6 +48,7 @@ def account_state(session: Session, user_id: int) -> AccountState | None:
             User.created_at,
             User.name,
             User.email,
+            User.outgoing_hold_until,
         ).where(User.id == user_id)
     ).first()
     return AccountState(*row) if row else None

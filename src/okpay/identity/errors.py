@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from okpay.core.errors import DomainError
+from okpay.core.errors import DomainError, StepRequired
 from okpay.core.i18n import N_
 
 
@@ -73,3 +73,27 @@ class WrongPassword(DomainError):
     message = N_("Your current password is not correct.")
     field = "password"
     persist = True
+
+
+class PasswordChangeRequired(StepRequired):
+    code = "password_change_required"
+    message = N_(
+        "Your account was recovered with help from support. Please choose a new password "
+        "before doing anything else."
+    )
+    page = "/account/recovered/password"
+
+
+class TotpEnrolmentRequired(StepRequired):
+    code = "totp_enrolment_required"
+    message = N_(
+        "Your account was recovered with help from support. Please set up two-factor "
+        "authentication again before doing anything else."
+    )
+    page = "/account/recovered/two-factor"
+
+
+class PasswordReused(DomainError):
+    code = "password_reused"
+    status = 422
+    message = N_("Please choose a password you have not used on this account before.")

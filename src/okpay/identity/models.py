@@ -6,7 +6,7 @@ import enum
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, ForeignKey, Index, String, Text, UniqueConstraint
+from sqlalchemy import JSON, ForeignKey, Index, String, Text, UniqueConstraint, false
 from sqlalchemy.orm import Mapped, mapped_column
 
 from okpay.core.i18n import N_, gettext
@@ -46,7 +46,7 @@ class User(Base):
     address: Mapped[str] = mapped_column(Text, default="")
     role: Mapped[str] = mapped_column(String(16), default=Role.customer.value)
     status: Mapped[str] = mapped_column(String(16), default=AccountStatus.active.value)
-    status_reason: Mapped[str | None] = mapped_column(String(64))
+    status_reason: Mapped[str | None] = mapped_column(String(500))
     status_changed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     verification_level: Mapped[int] = mapped_column(default=0)
     password_hash: Mapped[str] = mapped_column(String(200))
@@ -54,6 +54,12 @@ class User(Base):
     totp_secret: Mapped[str | None] = mapped_column(String(300))  # encrypted
     totp_enabled_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     totp_last_step: Mapped[int | None] = mapped_column()
+    # Set by an assisted unlock (identity.recovery): until cleared, a signed-in session can
+    # only choose a new password, then enrol two-factor (identity.required_steps).
+    password_change_required: Mapped[bool] = mapped_column(default=False, server_default=false())
+    totp_enrolment_required: Mapped[bool] = mapped_column(default=False, server_default=false())
+    # Cooling-off after an assisted unlock: no money leaves the wallet before this time.
+    outgoing_hold_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
@@ -174,6 +180,8 @@ STATUS_LABELS = {
 STATUS_REASONS = {
     "too_many_failed_logins": N_("Too many failed sign-in attempts."),
     "reported_not_me": N_("You reported a sign-in that was not you."),
+    "emergency_freeze": N_("You froze your account in an emergency."),
+    "support_freeze": N_("Our security team froze your account to protect it."),
 }
 
 

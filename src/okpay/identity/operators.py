@@ -103,3 +103,38 @@ def do_set_status(
             session, user_id=user.id, reason=status.value, actor_user_id=actor_user_id
         )
     return user
+
+
+# Verification levels: 0 unverified, 1 identity verified, 2 enhanced (the limits for each are
+# wallet.limits'; identity only knows which levels exist).
+VERIFICATION_LEVELS = (0, 1, 2)
+
+
+def do_set_verification_level(
+    session: Session,
+    *,
+    user_id: int,
+    level: int,
+    actor_user_id: int | None,
+    reason: str,
+) -> User:
+    """Set the user's verification level (after a reviewed case); audited with the previous
+    level, the new one and the reason. A level outside 0-2 is ``level_invalid``."""
+    if isinstance(level, bool) or not isinstance(level, int) or level not in VERIFICATION_LEVELS:
+        raise ValidationFailed(
+            N_("Choose a verification level of 0, 1 or 2."), code="level_invalid", field="level"
+        )
+    user = users.lock_user(session, user_id)
+    previous = user.verification_level
+    user.verification_level = level
+    user.updated_at = clock.now()
+    audit.record(
+        session,
+        "verification_level_changed",
+        actor_user_id=actor_user_id,
+        subject_user_id=user.id,
+        previous=previous,
+        new=level,
+        reason=reason[:500],
+    )
+    return user

@@ -1,12 +1,14 @@
-"""Getting back in: the unlock link, "this wasn't me", and password reset by e-mailed link
-(requests answered alike for any address; the link is sent by a job)."""
+"""Getting back in: the unlock link, "this wasn't me", password reset by e-mailed link
+(requests answered alike for any address; the link is sent by a job), and the assisted
+unlock support performs after a reviewed case."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import delete
+from sqlalchemy import delete, update
 from sqlalchemy.orm import Session
 
 from okpay.core import audit, clock, context
@@ -25,7 +27,13 @@ from okpay.identity import (
     users,
     validation,
 )
-from okpay.identity.models import AccountStatus, KnownDevice, OneTimeToken, User
+from okpay.identity.models import (
+    AccountStatus,
+    KnownDevice,
+    OneTimeToken,
+    RecoveryCode,
+    User,
+)
 from okpay.jobs import job
 from okpay.settings import get_settings
 
@@ -74,7 +82,14 @@ def do_report_not_me(session: Session, *, token: str) -> User:
         "not_me_locked",
         {"user": user, "reset_url": f"{get_settings().base_url}/password/forgot"},
     )
+    for hook in NOT_ME_HOOKS:
+        hook(session, user)
     return user
+
+
+#: Called in the same unit of work after a customer reports a sign-in that was not them
+#: (casework opens an urgent security case). Identity knows nothing of what listens.
+NOT_ME_HOOKS: list[Callable[[Session, User], None]] = []
 
 
 def do_request_password_reset(session: Session, *, email: str) -> None:
@@ -126,10 +141,23 @@ def do_reset_password(session: Session, *, token: str, new_password: str) -> Use
     row = tokens.peek_token(session, token, "reset_password")
     user = users.lock_user(session, row.user_id)
     passwords.check_password_policy(new_password, email=user.email)
+    password_change.check_required_change(user, new_password)
     tokens.consume_token(session, token, "reset_password")
     password_change.set_password(session, user, new_password)
     sessions.end_all_sessions(session, user_id=user.id, reason="password_reset")
-    if user.status == AccountStatus.locked.value:
+    if user.status == AccountStatus.locked.value and user.status_reason == "reported_not_me":
+        # After "this wasn't me" the new password lets the owner back in, but money stays
+        # frozen until security has checked with them (an unfreeze is a reviewed decision).
+        users.set_status(
+            session,
+            user,
+            AccountStatus.frozen,
+            "emergency_freeze",
+            action="account_frozen_after_not_me",
+            actor_user_id=user.id,
+            method="password_reset",
+        )
+    elif user.status == AccountStatus.locked.value:
         users.set_status(
             session,
             user,
@@ -152,6 +180,87 @@ def do_reset_password(session: Session, *, token: str, new_password: str) -> Use
             "when": clock.now(),
             "ip": context.current().ip or "",
             "reset_url": f"{get_settings().base_url}/password/forgot",
+        },
+    )
+    return user
+
+
+# Links still live when support unlocks an account: whoever holds the old mailbox must not
+# use them to take the account back (a "this wasn't me" link stays: it only protects).
+LINKS_ENDED_BY_ASSISTED_UNLOCK = ("reset_password", "unlock", "change_email", "change_phone")
+
+
+def do_assisted_unlock(
+    session: Session, *, user_id: int, actor_user_id: int | None, reason: str
+) -> User:
+    """Support's unlock for a customer who lost their e-mail or authenticator, after a
+    reviewed case: the account becomes active; two-factor is turned off and its recovery
+    codes deleted; a new password, then two-factor enrolment, are required at the next
+    sign-in; outgoing money is held for ``OKPAY_RECOVERY_COOLING_OFF_HOURS``; every session
+    ends, live links die, sign-in throttles and known devices are forgotten; audited, and
+    the customer is e-mailed. A closed account is refused (``account_closed``)."""
+    user = users.lock_user(session, user_id)
+    if user.status == AccountStatus.closed.value:
+        raise errors.AccountClosed()
+    now = clock.now()
+    previous_status = user.status
+    if user.status != AccountStatus.active.value or user.status_reason is not None:
+        users.set_status(
+            session,
+            user,
+            AccountStatus.active,
+            None,
+            action="account_unlocked",
+            actor_user_id=actor_user_id,
+            method="assisted_unlock",
+        )
+    had_two_factor = user.totp_enabled
+    user.totp_secret = None
+    user.totp_enabled_at = None
+    user.totp_last_step = None
+    session.execute(delete(RecoveryCode).where(RecoveryCode.user_id == user.id))
+    user.password_change_required = True
+    user.totp_enrolment_required = True
+    hours = get_settings().recovery_cooling_off_hours
+    hold_until = now + timedelta(hours=hours) if hours > 0 else None
+    user.outgoing_hold_until = hold_until
+    user.updated_at = now
+    sessions.end_all_sessions(
+        session, user_id=user.id, reason="assisted_unlock", actor_user_id=actor_user_id
+    )
+    session.execute(
+        update(OneTimeToken)
+        .where(
+            OneTimeToken.user_id == user.id,
+            OneTimeToken.purpose.in_(LINKS_ENDED_BY_ASSISTED_UNLOCK),
+            OneTimeToken.used_at.is_(None),
+        )
+        .values(used_at=now)
+        .execution_options(synchronize_session=False)
+    )
+    throttling.clear_failures(
+        session, sign_in.account_key(user.email), f"2fa:{user.id}", f"reauth:{user.id}"
+    )
+    throttling.clear_failures_starting(session, f"dev:{user.id}:")
+    session.execute(delete(KnownDevice).where(KnownDevice.user_id == user.id))
+    audit.record(
+        session,
+        "account_assisted_unlock",
+        actor_user_id=actor_user_id,
+        subject_user_id=user.id,
+        previous_status=previous_status,
+        had_two_factor=had_two_factor,
+        outgoing_hold_until=hold_until.isoformat() if hold_until else None,
+        reason=reason[:500],
+    )
+    users.notify_user(
+        session,
+        user,
+        "assisted_unlock",
+        {
+            "user": user,
+            "login_url": f"{get_settings().base_url}/login",
+            "hold_until": hold_until,
         },
     )
     return user

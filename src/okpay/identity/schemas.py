@@ -65,6 +65,11 @@ class UserOut(BaseModel):
     verification_level: int
     two_factor_enabled: bool
     created_at: datetime
+    # After an assisted unlock: what must be done first (each refuses other calls with 403
+    # and its own code until done), and when money may leave the wallet again.
+    password_change_required: bool = False
+    totp_enrolment_required: bool = False
+    outgoing_hold_until: datetime | None = None
 
 
 class LoginOut(BaseModel):
@@ -167,4 +172,7 @@ def user_out(user: object) -> UserOut:
         verification_level=user.verification_level,
         two_factor_enabled=user.totp_enabled,
         created_at=user.created_at,
+        password_change_required=user.password_change_required,
+        totp_enrolment_required=user.totp_enrolment_required,
+        outgoing_hold_until=user.outgoing_hold_until,
     )

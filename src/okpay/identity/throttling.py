@@ -60,6 +60,12 @@ def clear_failures(session: Session, *keys: str) -> None:
     session.execute(delete(LoginThrottle).where(LoginThrottle.key.in_(keys)))
 
 
+def clear_failures_starting(session: Session, prefix: str) -> None:
+    """Forget the failures of every key starting with ``prefix`` (a user's known devices)."""
+    escaped = prefix.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    session.execute(delete(LoginThrottle).where(LoginThrottle.key.like(escaped + "%", escape="\\")))
+
+
 def delay_for(failures: int) -> int:
     """Seconds to wait after ``failures`` consecutive failures: 0 for the first few, then
     1, 2, 4 … seconds, capped at 15 minutes."""

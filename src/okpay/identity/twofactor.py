@@ -152,6 +152,14 @@ def do_enable_totp(session: Session, *, user: User, password: str, code: str) ->
     user.updated_at = clock.now()
     codes = _new_recovery_codes(session, user)
     audit.record(session, "two_factor_enabled", actor_user_id=user.id, subject_user_id=user.id)
+    if user.totp_enrolment_required:
+        user.totp_enrolment_required = False
+        audit.record(
+            session,
+            "required_totp_enrolment_completed",
+            actor_user_id=user.id,
+            subject_user_id=user.id,
+        )
     users.notify_user(
         session,
         user,

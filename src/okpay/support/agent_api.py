@@ -1,5 +1,6 @@
 """The agent console as JSON under /api/v1/agent (staff only): queue, ticket, reply, note,
-status, assign, escalate, bulk actions, the customer panel and phone calls."""
+status, assign, escalate, bulk actions and phone calls (the customer panel is casework's:
+casework.agent_api)."""
 
 from __future__ import annotations
 
@@ -10,14 +11,13 @@ from fastapi import APIRouter, Depends, Query
 from pydantic import BaseModel, Field
 from sqlalchemy.orm import Session
 
-from okpay.casework import service as casework
 from okpay.core import clock
 from okpay.core.dbid import DbId
 from okpay.core.errors import NotFound
 from okpay.identity import users as identity_users
 from okpay.identity.access import require_role
 from okpay.identity.models import Role, User
-from okpay.support import access, assignment
+from okpay.support import access, assignment, callers
 from okpay.support import events as ticket_events
 from okpay.support import messages as ticket_messages
 from okpay.support import status as ticket_status
@@ -147,16 +147,6 @@ class BulkOut(BaseModel):
     skipped: dict[str, str]
 
 
-class RevealIn(BaseModel):
-    field: Literal["email", "phone"]
-    reason: str = Field(max_length=300)
-
-
-class RevealOut(BaseModel):
-    field: str
-    value: str
-
-
 class PhoneCallIn(BaseModel):
     body: str = Field(max_length=20_000)
     number: str | None = Field(None, max_length=30, description="Add to this request instead")
@@ -233,6 +223,7 @@ def _ticket_out(db: Session, ticket: Ticket) -> TicketOut:
                         "content_type": f.content_type,
                         "size": f.size,
                         "url": f"/agent/tickets/{ticket.number}/files/{f.id}",
+                        "deleted_at": f.purged_at,
                     }
                     for f in files.get(m.id, [])
                 ],
@@ -347,29 +338,6 @@ def bulk(body: BulkIn, agent: Agent, db: DbSession) -> BulkOut:
     return BulkOut(changed=result.changed, skipped=result.skipped)
 
 
-@router.get("/tickets/{number}/customer")
-def customer(number: str, agent: Agent, db: DbSession) -> dict[str, Any]:
-    """The customer panel, masked (amounts in minor units)."""
-    from dataclasses import asdict
-
-    panel = casework.customer_panel(db, ticket=_ticket(db, agent, number))
-    data = asdict(panel)
-    data["earlier"] = [
-        {"number": t.number, "subject": t.subject, "status": t.status, "created_at": t.created_at}
-        for t in panel.earlier
-    ]
-    return data
-
-
-@router.post("/tickets/{number}/reveal", response_model=RevealOut)
-def reveal(number: str, body: RevealIn, agent: Agent, db: DbSession) -> RevealOut:
-    """The full e-mail or phone, in this answer only; the reason is audited."""
-    value = casework.do_reveal(
-        db, ticket=_ticket(db, agent, number), agent=agent, field=body.field, reason=body.reason
-    )
-    return RevealOut(field=body.field, value=value)
-
-
 @router.post("/phone-calls", response_model=TicketOut, status_code=201)
 def phone_call(body: PhoneCallIn, agent: Agent, db: DbSession) -> TicketOut:
     """Log a call: a message on ``number``, or a new ticket for the customer found by
@@ -380,7 +348,7 @@ def phone_call(body: PhoneCallIn, agent: Agent, db: DbSession) -> TicketOut:
         return _ticket_out(db, t)
     found = None
     if body.customer:
-        match = casework.find_customer(db, query=body.customer)
+        match = callers.find_customer(db, query=body.customer)
         found = identity_users.get_user(db, match.user_id) if match else None
         if found is None or found.is_staff:
             raise NotFound()

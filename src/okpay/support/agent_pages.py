@@ -1,17 +1,19 @@
-"""The agent console pages under /agent (staff only): queues and a ticket with its customer
-panel (phone calls: agent_phone_pages; reports: agent_report_pages). Routes are thin:
-console, the ticket modules and casework do the work."""
+"""The agent console pages under /agent (staff only): queues and a ticket (phone calls:
+agent_phone_pages; reports: agent_report_pages). Routes are thin: console and the ticket
+modules do the work. Higher layers add their blocks to the ticket page (casework: the customer
+panel and the case) through ``add_ticket_panels``; support never imports them."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Annotated, Any
 from urllib.parse import urlencode
 
 from fastapi import APIRouter, Depends, File, Form, Query, Request, UploadFile
+from sqlalchemy.orm import Session
 from starlette.responses import RedirectResponse, Response
 
-from okpay.casework import service as casework
 from okpay.core import clock
 from okpay.core.dbid import BigDbId, parse_id
 from okpay.core.errors import DomainError, ValidationFailed
@@ -66,6 +68,10 @@ FormStr = Annotated[str, Form()]
 OptForm = Annotated[str, Form()]
 
 
+# Tickets carrying a case (identity documents, proofs) have this tag; their files are
+# served by the case's evidence route, never by the plain download below.
+CASE_TAG = "case"
+
 # Statuses an agent can pick after a reply: waiting for the customer is the default.
 REPLY_STATUSES = ("pending_customer", "open", "on_hold", "resolved")
 
@@ -89,9 +95,31 @@ def labels() -> dict[str, Any]:
         "priorities": [p.value for p in Priority],
         "categories": list(CATEGORIES),
         "format_size": format_size,
-        "op_label": casework.operation_label,
-        "op_status_label": casework.operation_status_label,
     }
+
+
+@dataclass(frozen=True)
+class TicketPanel:
+    """A block a higher layer adds to the agent's ticket page: ``template`` is included with
+    the page's context plus ``data``; ``slot`` is "main" (above the conversation) or "side"."""
+
+    slot: str
+    template: str
+    data: dict[str, Any]
+
+
+TicketPanelHook = Callable[[Session, Ticket, User], list[TicketPanel]]
+_panel_hooks: list[TicketPanelHook] = []
+
+
+def add_ticket_panels(hook: TicketPanelHook) -> None:
+    """Register ``hook`` to add blocks to every agent ticket page (once per hook)."""
+    if hook not in _panel_hooks:
+        _panel_hooks.append(hook)
+
+
+def ticket_panels(session: Session, ticket: Ticket, agent: User) -> list[TicketPanel]:
+    return [p for hook in _panel_hooks for p in hook(session, ticket, agent)]
 
 
 def _back(request: Request, fallback: str = "/agent") -> str:
@@ -216,7 +244,7 @@ def _ticket_context(db: DbSession, ticket: Ticket, agent: User) -> dict[str, Any
         "actor_names": names,
         "assignee_name": names.get(ticket.assignee_id or 0, ""),
         "sla": timers.sla_view(ticket, clock.now()),
-        "panel": casework.customer_panel(db, ticket=ticket),
+        "panels": ticket_panels(db, ticket, agent),
         "canned": agents.canned_responses(db, locale=ticket.locale),
         "agents": staff.list_agents(db),
         "reply_statuses": REPLY_STATUSES,
@@ -225,7 +253,7 @@ def _ticket_context(db: DbSession, ticket: Ticket, agent: User) -> dict[str, Any
     }
 
 
-def _ticket_page(
+def render_ticket(
     request: Request,
     db: DbSession,
     ticket_number: str,
@@ -234,6 +262,8 @@ def _ticket_page(
     err: DomainError | None = None,
     form: dict[str, str] | None = None,
 ) -> Response:
+    """The ticket page; with ``err``, its message (and ``form``, what was typed) shown, and
+    the unit of work rolled back unless the error says it persists."""
     if err is not None and not err.persist:
         db.rollback()
     ticket = access.access_ticket(db, user=agent, number=ticket_number)
@@ -258,7 +288,7 @@ def ticket_page(request: Request, number: str, agent: Agent, db: DbSession) -> R
     ticket = access.access_ticket(db, user=agent, number=number)
     if ticket.number != number:
         return redirect(f"/agent/tickets/{ticket.number}")
-    return _ticket_page(request, db, ticket.number, agent)
+    return render_ticket(request, db, ticket.number, agent)
 
 
 def _checked_files(files: list[UploadFile]) -> list[support_files.CheckedFile]:
@@ -280,7 +310,7 @@ def _act(
     try:
         change(ticket)
     except DomainError as err:
-        return _ticket_page(request, db, ticket.number, agent, err=err, form=form)
+        return render_ticket(request, db, ticket.number, agent, err=err, form=form)
     flash(request, done(), "success")
     return redirect(f"/agent/tickets/{ticket.number}")
 
@@ -410,35 +440,11 @@ def escalate(
     return _act(request, db, agent, number, change, done, {"escalate": note})
 
 
-@router.post("/tickets/{number}/reveal")
-def reveal(
-    request: Request,
-    number: str,
-    agent: Agent,
-    db: DbSession,
-    field: FormStr,
-    reason: OptForm = "",
-) -> Response:
-    """The full value, in this answer only (audited with the reason)."""
-    ticket = access.access_ticket(db, user=agent, number=number)
-    try:
-        value = casework.do_reveal(db, ticket=ticket, agent=agent, field=field, reason=reason)
-    except DomainError as err:
-        db.rollback()
-        return render(
-            request,
-            "casework/revealed.html",
-            # htmx swaps only successful answers: it gets the message with a 200.
-            status_code=200 if request.headers.get("hx-request") else err.status,
-            error=err.translated(),
-            ticket=ticket,
-            field=field,
-        )
-    return render(request, "casework/revealed.html", ticket=ticket, field=field, value=value)
-
-
 @router.get("/tickets/{number}/files/{attachment_id}")
 def download(number: str, attachment_id: BigDbId, agent: Agent, db: DbSession) -> Response:
     ticket = access.access_ticket(db, user=agent, number=number)
+    if CASE_TAG in (ticket.tags or []):
+        # A case's files are evidence: only its reviewers open them, each view audited.
+        return RedirectResponse(f"/agent/tickets/{ticket.number}/case-files/{attachment_id}", 303)
     row = ticket_messages.get_attachment(db, ticket, attachment_id)
     return customer.download(row)

@@ -8,12 +8,11 @@ from typing import Annotated
 from fastapi import Query, Request
 from starlette.responses import Response
 
-from okpay.casework import service as casework
 from okpay.core.dbid import parse_id
 from okpay.core.errors import DomainError, NotFound
 from okpay.core.i18n import gettext
 from okpay.identity import users as identity_users
-from okpay.support import access, agent_pages
+from okpay.support import access, agent_pages, callers
 from okpay.support.console import actions
 from okpay.web.deps import DbSession
 from okpay.web.flash import flash
@@ -32,7 +31,7 @@ def phone_form(
     match = None
     searched = bool(lookup.strip())
     if searched:
-        match = casework.find_customer(db, query=lookup)
+        match = callers.find_customer(db, query=lookup)
     return render(
         request,
         "support/agent_phone.html",
@@ -81,7 +80,7 @@ def phone_log(
         match = None
         if customer_id_ := parse_id(customer_id):
             user = identity_users.get_user(db, customer_id_)
-            match = casework.find_customer(db, query=user.email) if user else None
+            match = callers.find_customer(db, query=user.email) if user else None
         return render(
             request,
             "support/agent_phone.html",

@@ -53,6 +53,7 @@ def _read(db: DbSession, ticket: Ticket) -> s.TicketRead:
                     content_type=f.content_type,
                     size=f.size,
                     url=base + str(f.id),
+                    deleted_at=f.purged_at,
                 )
                 for f in item.files
             ],

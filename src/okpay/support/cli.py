@@ -283,6 +283,16 @@ def sweep() -> None:
     typer.echo(" ".join(f"{k}={v}" for k, v in counts.items()))
 
 
+@app.command("encrypt-attachments")
+def encrypt_attachments() -> None:
+    """Encrypt the files stored before encryption at rest (safe to run again, and while the
+    app runs)."""
+    from okpay.support import files
+
+    sealed, already = files.encrypt_stored_files()
+    typer.echo(f"encrypted={sealed} already_encrypted={already}")
+
+
 # --------------------------------------------------------------------------------- demo
 
 # China's statutory public holidays in 2027 (lunar dates computed; the State Council's

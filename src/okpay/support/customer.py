@@ -111,6 +111,8 @@ def take_kept_files(session: Session, tokens: Iterable[str]) -> list[support_fil
             content = support_files.load(key)
         except (BadSignature, KeyError, TypeError, ValueError, OSError):
             continue
+        except support_files.StoredFileDamaged:  # altered on disk: as if it were gone
+            continue
         found.append(support_files.CheckedFile(str(data["n"]), str(data["t"]), content))
         on_commit(session, functools.partial(support_files.remove, key))
     return found
@@ -261,22 +263,40 @@ def customer_attachment(session: Session, ticket: Ticket, attachment_id: int) ->
     return row
 
 
-def download(row: TicketAttachment) -> Response:
-    """The file as a download: stored type, no sniffing, RFC 5987 file name."""
+def download(
+    row: TicketAttachment, *, inline: bool = False, watermark: str | None = None
+) -> Response:
+    """The file as a download: stored type, no sniffing, RFC 5987 file name. A file deleted
+    under the retention policy answers 410 (attachment_deleted); one that fails its
+    integrity check answers 500 (attachment_damaged), never its bytes.
+
+    For staff viewing evidence in the page: ``inline`` shows it in the browser (sandboxed,
+    no scripts), and ``watermark`` (the viewer and the time) is drawn across images (see
+    files.watermark_image; PDFs are served as they are). The caller audits the view."""
     fallback = "".join(
         ch if 32 <= ord(ch) < 127 and ch not in '"\\;' else "_" for ch in row.filename
     )
     encoded = quote(row.filename, safe="")
-    disposition = f"attachment; filename=\"{fallback}\"; filename*=UTF-8''{encoded}"
-    return Response(
-        support_files.load(row.storage_key),
-        media_type=row.content_type,
-        headers={
-            "Content-Disposition": disposition,
-            "X-Content-Type-Options": "nosniff",
-            "Cache-Control": "private, no-store",
-        },
-    )
+    kind = "inline" if inline else "attachment"
+    disposition = f"{kind}; filename=\"{fallback}\"; filename*=UTF-8''{encoded}"
+    data = messages.load_attachment(row)
+    if watermark is not None:
+        data = support_files.watermark_image(data, row.content_type, watermark)
+    headers = {
+        "Content-Disposition": disposition,
+        "X-Content-Type-Options": "nosniff",
+        "Cache-Control": "private, no-store",
+    }
+    if inline:
+        # Our own pages may frame it (the case page's viewer); nothing in it may run.
+        headers["X-Frame-Options"] = "SAMEORIGIN"
+        headers["Content-Security-Policy"] = (
+            "default-src 'none'; img-src 'self'; style-src 'unsafe-inline'; frame-ancestors 'self'"
+            if row.content_type.startswith("image/")
+            # Chromium's PDF viewer runs as an extension: the page's CSP must not forbid it.
+            else "script-src 'none'; frame-ancestors 'self'"
+        )
+    return Response(data, media_type=row.content_type, headers=headers)
 
 
 def check_rating(raw: str) -> int:

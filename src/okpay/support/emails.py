@@ -70,13 +70,17 @@ def mail_reply(
     message: TicketMessage,
     attachments: Sequence[TicketAttachment],
 ) -> str:
-    """Send an agent's public reply; returns its Message-ID (customers' replies refer to it)."""
+    """Send an agent's public reply; returns its Message-ID (customers' replies refer to it).
+
+    Files never travel by e-mail, not even their names (any file may be an identity
+    document): the e-mail says how many there are and links to the request, where the
+    customer signs in to see them."""
     headers = _thread_headers(ticket)
     headers.pop("Auto-Submitted")
     with use_locale(ticket.locale):
         context = _mail_context(
             ticket, reply=message.body, agent=message.author_name,
-            files=[a.filename for a in attachments],
+            files=len(attachments),
         )  # fmt: skip
     email = send_email(
         session,

@@ -21,13 +21,16 @@ import subprocess
 import sys
 import threading
 import unicodedata
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
-from okpay.core.errors import ValidationFailed
+from okpay.core.errors import DomainError, ValidationFailed
 from okpay.core.i18n import N_, format_size
+from okpay.core.security import derive_key
 from okpay.settings import get_settings
+from okpay.support import watermark
 
 IMAGE_TYPES = {"png": "image/png", "jpg": "image/jpeg", "jpeg": "image/jpeg",
                "gif": "image/gif", "webp": "image/webp"}  # fmt: skip
@@ -269,24 +272,142 @@ def new_storage_key() -> str:
     return secrets.token_hex(20)
 
 
+# ------------------------------------------------------------------ encryption at rest
+#
+# Every stored file is sealed with AES-256-GCM under a key derived from OKPAY_SECRET_KEY:
+# any file a customer sends may be an identity document. Layout on disk:
+#   MAGIC (4 bytes) | version (1 byte) | nonce (12 bytes) | ciphertext and 16-byte tag
+# The storage key is authenticated with it (associated data), so a sealed file moved or
+# copied under another key does not open. Files written before encryption (plain) start
+# with what check_upload lets in (PNG, JPEG, GIF, WebP, PDF signatures), never with MAGIC:
+# they still load, and `okpay support encrypt-attachments` seals them.
+# Changing OKPAY_SECRET_KEY makes sealed files unreadable: keep the key as long as the files.
+
+_MAGIC = b"\x00OKE"
+_VERSION = 1
+_NONCE_BYTES = 12
+
+
+class StoredFileDamaged(DomainError):
+    """A stored file failed its integrity check (altered on disk, or the secret key changed):
+    nothing of it is served."""
+
+    code = "attachment_damaged"
+    status = 500
+    message = N_(
+        "This file cannot be opened: it was damaged in storage. Our team has been told; "
+        "please send it again if we ask you to."
+    )
+
+
+def _cipher() -> Any:
+    from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+    return AESGCM(derive_key(b"okpay attachment at rest"))
+
+
+def _header() -> bytes:
+    return _MAGIC + bytes([_VERSION])
+
+
+def seal(key: str, data: bytes) -> bytes:
+    """``data`` encrypted and authenticated for storage under ``key``."""
+    nonce = secrets.token_bytes(_NONCE_BYTES)
+    header = _header()
+    return header + nonce + _cipher().encrypt(nonce, data, header + key.encode())
+
+
+def is_sealed(raw: bytes) -> bool:
+    """Whether ``raw`` (a file as stored) was written encrypted."""
+    return raw.startswith(_MAGIC)
+
+
+def unseal(key: str, raw: bytes) -> bytes:
+    """The plaintext of a stored file; plain files from before encryption come back as they
+    are. StoredFileDamaged when a sealed file does not authenticate."""
+    from cryptography.exceptions import InvalidTag
+
+    if not is_sealed(raw):
+        return raw
+    header = raw[: len(_MAGIC) + 1]
+    if header != _header():
+        log.error("attachment %s: unknown storage version %r", key, header[len(_MAGIC) :])
+        raise StoredFileDamaged()
+    nonce = raw[len(header) : len(header) + _NONCE_BYTES]
+    try:
+        return bytes(
+            _cipher().decrypt(nonce, raw[len(header) + _NONCE_BYTES :], header + key.encode())
+        )
+    except (InvalidTag, ValueError) as exc:
+        log.error("attachment %s failed its integrity check (altered, or the key changed)", key)
+        raise StoredFileDamaged() from exc
+
+
 def store(key: str, data: bytes) -> None:
-    """Write a file under its generated key (two-level fan-out keeps directories small)."""
-    path = _path(key)
+    """Write a file, encrypted, under its generated key (two-level fan-out keeps directories
+    small)."""
+    _write(_path(key), seal(key, data))
+
+
+def _write(path: Path, raw: bytes) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".part")
-    tmp.write_bytes(data)
+    tmp.write_bytes(raw)
     tmp.replace(path)
 
 
-def load(key: str) -> bytes:
-    return _path(key).read_bytes()
+def load(key: str, *, sha256: str | None = None) -> bytes:
+    """The plaintext of the file stored under ``key``. With ``sha256`` (the row's), the
+    content is also checked against it, which catches a plain file swapped on disk.
+    StoredFileDamaged when either check fails; OSError when the file is missing."""
+    data = unseal(key, _path(key).read_bytes())
+    if sha256 is not None and hashlib.sha256(data).hexdigest() != sha256:
+        log.error("attachment %s does not match its recorded SHA-256", key)
+        raise StoredFileDamaged()
+    return data
 
 
 def remove(key: str) -> None:
     _path(key).unlink(missing_ok=True)
 
 
+def stored_keys() -> Iterator[str]:
+    """The keys of every file under storage_root() (ticket files and parked form files)."""
+    root = storage_root()
+    if not root.is_dir():
+        return
+    for path in sorted(root.glob("*/*")):
+        if path.is_file() and _KEY.fullmatch(path.name) and path.parent.name == path.name[:2]:
+            yield path.name
+
+
+def encrypt_stored_files() -> tuple[int, int]:
+    """Seal every plain file left from before encryption; (sealed now, already sealed).
+    Safe to run again, and while the app runs (each file is replaced atomically)."""
+    sealed = already = 0
+    for key in stored_keys():
+        path = _path(key)
+        raw = path.read_bytes()
+        if is_sealed(raw):
+            already += 1
+            continue
+        _write(path, seal(key, raw))
+        sealed += 1
+    return sealed, already
+
+
+_KEY = re.compile(r"[0-9a-f]{40}")
+
+
 def _path(key: str) -> Path:
-    if not re.fullmatch(r"[0-9a-f]{40}", key):
+    if not _KEY.fullmatch(key):
         raise ValueError("not a storage key")
     return storage_root() / key[:2] / key
+
+
+def watermark_image(data: bytes, content_type: str, text: str) -> bytes:
+    """The image with ``text`` (who views it and when, in the viewer's local time: the caller
+    writes it) drawn across it, semi-transparent, diagonal and repeated; size and type (PNG or
+    JPEG) kept. PDF documents come back unchanged: nothing is drawn on them, and the caller's
+    audit row of the download is their only trace. See watermark.py."""
+    return watermark.watermark_image(data, content_type, text)

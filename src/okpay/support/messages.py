@@ -3,7 +3,8 @@ notes, unverified messages, and their attached files."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import functools
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -11,8 +12,9 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from okpay.core import audit, clock
-from okpay.core.errors import NotFound
-from okpay.core.i18n import N_
+from okpay.core.errors import DomainError, NotFound
+from okpay.core.i18n import N_, format_date
+from okpay.db import for_update, on_commit
 from okpay.identity.models import User
 from okpay.settings import get_settings
 from okpay.support import access, checks, emails, events, sla, status
@@ -57,6 +59,62 @@ def get_attachment(session: Session, ticket: Ticket, attachment_id: int) -> Tick
     if row is None or row.ticket_id != ticket.id:
         raise NotFound()
     return row
+
+
+class AttachmentDeleted(DomainError):
+    """The file was deleted under the retention policy; its name stays in the thread."""
+
+    code = "attachment_deleted"
+    status = 410
+    message = N_("This file was deleted on %(date)s under our retention policy.")
+
+
+def check_available(row: TicketAttachment) -> None:
+    """AttachmentDeleted (410) for a file deleted under the retention policy."""
+    if row.purged_at is not None:
+        raise AttachmentDeleted(date=format_date(row.purged_at))
+
+
+def load_attachment(row: TicketAttachment) -> bytes:
+    """The file's content, decrypted and checked against its recorded SHA-256.
+    AttachmentDeleted (410) once purged; files.StoredFileDamaged when the stored file fails
+    its integrity check."""
+    check_available(row)
+    return support_files.load(row.storage_key, sha256=row.sha256)
+
+
+def do_purge_attachments(
+    session: Session, *, ticket: Ticket, reason: str, actor: User | None = None
+) -> int:
+    """Delete every file of ``ticket`` under the retention policy; how many were deleted now.
+
+    The rows stay, marked ``purged_at`` (the thread still names each file, as deleted, and a
+    download answers 410); the files leave storage only once the unit of work commits, so a
+    purge rolled back loses nothing. Files already purged are skipped: running it again
+    changes nothing and writes no audit row. Audited as ``attachments_purged``."""
+    stmt = select(TicketAttachment).where(
+        TicketAttachment.ticket_id == ticket.id, TicketAttachment.purged_at.is_(None)
+    )
+    # Locked, and read again under the lock: two purges at once delete and audit once.
+    lock = for_update(session.get_bind().dialect.name)
+    stmt = stmt.order_by(TicketAttachment.id).with_for_update(**lock)
+    rows = list(session.scalars(stmt.execution_options(populate_existing=True)))
+    if not rows:
+        return 0
+    now = clock.now()
+    for row in rows:
+        row.purged_at = now
+        on_commit(session, functools.partial(support_files.remove, row.storage_key))
+    events.record_event(
+        session, ticket, "attachments_purged", actor=actor, count=len(rows), reason=reason
+    )
+    audit.record(
+        session, "attachments_purged", actor_user_id=actor.id if actor is not None else None,
+        subject_user_id=ticket.requester_user_id, object_type="ticket", object_id=ticket.number,
+        count=len(rows), attachment_ids=[row.id for row in rows], reason=reason,
+    )  # fmt: skip
+    session.flush()
+    return len(rows)
 
 
 def check_file_count(files: Sequence[support_files.CheckedFile]) -> None:
@@ -175,7 +233,14 @@ def do_customer_message(
     ticket.updated_at = now
     sla.refresh_next_due(ticket)
     session.flush()
+    for hook in CUSTOMER_MESSAGE_HOOKS:
+        hook(session, ticket, message)
     return message
+
+
+#: Called in the same unit of work after a requester writes on a ticket (casework resumes a
+#: case that was waiting for them). Support knows nothing of what listens.
+CUSTOMER_MESSAGE_HOOKS: list[Callable[[Session, Ticket, TicketMessage], None]] = []
 
 
 def do_system_note(

@@ -172,7 +172,9 @@ class TicketMessage(Base):
 
 
 class TicketAttachment(Base):
-    """A file on a ticket, stored under a name we generate; served only as a download."""
+    """A file on a ticket, stored encrypted under a name we generate; served only as a
+    download. ``sha256`` is the plaintext's. Once its retention period is over the file is
+    deleted and ``purged_at`` set: the row stays so the thread still names it."""
 
     __tablename__ = "ticket_attachment"
     __table_args__ = (Index("ix_ticket_attachment_ticket", "ticket_id", "id"),)
@@ -186,6 +188,7 @@ class TicketAttachment(Base):
     size: Mapped[int] = mapped_column(Integer)
     sha256: Mapped[str] = mapped_column(String(64))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    purged_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
 
 class TicketEvent(Base):

@@ -40,6 +40,8 @@ Key = Annotated[str, Query(max_length=64)]
 FormKey = Annotated[str, Form(max_length=64)]
 # The service's own checks give the specific message; these only bound what is read.
 SERVICE_FIELDS = {"body": "description"}
+# The emergency freeze's confirmation (casework's page; linked by path, not imported).
+FREEZE_PAGE = "/account/emergency-freeze?source=suspicious"
 
 
 def _user(request: Request) -> User | None:
@@ -174,8 +176,10 @@ def contact_submit(
     reference: Short = "",
     attachments: Files = [],  # noqa: B006 - FastAPI copies defaults
     kept: Kept = [],  # noqa: B006
+    freeze: Short = "",
 ) -> Response:
     user = _user(request)
+    values_freeze = "yes" if freeze == "yes" and user is not None else ""
     form = customer.ContactForm(
         subject=subject, description=description, name=name, email=email,
         category=category, reference=reference,
@@ -183,7 +187,8 @@ def contact_submit(
     values = {k: getattr(form, k) for k in customer.ContactForm.__dataclass_fields__}
     if user is not None:
         values["email"] = user.email
-    return _open_from_form(
+    values["freeze"] = values_freeze
+    response = _open_from_form(
         request, db, CONTACT, user=user, values=values, check=lambda: form.check(user),
         uploaded=attachments, kept=kept,
         build=lambda files: ticket_tickets.NewTicket(
@@ -192,6 +197,12 @@ def contact_submit(
             references=form.reference, files=files, locale=request.state.locale,
         ),
     )  # fmt: skip
+    if values_freeze and response.status_code == 303:
+        # The customer also asked to freeze: casework's confirmation page does it (support
+        # does not act on the wallet), with the request they just sent noted.
+        flash(request, gettext("We have your request. Now confirm the freeze."), "success")
+        return RedirectResponse(FREEZE_PAGE, status_code=303)
+    return response
 
 
 @router.get("/support/requests/{number}/sent")

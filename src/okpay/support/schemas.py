@@ -41,6 +41,9 @@ class AttachmentRead(BaseModel):
     content_type: str
     size: int
     url: str
+    deleted_at: datetime | None = Field(
+        None, description="Set once the file was deleted under the retention policy (url: 410)"
+    )
 
 
 class MessageRead(BaseModel):

@@ -22,9 +22,12 @@ class TicketClosed(DomainError):
 ALLOWED_STATUSES = {s.value for s in Status}
 
 
-def change_status(session: Session, ticket: Ticket, status: str, *, actor: User | None) -> None:
+def change_status(
+    session: Session, ticket: Ticket, status: str, *, actor: User | None, notify: bool = True
+) -> None:
     """Move the ticket to ``status``, pausing or restarting its clocks and e-mailing the
-    requester when it is resolved; refused once closed."""
+    requester when it is resolved (unless ``notify`` is False: the caller sends its own
+    e-mail, with the rating invitation); refused once closed."""
     if status not in ALLOWED_STATUSES:
         raise ValidationFailed(code="status_invalid")
     old, now = ticket.status, clock.now()
@@ -40,7 +43,8 @@ def change_status(session: Session, ticket: Ticket, status: str, *, actor: User 
     if status == Status.resolved.value:
         ticket.resolved_at = now
         ticket.paused_at = None
-        emails.mail_requester(session, ticket, "support_ticket_resolved")
+        if notify:
+            emails.mail_requester(session, ticket, "support_ticket_resolved")
     elif status == Status.closed.value:
         ticket.closed_at = now
         ticket.resolved_at = ticket.resolved_at or now

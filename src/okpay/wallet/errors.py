@@ -12,6 +12,15 @@ class AccountFrozen(DomainError):
     message = N_("Your account is frozen, so money cannot leave it. Please contact support.")
 
 
+class CoolingOff(DomainError):
+    code = "cooling_off"
+    status = 403
+    message = N_(
+        "Your account was recently recovered with help from support. For your safety, money "
+        "cannot leave it until %(until)s. Money sent to you still arrives."
+    )
+
+
 class AccountNotActive(DomainError):
     code = "account_not_active"
     status = 403

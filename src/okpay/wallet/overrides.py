@@ -36,6 +36,24 @@ def effective_limits(session: Session, *, user_id: int, op_type: str, level: int
     return overridden(base, (override.per_transaction, override.daily, override.monthly))
 
 
+def live_overrides(session: Session, *, user_id: int) -> list[LimitOverride]:
+    """The customer's overrides in force, one per operation at most, newest first."""
+    now = clock.now()
+    rows = session.scalars(
+        select(LimitOverride)
+        .where(
+            LimitOverride.user_id == user_id,
+            LimitOverride.revoked_at.is_(None),
+            or_(LimitOverride.expires_at.is_(None), LimitOverride.expires_at > now),
+        )
+        .order_by(LimitOverride.id.desc())
+    )
+    seen: dict[str, LimitOverride] = {}
+    for row in rows:
+        seen.setdefault(row.op_type, row)
+    return list(seen.values())
+
+
 def overridden(base: LimitSet, override: tuple[int | None, int | None, int | None]) -> LimitSet:
     """``base`` with the override's limits where it sets them."""
     per_transaction, daily, monthly = override

@@ -14,17 +14,19 @@ from starlette.responses import RedirectResponse, Response
 
 from okpay.core.dbid import DbId
 from okpay.core.errors import DomainError
-from okpay.core.i18n import gettext
+from okpay.core.i18n import N_, gettext
 from okpay.core.money import SUPPORTED_CURRENCIES, to_decimal_string
 from okpay.core.security import new_token
 from okpay.identity.access import CurrentUser
 from okpay.wallet import (
     fees,
     ledger,
+    limits,
     statements,
 )
 from okpay.wallet import history as wallet_history
 from okpay.wallet import methods as wallet_methods
+from okpay.wallet import overrides as wallet_overrides
 from okpay.wallet import usage as wallet_usage
 from okpay.wallet.models import operation_status_label, type_label
 from okpay.wallet.providers import get_provider
@@ -117,6 +119,11 @@ def home(
             chart_currencies=currencies,
             chart_days=days,
             chart_periods=CHART_PERIODS,
+            # After an assisted unlock: when money may leave again (wallet.standing refuses
+            # it until then).
+            cooling_off_until=user.outgoing_hold_until
+            if user.outgoing_hold_until and user.outgoing_hold_until > clock.now()
+            else None,
         ),
     )
 
@@ -208,6 +215,14 @@ def remove_method(request: Request, user: CurrentUser, db: DbSession, method_id:
     return redirect("/wallet/methods")
 
 
+# What each verification level means (limits per level: wallet.limits).
+LEVEL_MEANINGS = {
+    0: N_("Not verified: your e-mail address is confirmed."),
+    1: N_("Identity verified: we checked your ID document or passport and your address."),
+    2: N_("Enhanced: also your income or the source of your funds."),
+}
+
+
 @router.get("/limits")
 def limits_page(request: Request, user: CurrentUser, db: DbSession) -> Response:
     snapshot = wallet_usage.usage_snapshot(db, user_id=user.id)
@@ -217,7 +232,21 @@ def limits_page(request: Request, user: CurrentUser, db: DbSession) -> Response:
         )
         for t in ("topup", "withdrawal", "transfer", "payment")
     ]
-    return render(request, "wallet/limits.html", **page_context(usage=usage))
+    levels = [
+        (level, LEVEL_MEANINGS[level],
+         [(t, limits.limits_for(t, level)) for t in ("topup", "withdrawal", "transfer", "payment")])
+        for level in sorted(LEVEL_MEANINGS)
+    ]  # fmt: skip
+    return render(
+        request,
+        "wallet/limits.html",
+        **page_context(
+            usage=usage,
+            levels=levels,
+            level_meaning=gettext(LEVEL_MEANINGS.get(user.verification_level, LEVEL_MEANINGS[0])),
+            overrides=wallet_overrides.live_overrides(db, user_id=user.id),
+        ),
+    )
 
 
 public = APIRouter(include_in_schema=False)

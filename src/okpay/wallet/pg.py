@@ -233,7 +233,7 @@ def write_operations(
 # The sender's state: status, active restrictions, usage since ``since`` and the newest live
 # limit override for ``op_type``: the columns, then the statement that reads them alone.
 _STATE_COLUMNS = """u.id, u.status, u.status_reason, u.verification_level, u.created_at, u.name,
-  u.email,
+  u.email, u.outgoing_hold_until,
   (SELECT json_agg(json_build_array(r.blocked, r.reason) ORDER BY r.id)
    FROM account_restriction r WHERE r.user_id = u.id AND r.released_at IS NULL),
   (SELECT json_agg(json_build_array(g.op_type, g.day, g.amount_cny))
@@ -375,6 +375,8 @@ def find_and_lock(
         else:
             *_rest, columns, fresh = row
             columns[4] = datetime.fromisoformat(columns[4])  # created_at, from JSON
+            if columns[7] is not None:  # outgoing_hold_until, from JSON
+                columns[7] = datetime.fromisoformat(columns[7])
             state = _sender_state([tuple(columns)])
     if state is not None and not fresh:
         state = sender_state(session, user_id=sender_id, op_type=op_type, since=since, now=now)

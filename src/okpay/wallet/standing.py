@@ -31,6 +31,8 @@ class Standing:
     created_at: datetime
     blocked: dict[str, str]  # action -> reason
     label: str = ""
+    # After an assisted unlock, nothing goes out before this time (None: no hold).
+    cooling_off_until: datetime | None = None
 
 
 def standing(session: Session, user_id: int) -> Standing:
@@ -53,6 +55,17 @@ def standing(session: Session, user_id: int) -> Standing:
     return standing_from(state, restrictions)
 
 
+def active_restrictions(session: Session, user_id: int) -> list[AccountRestriction]:
+    """The user's restrictions in force, oldest first (who set each, when and why)."""
+    return list(
+        session.scalars(
+            select(AccountRestriction)
+            .where(AccountRestriction.user_id == user_id, AccountRestriction.released_at.is_(None))
+            .order_by(AccountRestriction.id)
+        )
+    )
+
+
 def standing_from(
     state: identity_directory.AccountState, restrictions: list[tuple[list[str], str]]
 ) -> Standing:
@@ -69,6 +82,7 @@ def standing_from(
         state.created_at,
         blocked,
         state.label,
+        state.outgoing_hold_until,
     )
 
 
@@ -78,7 +92,8 @@ def check_can(session: Session, user_id: int, action: str, *, outgoing: bool = T
 
 
 def check_standing(s: Standing, action: str, *, outgoing: bool = True) -> Standing:
-    """Refuse ``action`` for an account in standing ``s`` that may not do it."""
+    """Refuse ``action`` for an account in standing ``s`` that may not do it. Outgoing money
+    is also refused during the cooling-off after an assisted unlock."""
     if s.status == AccountStatus.frozen.value and outgoing:
         raise errors.AccountFrozen()
     if s.status in (AccountStatus.locked.value, AccountStatus.closed.value):
@@ -87,7 +102,21 @@ def check_standing(s: Standing, action: str, *, outgoing: bool = True) -> Standi
         raise errors.AccountNotActive(account_status=status_label(s.status))
     if action in s.blocked:
         raise errors.OperationBlocked(reason=s.blocked[action])
+    if outgoing and s.cooling_off_until is not None and clock.now() < s.cooling_off_until:
+        raise errors.CoolingOff(until=_LocalTime(s.cooling_off_until))
     return s
+
+
+class _LocalTime:
+    """A time shown in the locale in force when the message is rendered."""
+
+    def __init__(self, at: datetime) -> None:
+        self.at = at
+
+    def __str__(self) -> str:
+        from okpay.core.i18n import format_datetime
+
+        return format_datetime(self.at, "minutes")
 
 
 def do_restrict(

@@ -12,7 +12,7 @@ from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import JSONResponse, PlainTextResponse, RedirectResponse, Response
 
-from okpay.core.errors import DomainError, NotAuthenticated, NotFound
+from okpay.core.errors import DomainError, NotAuthenticated, NotFound, StepRequired
 from okpay.core.i18n import N_, gettext
 from okpay.core.ids import random_code
 
@@ -57,6 +57,8 @@ async def domain_error(request: Request, exc: Exception) -> Response:
     if isinstance(exc, NotAuthenticated):
         target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
         return RedirectResponse(f"/login?next={quote(target, safe='')}", status_code=303)
+    if isinstance(exc, StepRequired):
+        return RedirectResponse(exc.page, status_code=303)
     response = error_page(request, exc)
     for name, value in exc.headers.items():
         response.headers[name] = value

@@ -98,17 +98,29 @@ def client_country(scope: Scope, settings: Settings) -> str | None:
 
 
 SessionResolver = Callable[[str, str], Any]
+# (user, method, path) -> the DomainError that refuses the request, or None: a step the
+# signed-in user must finish before anything else (identity.required_steps.check_request).
+StepGate = Callable[[Any, str, str], DomainError | None]
 
 
 class RequestMiddleware:
     """Request context, language and the signed-in user. ``resolve_session`` turns a session
     token and its kind ("web" or "api") into (user, session row) or None; the app passes
-    identity's (web is a toolkit below the domains and imports none of them)."""
+    identity's (web is a toolkit below the domains and imports none of them). ``step_gate``,
+    if given, may refuse a signed-in user's request before any route runs (a step they
+    must finish first): the API gets the error, pages a redirect, websockets a close."""
 
-    def __init__(self, app: ASGIApp, settings: Settings, resolve_session: SessionResolver) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        settings: Settings,
+        resolve_session: SessionResolver,
+        step_gate: StepGate | None = None,
+    ) -> None:
         self.app = app
         self.settings = settings
         self.resolve_session = resolve_session
+        self.step_gate = step_gate
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] not in ("http", "websocket"):
@@ -195,8 +207,21 @@ class RequestMiddleware:
                     )
             await send(message)
 
+        refusal = (
+            self.step_gate(user, scope.get("method", "GET"), path)
+            if self.step_gate is not None and user is not None
+            else None
+        )
         try:
-            await self.app(scope, receive, send_wrapper)
+            if refusal is None:
+                await self.app(scope, receive, send_wrapper)
+            elif scope["type"] == "websocket":
+                await send({"type": "websocket.close", "code": 1008})
+            else:
+                from okpay.web import errors
+
+                response = await errors.domain_error(Request(scope, receive), refusal)
+                await response(scope, receive, send_wrapper)
         finally:
             i18n.reset_locale(locale_token)
             context.reset(ctx_token)

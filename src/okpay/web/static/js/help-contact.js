@@ -77,3 +77,20 @@
     form.addEventListener("submit", function () { report("submitted"); });
   });
 })();
+
+// The emergency-freeze option belongs to suspicious activity: show it for that topic (and
+// whenever it is ticked); without scripts it is always shown.
+(function () {
+  "use strict";
+  document.addEventListener("DOMContentLoaded", function () {
+    var option = document.querySelector("[data-testid=contact-freeze-option]");
+    var category = document.getElementById("f-category");
+    if (!option || !category) { return; }
+    var box = option.querySelector("input");
+    function update() {
+      option.hidden = category.value !== "suspicious_activity" && !box.checked;
+    }
+    category.addEventListener("change", update);
+    update();
+  });
+})();
