@@ -247,6 +247,19 @@ def test_dispute_charged_twice_shows_the_duplicate(client, db) -> None:  # type:
     }
 
 
+def test_choosing_the_duplicate_says_it_was_charged_twice(client, db) -> None:  # type: ignore[no-untyped-def]
+    uid, _ = customer(client, db)
+    first, second = shop_payments(db, uid, 3_500)
+    sign_in(client, "mei@example.com")
+    page = f"/support/cases/new/dispute?reference={second}"
+    made = submit(
+        client, "/support/cases/new/dispute", {"reference": second, "duplicate_of": first},
+        page=page,
+    )  # fmt: skip
+    assert made.status_code == 303, made.text
+    assert only_case(db).details["reason"] == "charged_twice"
+
+
 def test_dispute_refusals(client, db) -> None:  # type: ignore[no-untyped-def]
     customer(client, db)
     other, _ = customer(client, db, "other@example.com")

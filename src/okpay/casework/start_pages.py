@@ -161,6 +161,8 @@ def _check_fields(type: str, v: dict[str, str]) -> dict[str, str]:
         if not v["days"].strip().isdigit() or not 1 <= int(v["days"]) <= 365:
             errors["days"] = gettext(N_("Enter a number of days from 1 to 365."))
     if type == "dispute":
+        if not v["reason"] and v["duplicate_of"]:
+            v["reason"] = "charged_twice"  # choosing the other payment says what went wrong
         choose("reason", intake.DISPUTE_REASONS, N_("Choose what went wrong."))
     if type == "unlock":
         choose("lost", tuple(intake.LOST_LABELS), N_("Choose what you can no longer use."))
@@ -200,7 +202,9 @@ def _body(type: str, v: dict[str, str]) -> Any:
     if type == "limit_increase":
         fields["days"] = int(v["days"])
     if type == "dispute":
-        fields["duplicate_of"] = v["duplicate_of"] or None
+        # The preselected duplicate counts only for a charge made twice.
+        twice = v["reason"] == "charged_twice"
+        fields["duplicate_of"] = (v["duplicate_of"] or None) if twice else None
         fields["reference"] = v["reference"].strip().upper()
     return pydantic.TypeAdapter(intake.CaseIn).validate_python(fields)
 
