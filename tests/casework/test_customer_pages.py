@@ -97,6 +97,9 @@ def test_appeal_from_the_banner_with_a_file(client, db, mailbox) -> None:  # typ
     assert not re.search(r"\d{4}-\d{2}-\d{2}T", shown)
     with db.unit_of_work(write=False) as s:
         assert [e.kind for e, _ in cases.evidence_of(s, s.get(Case, case.id))] == ["other"]
+    # The banner's Appeal now leads to the appeal already open, not to a second one.
+    again = client.get("/support/cases/new/appeal", follow_redirects=False)
+    assert again.status_code == 303 and again.headers["location"] == f"/support/cases/{case.id}"
 
 
 def test_appeal_refusals_keep_what_was_typed(client, db) -> None:  # type: ignore[no-untyped-def]

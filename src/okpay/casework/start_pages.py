@@ -142,6 +142,19 @@ def new_case_form(
     level: Annotated[str, Query(max_length=2)] = "",
 ) -> Response:
     _who(user, type)
+    if user is not None and type not in ("dispute", "unlock"):
+        # One open request of a kind at a time: the banner's Appeal leads to the one open.
+        existing = cases.open_case_of_type(db, user_id=user.id, type=type)
+        if existing is not None:
+            flash(
+                request,
+                gettext(
+                    "You already have an open request of this kind: %(number)s.",
+                    number=cases.ticket_of(db, existing).number,
+                ),
+                "info",
+            )
+            return RedirectResponse(f"/support/cases/{existing.id}", status_code=303)
     return _show(request, db, type, user=user, values=_defaults(type, user, reference, level))
 
 
