@@ -97,6 +97,9 @@ def test_appeal_from_the_banner_with_a_file(client, db, mailbox) -> None:  # typ
     assert not re.search(r"\d{4}-\d{2}-\d{2}T", shown)
     with db.unit_of_work(write=False) as s:
         assert [e.kind for e, _ in cases.evidence_of(s, s.get(Case, case.id))] == ["other"]
+    # The banner's Appeal now leads to the appeal already open, not to a second one.
+    again = client.get("/support/cases/new/appeal", follow_redirects=False)
+    assert again.status_code == 303 and again.headers["location"] == f"/support/cases/{case.id}"
 
 
 def test_appeal_refusals_keep_what_was_typed(client, db) -> None:  # type: ignore[no-untyped-def]
@@ -245,6 +248,19 @@ def test_dispute_charged_twice_shows_the_duplicate(client, db) -> None:  # type:
         "reason": "charged_twice",
         "duplicate_of": first,
     }
+
+
+def test_choosing_the_duplicate_says_it_was_charged_twice(client, db) -> None:  # type: ignore[no-untyped-def]
+    uid, _ = customer(client, db)
+    first, second = shop_payments(db, uid, 3_500)
+    sign_in(client, "mei@example.com")
+    page = f"/support/cases/new/dispute?reference={second}"
+    made = submit(
+        client, "/support/cases/new/dispute", {"reference": second, "duplicate_of": first},
+        page=page,
+    )  # fmt: skip
+    assert made.status_code == 303, made.text
+    assert only_case(db).details["reason"] == "charged_twice"
 
 
 def test_dispute_refusals(client, db) -> None:  # type: ignore[no-untyped-def]

@@ -66,8 +66,6 @@ CASES = [
     # JSON API, staff
     Case("api-admin-restrict", "admin", "POST", "/api/v1/admin/users/{id}/restrict", body=_WHY),
     Case("api-admin-freeze", "admin", "POST", "/api/v1/admin/users/{id}/freeze", body=_WHY),
-    Case("api-admin-release", "admin", "POST", "/api/v1/admin/users/{id}/release"),
-    Case("api-admin-limits", "admin", "POST", "/api/v1/admin/users/{id}/limits", body={}),
     Case("api-agent-accept-chat", "admin", "POST", "/api/v1/agent/chats/{id}/accept"),
     Case("api-agent-queue-cursor", "admin", "GET", "/api/v1/agent/queue", "queue_cursor"),
     Case(

@@ -142,6 +142,19 @@ def new_case_form(
     level: Annotated[str, Query(max_length=2)] = "",
 ) -> Response:
     _who(user, type)
+    if user is not None and type not in ("dispute", "unlock"):
+        # One open request of a kind at a time: the banner's Appeal leads to the one open.
+        existing = cases.open_case_of_type(db, user_id=user.id, type=type)
+        if existing is not None:
+            flash(
+                request,
+                gettext(
+                    "You already have an open request of this kind: %(number)s.",
+                    number=cases.ticket_of(db, existing).number,
+                ),
+                "info",
+            )
+            return RedirectResponse(f"/support/cases/{existing.id}", status_code=303)
     return _show(request, db, type, user=user, values=_defaults(type, user, reference, level))
 
 
@@ -161,6 +174,8 @@ def _check_fields(type: str, v: dict[str, str]) -> dict[str, str]:
         if not v["days"].strip().isdigit() or not 1 <= int(v["days"]) <= 365:
             errors["days"] = gettext(N_("Enter a number of days from 1 to 365."))
     if type == "dispute":
+        if not v["reason"] and v["duplicate_of"]:
+            v["reason"] = "charged_twice"  # choosing the other payment says what went wrong
         choose("reason", intake.DISPUTE_REASONS, N_("Choose what went wrong."))
     if type == "unlock":
         choose("lost", tuple(intake.LOST_LABELS), N_("Choose what you can no longer use."))
@@ -200,7 +215,9 @@ def _body(type: str, v: dict[str, str]) -> Any:
     if type == "limit_increase":
         fields["days"] = int(v["days"])
     if type == "dispute":
-        fields["duplicate_of"] = v["duplicate_of"] or None
+        # The preselected duplicate counts only for a charge made twice.
+        twice = v["reason"] == "charged_twice"
+        fields["duplicate_of"] = (v["duplicate_of"] or None) if twice else None
         fields["reference"] = v["reference"].strip().upper()
     return pydantic.TypeAdapter(intake.CaseIn).validate_python(fields)
 

@@ -1,5 +1,6 @@
-"""Staff API under /api/v1/admin: restricting, freezing and releasing customers, limit
-overrides, and reconciliation exceptions."""
+"""Staff API under /api/v1/admin: restricting and freezing customers (protective: one person
+may), and reconciliation exceptions. Lifting a restriction or a freeze and granting higher
+limits are reviewed decisions: proposals on a case (/api/v1/agent/cases/…/proposals)."""
 
 from __future__ import annotations
 
@@ -9,9 +10,8 @@ from fastapi import APIRouter, Depends, Path, Query
 from starlette.responses import Response
 
 from okpay.core.dbid import DbId
-from okpay.core.money import parse_amount
 from okpay.identity.models import User
-from okpay.wallet import api, overrides, reconciliation, standing
+from okpay.wallet import api, reconciliation, standing
 from okpay.wallet import schemas as s
 from okpay.web.deps import DbSession
 
@@ -34,36 +34,6 @@ def admin_restrict(user_id: DbId, body: s.RestrictIn, staff: Staff, db: DbSessio
 def admin_freeze(user_id: DbId, body: s.FreezeIn, staff: Staff, db: DbSession) -> Response:
     """Fraud: nothing leaves the account until released."""
     standing.do_freeze(db, user_id=user_id, reason=body.reason, actor_user_id=staff.id)
-    return Response(status_code=204)
-
-
-@admin.post("/users/{user_id}/release", status_code=204)
-def admin_release(user_id: DbId, staff: Staff, db: DbSession) -> Response:
-    """Lift a freeze and every restriction."""
-    standing.do_release(db, user_id=user_id, actor_user_id=staff.id)
-    return Response(status_code=204)
-
-
-@admin.post("/users/{user_id}/limits", status_code=204)
-def admin_limit_override(
-    user_id: DbId, body: s.LimitOverrideIn, staff: Staff, db: DbSession
-) -> Response:
-    """Set a customer's limits for one operation after a review (amounts in CNY)."""
-
-    def cny(value: str | None, field: str) -> int | None:
-        return parse_amount(value, "CNY", field=field) if value else None
-
-    overrides.do_grant_limit_override(
-        db,
-        user_id=user_id,
-        op_type=body.op_type,
-        reason=body.reason,
-        actor_user_id=staff.id,
-        per_transaction=cny(body.per_transaction, "per_transaction"),
-        daily=cny(body.daily, "daily"),
-        monthly=cny(body.monthly, "monthly"),
-        days=body.days,
-    )
     return Response(status_code=204)
 
 

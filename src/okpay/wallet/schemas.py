@@ -168,15 +168,6 @@ class FreezeIn(_Strict):
     reason: str = Field(max_length=500, description="Shown to the customer")
 
 
-class LimitOverrideIn(_Strict):
-    op_type: str = Field(description="topup, withdrawal, transfer or payment")
-    per_transaction: str | None = Field(None, max_length=32, description="CNY, decimal string")
-    daily: str | None = Field(None, max_length=32)
-    monthly: str | None = Field(None, max_length=32)
-    reason: str = Field(max_length=500, description="Shown to the customer")
-    days: int | None = Field(None, ge=1, le=3650, description="Omit for no expiry")
-
-
 class PaymentMethodOut(BaseModel):
     model_config = ConfigDict(from_attributes=True)
 
