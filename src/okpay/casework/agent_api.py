@@ -9,13 +9,12 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Query
 from pydantic import BaseModel, Field
-from sqlalchemy import select
 from starlette.responses import Response
 
 from okpay.casework import access, cases, evidence, policy, proposals, views
 from okpay.casework import schemas as s
 from okpay.casework import service as customer_panel
-from okpay.casework.models import ACTION_LABELS, OPEN_CASE_STATUSES, Case, label
+from okpay.casework.models import ACTION_LABELS, label
 from okpay.core.dbid import BigDbId
 from okpay.identity.access import require_role
 from okpay.identity.models import Role, User
@@ -41,15 +40,8 @@ def list_cases(
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
 ) -> s.CaseList:
     """Cases by status (``open``: not yet decided), the closest review deadline first."""
-    stmt = select(Case)
-    if status == "open":
-        stmt = stmt.where(Case.status.in_(OPEN_CASE_STATUSES))
-    elif status != "all":
-        stmt = stmt.where(Case.status == status)
-    if type:
-        stmt = stmt.where(Case.type == type)
-    rows = db.scalars(stmt.order_by(Case.due_at.is_(None), Case.due_at, Case.id).limit(limit))
-    return s.CaseList(items=[views.summary(db, c) for c in rows])
+    rows = cases.list_cases(db, status=status, type=type, limit=limit)
+    return s.CaseList(items=[views.summary(db, c, t) for c, t in rows])
 
 
 @router.get("/cases/{case_id}", response_model=s.StaffCaseRead)
@@ -98,8 +90,8 @@ def propose(case_id: BigDbId, body: s.ProposalIn, agent: Staff, db: DbSession) -
 def approval_queue(agent: Staff, db: DbSession) -> list[s.PendingApproval]:
     """Proposals waiting for approval, the case closest to its deadline first."""
     return [
-        s.PendingApproval(proposal=views.proposal_read(p), case=views.summary(db, c))
-        for p, c in proposals.pending_queue(db)
+        s.PendingApproval(proposal=views.proposal_read(p), case=views.summary(db, c, t))
+        for p, c, t in proposals.pending_queue(db)
     ]
 
 

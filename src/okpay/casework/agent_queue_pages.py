@@ -9,16 +9,14 @@ from datetime import datetime
 from typing import Annotated
 
 from fastapi import Form, Query, Request
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 from starlette.responses import Response
 
-from okpay.casework import actions, panel_view, policy, proposals, views
+from okpay.casework import actions, cases, panel_view, policy, proposals, views
 from okpay.casework.models import (
     ACTION_LABELS,
     CASE_STATUS_LABELS,
     CASE_TYPE_LABELS,
-    OPEN_CASE_STATUSES,
     Case,
     Proposal,
     label,
@@ -64,13 +62,13 @@ def _customer(session: Session, user_id: int | None) -> str:
 def pending_rows(session: Session, viewer: console.User) -> list[PendingRow]:
     """The approval queue as the page shows it, the case closest to its deadline first."""
     queue = proposals.pending_queue(session)
-    names = staff.agent_names(session, [p.proposed_by for p, _c in queue])
+    names = staff.agent_names(session, [p.proposed_by for p, _c, _t in queue])
     out = []
-    for p, c in queue:
+    for p, c, t in queue:
         rule = policy.rule_for(session, p.action)
         out.append(
             PendingRow(
-                p, c, views.summary(session, c).ticket_number, _customer(session, c.user_id),
+                p, c, t.number, _customer(session, c.user_id),
                 label(CASE_TYPE_LABELS, c.type), label(ACTION_LABELS, p.action),
                 [line for line in actions.change_lines(p) if line.changed],
                 names.get(p.proposed_by, f"#{p.proposed_by}"),
@@ -80,10 +78,6 @@ def pending_rows(session: Session, viewer: console.User) -> list[PendingRow]:
             )
         )  # fmt: skip
     return out
-
-
-def pending_count(session: Session) -> int:
-    return len(proposals.pending_queue(session))
 
 
 @router.get("/approvals")
@@ -109,15 +103,8 @@ def case_list(
     """Cases by status and type, the closest review deadline first."""
     status = status if status in STATUS_FILTERS else "open"
     type_ = type if type in CASE_TYPE_LABELS else ""
-    stmt = select(Case)
-    if status == "open":
-        stmt = stmt.where(Case.status.in_(OPEN_CASE_STATUSES))
-    elif status != "all":
-        stmt = stmt.where(Case.status == status)
-    if type_:
-        stmt = stmt.where(Case.type == type_)
-    found = db.scalars(stmt.order_by(Case.due_at.is_(None), Case.due_at, Case.id).limit(200))
-    rows = [(views.summary(db, c), _customer(db, c.user_id), c) for c in found]
+    found = cases.list_cases(db, status=status, type=type_ or None, limit=200)
+    rows = [(views.summary(db, c, t), _customer(db, c.user_id), c) for c, t in found]
     return render(
         request,
         "casework/agent_cases.html",

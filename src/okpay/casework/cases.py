@@ -97,6 +97,22 @@ def cases_of(session: Session, *, user: User, limit: int = 100) -> list[Case]:
     )
 
 
+def list_cases(
+    session: Session, *, status: str = "open", type: str | None = None, limit: int = 100
+) -> list[tuple[Case, Ticket]]:
+    """Cases with their tickets, by status (``open``: not yet decided; ``all``) and type, the
+    closest review deadline first (what the console, the API and the CLI list)."""
+    stmt = select(Case, Ticket).join(Ticket, Ticket.id == Case.ticket_id)
+    if status == "open":
+        stmt = stmt.where(Case.status.in_(OPEN_CASE_STATUSES))
+    elif status != "all":
+        stmt = stmt.where(Case.status == status)
+    if type:
+        stmt = stmt.where(Case.type == type)
+    stmt = stmt.order_by(Case.due_at.is_(None), Case.due_at, Case.id).limit(limit)
+    return [(case, ticket) for case, ticket in session.execute(stmt)]
+
+
 def open_case_of_type(session: Session, *, user_id: int, type: str) -> Case | None:
     return session.scalar(
         select(Case)

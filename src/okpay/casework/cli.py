@@ -53,23 +53,16 @@ def list_cases(
     status: Annotated[str, typer.Option(help="open, a status name, or all.")] = "open",
 ) -> None:
     """Cases, the closest review deadline first."""
-    from okpay.casework import views
-    from okpay.casework.models import OPEN_CASE_STATUSES, Case
+    from okpay.casework import cases
 
     with _console(write=False) as session:
-        stmt = select(Case)
-        if status == "open":
-            stmt = stmt.where(Case.status.in_(OPEN_CASE_STATUSES))
-        elif status != "all":
-            stmt = stmt.where(Case.status == status)
-        rows = list(session.scalars(stmt.order_by(Case.due_at.is_(None), Case.due_at).limit(500)))
+        rows = cases.list_cases(session, status=status, limit=500)
         if not rows:
             typer.echo("no cases")
-        for case in rows:
-            summary = views.summary(session, case)
+        for case, ticket in rows:
             due = format_datetime(case.due_at, "minutes") if case.due_at else "-"
             typer.echo(
-                f"{case.id}\t{summary.ticket_number}\t{case.type}\t{case.status}\t"
+                f"{case.id}\t{ticket.number}\t{case.type}\t{case.status}\t"
                 f"user {case.user_id or '-'}\tdue {due}"
             )
 

@@ -31,6 +31,7 @@ from okpay.identity.models import User
 from okpay.support import access as support_access
 from okpay.support import checks as support_checks
 from okpay.support import messages as ticket_messages
+from okpay.support.models import Ticket
 
 EXPIRY = timedelta(hours=72)
 REASON_MIN = 5
@@ -103,17 +104,19 @@ def proposals_of(session: Session, case: Case) -> list[Proposal]:
     )
 
 
-def pending_queue(session: Session, *, limit: int = 200) -> list[tuple[Proposal, Case]]:
-    """Proposals waiting for approval, the case closest to its review deadline first."""
+def pending_queue(session: Session, *, limit: int = 200) -> list[tuple[Proposal, Case, Ticket]]:
+    """Proposals waiting for approval with their case and ticket, the case closest to its
+    review deadline first."""
     now = clock.now()
     rows = session.execute(
-        select(Proposal, Case)
+        select(Proposal, Case, Ticket)
         .join(Case, Case.id == Proposal.case_id)
+        .join(Ticket, Ticket.id == Case.ticket_id)
         .where(Proposal.status == ProposalStatus.pending.value, Proposal.expires_at > now)
         .order_by(Case.due_at.is_(None), Case.due_at, Proposal.id)
         .limit(limit)
     )
-    return [(p, c) for p, c in rows]
+    return [(p, c, t) for p, c, t in rows]
 
 
 def do_propose(

@@ -23,6 +23,7 @@ from okpay.casework.models import (
 from okpay.core import clock
 from okpay.core.i18n import N_, gettext
 from okpay.identity import users as identity_users
+from okpay.support.models import Ticket
 from okpay.wallet import provider_events as wallet_provider_events
 from okpay.wallet import standing as wallet_standing
 from okpay.wallet.models import Operation
@@ -105,8 +106,9 @@ def staff_case_read(session: Session, case: Case) -> s.StaffCaseRead:
     )  # fmt: skip
 
 
-def summary(session: Session, case: Case) -> s.CaseSummary:
-    ticket = cases.ticket_of(session, case)
+def summary(session: Session, case: Case, ticket: Ticket | None = None) -> s.CaseSummary:
+    """A case in a list (pass its ``ticket`` when the list query loaded it)."""
+    ticket = ticket or cases.ticket_of(session, case)
     return s.CaseSummary(
         id=case.id,
         type=case.type,
