@@ -217,3 +217,19 @@ def test_policy_page_and_cases_list(app, client, db) -> None:  # type: ignore[no
     )  # fmt: skip
     assert refused.status_code == 403
     assert audit_count(db, "case_policy_changed") == 1
+
+
+def test_a_stale_approval_from_the_page_marks_the_proposal_stale(app, client, db) -> None:  # type: ignore[no-untyped-def]
+    uid, _me, case_id, number = restricted_appeal(client, db)
+    agent = staff_client(app, db, "agent@okpay.example", Role.agent)
+    sup = staff_client(app, db, "sup@okpay.example", Role.supervisor)
+    page = f"/agent/tickets/{number}"
+    post_on(agent, page, f"/agent/cases/{case_id}/propose", LIFT)
+    pid = int(re.search(r'data-proposal-id="(\d+)"', agent.get(page).text).group(1))  # type: ignore[union-attr]
+    with db.unit_of_work() as s:
+        standing.do_restrict(s, user_id=uid, blocked=["pay"], reason="More", actor_user_id=None)
+    post_on(sup, page, f"/agent/proposals/{pid}/approve", {"next": page})
+    shown = sup.get(page).text
+    assert "flash-error" in shown and 'data-status="stale"' in shown  # recorded, as by the API
+    assert audit_count(db, "case_proposal_stale") == 1
+    assert audit_count(db, "case_proposal_executed") == 0

@@ -25,6 +25,7 @@ from okpay.support import agent_pages as console
 from okpay.support import customer as support_customer
 from okpay.support import messages as ticket_messages
 from okpay.support.models import Ticket
+from okpay.web import forms
 from okpay.web.deps import DbSession
 from okpay.web.flash import flash
 from okpay.web.redirects import safe_next
@@ -139,7 +140,7 @@ def preview(
         params = form_params(action, form)
         plan = actions.plan(db, user_id=case.user_id, action=action, params=params)
     except DomainError as err:
-        db.rollback()
+        forms.undo_refused(db, err)
         return render(
             request, _preview_template(fragment),
             status_code=200 if fragment else err.status,
@@ -259,7 +260,7 @@ def _decided(
     try:
         run()
     except DomainError as err:
-        db.rollback()
+        forms.undo_refused(db, err)
         flash(request, err.translated(), "error")
         return console.redirect(back)
     flash(request, done, "success")
@@ -345,7 +346,7 @@ def reveal(
     try:
         value = customer_panel.do_reveal(db, ticket=ticket, agent=agent, field=field, reason=reason)
     except DomainError as err:
-        db.rollback()
+        forms.undo_refused(db, err)
         return render(
             request,
             "casework/revealed.html",

@@ -28,6 +28,7 @@ from okpay.identity import users as identity_users
 from okpay.identity import validation as identity_validation
 from okpay.support import agent_pages as console
 from okpay.support.console import staff
+from okpay.web import forms
 from okpay.web.deps import DbSession
 from okpay.web.flash import flash
 from okpay.web.templating import render
@@ -169,7 +170,7 @@ def policy_save(
             single_limit_cny=limit, approver_roles=approver_roles,
         )  # fmt: skip
     except DomainError as err:
-        db.rollback()
+        forms.undo_refused(db, err)
         return _policy_page(
             request, db, status_code=err.status, error=err.translated(), error_action=action
         )

@@ -30,6 +30,7 @@ from okpay.support import access as support_access
 from okpay.support import files as support_files
 from okpay.support import numbers as support_numbers
 from okpay.wallet.models import type_label
+from okpay.web import forms
 from okpay.web.deps import DbSession, csrf_protect
 from okpay.web.flash import flash
 from okpay.web.templating import render
@@ -174,7 +175,7 @@ def add_evidence(
     try:
         cases.do_add_evidence(db, case=case, user=user, files=checked.take(db), body=body)
     except DomainError as err:
-        db.rollback()
+        forms.undo_refused(db, err)
         case = access.access_case(db, user=user, case_id=case_id)
         field_errors, message = page_forms.refusal(err, ("files", "body", "kind"))
         return _case_page(

@@ -26,6 +26,7 @@ from okpay.support import customer as support_customer
 from okpay.support import files as support_files
 from okpay.wallet import standing as wallet_standing
 from okpay.wallet.models import Merchant, type_label
+from okpay.web import forms
 from okpay.web.deps import DbSession, csrf_protect
 from okpay.web.flash import flash
 from okpay.web.templating import render
@@ -297,7 +298,7 @@ def new_case_submit(
         files = ev.take(db)
         case = cases.do_open_case(db, checked=checked, user=user, files=files)
     except (DomainError, pydantic.ValidationError) as err:
-        db.rollback()
+        forms.undo_refused(db, err)
         if isinstance(err, pydantic.ValidationError):
             field = str(err.errors()[0]["loc"][-1]) if err.errors() else ""
             field_errors = {field: gettext(N_("Please check this field."))} if field else {}

@@ -39,6 +39,7 @@ from okpay.support.models import (
     Ticket,
     label,
 )
+from okpay.web import forms
 from okpay.web.deps import DbSession, csrf_protect
 from okpay.web.flash import flash
 from okpay.web.redirects import safe_next
@@ -264,8 +265,8 @@ def render_ticket(
 ) -> Response:
     """The ticket page; with ``err``, its message (and ``form``, what was typed) shown, and
     the unit of work rolled back unless the error says it persists."""
-    if err is not None and not err.persist:
-        db.rollback()
+    if err is not None:
+        forms.undo_refused(db, err)
     ticket = access.access_ticket(db, user=agent, number=ticket_number)
     ctx = _ticket_context(db, ticket, agent)
     if form:
