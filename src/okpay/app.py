@@ -105,6 +105,7 @@ def create_app(settings: Settings | None = None, *, start_worker: bool = False) 
     from okpay.wallet import api as wallet_api
     from okpay.wallet import checkout_pages as wallet_checkout_pages
     from okpay.wallet import funding_pages as wallet_funding_pages
+    from okpay.wallet import history_api as wallet_history_api
     from okpay.wallet import history_pages as wallet_history_pages
     from okpay.wallet import merchant_api as wallet_merchant_api
     from okpay.wallet import pages as wallet_pages
@@ -115,6 +116,7 @@ def create_app(settings: Settings | None = None, *, start_worker: bool = False) 
 
     app.include_router(identity_api.router)
     app.include_router(wallet_api.router)
+    app.include_router(wallet_history_api.router)
     app.include_router(wallet_webhook_api.webhooks)
     app.include_router(wallet_admin_api.admin)
     app.include_router(wallet_merchant_api.merchant)

@@ -15,6 +15,9 @@ from okpay.db import Base
 from okpay.helpcenter import models as helpcenter_models
 from okpay.identity import models as identity_models
 from okpay.mail import models as mail_models
+from okpay.risk import counters as risk_counters  # counts money as it moves
+from okpay.risk import engine as risk_engine  # screens it before it moves
+from okpay.risk import models as risk_models
 from okpay.support import chat_models as support_chat_models
 from okpay.support import models as support_models
 from okpay.wallet import models as wallet_models
@@ -25,6 +28,7 @@ MODULES = (
     identity_models,
     mail_models,
     wallet_models,
+    risk_models,
     helpcenter_models,
     support_models,
     support_chat_models,
@@ -32,7 +36,7 @@ MODULES = (
 )
 
 
-HOOKS = (casework_cases, casework_freeze)
+HOOKS = (casework_cases, casework_freeze, risk_counters, risk_engine)
 
 
 def metadata() -> MetaData:

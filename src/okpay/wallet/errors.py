@@ -104,3 +104,27 @@ class CancelUnavailable(DomainError):
         "We could not reach the bank to stop this withdrawal, so it has not been cancelled "
         "and the money stays set aside. Please try again in a few minutes."
     )
+
+
+class RiskBlocked(DomainError):
+    """Refused by a risk control (403 ``risk_blocked``): the reason in plain words and what to
+    do; never the rule, its score or the figures it read."""
+
+    code = "risk_blocked"
+    status = 403
+    message = N_("For your security, we did not make this payment. %(reason)s %(next_step)s")
+
+
+class RiskReviewInBatch(DomainError):
+    code = "risk_review_required"
+    status = 403
+    message = N_(
+        "This transfer needs a review by our security team, which a batch cannot wait for. "
+        "Send it on its own: it will be held until the review. %(reason)s"
+    )
+
+
+class OperationNotHeld(DomainError):
+    code = "operation_not_held"
+    status = 409
+    message = N_("This operation is no longer on hold for review.")

@@ -80,6 +80,12 @@ def do_quote_fx(
     return quote
 
 
+def find_quote(session: Session, *, user_id: int, quote_id: int) -> FxQuote | None:
+    """The user's own quote (any state), without claiming it."""
+    quote = session.get(FxQuote, quote_id)
+    return quote if quote is not None and quote.user_id == user_id else None
+
+
 def _claim_quote(session: Session, *, sender_id: int, quote_id: int) -> FxQuote:
     """The sender's unused, unexpired quote, marked used in this transaction.
 

@@ -10,8 +10,8 @@ from starlette.responses import Response
 
 from okpay.core.errors import DomainError
 from okpay.identity.access import CurrentUser
-from okpay.wallet import api as wallet_api
 from okpay.wallet import history as wallet_history
+from okpay.wallet import history_api as wallet_api
 from okpay.wallet import pages, statements
 from okpay.wallet import usage as wallet_usage
 from okpay.web.deps import DbSession, csrf_protect

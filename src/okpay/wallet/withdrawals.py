@@ -11,13 +11,29 @@ from sqlalchemy.orm import Session
 from okpay.core import audit, clock
 from okpay.core.money import check_currency
 from okpay.wallet import errors, fees, history, ledger, methods, operations, standing, usage
-from okpay.wallet.models import Hold, Operation, OperationStatus, OperationType, SystemAccount
+from okpay.wallet.models import (
+    Hold,
+    Operation,
+    OperationStatus,
+    OperationType,
+    PaymentMethod,
+    SystemAccount,
+)
 
 
 def do_begin_withdrawal(
-    session: Session, *, user_id: int, payment_method_id: int, amount: int, currency: str
+    session: Session,
+    *,
+    user_id: int,
+    payment_method_id: int,
+    amount: int,
+    currency: str,
+    on_hold: bool = False,
 ) -> tuple[int, str, str]:
-    """Hold amount + fee and record a pending withdrawal; returns (id, reference, bank token)."""
+    """Hold amount + fee and record a pending withdrawal; returns (id, reference, bank token).
+    ``on_hold``: a risk control holds it for review, so no payout is asked for until a
+    reviewer releases it (:func:`do_release_held_withdrawal`)."""
+    status = OperationStatus.on_hold if on_hold else OperationStatus.pending
     currency = check_currency(currency)
     method = methods.get_payment_method(
         session, user_id=user_id, method_id=payment_method_id, kind="bank"
@@ -55,7 +71,7 @@ def do_begin_withdrawal(
     op_id, reference = operations.new_operation(
         session,
         type=OperationType.withdrawal.value,
-        status=OperationStatus.pending.value,
+        status=status.value,
         user_id=user_id,
         account_id=account_id,
         currency=currency,
@@ -83,7 +99,7 @@ def do_begin_withdrawal(
                 "reference": reference,
                 "type": "withdrawal",
                 "direction": "out",
-                "status": "pending",
+                "status": status.value,
                 "currency": currency,
                 "amount": -(amount + fee),
                 "fee": fee,
@@ -137,6 +153,19 @@ def do_settle_withdrawal(
     extra: dict[str, Any] = {"external_ref": external_ref} if external_ref else {}
     operations.set_status(session, op.id, OperationStatus.completed, loaded=op, **extra)
     return op
+
+
+def do_release_held_withdrawal(session: Session, *, operation_id: int) -> tuple[Operation, str]:
+    """A reviewer released a held withdrawal: it becomes pending (its hold stays) and the
+    payout is asked for after commit. Returns the operation and the bank account's token."""
+    op = operations.lock_operation(session, operation_id)
+    if op.type != OperationType.withdrawal.value or op.status != OperationStatus.on_hold.value:
+        raise errors.OperationNotHeld()
+    method = session.get(PaymentMethod, op.payment_method_id) if op.payment_method_id else None
+    if method is None:
+        raise errors.OperationNotHeld()
+    operations.set_status(session, op.id, OperationStatus.pending, loaded=op)
+    return op, method.provider_token
 
 
 def payout_in_flight(op: Operation) -> bool:
