@@ -6,6 +6,7 @@ from decimal import Decimal
 
 import pytest
 
+from okpay.core.i18n import use_locale
 from okpay.risk import conditions, features
 
 
@@ -52,4 +53,5 @@ def test_invalid_conditions_are_refused_with_the_reason(text: str, problem: str)
     with pytest.raises(conditions.ConditionInvalid) as err:
         conditions.compile_condition(text, features.NAMES)
     assert err.value.code == "rule_condition_invalid"
-    assert problem in err.value.translated()
+    with use_locale("en"):
+        assert problem in err.value.translated()
