@@ -26,6 +26,7 @@ def load_job_modules() -> None:
     import okpay.identity.sign_in
     import okpay.mail.tasks
     import okpay.models
+    import okpay.risk.tasks
     import okpay.support.tasks
     import okpay.wallet.tasks  # noqa: F401
 

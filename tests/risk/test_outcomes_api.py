@@ -144,3 +144,30 @@ def test_a_blocked_sign_in_is_refused_and_signals_are_kept(client, db) -> None: 
     assert refused.json()["error"]["code"] == "sign_in_blocked"
     with db.unit_of_work(write=False) as s:
         assert s.scalar(select(RiskDecision.operation)) == "sign_in"
+
+
+def test_account_events_are_kept_as_signals(client, db, clock) -> None:  # type: ignore[no-untyped-def]
+    """A sign-in from a second device, and a password change, are what the device and
+    security-change features read (kept as they happen, not looked up in history)."""
+    uid = make_user(db, "mei@example.com")
+    api_token(client, "mei@example.com", device_id="phone-1")  # the first device: not new
+    with db.unit_of_work(write=False) as s:
+        assert s.get(RiskSignal, uid) is None
+    clock.advance(minutes=5)
+    headers = api_token(client, "mei@example.com", device_id="laptop-2")
+    with db.unit_of_work(write=False) as s:
+        signal = s.get(RiskSignal, uid)
+        assert signal is not None and signal.new_device_at == clock.now
+        assert signal.password_reset_at is None
+    changed = client.post(
+        "/api/v1/me/password",
+        headers=headers,
+        json={
+            "current_password": "correct horse battery",
+            "new_password": "another long passphrase",
+        },
+    )
+    assert changed.status_code == 204, changed.text
+    with db.unit_of_work(write=False) as s:
+        signal = s.get(RiskSignal, uid)
+        assert signal is not None and signal.password_reset_at == clock.now

@@ -109,8 +109,7 @@ def record(session: Session, events: list[screening.Moved]) -> None:
                 merged["max_amount"] = max(merged["max_amount"], row["max_amount"])
             else:
                 rows[key] = row
-    if rows:
-        session.execute(_counter_upsert(session), [rows[k] for k in sorted(rows)])
+    counted = [rows[k] for k in sorted(rows)]
     pairs = sorted(
         {
             (e.user_id, e.counterparty_user_id)
@@ -118,14 +117,37 @@ def record(session: Session, events: list[screening.Moved]) -> None:
             if e.counterparty_user_id and not e.failed
         }
     )
-    if pairs:
-        session.execute(
-            _pair_upsert(session),
-            [
-                {"user_id": u, "counterparty_id": c, "first_at": now, "last_at": now, "count": 1}
-                for u, c in pairs
-            ],
+    paired = [
+        {"user_id": u, "counterparty_id": c, "first_at": now, "last_at": now, "count": 1}
+        for u, c in pairs
+    ]
+    if session.get_bind().dialect.name == "postgresql" and counted and paired:
+        # One round trip: the pairs' upsert rides along with the counters' as a CTE.
+        pair_stmt = _upsert_rows(session, RiskPair, paired)
+        session.execute(_upsert_rows(session, RiskCounter, counted).add_cte(pair_stmt.cte("pairs")))
+        return
+    if counted:
+        session.execute(_counter_upsert(session), counted)
+    if paired:
+        session.execute(_pair_upsert(session), paired)
+
+
+def _upsert_rows(session: Session, model: Any, rows: list[dict[str, Any]]) -> Any:
+    """A multi-row INSERT … ON CONFLICT of these rows (PostgreSQL), as the upserts above."""
+    ins = _insert(session, model).values(rows)
+    if model is RiskPair:
+        return ins.on_conflict_do_update(
+            index_elements=["user_id", "counterparty_id"],
+            set_={"last_at": ins.excluded.last_at, "count": RiskPair.count + 1},
         )
+    return ins.on_conflict_do_update(
+        index_elements=["user_id", "kind", "bucket"],
+        set_={
+            "count": RiskCounter.count + ins.excluded.count,
+            "total": RiskCounter.total + ins.excluded.total,
+            "max_amount": func.greatest(RiskCounter.max_amount, ins.excluded.max_amount),
+        },
+    )
 
 
 def note_signal(session: Session, *, user_id: int, **values: Any) -> None:

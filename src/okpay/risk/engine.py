@@ -77,9 +77,10 @@ def _verdict(
 ) -> screening.Verdict:
     ratio = values["limit_ratio"]
     near_limit = bool(features.NEAR_LIMIT <= ratio < 1)
+    counterparty = values.get(features.COUNTERPARTY)
     fired = fire(active, values)
     if not fired:
-        return screening.Verdict(near_limit=near_limit)
+        return screening.Verdict(near_limit=near_limit, counterparty_user_id=counterparty)
     outcome, step_up, reason, score = decide(fired)
     decision = RiskDecision(
         user_id=attempt.user_id,
@@ -112,6 +113,7 @@ def _verdict(
         decision_id=decision.id,
         reason=reason,
         near_limit=near_limit,
+        counterparty_user_id=counterparty,
     )
 
 

@@ -7,17 +7,19 @@ currency's major units (¥50.00 is 50), so conditions read as people write them.
 
 from __future__ import annotations
 
+import json
 import math
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import and_, func, or_, select
+from sqlalchemy import and_, exists, func, literal, or_, select
 from sqlalchemy.orm import Session
 
 from okpay.core import clock
 from okpay.core.i18n import N_, currency_exponent
+from okpay.identity import directory as identity_directory
 from okpay.identity.models import User
 from okpay.risk.models import RiskCounter, RiskPair, RiskSignal
 from okpay.wallet import fx, limits, screening
@@ -175,21 +177,29 @@ def compute(
 def compute_many(
     session: Session, attempts: list[screening.Attempt], *, now: datetime | None = None
 ) -> list[dict[str, Any]]:
-    """Feature values for attempts of one customer (a batch): the counters and the
-    customer's row are read once, whatever the number of attempts."""
+    """Feature values for attempts of one customer (a batch too), from one statement: the
+    customer's row and signals, their counter buckets, their recipient counts, and whether
+    they paid each recipient before (a recipient typed as e-mail or phone is looked up in
+    the same statement; the verdict carries the id back)."""
     if not attempts:
         return []
     now = now or clock.now()
     user_id = attempts[0].user_id
     currencies = sorted({a.currency for a in attempts if a.currency})
-    windows = _windows(session, user_id, currencies, now)
+    typed = next((a.recipient for a in attempts if a.recipient), None)
     counterparties = sorted({a.counterparty_user_id for a in attempts if a.counterparty_user_id})
-    person, paid = _person(session, user_id, counterparties, now)
+    row = _read(session, user_id, currencies, counterparties, typed, now)
+    windows = _windows(_rows_of(row.buckets), currencies, now)
+    paid = {int(i) for i in _rows_of(row.paid)}
+    person = _person(row, now)
     level = int(person["verification_level"])
     out = []
     for attempt in attempts:
         cur, amount = attempt.currency, attempt.amount
-        values = dict(windows.get(cur) or _empty_window(cur))
+        counterparty = attempt.counterparty_user_id
+        if counterparty is None and attempt.recipient and attempt.recipient == typed:
+            counterparty = row.recipient_id if row.recipient_id != user_id else None
+        values = dict(windows.get(cur) or windows[""])
         values.update(person)
         values.update(
             {
@@ -200,62 +210,126 @@ def compute_many(
                 "limit_ratio": limit_ratio(attempt.operation, amount, cur, level),
                 "new_payout_account": bool(attempt.extra.get("new_payout_account", False)),
                 "in_batch": bool(attempt.extra.get("in_batch", False)),
-                "new_recipient": (
-                    attempt.counterparty_user_id is not None
-                    and attempt.counterparty_user_id not in paid
+                "new_recipient": counterparty is not None
+                and not (
+                    counterparty in paid
+                    or (counterparty == row.recipient_id and row.recipient_paid)
                 ),
+                COUNTERPARTY: counterparty,
             }
         )
         out.append(values)
     return out
 
 
-def _empty_window(cur: str) -> dict[str, Any]:
-    zero = Decimal(0)
-    return {
-        "max_amount_90d": zero,
-        "median_amount": zero,
-        "ops_90d": zero,
-        "count_1h": zero,
-        "sum_1h": zero,
-        "count_24h": zero,
-        "sum_24h": zero,
-        "failed_topups_1h": zero,
-        "near_limit_24h": zero,
-    }
+# Not a feature: the recipient the statement found, handed back to the verdict.
+COUNTERPARTY = "_counterparty_user_id"
 
 
-def _windows(
-    session: Session, user_id: int, currencies: list[str], now: datetime
-) -> dict[str, dict[str, Any]]:
-    """Window features per currency ("" for none) from one read of the counter buckets."""
+def _rows_of(value: Any) -> list[Any]:
+    """A JSON aggregate as the driver returns it (PostgreSQL: parsed; SQLite: text)."""
+    if value is None:
+        return []
+    if isinstance(value, str):
+        return list(json.loads(value))
+    return list(value)
+
+
+def _read(
+    session: Session,
+    user_id: int,
+    currencies: list[str],
+    counterparties: list[int],
+    typed: str | None,
+    now: datetime,
+) -> Any:
+    postgres = session.get_bind().dialect.name == "postgresql"
+    agg, row_of = (
+        (func.json_agg, func.json_build_array)
+        if postgres
+        else (func.json_group_array, func.json_array)
+    )
     tb, db = ten_minute_bucket(now), day_bucket(now)
     short = ["tf", "nl", *(counter_kinds(c)["out"] for c in currencies)]
-    conditions = [and_(RiskCounter.kind.in_(short), RiskCounter.bucket > tb - 144)]
+    bucket_filter = [and_(RiskCounter.kind.in_(short), RiskCounter.bucket > tb - 144)]
     if currencies:
-        conditions += [
+        bucket_filter += [
             and_(
                 RiskCounter.kind.in_([counter_kinds(c)["day"] for c in currencies]),
                 RiskCounter.bucket > db - 90,
             ),
             RiskCounter.kind.in_([counter_kinds(c)["hist"] for c in currencies]),
         ]
-    rows = session.execute(
+    buckets = (
         select(
-            RiskCounter.kind,
-            RiskCounter.bucket,
-            RiskCounter.count,
-            RiskCounter.total,
-            RiskCounter.max_amount,
-        ).where(RiskCounter.user_id == user_id, or_(*conditions))
-    ).all()
+            agg(
+                row_of(
+                    RiskCounter.kind,
+                    RiskCounter.bucket,
+                    RiskCounter.count,
+                    RiskCounter.total,
+                    RiskCounter.max_amount,
+                )
+            )
+        )
+        .where(RiskCounter.user_id == user_id, or_(*bucket_filter))
+        .scalar_subquery()
+    )
+    hour_ago, day_ago = now - timedelta(hours=1), now - timedelta(hours=24)
+    columns: list[Any] = [
+        User.created_at,
+        User.verification_level,
+        RiskSignal.new_device_at,
+        RiskSignal.new_country_at,
+        RiskSignal.password_reset_at,
+        RiskSignal.contact_change_at,
+        select(func.count())
+        .where(RiskPair.user_id == user_id, RiskPair.last_at > hour_ago)
+        .scalar_subquery()
+        .label("recipients_1h"),
+        select(func.count())
+        .where(RiskPair.user_id == user_id, RiskPair.first_at > day_ago)
+        .scalar_subquery()
+        .label("new_recipients_24h"),
+        buckets.label("buckets"),
+    ]
+    if counterparties:
+        columns.append(
+            select(agg(RiskPair.counterparty_id))
+            .where(RiskPair.user_id == user_id, RiskPair.counterparty_id.in_(counterparties))
+            .scalar_subquery()
+            .label("paid")
+        )
+    else:
+        columns.append(literal(None).label("paid"))
+    recipient = identity_directory.recipient_id_select(typed) if typed else None
+    if recipient is not None:
+        columns.append(recipient.label("recipient_id"))
+        columns.append(
+            exists()
+            .where(RiskPair.user_id == user_id, RiskPair.counterparty_id == recipient)
+            .label("recipient_paid")
+        )
+    else:
+        columns += [literal(None).label("recipient_id"), literal(False).label("recipient_paid")]
+    return session.execute(
+        select(*columns)
+        .select_from(User)
+        .outerjoin(RiskSignal, RiskSignal.user_id == User.id)
+        .where(User.id == user_id)
+    ).one()
+
+
+def _windows(rows: list[Any], currencies: list[str], now: datetime) -> dict[str, dict[str, Any]]:
+    """Window features per currency ("" for none) from the customer's counter buckets."""
+    tb = ten_minute_bucket(now)
     hour_from, day_from = tb - 6, tb - 144
     failed_1h = near_24h = 0
-    acc: dict[str, dict[str, int]] = {
-        c: dict.fromkeys(("c1", "s1", "c24", "s24", "ops", "max"), 0) for c in currencies
-    }
+    keys = ("c1", "s1", "c24", "s24", "ops", "max")
+    acc: dict[str, dict[str, int]] = {c: dict.fromkeys(keys, 0) for c in currencies}
     hists: dict[str, dict[int, int]] = {c: {} for c in currencies}
     for kind, bucket, count, total, max_amount in rows:
+        bucket, count, total, max_amount = int(bucket), int(count), int(total), int(max_amount)
         if kind == "tf":
             if bucket > hour_from:
                 failed_1h += count
@@ -264,7 +338,7 @@ def _windows(
             if bucket > day_from:
                 near_24h += count
             continue
-        prefix, _, cur = kind.partition(":")
+        prefix, _, cur = str(kind).partition(":")
         a = acc.get(cur)
         if a is None:
             continue
@@ -282,7 +356,7 @@ def _windows(
             hists[cur][bucket] = hists[cur].get(bucket, 0) + count
     result: dict[str, dict[str, Any]] = {}
     for cur in [*currencies, ""]:
-        a = acc.get(cur) or dict.fromkeys(("c1", "s1", "c24", "s24", "ops", "max"), 0)
+        a = acc.get(cur) or dict.fromkeys(keys, 0)
         result[cur] = {
             "max_amount_90d": major(a["max"], cur),
             "median_amount": major(_median(hists.get(cur, {})), cur),
@@ -310,48 +384,20 @@ def _median(hist: dict[int, int]) -> int:
     return 0  # pragma: no cover - the loop always returns
 
 
-def _person(
-    session: Session, user_id: int, counterparties: list[int], now: datetime
-) -> tuple[dict[str, Any], set[int]]:
-    """The customer's age, level, signals and recipient counts (one row), and which of
-    ``counterparties`` they have paid before."""
-    hour_ago, day_ago = now - timedelta(hours=1), now - timedelta(hours=24)
-    row = session.execute(
-        select(
-            User.created_at,
-            User.verification_level,
-            RiskSignal.new_device_at,
-            RiskSignal.new_country_at,
-            RiskSignal.password_reset_at,
-            RiskSignal.contact_change_at,
-            select(func.count())
-            .where(RiskPair.user_id == user_id, RiskPair.last_at > hour_ago)
-            .scalar_subquery()
-            .label("recipients_1h"),
-            select(func.count())
-            .where(RiskPair.user_id == user_id, RiskPair.first_at > day_ago)
-            .scalar_subquery()
-            .label("new_recipients_24h"),
-        )
-        .select_from(User)
-        .outerjoin(RiskSignal, RiskSignal.user_id == User.id)
-        .where(User.id == user_id)
-    ).one()
-    paid: set[int] = set()
-    if counterparties:
-        paid = set(
-            session.scalars(
-                select(RiskPair.counterparty_id).where(
-                    RiskPair.user_id == user_id, RiskPair.counterparty_id.in_(counterparties)
-                )
-            )
-        )
-    three_days = now - timedelta(hours=72)
+def _person(row: Any, now: datetime) -> dict[str, Any]:
+    """The customer's age, level, signals and recipient counts from the statement's row."""
+    day_ago, three_days = now - timedelta(hours=24), now - timedelta(hours=72)
 
     def since(at: datetime | None, start: datetime) -> bool:
-        return at is not None and at > start
+        if at is None:
+            return False
+        if at.tzinfo is None:  # SQLite's scalar columns come back without a zone
+            at = at.replace(tzinfo=UTC)
+        return at > start
 
     created = row.created_at
+    if created is not None and created.tzinfo is None:
+        created = created.replace(tzinfo=UTC)
     return {
         "verification_level": Decimal(int(row.verification_level or 0)),
         "account_age_days": Decimal(max(0, (now - created).days) if created else 0),
@@ -361,9 +407,9 @@ def _person(
         "contact_change_72h": since(row.contact_change_at, three_days),
         "recipients_1h": Decimal(row.recipients_1h or 0),
         "new_recipients_24h": Decimal(row.new_recipients_24h or 0),
-    }, paid
+    }
 
 
 def as_stored(values: dict[str, Any]) -> dict[str, Any]:
     """Feature values as JSON (Decimals as strings, exact)."""
-    return {k: (str(v) if isinstance(v, Decimal) else v) for k, v in values.items()}
+    return {k: (str(v) if isinstance(v, Decimal) else v) for k, v in values.items() if k in NAMES}

@@ -175,7 +175,7 @@ def do_transfer_batch(
         )
         for p, (op_id, reference) in zip(planned.ok, created, strict=True):
             outcome[p.item.index] = operations.TransferResult(
-                op_id, reference, p.item.amount, p.fee, p.item.currency
+                op_id, reference, p.item.amount, p.fee, p.item.currency, p.target.id
             )
     return [o if o is not None else DomainError() for o in outcome]
 

@@ -12,14 +12,18 @@ from okpay.wallet import flows, intents, ledger, pages
 from okpay.wallet.models import Merchant
 from okpay.web.deps import DbSession, csrf_protect
 from okpay.web.flash import flash
-from okpay.web.forms import form_error
 from okpay.web.templating import render
 
 checkout = APIRouter(prefix="/pay", include_in_schema=False, dependencies=[Depends(csrf_protect)])
 
 
 def _checkout(
-    request: Request, db: DbSession, user_id: int, token: str, err: DomainError | None = None
+    request: Request,
+    db: DbSession,
+    user_id: int,
+    token: str,
+    err: DomainError | None = None,
+    **form: str,
 ) -> Response:
     """The checkout page of one payment intent, in whatever state it is."""
     intent = intents.find_intent(db, token)
@@ -38,7 +42,16 @@ def _checkout(
         account=accounts.get(intent.currency),
     )
     if err is not None:
-        return form_error(request, db, "wallet/checkout.html", err, **ctx)
+        return pages.money_form_refused(
+            request,
+            db,
+            "wallet/checkout.html",
+            err,
+            channel=form.get("channel", ""),
+            sent_to=form.get("sent_to", ""),
+            idempotency_key=form.get("idempotency_key", ""),
+            **ctx,
+        )
     return render(request, "wallet/checkout.html", **ctx)
 
 
@@ -51,15 +64,32 @@ def checkout_page(request: Request, user: CurrentUser, db: DbSession, token: str
 
 @checkout.post("/i/{token}")
 def checkout_pay(
-    request: Request, user: CurrentUser, db: DbSession, token: str, idempotency_key: pages.FormStr
+    request: Request,
+    user: CurrentUser,
+    db: DbSession,
+    token: str,
+    idempotency_key: pages.FormStr,
+    otp: pages.OptStr = "",
+    step_up_channel: pages.OptStr = "",
+    step_up_sent_to: pages.OptStr = "",
 ) -> Response:
-    """Pay the intent: the form carries no amount, only the page's idempotency key."""
+    """Pay the intent: the form carries no amount, only the page's idempotency key (and the
+    second-factor code when one was asked for)."""
     try:
         idem = flows.idempotency(user.id, idempotency_key, "payment", {"intent": token})
-        flows.payment(idem, payer_id=user.id, intent=token)
+        flows.payment(idem, payer_id=user.id, intent=token, otp=otp.strip() or None)
     except DomainError as err:
         db.rollback()
-        return _checkout(request, db, user.id, token, err)
+        return _checkout(
+            request,
+            db,
+            user.id,
+            token,
+            err,
+            channel=step_up_channel,
+            sent_to=step_up_sent_to,
+            idempotency_key=idempotency_key,
+        )
     flash(request, gettext("Paid."), "success")
     return pages.redirect(f"/pay/i/{token}")
 

@@ -50,6 +50,7 @@ from okpay.wallet.idempotency import (
     run_idempotent,
 )
 from okpay.wallet.models import Operation, OperationStatus, PaymentMethod
+from okpay.wallet.operations import TransferResult
 from okpay.wallet.providers import ProviderUnavailable, get_provider
 from okpay.wallet.schemas import ProviderEvent
 
@@ -116,16 +117,13 @@ def transfer(
     """Send money to another customer; the risk controls may ask for a second factor first,
     hold it for review (202, status on_hold) or refuse it."""
 
-    def work(finish: Callable[[Session, Answer, str | None], None]) -> Answer:
-        screened = screened_flow.screen(
-            idem,
-            lambda s: risk_checks.transfer_attempt(
-                s, sender_id=sender_id, recipient=recipient, amount=amount, currency=currency
-            ),
-            otp=otp,
+    def attempt_of(session: Session) -> screening.Attempt:
+        return risk_checks.transfer_attempt(
+            session, sender_id=sender_id, recipient=recipient, amount=amount, currency=currency
         )
 
-        def run(session: Session) -> Answer:
+    def work(finish: Callable[[Session, Answer, str | None], None]) -> Answer:
+        def money(session: Session, screened: screened_flow.Screened | None) -> Answer:
             if screened is not None and screened_flow.on_hold(screened):
                 op_id, reference = held.do_hold_transfer(
                     session,
@@ -149,12 +147,12 @@ def transfer(
                     note=note,
                 )
                 op_id, reference, status = result.operation_id, result.reference, 201
-                screened_flow.count(session, screened, operation_id=op_id, reference=reference)
+                screened_flow.count(session, screened, result)
             answer = Answer(status, operation_body(session, op_id, user_id=sender_id))
             finish(session, answer, reference)
             return answer
 
-        return in_transaction(run)
+        return screened_flow.run_screened(idem, attempt_of, otp=otp, money=money)
 
     return run_idempotent(idem, work)
 
@@ -173,13 +171,10 @@ def transfer_batch(
     from okpay.wallet.schemas import batch_out
 
     def work(finish: Callable[[Session, Answer, str | None], None]) -> Answer:
-        checked = in_transaction(
-            lambda s: risk_checks.screen_batch(s, sender_id=sender_id, items=items)
-        )
-        if any(v is not None and v.step_up for _a, v in checked):
-            screened_flow.step_up(idem, user_id=sender_id, otp=otp)
-
-        def run(session: Session) -> Answer:
+        def run(session: Session, checked: list[risk_checks.Checked] | None) -> Answer:
+            if checked is None:  # screened here, unless a line asks for a second factor
+                checked = risk_checks.screen_batch(session, sender_id=sender_id, items=items)
+                screened_flow.careful_unless(any(v is not None and v.step_up for _a, v in checked))
             refused: dict[int, DomainError] = {}
             for index, (_attempt, verdict) in enumerate(checked):
                 if verdict is None:
@@ -204,14 +199,21 @@ def transfer_batch(
                     and verdict is not None
                     and not isinstance(result, DomainError)
                 ):
-                    moved.append(risk_checks.moved(attempt, verdict))
+                    moved.append(risk_checks.moved(attempt, verdict, result=result))
             screening.moved(session, moved)
             body = batch_out([i.client_ref for i in items], outcomes)
             answer = Answer(200, body.model_dump(mode="json"))
             finish(session, answer, None)
             return answer
 
-        return in_transaction(run)
+        def careful() -> Answer:
+            checked = in_transaction(
+                lambda s: risk_checks.screen_batch(s, sender_id=sender_id, items=items)
+            )
+            screened_flow.step_up(idem, user_id=sender_id, otp=otp)
+            return in_transaction(lambda s: run(s, checked))
+
+        return screened_flow.slow_path(lambda: in_transaction(lambda s: run(s, None)), careful)
 
     return run_idempotent(idem, work)
 
@@ -222,22 +224,20 @@ def _screened_step(
     viewer_id: int,
     attempt_of: Callable[[Session], screening.Attempt | None],
     otp: str | None,
-    step: Callable[[Session], tuple[int, str]],
+    step: Callable[[Session], TransferResult],
 ) -> Answer:
-    """:func:`single_step` after the risk controls (which cannot hold these: a hold rule
+    """:func:`single_step` under the risk controls (which cannot hold these: a hold rule
     only applies to transfers and withdrawals)."""
 
     def work(finish: Callable[[Session, Answer, str | None], None]) -> Answer:
-        screened = screened_flow.screen(idem, attempt_of, otp=otp)
-
-        def run(session: Session) -> Answer:
-            op_id, reference = step(session)
-            screened_flow.count(session, screened, operation_id=op_id, reference=reference)
-            answer = Answer(201, operation_body(session, op_id, user_id=viewer_id))
-            finish(session, answer, reference)
+        def money(session: Session, screened: screened_flow.Screened | None) -> Answer:
+            result = step(session)
+            screened_flow.count(session, screened, result)
+            answer = Answer(201, operation_body(session, result.operation_id, user_id=viewer_id))
+            finish(session, answer, result.reference)
             return answer
 
-        return in_transaction(run)
+        return screened_flow.run_screened(idem, attempt_of, otp=otp, money=money)
 
     return run_idempotent(idem, work)
 
@@ -263,11 +263,10 @@ def fx_transfer(
             currency=quote.source_currency,
         )
 
-    def step(session: Session) -> tuple[int, str]:
-        result = fx_transfers.do_transfer_fx(
+    def step(session: Session) -> TransferResult:
+        return fx_transfers.do_transfer_fx(
             session, sender_id=sender_id, recipient=recipient, quote_id=quote_id, note=note
         )
-        return result.operation_id, result.reference
 
     return _screened_step(idem, viewer_id=sender_id, attempt_of=attempt_of, otp=otp, step=step)
 
@@ -275,9 +274,8 @@ def fx_transfer(
 def payment(idem: Idempotency, *, payer_id: int, intent: str, otp: str | None = None) -> Answer:
     """Pay a merchant's payment intent: exactly its amount, once."""
 
-    def step(session: Session) -> tuple[int, str]:
-        result = intents.do_pay_intent(session, payer_id=payer_id, token=intent)
-        return result.operation_id, result.reference
+    def step(session: Session) -> TransferResult:
+        return intents.do_pay_intent(session, payer_id=payer_id, token=intent)
 
     return _screened_step(
         idem,
@@ -362,6 +360,28 @@ def _begin_or_resume(
     return in_transaction(run)
 
 
+def _begin_screened(
+    idem: Idempotency,
+    attempt_of: Callable[[Session], screening.Attempt | None],
+    otp: str | None,
+    begin: Callable[[Session, screened_flow.Screened | None], tuple[int, str, str | None]],
+) -> tuple[int, str, str | None]:
+    """:func:`_begin_or_resume` under the risk controls: screened in the first step's unit
+    of work (or in its own first, when the verdict refuses or asks for a second factor);
+    an operation resumed after a crash was screened when it began."""
+    if idem.resume_reference:
+        return _begin_or_resume(idem, lambda s: begin(s, None))
+
+    def fast() -> tuple[int, str, str | None]:
+        return _begin_or_resume(idem, lambda s: begin(s, screened_flow.screen_here(s, attempt_of)))
+
+    def careful() -> tuple[int, str, str | None]:
+        screened = screened_flow.screen(idem, attempt_of, otp=otp)
+        return _begin_or_resume(idem, lambda s: begin(s, screened))
+
+    return screened_flow.slow_path(fast, careful)
+
+
 def card_topup(
     idem: Idempotency,
     *,
@@ -374,31 +394,28 @@ def card_topup(
     """Pending top-up → provider charge → completed or failed, with the reason. A failed
     charge counts toward the card-testing rule."""
 
-    def work(finish: Callable[[Session, Answer, str | None], None]) -> Answer:
-        screened = (
-            None
-            if idem.resume_reference
-            else screened_flow.screen(
-                idem,
-                lambda _s: risk_checks.topup_attempt(
-                    user_id=user_id,
-                    payment_method_id=payment_method_id,
-                    amount=amount,
-                    currency=currency,
-                ),
-                otp=otp,
-            )
+    def attempt_of(_session: Session) -> screening.Attempt:
+        return risk_checks.topup_attempt(
+            user_id=user_id, payment_method_id=payment_method_id, amount=amount, currency=currency
         )
-        op_id, reference, token = _begin_or_resume(
-            idem,
-            lambda session: topups.do_begin_card_topup(
+
+    def work(finish: Callable[[Session, Answer, str | None], None]) -> Answer:
+        screened: screened_flow.Screened | None = None
+
+        def begin(
+            session: Session, given: screened_flow.Screened | None
+        ) -> tuple[int, str, str | None]:
+            nonlocal screened
+            screened = given
+            return topups.do_begin_card_topup(
                 session,
                 user_id=user_id,
                 payment_method_id=payment_method_id,
                 amount=amount,
                 currency=currency,
-            ),
-        )
+            )
+
+        op_id, reference, token = _begin_screened(idem, attempt_of, otp, begin)
         if token is None:
             return _as_it_stands(finish, op_id, reference, user_id)
         failure: str | None
@@ -467,24 +484,10 @@ def withdrawal(
     reviewer releases it (:func:`request_payout`) or rejects it."""
 
     def work(finish: Callable[[Session, Answer, str | None], None]) -> Answer:
-        screened = (
-            None
-            if idem.resume_reference
-            else screened_flow.screen(
-                idem,
-                lambda s: risk_checks.withdrawal_attempt(
-                    s,
-                    user_id=user_id,
-                    payment_method_id=payment_method_id,
-                    amount=amount,
-                    currency=currency,
-                ),
-                otp=otp,
-            )
-        )
-        on_hold = screened_flow.on_hold(screened)
-
-        def begin(session: Session) -> tuple[int, str, str | None]:
+        def begin(
+            session: Session, screened: screened_flow.Screened | None
+        ) -> tuple[int, str, str | None]:
+            on_hold = screened_flow.on_hold(screened)
             op_id, reference, bank = withdrawals.do_begin_withdrawal(
                 session,
                 user_id=user_id,
@@ -498,10 +501,19 @@ def withdrawal(
                     session, screened, operation_id=op_id, reference=reference
                 )
                 return op_id, reference, None
-            screened_flow.count(session, screened, operation_id=op_id, reference=reference)
+            screened_flow.count(session, screened, None, operation_id=op_id, reference=reference)
             return op_id, reference, bank
 
-        op_id, reference, token = _begin_or_resume(idem, begin)
+        def attempt_of(session: Session) -> screening.Attempt:
+            return risk_checks.withdrawal_attempt(
+                session,
+                user_id=user_id,
+                payment_method_id=payment_method_id,
+                amount=amount,
+                currency=currency,
+            )
+
+        op_id, reference, token = _begin_screened(idem, attempt_of, otp, begin)
         if token is None:
             return _as_it_stands(finish, op_id, reference, user_id)
         payout = payouts.ask_payout(token, amount, currency, reference)

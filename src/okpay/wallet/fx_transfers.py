@@ -224,4 +224,6 @@ def do_transfer_fx(
     usage.record_usage(
         session, user_id=sender_id, op_type="transfer", amount=quote.source_amount, currency=src
     )
-    return operations.TransferResult(op_id, reference, quote.source_amount, quote.fee, src)
+    return operations.TransferResult(
+        op_id, reference, quote.source_amount, quote.fee, src, target.id
+    )

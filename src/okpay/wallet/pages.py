@@ -17,6 +17,7 @@ from okpay.core.errors import DomainError
 from okpay.core.i18n import N_, gettext
 from okpay.core.money import SUPPORTED_CURRENCIES, to_decimal_string
 from okpay.core.security import new_token
+from okpay.identity import stepup
 from okpay.identity.access import CurrentUser
 from okpay.wallet import (
     fees,
@@ -32,7 +33,7 @@ from okpay.wallet.models import operation_status_label, type_label
 from okpay.wallet.providers import get_provider
 from okpay.web.deps import DbSession, csrf_protect
 from okpay.web.flash import flash
-from okpay.web.forms import form_error
+from okpay.web.forms import form_error, undo_refused
 from okpay.web.redirects import safe_next
 from okpay.web.templating import render
 
@@ -80,6 +81,44 @@ def form_page_error(
 ) -> Response:
     """The form page again, showing ``err`` (with the wallet page context)."""
     return form_error(request, db, template, err, **page_context(**ctx))
+
+
+STEP_UP_RETRY_CODES = frozenset({"invalid_code", "step_up_code_expired", "rate_limited"})
+
+
+def step_up_context(
+    err: DomainError, *, channel: str = "", sent_to: str = ""
+) -> dict[str, Any] | None:
+    """The code-entry step a money form shows after ``err``: when a second factor is asked
+    for (StepUpRequired), or the code given was refused (wrong, expired, too many tries; the
+    form carried the channel back). None: ``err`` is not about the code."""
+    if isinstance(err, stepup.StepUpRequired):
+        return {"channel": err.channel, "sent_to": err.sent_to or ""}
+    if err.code in STEP_UP_RETRY_CODES and channel in ("totp", "sms"):
+        return {"channel": channel, "sent_to": sent_to[:32]}
+    return None
+
+
+def money_form_refused(
+    request: Request,
+    db: DbSession,
+    template: str,
+    err: DomainError,
+    *,
+    channel: str = "",
+    sent_to: str = "",
+    **ctx: Any,
+) -> Response:
+    """A money form refused by ``err``: the code-entry step when a second factor is asked
+    for (the same idempotency key is kept, so the retry with the code is the same request),
+    the error (at the code field when it is about the code) otherwise."""
+    step_up = step_up_context(err, channel=channel, sent_to=sent_to)
+    if isinstance(err, stepup.StepUpRequired):
+        undo_refused(db, err)
+        return render(request, template, **page_context(step_up=step_up, **ctx))
+    if step_up is not None:
+        err.field = "otp"
+    return form_page_error(request, db, template, err, step_up=step_up, **ctx)
 
 
 CHART_PERIODS = (30, 90, 365)

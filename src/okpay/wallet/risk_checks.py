@@ -19,7 +19,7 @@ from okpay.core.errors import DomainError
 from okpay.core.i18n import lazy_gettext
 from okpay.core.money import check_currency, parse_amount
 from okpay.identity import directory as identity_directory
-from okpay.wallet import errors, intents, risk_reasons, screening
+from okpay.wallet import errors, intents, operations, risk_reasons, screening
 from okpay.wallet.models import Operation, OperationStatus, OperationType, PaymentMethod
 
 NEW_PAYOUT_ACCOUNT = timedelta(hours=72)
@@ -34,20 +34,20 @@ def transfer_attempt(
     currency: str,
     in_batch: bool = False,
 ) -> screening.Attempt:
-    target = identity_directory.find_recipient_summary(session, recipient)
     return screening.Attempt(
         user_id=sender_id,
         operation="transfer",
         amount=amount,
         currency=currency,
-        counterparty_user_id=target.id if target is not None and target.id != sender_id else None,
+        recipient=recipient,
         extra={"in_batch": in_batch},
     )
 
 
-def screen_batch(
-    session: Session, *, sender_id: int, items: Sequence[Any]
-) -> list[tuple[screening.Attempt | None, screening.Verdict | None]]:
+Checked = tuple[screening.Attempt | None, screening.Verdict | None]
+
+
+def screen_batch(session: Session, *, sender_id: int, items: Sequence[Any]) -> list[Checked]:
     """Every line of a batch screened at once: (attempt, verdict) per line, (None, None)
     for a line the batch itself refuses (a bad amount or currency). Blocked lines are
     reported to wallet.screening.blocked as single attempts are."""
@@ -156,14 +156,24 @@ def topup_attempt(
 
 
 def moved(
-    attempt: screening.Attempt, verdict: screening.Verdict, *, failed: bool = False
+    attempt: screening.Attempt,
+    verdict: screening.Verdict,
+    *,
+    failed: bool = False,
+    result: operations.TransferResult | None = None,
 ) -> screening.Moved:
+    """What the counters learn of an attempt that went through (or of a failed top-up)."""
+    counterparty = (
+        (result.counterparty_user_id if result is not None else None)
+        or attempt.counterparty_user_id
+        or verdict.counterparty_user_id
+    )
     return screening.Moved(
         user_id=attempt.user_id,
         operation=attempt.operation,
         amount=attempt.amount,
         currency=attempt.currency,
-        counterparty_user_id=attempt.counterparty_user_id,
+        counterparty_user_id=counterparty,
         failed=failed,
         near_limit=verdict.near_limit and not failed,
     )

@@ -1,11 +1,18 @@
-"""Money requests under the risk controls: screened before any money moves (own unit of
-work, so the decision is kept), a second factor asked for or checked, and, in the unit of
-work that moves the money, the counters told and the decision linked to the operation."""
+"""Money requests under the risk controls: screened before any money moves, a second
+factor asked for or checked, and, in the unit of work that moves the money, the counters
+told and the decision linked to the operation.
+
+The common case costs one statement: the request is screened inside the unit of work that
+moves its money (:func:`run_screened`). Only when the verdict refuses or asks the customer
+something does the request leave that unit of work (rolled back, nothing moved) and is
+screened again in its own (:func:`screen`), so that the decision, the code sent or the
+code's use are kept whatever the answer."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TypeVar
 
 from sqlalchemy.orm import Session
 
@@ -13,12 +20,73 @@ from okpay.core.errors import DomainError
 from okpay.identity import stepup
 from okpay.wallet import risk_checks, screening
 from okpay.wallet.idempotency import Idempotency, in_transaction
+from okpay.wallet.operations import TransferResult
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
 class Screened:
     attempt: screening.Attempt
     verdict: screening.Verdict
+
+
+class _Careful(Exception):
+    """The verdict refuses or asks for a second factor: leave the money's unit of work."""
+
+
+def needs_care(verdict: screening.Verdict) -> bool:
+    return verdict.outcome is screening.Outcome.block or verdict.step_up
+
+
+def screen_here(
+    session: Session, attempt_of: Callable[[Session], screening.Attempt | None]
+) -> Screened | None:
+    """Screen inside the caller's unit of work; raises (to be caught by
+    :func:`run_screened`) when the verdict needs its own."""
+    attempt = attempt_of(session)
+    if attempt is None:
+        return None
+    verdict = screening.screen(session, attempt)
+    if needs_care(verdict):
+        raise _Careful()
+    return Screened(attempt, verdict)
+
+
+def run_screened(
+    idem: Idempotency,
+    attempt_of: Callable[[Session], screening.Attempt | None],
+    *,
+    otp: str | None,
+    money: Callable[[Session, Screened | None], T],
+) -> T:
+    """Screen the request and move its money (``money``, given the screening) in one unit
+    of work; when the verdict blocks or asks for a second factor, screen it in its own unit
+    of work (refusing, or asking for or checking the code) and then move the money."""
+
+    def fast(session: Session) -> T:
+        return money(session, screen_here(session, attempt_of))
+
+    try:
+        return in_transaction(fast)
+    except _Careful:
+        pass
+    screened = screen(idem, attempt_of, otp=otp)
+    return in_transaction(lambda session: money(session, screened))
+
+
+def careful_unless(verdicts_need_care: bool) -> None:
+    """For callers that screen several attempts at once (a batch)."""
+    if verdicts_need_care:
+        raise _Careful()
+
+
+def slow_path(fn: Callable[[], T], careful: Callable[[], T]) -> T:
+    """``fn``; if it left its unit of work for care, ``careful`` instead."""
+    try:
+        return fn()
+    except _Careful:
+        return careful()
 
 
 def screen(
@@ -78,19 +146,25 @@ def step_up(idem: Idempotency, *, user_id: int, otp: str | None) -> None:
 
 
 def count(
-    session: Session, screened: Screened | None, *, operation_id: int, reference: str
+    session: Session,
+    screened: Screened | None,
+    result: TransferResult | None,
+    *,
+    operation_id: int | None = None,
+    reference: str | None = None,
 ) -> None:
-    """In the unit of work that moved the money: the risk counters learn of it, and the
-    decision (if one was stored) is linked to the operation."""
+    """In the unit of work that moved the money: the risk counters learn of it (with the
+    customer paid, when there is one), and the decision (if one was stored) is linked to
+    the operation (``result``'s, or ``operation_id`` and ``reference``)."""
     if screened is None:
         return
-    screening.moved(session, [risk_checks.moved(screened.attempt, screened.verdict)])
-    screening.link(
-        session,
-        decision_id=screened.verdict.decision_id,
-        operation_id=operation_id,
-        reference=reference,
-    )
+    screening.moved(session, [risk_checks.moved(screened.attempt, screened.verdict, result=result)])
+    op_id = result.operation_id if result is not None else operation_id
+    ref = result.reference if result is not None else reference
+    if op_id is not None and ref is not None:
+        screening.link(
+            session, decision_id=screened.verdict.decision_id, operation_id=op_id, reference=ref
+        )
 
 
 def record_held(session: Session, screened: Screened, *, operation_id: int, reference: str) -> None:

@@ -33,6 +33,9 @@ class Attempt:
     payment_method_id: int | None = None
     merchant_id: int | None = None
     extra: dict[str, Any] = field(default_factory=dict)
+    # The recipient as the sender typed it (e-mail or phone), when not resolved to an id
+    # yet: the risk controls look it up with the features, in the same statement.
+    recipient: str | None = None
 
 
 @dataclass(frozen=True)
@@ -45,6 +48,7 @@ class Verdict:
     decision_id: int | None = None
     reason: str | None = None  # the customer-facing reason's key (risk.reasons)
     near_limit: bool = False  # within 10 % under the per-transaction limit (structuring)
+    counterparty_user_id: int | None = None  # the recipient the screening found
 
 
 ALLOW = Verdict()
