@@ -187,7 +187,14 @@ def do_reset_password(session: Session, *, token: str, new_password: str) -> Use
 
 # Links still live when support unlocks an account: whoever holds the old mailbox must not
 # use them to take the account back (a "this wasn't me" link stays: it only protects).
-LINKS_ENDED_BY_ASSISTED_UNLOCK = ("reset_password", "unlock", "change_email", "change_phone")
+LINKS_ENDED_BY_ASSISTED_UNLOCK = (
+    "reset_password",
+    "reset_password_sms",
+    "unlock",
+    "change_email",
+    "change_phone",
+    "step_up",
+)
 
 
 def do_assisted_unlock(
