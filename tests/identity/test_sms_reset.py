@@ -13,7 +13,7 @@ from okpay.core.audit import AuditEvent
 from okpay.core.security import encrypt_secret
 from okpay.identity.models import OneTimeToken, User
 from okpay.mail.models import OutboundSms
-from tests.helpers import PASSWORD, api_login, api_token
+from tests.helpers import PASSWORD, api_login, api_token, post_form
 from tests.identity.test_no_enumeration import observe, run_jobs  # noqa: F401  (fixture)
 from tests.wallet.helpers import make_user
 
@@ -201,3 +201,67 @@ def test_reset_keeps_two_factor_required(client, db, clock) -> None:  # type: ig
     assert no_code.status_code == 401 and error_code(no_code) == "two_factor_required"
     assert api_login(client, EMAIL, NEW, otp=pyotp.TOTP(secret).at(clock.now)).status_code == 200
     assert PASSWORD != NEW
+
+
+# --------------------------------------------------------------------------------- pages
+
+
+def test_forgot_page_takes_a_phone_number_then_the_code_page_resets(client, db, clock) -> None:  # type: ignore[no-untyped-def]
+    customer(db, clock)
+    form = client.get("/password/forgot")
+    assert 'name="account"' in form.text
+    asked = post_form(client, "/password/forgot", {"account": "139 1234 5678"})
+    assert asked.status_code == 303 and asked.headers["location"] == "/password/reset/sms"
+    assert "13912345678" not in asked.headers["location"]
+    page = client.get("/password/reset/sms")
+    assert "+86 139****5678" in page.text and "10" in page.text
+    code = texted_code(db)
+
+    mismatch = post_form(
+        client,
+        "/password/reset/sms",
+        {"code": code, "password": NEW, "password_again": NEW + "!"},
+    )
+    assert 'data-error-code=""' not in mismatch.text and "do not match" in mismatch.text
+    wrong = post_form(
+        client,
+        "/password/reset/sms",
+        {
+            "code": "999999" if code != "999999" else "111111",
+            "password": NEW,
+            "password_again": NEW,
+        },
+    )
+    assert wrong.status_code == 400 and "not correct" in wrong.text
+    done = post_form(
+        client, "/password/reset/sms", {"code": code, "password": NEW, "password_again": NEW}
+    )
+    assert done.status_code == 303 and done.headers["location"] == "/login"
+    assert api_login(client, EMAIL, NEW).status_code == 200
+    # The number is forgotten once the password is set: the code page sends back.
+    assert client.get("/password/reset/sms", follow_redirects=False).status_code == 303
+
+
+def test_forgot_page_answers_alike_for_unknown_numbers_and_keeps_the_email_path(  # type: ignore[no-untyped-def]
+    client, db, clock, mailbox
+) -> None:
+    customer(db, clock)
+    unknown = post_form(client, "/password/forgot", {"account": "13800000000"})
+    assert unknown.status_code == 303 and unknown.headers["location"] == "/password/reset/sms"
+    assert "+86 138****0000" in client.get("/password/reset/sms").text
+    assert texts(db) == []
+    bad = post_form(client, "/password/forgot", {"account": "not a number"})
+    assert bad.status_code == 422 and 'aria-invalid="true"' in bad.text
+    by_mail = post_form(client, "/password/forgot", {"account": EMAIL})
+    assert by_mail.status_code == 200 and 'data-testid="reset-sent"' in by_mail.text
+    assert mailbox.link(EMAIL, "/password/reset")
+    # Without the signed number (or with a forged one) the code page sends back to the start.
+    client.cookies.set("okpay_reset_phone", "forged", path="/password")
+    assert client.get("/password/reset/sms", follow_redirects=False).status_code == 303
+
+
+def test_the_api_is_documented(client) -> None:  # type: ignore[no-untyped-def]
+    paths = client.get("/openapi.json").json()["paths"]
+    assert (
+        "/api/v1/auth/password/forgot/sms" in paths and "/api/v1/auth/password/reset/sms" in paths
+    )
