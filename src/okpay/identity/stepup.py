@@ -125,7 +125,11 @@ def demand(
     A code: accept it once for this binding (returns "totp" or "sms"), or raise
     identity.errors.InvalidCode / StepUpCodeExpired; guesses are throttled.
     ``action`` ("payment", "withdrawal", "payment_method") says in the SMS what it is for.
-    The caller's unit of work must commit refusals whose ``persist`` is set."""
+
+    Call it before the operation writes anything: StepUpRequired, InvalidCode and
+    StepUpCodeExpired are ``persist`` (the texted code, counted guesses and audit rows must
+    survive the refusal), so the unit of work commits whatever the session holds when they
+    are raised."""
     if action not in SMS_TEXTS:
         raise ValueError(f"unknown step-up action {action!r}")
     user = users.get_user(session, user_id)
