@@ -90,6 +90,7 @@ def create_app(settings: Settings | None = None, *, start_worker: bool = False) 
     from okpay.identity import account_pages as identity_account_pages
     from okpay.identity import api as identity_api
     from okpay.identity import required_step_pages as identity_required_step_pages
+    from okpay.identity import reset_pages as identity_reset_pages
     from okpay.identity import sign_in_pages as identity_sign_in_pages
     from okpay.mail import pages as mail_pages
     from okpay.support import agent_api as support_agent_api
@@ -122,6 +123,7 @@ def create_app(settings: Settings | None = None, *, start_worker: bool = False) 
     app.include_router(wallet_merchant_api.merchant)
     app.include_router(site_pages.router)
     app.include_router(identity_sign_in_pages.router)
+    app.include_router(identity_reset_pages.router)
     app.include_router(identity_account_pages.router)
     app.include_router(identity_required_step_pages.router)
     app.include_router(wallet_pages.router)

@@ -24,6 +24,7 @@ def load_job_modules() -> None:
     import okpay.identity.recovery
     import okpay.identity.registration
     import okpay.identity.sign_in
+    import okpay.identity.sms_reset
     import okpay.mail.tasks
     import okpay.models
     import okpay.risk.tasks
