@@ -218,3 +218,41 @@ def test_a_confirm_that_needs_a_code_shows_the_code_form(client, db, monkeypatch
     assert 'name="amount" value="100"' in code_form.text
     assert ("138****5678" in text_of(code_form.text)) == (channel == "sms")
     assert balance(db, uid) == (500_00, 0)
+
+
+def test_send_change_keeps_what_was_typed_and_a_code_form_for_its_confirm(  # type: ignore[no-untyped-def]
+    client, db, monkeypatch
+) -> None:
+    uid = make_user(db, "alice@example.com")
+    make_user(db, "bob@example.com")
+    fund(db, uid, 100_00)
+    sign_in(client, "alice@example.com")
+    page = post_form(
+        client,
+        "/wallet/send/review",
+        {"recipient": "bob@example.com", "amount": "12.30", "currency": "CNY", "note": "Tea"},
+        from_page="/wallet/send",
+    )
+    assert 'data-testid="edit-send"' in page.text
+    edit = client.get("/wallet/send?recipient=bob%40example.com&amount=12.30&currency=CNY&note=Tea")
+    assert 'value="bob@example.com"' in edit.text and 'value="12.30"' in edit.text
+    assert 'value="Tea"' in edit.text
+
+    def needs_code(*args: object, **kwargs: object) -> flows.Answer:
+        raise stepup.StepUpRequired(channel="sms", sent_to="138****5678")
+
+    monkeypatch.setattr(flows, "transfer", needs_code)
+    key = key_from(page.text)
+    form = {
+        "recipient": "bob@example.com",
+        "amount": "12.30",
+        "currency": "CNY",
+        "note": "Tea",
+        "idempotency_key": key,
+        "csrf_token": csrf_from(page.text),
+    }
+    code_form = client.post("/wallet/send", data=form, follow_redirects=False)
+    assert code_form.status_code == 200 and 'name="otp"' in code_form.text
+    assert f'name="idempotency_key" value="{key}"' in code_form.text
+    assert "138****5678" in text_of(code_form.text)
+    assert balance(db, uid) == (100_00, 0)
