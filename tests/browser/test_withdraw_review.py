@@ -11,6 +11,8 @@ from pathlib import Path
 
 from playwright.sync_api import Page, expect
 
+from okpay.identity import stepup
+from okpay.wallet import flows
 from tests.browser.test_identity_flows import sign_in
 from tests.wallet.helpers import balance, fund, make_user
 from tests.wallet.test_withdraw_review import add_bank, used_today
@@ -86,7 +88,14 @@ def test_withdraw_review_confirm_in_chinese_and_a_refusal_before_confirm(zh_page
     assert balance(db, uid) == (2_000_00, 1_500_50)
 
 
-def test_withdraw_pages_look_right_in_both_languages(page: Page, zh_page: Page, db, clock) -> None:  # type: ignore[no-untyped-def]
+def test_withdraw_pages_look_right_in_both_languages(  # type: ignore[no-untyped-def]
+    page: Page, zh_page: Page, db, clock, monkeypatch
+) -> None:
+    def needs_code(*args: object, **kwargs: object) -> flows.Answer:
+        raise stepup.StepUpRequired(channel="sms", sent_to="138****5678")
+
+    # The confirm asks for a code (what identity.stepup will do): the code form is shown.
+    monkeypatch.setattr(flows, "withdrawal", needs_code)
     uid = make_user(db, "lin@example.com", level=0)  # ¥5,000 a day
     fund(db, uid, 3_000_00)
     fund(db, uid, 3_000_00)
@@ -109,3 +118,8 @@ def test_withdraw_pages_look_right_in_both_languages(page: Page, zh_page: Page, 
                 expect(alert).to_contain_text(word)
             expect(alert).not_to_contain_text("—")
             looks_right(p, f"withdraw-refused-{lang}-{width}")
+            review(p, "300")
+            p.get_by_test_id("confirm-withdraw").click()
+            expect(p.get_by_test_id("step-up")).to_contain_text("138****5678")
+            expect(p.get_by_test_id("step-up-summary")).to_contain_text("ICBC •••• 3445")
+            looks_right(p, f"withdraw-code-{lang}-{width}")

@@ -185,7 +185,7 @@ def withdraw(
             channel=need.channel,
             sent_to=need.sent_to,
             err=need if otp else None,
-            **_withdraw_extra(db, user.id, form=form),
+            **_withdraw_extra(db, user.id, form=form, confirming=(minor, cur, method_id)),
         )
     except DomainError as err:
         if otp and err.code in pages.STEP_UP_CODE_ERRORS:
