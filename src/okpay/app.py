@@ -111,6 +111,7 @@ def create_app(settings: Settings | None = None, *, start_worker: bool = False) 
     from okpay.wallet import merchant_api as wallet_merchant_api
     from okpay.wallet import pages as wallet_pages
     from okpay.wallet import reconciliation_pages as wallet_reconciliation_pages
+    from okpay.wallet import review_api as wallet_review_api
     from okpay.wallet import sandbox_pages as wallet_sandbox_pages
     from okpay.wallet import send_pages as wallet_send_pages
     from okpay.wallet import webhook_api as wallet_webhook_api
@@ -118,6 +119,7 @@ def create_app(settings: Settings | None = None, *, start_worker: bool = False) 
     app.include_router(identity_api.router)
     app.include_router(wallet_api.router)
     app.include_router(wallet_history_api.router)
+    app.include_router(wallet_review_api.router)
     app.include_router(wallet_webhook_api.webhooks)
     app.include_router(wallet_admin_api.admin)
     app.include_router(wallet_merchant_api.merchant)

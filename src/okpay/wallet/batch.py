@@ -52,7 +52,9 @@ def _check_transfer(
         created_at=me.created_at,
     ).fee
     if source.available < amount + fee:
-        raise ledger.InsufficientFunds()
+        raise ledger.insufficient_funds(
+            available=source.available, amount=amount, fee=fee, currency=source.currency
+        )
     return fee
 
 

@@ -7,11 +7,13 @@ from starlette.responses import Response
 
 from okpay.core.errors import DomainError
 from okpay.core.i18n import gettext
+from okpay.identity import stepup
 from okpay.identity.access import CurrentUser
 from okpay.wallet import flows, intents, ledger, pages
 from okpay.wallet.models import Merchant
 from okpay.web.deps import DbSession, csrf_protect
 from okpay.web.flash import flash
+from okpay.web.forms import form_error
 from okpay.web.templating import render
 
 checkout = APIRouter(prefix="/pay", include_in_schema=False, dependencies=[Depends(csrf_protect)])
@@ -41,17 +43,22 @@ def _checkout(
         payment=payment if payment is not None and payment.user_id == user_id else None,
         account=accounts.get(intent.currency),
     )
-    if err is not None:
-        return pages.money_form_refused(
+    if isinstance(err, stepup.StepUpRequired) or (
+        err is not None and form.get("otp") and err.code in pages.STEP_UP_CODE_ERRORS
+    ):
+        return pages.step_up_page(
             request,
             db,
             "wallet/checkout.html",
-            err,
-            channel=form.get("channel", ""),
-            sent_to=form.get("sent_to", ""),
-            idempotency_key=form.get("idempotency_key", ""),
-            **ctx,
+            action=f"/pay/i/{token}",
+            hidden={"idempotency_key": form.get("idempotency_key", "")},
+            channel=err.channel if isinstance(err, stepup.StepUpRequired) else form["channel"],
+            sent_to=err.sent_to if isinstance(err, stepup.StepUpRequired) else form["sent_to"],
+            err=None if isinstance(err, stepup.StepUpRequired) else err,
+            **{k: v for k, v in ctx.items() if k not in ("step_up",)},
         )
+    if err is not None:
+        return form_error(request, db, "wallet/checkout.html", err, **ctx)
     return render(request, "wallet/checkout.html", **ctx)
 
 
@@ -89,6 +96,7 @@ def checkout_pay(
             channel=step_up_channel,
             sent_to=step_up_sent_to,
             idempotency_key=idempotency_key,
+            otp=otp,
         )
     flash(request, gettext("Paid."), "success")
     return pages.redirect(f"/pay/i/{token}")

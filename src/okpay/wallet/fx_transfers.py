@@ -154,7 +154,12 @@ def do_transfer_fx(
         level=me.verification_level,
     )
     if locked[source_id].available < quote.source_amount + quote.fee:
-        raise ledger.InsufficientFunds()
+        raise ledger.insufficient_funds(
+            available=locked[source_id].available,
+            amount=quote.source_amount,
+            fee=quote.fee,
+            currency=src,
+        )
     op_id, reference = operations.new_operation(
         session,
         type=OperationType.transfer.value,

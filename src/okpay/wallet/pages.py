@@ -17,7 +17,6 @@ from okpay.core.errors import DomainError
 from okpay.core.i18n import N_, gettext
 from okpay.core.money import SUPPORTED_CURRENCIES, to_decimal_string
 from okpay.core.security import new_token
-from okpay.identity import stepup
 from okpay.identity.access import CurrentUser
 from okpay.wallet import (
     fees,
@@ -83,42 +82,46 @@ def form_page_error(
     return form_error(request, db, template, err, **page_context(**ctx))
 
 
-STEP_UP_RETRY_CODES = frozenset({"invalid_code", "step_up_code_expired", "rate_limited"})
+# Refusals of a step-up code (wrong or used, expired, too many guesses): the code form is
+# shown again with the error, not the edit form.
+STEP_UP_CODE_ERRORS = frozenset({"invalid_code", "step_up_code_expired", "rate_limited"})
 
 
-def step_up_context(
-    err: DomainError, *, channel: str = "", sent_to: str = ""
-) -> dict[str, Any] | None:
-    """The code-entry step a money form shows after ``err``: when a second factor is asked
-    for (StepUpRequired), or the code given was refused (wrong, expired, too many tries; the
-    form carried the channel back). None: ``err`` is not about the code."""
-    if isinstance(err, stepup.StepUpRequired):
-        return {"channel": err.channel, "sent_to": err.sent_to or ""}
-    if err.code in STEP_UP_RETRY_CODES and channel in ("totp", "sms"):
-        return {"channel": channel, "sent_to": sent_to[:32]}
-    return None
-
-
-def money_form_refused(
+def step_up_page(
     request: Request,
     db: DbSession,
     template: str,
-    err: DomainError,
     *,
-    channel: str = "",
-    sent_to: str = "",
+    action: str,
+    hidden: dict[str, str],
+    channel: str,
+    sent_to: str | None,
+    err: DomainError | None = None,
     **ctx: Any,
 ) -> Response:
-    """A money form refused by ``err``: the code-entry step when a second factor is asked
-    for (the same idempotency key is kept, so the retry with the code is the same request),
-    the error (at the code field when it is about the code) otherwise."""
-    step_up = step_up_context(err, channel=channel, sent_to=sent_to)
-    if isinstance(err, stepup.StepUpRequired):
+    """A confirm that needs a second factor (identity.stepup): the page again as a code
+    form that posts to ``action`` with the same ``hidden`` fields (the idempotency key of
+    the review among them) plus ``otp``; ``err``: why the last code was refused."""
+    if err is not None:
         undo_refused(db, err)
-        return render(request, template, **page_context(step_up=step_up, **ctx))
-    if step_up is not None:
-        err.field = "otp"
-    return form_page_error(request, db, template, err, step_up=step_up, **ctx)
+    channel = channel if channel in ("totp", "sms") else "totp"
+    return render(
+        request,
+        template,
+        **page_context(
+            step="verify",
+            step_up={
+                "action": action,
+                "hidden": hidden,
+                "channel": channel,
+                "sent_to": (sent_to or "")[:32],
+            },
+            error=err.translated() if err else None,
+            error_code=err.code if err else None,
+            error_field="otp" if err else None,
+            **ctx,
+        ),
+    )
 
 
 CHART_PERIODS = (30, 90, 365)

@@ -127,7 +127,11 @@ def step_up(idem: Idempotency, *, user_id: int, otp: str | None) -> None:
     def run(session: Session) -> DomainError | None:
         try:
             stepup.demand(
-                session, user_id=user_id, binding=f"{idem.scope}:{idem.request_hash}", code=otp
+                session,
+                user_id=user_id,
+                binding=f"{idem.scope}:{idem.request_hash}",
+                code=otp,
+                action="withdrawal" if idem.scope == "withdrawal" else "payment",
             )
         except DomainError as err:
             if err.persist:

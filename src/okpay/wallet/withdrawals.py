@@ -3,6 +3,7 @@ flight, cancel; holds are released when a withdrawal fails or is cancelled."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import select
@@ -19,6 +20,115 @@ from okpay.wallet.models import (
     PaymentMethod,
     SystemAccount,
 )
+
+# What the review page promises about arrival: the provider gives no time of its own, so
+# this is the bank payout's usual time in working days (docs/wallet.md).
+ARRIVAL_WORKING_DAYS = (1, 2)
+
+
+@dataclass(frozen=True)
+class WithdrawalPreview:
+    """What a withdrawal would do, for the customer to confirm: the amount that arrives in
+    the bank, the fee (``free_amount``: the part inside this month's free allowance, with
+    ``free_left_cny`` of the allowance left before it; ``discount``: the one applied), the
+    total taken from the balance and the bank account it goes to."""
+
+    amount: int
+    currency: str
+    fee: int
+    base_fee: int
+    discount: fees.Discount | None
+    free_amount: int
+    free_left_cny: int
+    free_monthly_cny: int
+    available: int
+    bank_name: str
+    last4: str
+    arrival_working_days: tuple[int, int] = ARRIVAL_WORKING_DAYS
+
+    @property
+    def total(self) -> int:
+        return self.amount + self.fee
+
+
+def check_withdrawal(
+    session: Session,
+    *,
+    me: standing.Standing,
+    user_id: int,
+    amount: int,
+    currency: str,
+    available: int,
+    snapshot: usage.UsageSnapshot,
+) -> fees.FeeQuote:
+    """Limits, fee and funds for a withdrawal by a customer whose standing allows it; the
+    fee quote. The review (read without locks) and the withdrawal (under the balance's
+    lock) both call it, so the review refuses exactly what the confirm would."""
+    usage.check_limits(
+        session,
+        user_id=user_id,
+        op_type="withdrawal",
+        amount=amount,
+        currency=currency,
+        level=me.verification_level,
+        snapshot=snapshot,
+    )
+    quote = fees.quote_fee(
+        session,
+        user_id=user_id,
+        operation="withdrawal",
+        method="bank",
+        amount=amount,
+        currency=currency,
+        snapshot=snapshot,
+        created_at=me.created_at,
+    )
+    if available < amount + quote.fee:
+        raise ledger.insufficient_funds(
+            available=available, amount=amount, fee=quote.fee, currency=currency
+        )
+    return quote
+
+
+def preview_withdrawal(
+    session: Session, *, user_id: int, payment_method_id: int, amount: int, currency: str
+) -> WithdrawalPreview:
+    """What a withdrawal would cost and where it would go, refused as it would be for the
+    bank account, the customer's standing, limits or available balance (read without
+    locks: the withdrawal checks again under them). Nothing changes."""
+    currency = check_currency(currency)
+    method = methods.get_payment_method(
+        session, user_id=user_id, method_id=payment_method_id, kind="bank"
+    )
+    account = next(
+        (a for a in ledger.balances(session, user_id=user_id) if a.currency == currency), None
+    )
+    available = account.balance - account.held if account is not None else 0
+    me = standing.check_can(session, user_id, "withdraw")
+    snapshot = usage.usage_snapshot(session, user_id=user_id)
+    quote = check_withdrawal(
+        session,
+        me=me,
+        user_id=user_id,
+        amount=amount,
+        currency=currency,
+        available=available,
+        snapshot=snapshot,
+    )
+    free_monthly = quote.rule.free_monthly_cny if quote.rule else 0
+    return WithdrawalPreview(
+        amount=amount,
+        currency=currency,
+        fee=quote.fee,
+        base_fee=quote.base_fee,
+        discount=quote.discount,
+        free_amount=quote.free_amount,
+        free_left_cny=max(0, free_monthly - snapshot.month("withdrawal")),
+        free_monthly_cny=free_monthly,
+        available=available,
+        bank_name=method.bank_name or "",
+        last4=method.last4 or "",
+    )
 
 
 def do_begin_withdrawal(
@@ -42,32 +152,19 @@ def do_begin_withdrawal(
         session, user_id=user_id, currency=currency, create=False
     )
     if account_id is None:
-        raise ledger.InsufficientFunds()
+        raise ledger.insufficient_funds(available=0, amount=amount, fee=0, currency=currency)
     locked = ledger.lock_accounts(session, [account_id])
     me = standing.check_can(session, user_id, "withdraw")
-    snapshot = usage.usage_snapshot(session, user_id=user_id)
-    usage.check_limits(
-        session,
-        user_id=user_id,
-        op_type="withdrawal",
-        amount=amount,
-        currency=currency,
-        level=me.verification_level,
-        snapshot=snapshot,
-    )
-    fee = fees.quote_fee(
-        session,
-        user_id=user_id,
-        operation="withdrawal",
-        method="bank",
-        amount=amount,
-        currency=currency,
-        snapshot=snapshot,
-        created_at=me.created_at,
-    ).fee
     account = locked[account_id]
-    if account.available < amount + fee:
-        raise ledger.InsufficientFunds()
+    fee = check_withdrawal(
+        session,
+        me=me,
+        user_id=user_id,
+        amount=amount,
+        currency=currency,
+        available=account.available,
+        snapshot=usage.usage_snapshot(session, user_id=user_id),
+    ).fee
     op_id, reference = operations.new_operation(
         session,
         type=OperationType.withdrawal.value,
