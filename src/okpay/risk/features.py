@@ -294,7 +294,12 @@ def _windows(
 
 
 def _median(hist: dict[int, int]) -> int:
-    """The median amount from a log-scale histogram: the middle class's geometric middle."""
+    return median_of_histogram(hist)
+
+
+def median_of_histogram(hist: dict[int, int]) -> int:
+    """The median amount from a log-scale histogram (``hist_bucket`` → count): the middle
+    class's geometric middle, in minor units (the backtest rebuilds it the same way)."""
     total = sum(hist.values())
     if not total:
         return 0
