@@ -37,7 +37,7 @@ def failed_topups(s, user_id: int, count: int, *, start: datetime, every: timede
             status="failed",
             method="card",
             failure="declined",
-        )  # fmt: skip
+        )
         for i in range(count)
     ]
 

@@ -20,7 +20,7 @@ from __future__ import annotations
 import time
 from bisect import bisect_right
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from decimal import Decimal
@@ -109,7 +109,7 @@ def check_days(days: Any) -> int:
 class _Customer:
     """One customer's counters as risk.counters would have kept them."""
 
-    __slots__ = ("out", "day", "hist", "tf", "nl", "pairs", "paid_methods")
+    __slots__ = ("day", "hist", "nl", "out", "paid_methods", "pairs", "tf")
 
     def __init__(self) -> None:
         self.out: dict[str, dict[int, list[int]]] = {}  # currency → ten-minute → [count, sum]
@@ -223,7 +223,7 @@ class _Replay:
         self.methods: dict[int, datetime | None] = {}
 
     # -- loading what rows refer to, a chunk at a time
-    def prepare(self, chunk: list[Any]) -> None:
+    def prepare(self, chunk: Sequence[Any]) -> None:
         users = {r.user_id for r in chunk if r.user_id not in self.people}
         for ids in _slices(sorted(users)):
             for uid, created, level in self.session.execute(
