@@ -15,6 +15,7 @@ from okpay.db import Base
 from okpay.helpcenter import models as helpcenter_models
 from okpay.identity import models as identity_models
 from okpay.mail import models as mail_models
+from okpay.risk import account_events as risk_account_events  # sign-in, reset, contacts
 from okpay.risk import counters as risk_counters  # counts money as it moves
 from okpay.risk import engine as risk_engine  # screens it before it moves
 from okpay.risk import models as risk_models
@@ -36,7 +37,7 @@ MODULES = (
 )
 
 
-HOOKS = (casework_cases, casework_freeze, risk_counters, risk_engine)
+HOOKS = (casework_cases, casework_freeze, risk_account_events, risk_counters, risk_engine)
 
 
 def metadata() -> MetaData:

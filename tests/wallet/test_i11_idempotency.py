@@ -194,7 +194,9 @@ def test_i11_item4_a_crash_after_the_first_step_resumes_that_operation(
         raise _Crash()
 
     monkeypatch.setattr(SandboxProvider, "charge", dying_charge)
-    monkeypatch.setattr(wallet_idempotency, "_release", lambda idem: None)  # a dead process cleans nothing
+    monkeypatch.setattr(
+        wallet_idempotency, "_release", lambda idem: None
+    )  # a dead process cleans nothing
     with pytest.raises(_Crash):
         flows.card_topup(
             idem, user_id=alice, payment_method_id=method_id, amount=50_00, currency="CNY"

@@ -36,6 +36,8 @@ OPERATIONS = (
     "contact_change",
 )
 HOLDABLE = frozenset({"transfer", "withdrawal"})
+# A second factor can be asked before money moves; elsewhere a rule can only block.
+STEP_UP = frozenset({"transfer", "withdrawal", "payment", "card_topup"})
 OPERATION_LABELS = {
     "transfer": N_("Transfers"),
     "withdrawal": N_("Withdrawals"),
@@ -118,6 +120,14 @@ def check_spec(spec: RuleSpec) -> RuleSpec:
     if spec.outcome == RuleOutcome.hold.value and not set(ops) <= HOLDABLE:
         raise RuleInvalid(
             N_("Only transfers and withdrawals can be held for review; block the others."),
+            field="outcome",
+        )
+    if spec.outcome == RuleOutcome.step_up.value and not set(ops) <= STEP_UP:
+        raise RuleInvalid(
+            N_(
+                "A second factor can only be asked before money moves (transfers, withdrawals, "
+                "payments, card top-ups); block the others."
+            ),
             field="outcome",
         )
     if spec.reason not in reasons.REASONS:

@@ -113,6 +113,7 @@ class RiskBlocked(DomainError):
     code = "risk_blocked"
     status = 403
     message = N_("For your security, we did not make this payment. %(reason)s %(next_step)s")
+    persist = True  # raised before anything changed: the decision behind it is kept
 
 
 class RiskReviewInBatch(DomainError):

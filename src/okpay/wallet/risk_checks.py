@@ -171,10 +171,7 @@ def moved(
 
 def refusal(verdict: screening.Verdict) -> DomainError:
     """The error a blocked attempt answers with: why, in plain words, and what to do."""
-    return errors.RiskBlocked(
-        reason=lazy_gettext(risk_reasons.reason_key_text(verdict.reason)),
-        next_step=lazy_gettext(risk_reasons.NEXT_STEP["block"]),
-    )
+    return risk_reasons.blocked_error(verdict.reason)
 
 
 def review_in_batch(verdict: screening.Verdict) -> DomainError:

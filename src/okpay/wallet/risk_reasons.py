@@ -5,7 +5,9 @@ feature values (those are for staff, in the case panel)."""
 
 from __future__ import annotations
 
-from okpay.core.i18n import N_, gettext
+from okpay.core.errors import DomainError
+from okpay.core.i18n import N_, gettext, lazy_gettext
+from okpay.wallet import errors
 
 REASONS: dict[str, str] = {
     "unusual_amount": N_("This amount is much larger than your usual payments."),
@@ -52,3 +54,11 @@ def reason_text(reason: str | None) -> str:
 
 def next_step_text(outcome: str) -> str:
     return gettext(NEXT_STEP[outcome]) if outcome in NEXT_STEP else ""
+
+
+def blocked_error(reason: str | None) -> DomainError:
+    """The refusal a blocked attempt answers with: why, in plain words, and what to do."""
+    return errors.RiskBlocked(
+        reason=lazy_gettext(reason_key_text(reason)),
+        next_step=lazy_gettext(NEXT_STEP["block"]),
+    )
