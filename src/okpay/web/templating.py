@@ -15,7 +15,14 @@ from okpay.core.template_helpers import install_helpers
 
 PACKAGE_DIR = Path(__file__).resolve().parent.parent
 DOMAINS_WITH_TEMPLATES = (
-    "web", "identity", "mail", "wallet", "risk", "helpcenter", "support", "casework",
+    "web",
+    "identity",
+    "mail",
+    "wallet",
+    "risk",
+    "helpcenter",
+    "support",
+    "casework",
 )
 
 
