@@ -6,6 +6,7 @@ from decimal import Decimal
 
 import pytest
 
+from okpay.core.i18n import use_locale
 from okpay.risk import conditions, features
 
 
@@ -49,7 +50,8 @@ def test_conditions_read_as_written() -> None:
     ],
 )
 def test_invalid_conditions_are_refused_with_the_reason(text: str, problem: str) -> None:
-    with pytest.raises(conditions.ConditionInvalid) as err:
+    with use_locale("en"), pytest.raises(conditions.ConditionInvalid) as err:
         conditions.compile_condition(text, features.NAMES)
     assert err.value.code == "rule_condition_invalid"
-    assert problem in err.value.translated()
+    with use_locale("en"):
+        assert problem in err.value.translated()

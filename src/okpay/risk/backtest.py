@@ -18,38 +18,30 @@ transfer carrying a client reference."""
 from __future__ import annotations
 
 import time
-from bisect import bisect_right
 from collections import Counter
-from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
-from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import and_, func, literal, select
 from sqlalchemy.orm import Session
 
 from okpay.core import clock
-from okpay.core.audit import AuditEvent
 from okpay.core.errors import ValidationFailed
 from okpay.core.i18n import N_
-from okpay.identity.models import LoginEvent, User
+from okpay.identity.models import User
 from okpay.identity.validation import mask_email
-from okpay.risk import conditions, features, rules
+from okpay.risk import conditions, rules
+from okpay.risk import replay as replay_mod
 from okpay.risk.models import RiskDecision, RiskRule
-from okpay.wallet import fx
-from okpay.wallet.models import Operation, PaymentMethod
+from okpay.risk.replay import CHUNK
+from okpay.wallet.models import Operation
 
 DEFAULT_DAYS = 30
 MAX_DAYS = 90
-CHUNK = 5_000
 TOP = 20
 WARM_UP = timedelta(days=90)
 REPLAYED = ("transfer", "withdrawal", "payment", "topup")
-MOVED = frozenset({"completed", "pending", "reversed"})  # counted when they were made
-NOT_COUNTED_FAILURE = "provider_unavailable"  # the wallet counts no failed top-up for it
-RESETS = ("password_reset",)
-CONTACT_CHANGES = ("email_changed", "phone_changed")
 
 
 class BacktestDaysInvalid(ValidationFailed):
@@ -103,287 +95,6 @@ def check_days(days: Any) -> int:
     return value
 
 
-# ------------------------------------------------------------------ the replayed counters
-
-
-class _Customer:
-    """One customer's counters as risk.counters would have kept them."""
-
-    __slots__ = ("day", "hist", "nl", "out", "paid_methods", "pairs", "tf")
-
-    def __init__(self) -> None:
-        self.out: dict[str, dict[int, list[int]]] = {}  # currency → ten-minute → [count, sum]
-        self.day: dict[str, dict[int, list[int]]] = {}  # currency → day → [count, max]
-        self.hist: dict[str, dict[int, int]] = {}  # currency → log class → count
-        self.tf: dict[int, int] = {}  # ten-minute → failed card top-ups
-        self.nl: dict[int, int] = {}  # ten-minute → amounts near the limit
-        self.pairs: dict[int, list[datetime]] = {}  # recipient → [first, last]
-        self.paid_methods: set[int] = set()  # bank accounts a withdrawal was paid to
-
-
-def _recent(buckets: dict[int, int], since_bucket: int) -> int:
-    return sum(n for b, n in buckets.items() if b > since_bucket)
-
-
-def _prune(buckets: dict[int, Any], keep_after: int, size: int) -> None:
-    if len(buckets) > size:
-        for b in [b for b in buckets if b <= keep_after]:
-            del buckets[b]
-
-
-@dataclass
-class _Person:
-    created_at: datetime | None
-    level: int
-
-
-class _Signals:
-    """Per customer, the sorted times of each account event in the window (and before it)."""
-
-    def __init__(self) -> None:
-        self.times: dict[str, dict[int, list[datetime]]] = {
-            "device": {},
-            "country": {},
-            "reset": {},
-            "contact": {},
-        }
-
-    def add(self, kind: str, user_id: int, at: datetime) -> None:
-        self.times[kind].setdefault(user_id, []).append(at)
-
-    def within(self, kind: str, user_id: int, now: datetime, span: timedelta) -> bool:
-        times = self.times[kind].get(user_id)
-        if not times:
-            return False
-        i = bisect_right(times, now) - 1
-        return i >= 0 and times[i] > now - span
-
-
-def _load_signals(session: Session, since: datetime, until: datetime) -> _Signals:
-    signals = _Signals()
-    start = since - timedelta(hours=72)
-    rows = session.execute(
-        select(LoginEvent.user_id, LoginEvent.at, LoginEvent.new_device, LoginEvent.country)
-        .where(LoginEvent.result == "success", LoginEvent.at >= start, LoginEvent.at < until)
-        .order_by(LoginEvent.user_id, LoginEvent.at)
-        .execution_options(yield_per=CHUNK)
-    )
-    last_country: dict[int, str] = {}
-    for user_id, at, new_device, country in rows:
-        if new_device:
-            signals.add("device", user_id, at)
-        if country:
-            before = last_country.get(user_id)
-            if before is not None and before != country:
-                signals.add("country", user_id, at)
-            last_country[user_id] = country
-    who = func.coalesce(AuditEvent.subject_user_id, AuditEvent.actor_user_id)
-    audit_rows = session.execute(
-        select(who, AuditEvent.at, AuditEvent.action)
-        .where(
-            AuditEvent.action.in_([*RESETS, *CONTACT_CHANGES]),
-            AuditEvent.at >= start,
-            AuditEvent.at < until,
-        )
-        .order_by(AuditEvent.at)
-    )
-    for user_id, at, action in audit_rows:
-        if user_id is not None:
-            signals.add("reset" if action in RESETS else "contact", user_id, at)
-    return signals
-
-
-# ------------------------------------------------------------------------- the features
-
-
-class _Values(dict[str, Any]):
-    """Feature values computed when the condition first reads them (a rule reads few)."""
-
-    def __init__(self, replay: _Replay, row: Any, operation: str, now: datetime) -> None:
-        super().__init__()
-        self.replay, self.row, self.operation, self.now = replay, row, operation, now
-
-    def __missing__(self, name: str) -> Any:
-        value = self.replay.feature(name, self.row, self.operation, self.now)
-        self[name] = value
-        return value
-
-
-_WINDOW = frozenset(
-    {"max_amount_90d", "median_amount", "ops_90d", "count_1h", "sum_1h", "count_24h", "sum_24h"}
-)
-
-
-class _Replay:
-    def __init__(self, session: Session, signals: _Signals) -> None:
-        self.session = session
-        self.signals = signals
-        self.customers: dict[int, _Customer] = {}
-        self.people: dict[int, _Person] = {}
-        self.methods: dict[int, datetime | None] = {}
-
-    # -- loading what rows refer to, a chunk at a time
-    def prepare(self, chunk: Sequence[Any]) -> None:
-        users = {r.user_id for r in chunk if r.user_id not in self.people}
-        for ids in _slices(sorted(users)):
-            for uid, created, level in self.session.execute(
-                select(User.id, User.created_at, User.verification_level).where(User.id.in_(ids))
-            ):
-                self.people[uid] = _Person(created, int(level or 0))
-        methods = {
-            r.payment_method_id
-            for r in chunk
-            if r.type == "withdrawal"
-            and r.payment_method_id
-            and r.payment_method_id not in self.methods
-        }
-        for ids in _slices(sorted(methods)):
-            found = dict(
-                self.session.execute(
-                    select(PaymentMethod.id, PaymentMethod.created_at).where(
-                        PaymentMethod.id.in_(ids)
-                    )
-                ).all()
-            )
-            for mid in ids:
-                self.methods[mid] = found.get(mid)
-
-    def customer(self, user_id: int) -> _Customer:
-        c = self.customers.get(user_id)
-        if c is None:
-            c = self.customers[user_id] = _Customer()
-        return c
-
-    def level(self, user_id: int) -> int:
-        person = self.people.get(user_id)
-        return person.level if person else 0
-
-    # -- one feature of one operation, as features.compute would have read it
-    def feature(self, name: str, row: Any, operation: str, now: datetime) -> Any:
-        cur, amount, uid = row.currency or "", int(row.amount or 0), row.user_id
-        c = self.customer(uid)
-        tb, db = features.ten_minute_bucket(now), features.day_bucket(now)
-        if name in _WINDOW:
-            return self._window(name, c, cur, tb, db)
-        if name == "operation":
-            return operation
-        if name == "amount":
-            return features.major(amount, cur)
-        if name == "currency":
-            return cur
-        if name == "amount_cny":
-            return features.major(fx.to_cny(amount, cur), "CNY") if cur else Decimal(0)
-        if name == "limit_ratio":
-            return features.limit_ratio(operation, amount, cur, self.level(uid))
-        if name == "failed_topups_1h":
-            return Decimal(_recent(c.tf, tb - 6))
-        if name == "near_limit_24h":
-            return Decimal(_recent(c.nl, tb - 144))
-        if name == "new_recipient":
-            cp = row.counterparty_user_id
-            return cp is not None and cp != uid and cp not in c.pairs
-        if name == "recipients_1h":
-            hour_ago = now - timedelta(hours=1)
-            return Decimal(sum(1 for _f, last in c.pairs.values() if last > hour_ago))
-        if name == "new_recipients_24h":
-            day_ago = now - timedelta(hours=24)
-            return Decimal(sum(1 for first, _l in c.pairs.values() if first > day_ago))
-        if name == "verification_level":
-            return Decimal(self.level(uid))
-        if name == "account_age_days":
-            person = self.people.get(uid)
-            created = person.created_at if person else None
-            return Decimal(max(0, (now - created).days) if created else 0)
-        if name == "new_payout_account":
-            return self._new_payout_account(row, c, now)
-        if name == "in_batch":
-            return bool((row.data or {}).get("client_ref")) if operation == "transfer" else False
-        spans = {
-            "new_device_24h": ("device", timedelta(hours=24)),
-            "new_country_24h": ("country", timedelta(hours=24)),
-            "password_reset_72h": ("reset", timedelta(hours=72)),
-            "contact_change_72h": ("contact", timedelta(hours=72)),
-        }
-        kind, span = spans[name]
-        return self.signals.within(kind, uid, now, span)
-
-    def _window(self, name: str, c: _Customer, cur: str, tb: int, db: int) -> Decimal:
-        if name in ("count_1h", "sum_1h", "count_24h", "sum_24h"):
-            since = tb - (6 if name.endswith("1h") else 144)
-            buckets = c.out.get(cur, {})
-            i = 0 if name.startswith("count") else 1
-            total = sum(v[i] for b, v in buckets.items() if b > since)
-            return Decimal(total) if i == 0 else features.major(total, cur)
-        days = [v for b, v in c.day.get(cur, {}).items() if b > db - 90]
-        if name == "ops_90d":
-            return Decimal(sum(v[0] for v in days))
-        if name == "max_amount_90d":
-            return features.major(max((v[1] for v in days), default=0), cur)
-        return features.major(features.median_of_histogram(c.hist.get(cur, {})), cur)
-
-    def _new_payout_account(self, row: Any, c: _Customer, now: datetime) -> bool:
-        mid = row.payment_method_id
-        if row.type != "withdrawal" or not mid:
-            return False
-        added = self.methods.get(mid)
-        if added is None or added <= now - timedelta(hours=72):
-            return False
-        return mid not in c.paid_methods
-
-    # -- what the counters learn once the operation was made
-    def apply(self, row: Any, operation: str, now: datetime) -> None:
-        c = self.customer(row.user_id)
-        tb = features.ten_minute_bucket(now)
-        if operation == "card_topup" and row.status == "failed":
-            if row.failure_code != NOT_COUNTED_FAILURE:
-                c.tf[tb] = c.tf.get(tb, 0) + 1
-                _prune(c.tf, tb - 144, 160)
-            return
-        if row.status not in MOVED:
-            return
-        cur, amount = row.currency, int(row.amount)
-        if operation in features.MONEY_OUT:
-            out = c.out.setdefault(cur, {})
-            slot = out.setdefault(tb, [0, 0])
-            slot[0] += 1
-            slot[1] += amount
-            _prune(out, tb - 144, 160)
-            day = c.day.setdefault(cur, {})
-            db = features.day_bucket(now)
-            dslot = day.setdefault(db, [0, 0])
-            dslot[0] += 1
-            dslot[1] = max(dslot[1], amount)
-            _prune(day, db - 90, 100)
-            hist = c.hist.setdefault(cur, {})
-            hb = features.hist_bucket(amount)
-            hist[hb] = hist.get(hb, 0) + 1
-        cp = row.counterparty_user_id
-        if operation == "transfer" and cp and cp != row.user_id:
-            pair = c.pairs.get(cp)
-            if pair is None:
-                c.pairs[cp] = [now, now]
-            else:
-                pair[1] = now
-        if operation == "withdrawal" and row.status == "completed" and row.payment_method_id:
-            c.paid_methods.add(row.payment_method_id)
-        ratio = features.limit_ratio(operation, amount, cur, self.level(row.user_id))
-        if features.NEAR_LIMIT <= ratio < 1:
-            c.nl[tb] = c.nl.get(tb, 0) + 1
-            _prune(c.nl, tb - 144, 160)
-
-
-def _slices(ids: list[int], size: int = 2_000) -> Iterable[list[int]]:
-    for i in range(0, len(ids), size):
-        yield ids[i : i + size]
-
-
-def operation_kind(type_: str, method: str | None) -> str | None:
-    """The risk operation a wallet operation row was screened as (None: not screened)."""
-    if type_ == "topup":
-        return "card_topup" if method == "card" else None
-    return type_ if type_ in ("transfer", "withdrawal", "payment") else None
-
-
 # ---------------------------------------------------------------------------- running it
 
 
@@ -415,7 +126,7 @@ def run(
     result = Result(rule=rule.code, days=days, since=since, until=until)
     saved_id = rule.id if isinstance(rule, RiskRule) else None
     stored = _stored(session, rule.code, since, until) if saved_id else None
-    replay = _Replay(session, _load_signals(session, since, until))
+    replay = replay_mod.Replay(session, replay_mod.load_signals(session, since, until))
     per_user: Counter[int] = Counter()
     per_day: Counter[date] = Counter()
     agree = 0
@@ -446,7 +157,7 @@ def run(
     for chunk in session.execute(stmt).partitions():
         replay.prepare(chunk)
         for row in chunk:
-            operation = operation_kind(row.type, row.method)
+            operation = replay_mod.operation_kind(row.type, row.method)
             if operation is None:
                 continue
             at = row.created_at
@@ -454,7 +165,9 @@ def run(
                 result.operations += 1
                 if operation in compiled.operations:
                     result.evaluated += 1
-                    if conditions.evaluate(compiled.test, _Values(replay, row, operation, at)):
+                    if conditions.evaluate(
+                        compiled.test, replay_mod.Values(replay, row, operation, at)
+                    ):
                         result.hits += 1
                         per_user[row.user_id] += 1
                         per_day[at.date()] += 1
