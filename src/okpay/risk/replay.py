@@ -5,6 +5,7 @@ says what is approximated)."""
 
 from __future__ import annotations
 
+import functools
 from bisect import bisect_right
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -16,15 +17,16 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from okpay.core.audit import AuditEvent
+from okpay.core.i18n import currency_exponent
 from okpay.identity.models import LoginEvent, User
 from okpay.risk import features
-from okpay.wallet import fx
+from okpay.wallet import fx, limits
 from okpay.wallet.models import PaymentMethod
 
 CHUNK = 5_000
 MOVED = frozenset({"completed", "pending", "reversed"})  # counted when they were made
 NOT_COUNTED_FAILURE = "provider_unavailable"  # the wallet counts no failed top-up for it
-RESETS = ("password_reset",)
+RESETS = ("password_reset", "password_changed")  # as identity.signals reports them
 CONTACT_CHANGES = ("email_changed", "phone_changed")
 
 
@@ -193,11 +195,11 @@ class Replay:
         if name == "operation":
             return operation
         if name == "amount":
-            return features.major(amount, cur)
+            return _major(amount, cur)
         if name == "currency":
             return cur
         if name == "amount_cny":
-            return features.major(fx.to_cny(amount, cur), "CNY") if cur else Decimal(0)
+            return _major(fx.to_cny(amount, cur), "CNY") if cur else Decimal(0)
         if name == "limit_ratio":
             return features.limit_ratio(operation, amount, cur, self.level(uid))
         if name == "failed_topups_1h":
@@ -238,13 +240,13 @@ class Replay:
             buckets = c.out.get(cur, {})
             i = 0 if name.startswith("count") else 1
             total = sum(v[i] for b, v in buckets.items() if b > since)
-            return Decimal(total) if i == 0 else features.major(total, cur)
+            return Decimal(total) if i == 0 else _major(total, cur)
         days = [v for b, v in c.day.get(cur, {}).items() if b > db - 90]
         if name == "ops_90d":
             return Decimal(sum(v[0] for v in days))
         if name == "max_amount_90d":
-            return features.major(max((v[1] for v in days), default=0), cur)
-        return features.major(features.median_of_histogram(c.hist.get(cur, {})), cur)
+            return _major(max((v[1] for v in days), default=0), cur)
+        return _major(features.median_of_histogram(c.hist.get(cur, {})), cur)
 
     def _new_payout_account(self, row: Any, c: _Customer, now: datetime) -> bool:
         mid = row.payment_method_id
@@ -291,10 +293,34 @@ class Replay:
                 pair[1] = now
         if operation == "withdrawal" and row.status == "completed" and row.payment_method_id:
             c.paid_methods.add(row.payment_method_id)
-        ratio = features.limit_ratio(operation, amount, cur, self.level(row.user_id))
-        if features.NEAR_LIMIT <= ratio < 1:
+        if _near_limit(operation, amount, cur, self.level(row.user_id)):
             c.nl[tb] = c.nl.get(tb, 0) + 1
             _prune(c.nl, tb - 144, 160)
+
+
+@functools.cache
+def _exponent(currency: str) -> int:
+    return currency_exponent(currency) if currency else 0
+
+
+def _major(amount: int, currency: str) -> Decimal:
+    """features.major, with the currency's exponent looked up once."""
+    return Decimal(amount).scaleb(-_exponent(currency))
+
+
+@functools.cache
+def _per_transaction(operation: str, level: int) -> int:
+    op = "topup" if operation == "card_topup" else operation
+    return int(limits.limits_for(op, level).per_transaction)
+
+
+def _near_limit(operation: str, amount: int, currency: str, level: int) -> bool:
+    """features.NEAR_LIMIT <= limit_ratio < 1, in integers (the wallet counts these)."""
+    if operation not in features.LIMITED or not currency or amount <= 0:
+        return False
+    cny = amount if currency == "CNY" else fx.to_cny(amount, currency)
+    per_tx = _per_transaction(operation, level)
+    return bool(cny < per_tx and Decimal(cny) / Decimal(per_tx) >= features.NEAR_LIMIT)
 
 
 def _slices(ids: list[int], size: int = 2_000) -> Iterable[list[int]]:
