@@ -43,6 +43,7 @@ def _ctx(**extra: Any) -> dict[str, Any]:
         "describe": views.description_text,
         "operations_text": views.operations_text,
         "reason_text": views.reason_text,
+        "note_text": views.note_text,
         "status_actions": {k: gettext(v) for k, v in views.STATUS_ACTIONS.items()},
         "max_days": backtest.MAX_DAYS,
         **extra,

@@ -18,8 +18,8 @@ from okpay.risk.models import OUTCOME_LABELS, STATUS_LABELS, RiskRule, RiskRuleV
 from okpay.wallet import risk_reasons
 
 FIELD_LABELS = {
-    "code": N_("Code"),
-    "description": N_("Description"),
+    "code": N_("Rule code"),
+    "description": N_("Rule description"),
     "operations": N_("Operations"),
     "condition": N_("Condition"),
     "score": N_("Score"),
@@ -60,6 +60,14 @@ def operations_text(ops: list[str]) -> str:
     return ", ".join(label(rules.OPERATION_LABELS, o) for o in ops)
 
 
+SYSTEM_NOTES = {"created": N_("Rule created"), "shipped default": N_("Shipped default")}
+
+
+def note_text(note: str) -> str:
+    """A version's note; the ones OKPay writes itself in the reader's language."""
+    return gettext(SYSTEM_NOTES[note]) if note in SYSTEM_NOTES else note
+
+
 def reason_text(reason: str | None) -> str:
     return gettext(risk_reasons.REASONS[reason]) if reason in risk_reasons.REASONS else "—"
 
@@ -75,7 +83,7 @@ def names(session: Session, user_ids: list[int | None]) -> dict[int, str]:
 class RuleRow:
     rule: RiskRule
     description: str
-    operations: str
+    op_labels: list[str]
     outcome: str
     status: str
     changed_by: str
@@ -91,7 +99,7 @@ def rule_rows(session: Session) -> list[RuleRow]:
         RuleRow(
             r,
             description_text(r.description),
-            operations_text(r.operations),
+            [label(rules.OPERATION_LABELS, o) for o in r.operations],
             label(OUTCOME_LABELS, r.outcome),
             label(STATUS_LABELS, r.status),
             who.get(r.updated_by_user_id or 0, gettext("OKPay")),
