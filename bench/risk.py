@@ -284,31 +284,35 @@ def measure_evaluate(url: str, samples: list) -> dict:  # type: ignore[type-arg]
     for a in samples[:50]:  # warm the rule cache and the pool
         with db.unit_of_work() as s:
             engine.evaluate(s, a)
-    times, floor, fired = [], [], 0
-    for a in samples:
-        started = time.perf_counter()
-        with db.unit_of_work() as s:
-            verdict = engine.evaluate(s, a)
-        times.append((time.perf_counter() - started) * 1000)
-        fired += verdict.decision_id is not None
     now_tb = features.ten_minute_bucket(datetime.now(UTC))
     now_db = features.day_bucket(datetime.now(UTC))
-    for a in samples:
-        started = time.perf_counter()
+    counters_sql = text(
+        "SELECT kind, bucket, count, total, max_amount FROM risk_counter "
+        "WHERE user_id = :u AND ((kind IN ('tf', 'nl', 'o:CNY') AND bucket > :tb) "
+        "OR (kind = 'd:CNY' AND bucket > :db) OR kind = 'h:CNY')"
+    )
+    person_sql = text("SELECT created_at, verification_level FROM user_account WHERE id = :u")
+
+    def evaluate_one(a) -> bool:  # type: ignore[no-untyped-def]
+        with db.unit_of_work() as s:
+            return engine.evaluate(s, a).decision_id is not None
+
+    def floor_one(a) -> None:  # type: ignore[no-untyped-def]
         with db.unit_of_work() as s:  # the same kind of unit of work the wallet screens in
-            s.execute(
-                text(
-                    "SELECT kind, bucket, count, total, max_amount FROM risk_counter "
-                    "WHERE user_id = :u AND ((kind IN ('tf', 'nl', 'o:CNY') AND bucket > :tb) "
-                    "OR (kind = 'd:CNY' AND bucket > :db) OR kind = 'h:CNY')"
-                ),
-                {"u": a.user_id, "tb": now_tb - 144, "db": now_db - 90},
-            ).all()
-            s.execute(
-                text("SELECT created_at, verification_level FROM user_account WHERE id = :u"),
-                {"u": a.user_id},
-            ).one()
-        floor.append((time.perf_counter() - started) * 1000)
+            s.execute(counters_sql, {"u": a.user_id, "tb": now_tb - 144, "db": now_db - 90}).all()
+            s.execute(person_sql, {"u": a.user_id}).one()
+
+    # The same customer's rows for both, in turns (whichever runs first warms the cache).
+    times, floor, fired = [], [], 0
+    for i, a in enumerate(samples):
+        for which in ("e", "f") if i % 2 else ("f", "e"):
+            started = time.perf_counter()
+            if which == "e":
+                fired += evaluate_one(a)
+                times.append((time.perf_counter() - started) * 1000)
+            else:
+                floor_one(a)
+                floor.append((time.perf_counter() - started) * 1000)
     p50, p99 = percentile(times, 50), percentile(times, 99)
     f50 = percentile(floor, 50)
     return {

@@ -124,13 +124,17 @@ def load_signals(session: Session, since: datetime, until: datetime) -> Signals:
 
 
 class Values(dict[str, Any]):
-    """Feature values computed when the condition first reads them (a rule reads few)."""
+    """Feature values computed when the condition first reads them (a rule reads few; the
+    window features are computed together, in one pass over the buckets)."""
 
     def __init__(self, replay: Replay, row: Any, operation: str, now: datetime) -> None:
         super().__init__()
         self.replay, self.row, self.operation, self.now = replay, row, operation, now
 
     def __missing__(self, name: str) -> Any:
+        if name in _WINDOW:
+            self.update(self.replay.windows(self.row, self.now))
+            return self[name]
         value = self.replay.feature(name, self.row, self.operation, self.now)
         self[name] = value
         return value
@@ -189,9 +193,7 @@ class Replay:
     def feature(self, name: str, row: Any, operation: str, now: datetime) -> Any:
         cur, amount, uid = row.currency or "", int(row.amount or 0), row.user_id
         c = self.customer(uid)
-        tb, db = features.ten_minute_bucket(now), features.day_bucket(now)
-        if name in _WINDOW:
-            return self._window(name, c, cur, tb, db)
+        tb = features.ten_minute_bucket(now)
         if name == "operation":
             return operation
         if name == "amount":
@@ -234,19 +236,33 @@ class Replay:
         kind, span = spans[name]
         return self.signals.within(kind, uid, now, span)
 
-    def _window(self, name: str, c: _Customer, cur: str, tb: int, db: int) -> Decimal:
-        if name in ("count_1h", "sum_1h", "count_24h", "sum_24h"):
-            since = tb - (6 if name.endswith("1h") else 144)
-            buckets = c.out.get(cur, {})
-            i = 0 if name.startswith("count") else 1
-            total = sum(v[i] for b, v in buckets.items() if b > since)
-            return Decimal(total) if i == 0 else _major(total, cur)
-        days = [v for b, v in c.day.get(cur, {}).items() if b > db - 90]
-        if name == "ops_90d":
-            return Decimal(sum(v[0] for v in days))
-        if name == "max_amount_90d":
-            return _major(max((v[1] for v in days), default=0), cur)
-        return _major(features.median_of_histogram(c.hist.get(cur, {})), cur)
+    def windows(self, row: Any, now: datetime) -> dict[str, Decimal]:
+        """The window features of ``row``'s currency, as features._windows reads them."""
+        cur = row.currency or ""
+        c = self.customer(row.user_id)
+        tb, db = features.ten_minute_bucket(now), features.day_bucket(now)
+        c1 = s1 = c24 = s24 = 0
+        for b, (n, total) in c.out.get(cur, {}).items():
+            if b > tb - 144:
+                c24 += n
+                s24 += total
+                if b > tb - 6:
+                    c1 += n
+                    s1 += total
+        ops = top = 0
+        for b, (n, biggest) in c.day.get(cur, {}).items():
+            if b > db - 90:
+                ops += n
+                top = max(top, biggest)
+        return {
+            "max_amount_90d": _major(top, cur),
+            "median_amount": _major(features.median_of_histogram(c.hist.get(cur, {})), cur),
+            "ops_90d": Decimal(ops),
+            "count_1h": Decimal(c1),
+            "sum_1h": _major(s1, cur),
+            "count_24h": Decimal(c24),
+            "sum_24h": _major(s24, cur),
+        }
 
     def _new_payout_account(self, row: Any, c: _Customer, now: datetime) -> bool:
         mid = row.payment_method_id
@@ -264,7 +280,7 @@ class Replay:
         if operation == "card_topup" and row.status == "failed":
             if row.failure_code != NOT_COUNTED_FAILURE:
                 c.tf[tb] = c.tf.get(tb, 0) + 1
-                _prune(c.tf, tb - 144, 160)
+                _prune(c.tf, tb - 144, 24)
             return
         if row.status not in MOVED:
             return
@@ -274,7 +290,7 @@ class Replay:
             slot = out.setdefault(tb, [0, 0])
             slot[0] += 1
             slot[1] += amount
-            _prune(out, tb - 144, 160)
+            _prune(out, tb - 144, 24)
             day = c.day.setdefault(cur, {})
             db = features.day_bucket(now)
             dslot = day.setdefault(db, [0, 0])
@@ -295,7 +311,7 @@ class Replay:
             c.paid_methods.add(row.payment_method_id)
         if _near_limit(operation, amount, cur, self.level(row.user_id)):
             c.nl[tb] = c.nl.get(tb, 0) + 1
-            _prune(c.nl, tb - 144, 160)
+            _prune(c.nl, tb - 144, 24)
 
 
 @functools.cache
