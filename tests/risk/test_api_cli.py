@@ -97,6 +97,12 @@ def test_api_create_update_status_backtest(client, db, clock) -> None:  # type: 
     assert draft.json()["agreement"] is None
     decisions = client.get("/api/v1/admin/risk/decisions?rule=card_testing", headers=root)
     assert decisions.status_code == 200 and decisions.json()["items"] == []
+    for since in ("2026-01-01T00:00:00", "2026-01-01T00:00:00%2B08:00"):
+        found = client.get(f"/api/v1/admin/risk/decisions?since={since}", headers=root)
+        assert found.status_code == 200
+    assert (
+        client.get("/api/v1/admin/risk/decisions?since=yesterday", headers=root).status_code == 422
+    )
     openapi = client.get("/openapi.json").json()
     assert "/api/v1/admin/risk/rules/{code}/backtest" in openapi["paths"]
 

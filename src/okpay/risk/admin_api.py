@@ -5,7 +5,7 @@ read; supervisors and admins backtest; admins change."""
 from __future__ import annotations
 
 from dataclasses import asdict
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Path, Query
@@ -169,6 +169,8 @@ def list_decisions(
     if user_id:
         stmt = stmt.where(RiskDecision.user_id == user_id)
     if since:
+        if since.tzinfo is None:  # a time without a zone is read as UTC
+            since = since.replace(tzinfo=UTC)
         stmt = stmt.where(RiskDecision.created_at >= since)
     if before:
         stmt = stmt.where(RiskDecision.id < before)
