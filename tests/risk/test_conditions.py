@@ -39,7 +39,7 @@ def test_conditions_read_as_written() -> None:
     ("text", "problem"),
     [
         ("", "write a condition"),
-        ("amount >", "syntax error"),
+        ("amount >", "syntax error at character 8"),  # the end, not "character 0"
         ("balance > 5", "unknown feature “balance”"),
         ("__import__('os').system('x')", "is not allowed"),
         ("amount.real > 1", "is not allowed"),
