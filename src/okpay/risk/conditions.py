@@ -17,7 +17,7 @@ from decimal import Decimal, DivisionByZero, InvalidOperation
 from typing import Any
 
 from okpay.core.errors import ValidationFailed
-from okpay.core.i18n import N_
+from okpay.core.i18n import N_, lazy_gettext
 
 Compiled = Callable[[dict[str, Any]], Any]
 MAX_LENGTH = 500
@@ -50,9 +50,8 @@ _NAMES = {"true": True, "false": False, "True": True, "False": False}
 
 
 def _problem(text: str, **params: Any) -> ConditionInvalid:
-    from okpay.core.i18n import gettext
-
-    return ConditionInvalid(field="condition", problem=gettext(text, **params))
+    """The refusal, its problem translated when it is shown (in the reader's language)."""
+    return ConditionInvalid(field="condition", problem=lazy_gettext(text, **params))
 
 
 def compile_condition(text: str, features: frozenset[str]) -> Compiled:

@@ -92,7 +92,11 @@ CATALOG: tuple[Feature, ...] = (
         "yes/no",
         N_("A sign-in from another country than the last one, in the last 24 hours."),
     ),
-    _f("password_reset_72h", "yes/no", N_("The password was reset in the last 72 hours.")),
+    _f(
+        "password_reset_72h",
+        "yes/no",
+        N_("The password was reset or changed in the last 72 hours."),
+    ),
     _f(
         "contact_change_72h",
         "yes/no",
