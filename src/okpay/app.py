@@ -93,6 +93,8 @@ def create_app(settings: Settings | None = None, *, start_worker: bool = False) 
     from okpay.identity import reset_pages as identity_reset_pages
     from okpay.identity import sign_in_pages as identity_sign_in_pages
     from okpay.mail import pages as mail_pages
+    from okpay.risk import admin_api as risk_admin_api
+    from okpay.risk import pages as risk_pages
     from okpay.support import agent_api as support_agent_api
     from okpay.support import agent_pages as support_agent_pages
     from okpay.support import agent_phone_pages as support_agent_phone_pages
@@ -135,6 +137,8 @@ def create_app(settings: Settings | None = None, *, start_worker: bool = False) 
     app.include_router(wallet_pages.public)
     app.include_router(wallet_checkout_pages.checkout)
     app.include_router(wallet_reconciliation_pages.staff)
+    app.include_router(risk_pages.staff)
+    app.include_router(risk_admin_api.admin)
     app.include_router(helpcenter_api.router)
     app.include_router(helpcenter_pages.router)
     app.include_router(support_api.router)

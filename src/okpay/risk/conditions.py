@@ -66,7 +66,9 @@ def compile_condition(text: str, features: frozenset[str]) -> Compiled:
     try:
         tree = ast.parse(text, mode="eval")
     except SyntaxError as exc:
-        raise _problem(N_("syntax error at character %(pos)s"), pos=exc.offset or 0) from None
+        raise _problem(
+            N_("syntax error at character %(pos)s"), pos=exc.offset or len(text)
+        ) from None
     if sum(1 for _ in ast.walk(tree)) > MAX_NODES:
         raise _problem(N_("it is too long; split it into two rules"))
     return _compile(tree.body, features)

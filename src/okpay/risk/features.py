@@ -372,7 +372,12 @@ def _windows(rows: list[Any], currencies: list[str], now: datetime) -> dict[str,
 
 
 def _median(hist: dict[int, int]) -> int:
-    """The median amount from a log-scale histogram: the middle class's geometric middle."""
+    return median_of_histogram(hist)
+
+
+def median_of_histogram(hist: dict[int, int]) -> int:
+    """The median amount from a log-scale histogram (``hist_bucket`` → count): the middle
+    class's geometric middle, in minor units (the backtest rebuilds it the same way)."""
     total = sum(hist.values())
     if not total:
         return 0
