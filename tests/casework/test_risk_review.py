@@ -17,6 +17,7 @@ from okpay.support.models import Ticket
 from okpay.wallet import flows
 from okpay.wallet.models import Operation, PaymentMethod
 from tests.casework.helpers import customer, staff
+from tests.helpers import PASSWORD, post_form
 from tests.wallet.helpers import assert_ledger_consistent, balance, make_user
 
 HOLD_CODE = "hold_large_test"
@@ -277,3 +278,33 @@ def test_card_testing_blocks_and_opens_one_case(client, db, mailbox, attempts) -
         assert s.query(PaymentMethod).count() == 1
     # One e-mail for the case, not one per blocked attempt.
     assert len(mailbox.to("mei@example.com")) == 1
+
+
+def test_customer_pages_show_hold_in_plain_words(client, db) -> None:  # type: ignore[no-untyped-def]
+    install_hold_rule(db, ["transfer"])
+    uid, headers = customer(client, db)
+    client.patch("/api/v1/me", json={"preferred_locale": "zh_CN"}, headers=headers)
+    make_user(db, "li@example.com")
+    reference = send(uid, "li@example.com", 150_00).body["reference"]
+    case = the_case(db, uid)
+    assert (
+        post_form(client, "/login", {"email": "mei@example.com", "password": PASSWORD}).status_code
+        == 303
+    )
+    page = client.get(f"/wallet/tx/{reference}")
+    assert page.status_code == 200, page.text
+    html = page.text
+    assert 'data-testid="tx-on-hold"' in html and "审核中" in html
+    assert "这笔金额远高于您平时的付款" in html and f"/support/cases/{case.id}" in html
+    assert HOLD_CODE not in html and "amount_cny" not in html
+    listed = client.get("/wallet/history").text
+    assert reference in listed and "审核中" in listed
+    shown = client.get(f"/support/cases/{case.id}").text
+    assert reference in shown and HOLD_CODE not in shown and "amount_cny" not in shown
+    # Rejected: the failure message, still no internals.
+    with db.unit_of_work() as s:
+        from okpay.wallet import held
+
+        held.do_reject(s, operation_id=op_of(db, reference).id, actor_user_id=None)
+    html = client.get(f"/wallet/tx/{reference}").text
+    assert 'data-testid="tx-failure"' in html and "未予放行" in html

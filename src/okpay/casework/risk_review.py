@@ -183,7 +183,18 @@ def _mail(
     support_emails.mail_requester(session, ticket, "risk_review", **extra)
 
 
+def review_of(session: Session, user_id: int, reference: str) -> risk_reasons.Review | None:
+    """The wallet's question: why the customer's operation was held, and the case page."""
+    case = case_for_operation(session, user_id=user_id, reference=reference)
+    if case is None:
+        return None
+    entry = next(h for h in case.details["held"] if h["reference"] == reference)
+    return risk_reasons.Review(reason=entry.get("reason"), link=f"/support/cases/{case.id}")
+
+
 # Registered once per process, on import (okpay.models imports this module).
+if review_of not in risk_reasons.REVIEWS:
+    risk_reasons.REVIEWS.append(review_of)
 if on_held not in screening.HELD:
     screening.HELD.append(on_held)
 if on_refused not in screening.REFUSED:
