@@ -97,6 +97,8 @@ def value_text(name: str, value: Any) -> str:
     kind = _FEATURES[name].kind if name in _FEATURES else ""
     if value is None:
         return "—"
+    if name == "operation" and str(value) in OPERATION_LABELS:
+        return f"{gettext(OPERATION_LABELS[str(value)])} ({value})"
     if isinstance(value, bool) or kind == "yes/no":
         return gettext(N_("Yes")) if value else gettext(N_("No"))
     if kind == "number" or isinstance(value, int | float):
