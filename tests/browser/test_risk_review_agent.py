@@ -75,3 +75,23 @@ def test_agent_releases_a_held_withdrawal_supervisor_approves(  # type: ignore[n
     page.goto(path)
     expect(page.get_by_test_id("case-status")).to_have_text("Approved")
     expect(page.get_by_test_id("risk-held-status")).to_have_text("Pending")
+
+
+def test_customer_sees_the_hold_in_plain_words(page: Page, zh_page: Page, client, db) -> None:  # type: ignore[no-untyped-def]
+    install_hold_rule(db, ["withdrawal"])
+    uid, me = customer(client, db)
+    method_id = add_bank(client, me)
+    reference = withdraw(uid, method_id, 250_00).body["reference"]
+    for lang, pg in (("en", page), ("zh", zh_page)):
+        sign_in(pg, "mei@example.com")
+        for size, (w, h) in SIZES.items():
+            pg.set_viewport_size({"width": w, "height": h})
+            pg.goto(f"/wallet/tx/{reference}")
+            held = pg.get_by_test_id("tx-on-hold")
+            expect(held).to_be_visible()
+            expect(pg.locator("body")).not_to_contain_text("hold_large_test")
+            _no_overflow(pg)
+            pg.screenshot(path=str(SHOTS / f"risk-customer-tx-{lang}-{size}.png"), full_page=True)
+        pg.get_by_test_id("tx-review-link").click()
+        expect(pg.get_by_test_id("case-details")).to_contain_text(reference)
+        pg.screenshot(path=str(SHOTS / f"risk-customer-case-{lang}-phone.png"), full_page=True)
