@@ -75,7 +75,7 @@ def _locale_of(user: User | None) -> str:
 
 def _open_or_join(
     session: Session, *, user_id: int, statement: str, entry: dict[str, Any], key: str,
-    urgent: bool,
+    urgent: bool, references: list[str] | None = None,
 ) -> tuple[Case, bool] | None:  # fmt: skip
     """The customer's open risk review case with ``entry`` added under ``key``; True when
     it was opened now."""
@@ -87,7 +87,7 @@ def _open_or_join(
         details = {"held": [], "blocked": [], key: [entry]}
         case = cases.do_open_case(
             session,
-            checked=Checked(TYPE, statement, details, urgent=urgent),
+            checked=Checked(TYPE, statement, details, references or [], urgent=urgent),
             user=user,
             mail=False,
         )
@@ -131,7 +131,7 @@ def on_held(
     }
     found = _open_or_join(
         session, user_id=attempt.user_id, statement=statement, entry=entry, key="held",
-        urgent=True,
+        urgent=True, references=[op.reference],
     )  # fmt: skip
     if found is not None:
         _mail(session, found[0], kind="held", op=op, reason=verdict.reason)
