@@ -145,8 +145,10 @@ def test_held_transfer_opens_case_and_is_released_by_a_supervisor(
     assert done.status_code == 200 and done.json()["status"] == "executed", done.text
     assert op_of(db, reference).status == "completed"
     assert balance(db, li)[0] == 150_00
-    # One payment is still held: the case stays open.
+    # One payment is still held: the case stays open; the customer hears of this one.
     assert the_case(db, uid).status == "in_review"
+    update = mailbox.text(mailbox.last("mei@example.com"))
+    assert reference in update and HOLD_CODE not in update
     rejected = propose(client, team["agent"], case.id, "reject_held", second.body["reference"],
                        reason="The customer did not recognise it")  # fmt: skip
     assert rejected.status_code == 201, rejected.text

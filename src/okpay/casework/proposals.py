@@ -14,7 +14,7 @@ from typing import Any
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from okpay.casework import actions, cases, changes, policy, risk_review
+from okpay.casework import actions, cases, changes, emails, policy, risk_review
 from okpay.casework.models import (
     ACTION_LABELS,
     OPEN_CASE_STATUSES,
@@ -247,6 +247,12 @@ def _run(
         )  # fmt: skip
     else:
         _note(session, case, N_("Carried out: %(action)s."), proposal)
+        if case.type == risk_review.TYPE and proposal.action in ANSWERS[case.type]:
+            # One of several held payments decided: the customer hears about this one now.
+            ticket = cases.ticket_of(session, case)
+            with use_locale(ticket.locale):
+                summary = summary_of(proposal)
+            emails.mail_case(session, case=case, ticket=ticket, summary=summary)
 
 
 def summary_of(proposal: Proposal) -> str:
