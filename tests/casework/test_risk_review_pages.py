@@ -64,3 +64,36 @@ def test_why_held_panel_and_release_from_the_console(app, client, db) -> None:  
     assert load(db, number).status == "resolved"
     after = sup.get(page).text
     assert 'data-status="executed"' in after and 'data-testid="action-release_held"' not in after
+
+
+def test_blocked_attempt_shows_in_the_panel(app, client, db, mailbox) -> None:  # type: ignore[no-untyped-def]
+    from okpay.risk import rules
+    from okpay.risk.models import RuleStatus
+    from tests.casework.helpers import transfer
+
+    with db.unit_of_work() as s:
+        rules.do_create_rule(
+            s,
+            spec=rules.RuleSpec("block_big_t", "Big transfers blocked (test)", ["transfer"],
+                                "amount_cny >= 100", 90, "block", "velocity"),
+            actor_id=None, status=RuleStatus.live,
+        )  # fmt: skip
+    uid, me = customer(client, db)
+    make_user(db, "li@example.com")
+    for _ in range(2):
+        refused = transfer(client, me, "li@example.com", "150.00")
+        assert refused.status_code == 403 and refused.json()["error"]["code"] == "risk_blocked"
+        assert "block_big_t" not in refused.text
+    case = the_case(db, uid)
+    assert len(case.details["blocked"]) == 2 and not case.details["held"]
+    assert len(mailbox.to("mei@example.com")) == 1  # one e-mail for the case
+    with db.unit_of_work(write=False) as s:
+        from okpay.support.models import Ticket
+
+        number = s.get(Ticket, case.ticket_id).number
+    agent = staff_client(app, db, "agent@okpay.example", Role.agent, team="security")
+    html = agent.get(f"/agent/tickets/{number}").text
+    why = html.split('data-testid="risk-why"')[1].split("</section>")[0]
+    assert why.count('data-testid="risk-blocked"') == 2 and "block_big_t" in why
+    assert "Blocked" in why and "CN¥150.00" in why
+    assert 'data-testid="action-release_held"' not in html  # nothing held to release

@@ -97,11 +97,11 @@ def _open_or_join(
     details[key] = [*details.get(key, []), entry][-MAX_BLOCKED:]
     case.details = details  # a new dict, so the JSON column is written
     case.updated_at = clock.now()
-    ticket = cases.ticket_of(session, case)
-    ticket_messages.do_system_note(
-        session, ticket=ticket, body=statement, channel="web", event="risk_review_joined",
-        case_id=case.id, entry=key,
-    )  # fmt: skip
+    if key == "held":  # blocked attempts are listed in the case panel, not one note each
+        ticket_messages.do_system_note(
+            session, ticket=cases.ticket_of(session, case), body=statement, channel="web",
+            event="risk_review_joined", case_id=case.id, entry=key,
+        )  # fmt: skip
     return case, False
 
 
