@@ -10,6 +10,7 @@ from sqlalchemy import MetaData
 from okpay.casework import cases as casework_cases  # registers casework's ticket hook
 from okpay.casework import freeze as casework_freeze  # and its "this wasn't me" hook
 from okpay.casework import models as casework_models
+from okpay.casework import risk_review as casework_risk_review  # and the risk controls' cases
 from okpay.core import audit
 from okpay.db import Base
 from okpay.helpcenter import models as helpcenter_models
@@ -37,7 +38,14 @@ MODULES = (
 )
 
 
-HOOKS = (casework_cases, casework_freeze, risk_account_events, risk_counters, risk_engine)
+HOOKS = (
+    casework_cases,
+    casework_freeze,
+    casework_risk_review,
+    risk_account_events,
+    risk_counters,
+    risk_engine,
+)
 
 
 def metadata() -> MetaData:

@@ -5,6 +5,11 @@ feature values (those are for staff, in the case panel)."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from sqlalchemy.orm import Session
+
 from okpay.core.errors import DomainError
 from okpay.core.i18n import N_, gettext, lazy_gettext
 from okpay.wallet import errors
@@ -62,3 +67,25 @@ def blocked_error(reason: str | None) -> DomainError:
         reason=lazy_gettext(reason_key_text(reason)),
         next_step=lazy_gettext(NEXT_STEP["block"]),
     )
+
+
+@dataclass(frozen=True)
+class Review:
+    """A held (or reviewed) operation as its customer is told about it: the reason's key and
+    where they follow the review."""
+
+    reason: str | None
+    link: str
+
+
+# Casework answers (it sits above the wallet): called as (session, user id, reference).
+REVIEWS: list[Callable[[Session, int, str], Review | None]] = []
+
+
+def review_of(session: Session, *, user_id: int, reference: str) -> Review | None:
+    """Why the customer's operation is (or was) held and where they follow it, if known."""
+    for explain in REVIEWS:
+        found = explain(session, user_id, reference)
+        if found is not None:
+            return found
+    return None
