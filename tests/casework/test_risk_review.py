@@ -297,7 +297,7 @@ def test_customer_pages_show_hold_in_plain_words(client, db) -> None:  # type: i
     assert page.status_code == 200, page.text
     html = page.text
     assert 'data-testid="tx-on-hold"' in html and "审核中" in html
-    assert "这笔金额远高于您平时的付款" in html and f"/support/cases/{case.id}" in html
+    assert "这笔金额远高于您平常的付款" in html and f"/support/cases/{case.id}" in html
     assert HOLD_CODE not in html and "amount_cny" not in html
     listed = client.get("/wallet/history").text
     assert reference in listed and "审核中" in listed

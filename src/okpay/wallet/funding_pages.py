@@ -14,7 +14,7 @@ from okpay.core.i18n import gettext
 from okpay.core.money import check_currency, parse_amount
 from okpay.identity import stepup
 from okpay.identity.access import CurrentUser
-from okpay.wallet import flows, ledger, pages, risk_reasons, withdrawals
+from okpay.wallet import flows, ledger, pages, withdrawals
 from okpay.wallet import methods as wallet_methods
 from okpay.web.deps import DbSession, csrf_protect
 from okpay.web.flash import flash
@@ -110,7 +110,13 @@ def _withdraw_extra(db: DbSession, user_id: int, **ctx: Any) -> dict[str, Any]:
 def _done(request: Request, answer: flows.Answer) -> Response:
     """To the operation's page; a hold for review says so at once."""
     if answer.status == 202:
-        flash(request, gettext(risk_reasons.NEXT_STEP["hold"]), "warning")
+        flash(
+            request,
+            gettext(
+                "Your payment is on hold for a security review; nothing has left your balance yet."
+            ),
+            "warning",
+        )
     return pages.redirect(f"/wallet/tx/{answer.body['reference']}")
 
 

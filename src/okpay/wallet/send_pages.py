@@ -14,7 +14,7 @@ from okpay.core.i18n import gettext
 from okpay.core.money import check_currency, parse_amount
 from okpay.identity import stepup
 from okpay.identity.access import CurrentUser
-from okpay.wallet import flows, fx_transfers, pages, risk_reasons, transfers
+from okpay.wallet import flows, fx_transfers, pages, transfers
 from okpay.web.deps import DbSession, csrf_protect
 from okpay.web.flash import flash
 from okpay.web.templating import render
@@ -194,7 +194,13 @@ def send(
             )
         return pages.form_page_error(request, db, "wallet/send.html", err, form=form, step="edit")
     if answer.status == 202:  # held for review: nothing was sent yet
-        flash(request, gettext(risk_reasons.NEXT_STEP["hold"]), "warning")
+        flash(
+            request,
+            gettext(
+                "Your payment is on hold for a security review; nothing has left your balance yet."
+            ),
+            "warning",
+        )
     else:
         flash(request, gettext("Money sent."), "success")
     return pages.redirect(f"/wallet/tx/{answer.body['reference']}")
