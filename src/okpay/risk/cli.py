@@ -4,12 +4,12 @@ the rules page."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import TYPE_CHECKING, Annotated
 
 import typer
 from sqlalchemy.orm import Session
+
+from okpay.core import console
 
 if TYPE_CHECKING:
     from okpay.risk.models import RiskRule
@@ -17,19 +17,7 @@ if TYPE_CHECKING:
 app = typer.Typer(help="Risk rules: list, show, change status, backtest.", no_args_is_help=True)
 
 
-@contextmanager
-def _console(write: bool = True) -> Iterator[Session]:
-    from okpay.core import context
-    from okpay.core.errors import DomainError
-    from okpay.db import get_database
-
-    context.set_current(context.RequestContext(ip=None, user_agent="okpay-cli", channel="cli"))
-    try:
-        with get_database().unit_of_work(write=write) as session:
-            yield session
-    except DomainError as err:
-        typer.echo(f"not done: {err.code}: {err.translated()}", err=True)
-        raise typer.Exit(1) from None
+_console = console.console_session
 
 
 def _rule(session: Session, code: str) -> RiskRule:

@@ -167,6 +167,28 @@ def _version(session: Session, rule: RiskRule, actor_id: int | None, note: str) 
     )
 
 
+def _new_version(
+    session: Session, rule: RiskRule, actor_id: int | None, note: str, action: str, **data: Any
+) -> RiskRule:
+    """A changed rule's next version: stamped, snapshotted, audited, and every process's
+    compiled set refreshed."""
+    rule.version += 1
+    rule.updated_at, rule.updated_by_user_id = clock.now(), actor_id
+    session.flush()
+    _version(session, rule, actor_id, note)
+    audit.record(
+        session,
+        action,
+        actor_user_id=actor_id,
+        object_type="risk_rule",
+        object_id=rule.code,
+        version=rule.version,
+        **data,
+    )
+    forget_cache()
+    return rule
+
+
 def do_create_rule(
     session: Session,
     *,
@@ -263,21 +285,9 @@ def do_update_rule(
     }:
         rule.status = RuleStatus.shadow.value
         changed.append("status")
-    rule.version += 1
-    rule.updated_at, rule.updated_by_user_id = clock.now(), actor_id
-    session.flush()
-    _version(session, rule, actor_id, note)
-    audit.record(
-        session,
-        "risk_rule_changed",
-        actor_user_id=actor_id,
-        object_type="risk_rule",
-        object_id=rule.code,
-        version=rule.version,
-        changed=",".join(changed),
+    return _new_version(
+        session, rule, actor_id, note, "risk_rule_changed", changed=",".join(changed)
     )
-    forget_cache()
-    return rule
 
 
 def do_set_status(
@@ -295,22 +305,9 @@ def do_set_status(
         return rule
     before = rule.status
     rule.status = status.value
-    rule.version += 1
-    rule.updated_at, rule.updated_by_user_id = clock.now(), actor_id
-    session.flush()
-    _version(session, rule, actor_id, note)
-    audit.record(
-        session,
-        "risk_rule_status",
-        actor_user_id=actor_id,
-        object_type="risk_rule",
-        object_id=rule.code,
-        before=before,
-        after=status.value,
-        version=rule.version,
+    return _new_version(
+        session, rule, actor_id, note, "risk_rule_status", before=before, after=status.value
     )
-    forget_cache()
-    return rule
 
 
 def list_rules(session: Session) -> list[RiskRule]:

@@ -7,7 +7,6 @@ from starlette.responses import Response
 
 from okpay.core.errors import DomainError
 from okpay.core.i18n import gettext
-from okpay.identity import stepup
 from okpay.identity.access import CurrentUser
 from okpay.wallet import flows, intents, ledger, pages
 from okpay.wallet.models import Merchant
@@ -43,20 +42,21 @@ def _checkout(
         payment=payment if payment is not None and payment.user_id == user_id else None,
         account=accounts.get(intent.currency),
     )
-    if isinstance(err, stepup.StepUpRequired) or (
-        err is not None and form.get("otp") and err.code in pages.STEP_UP_CODE_ERRORS
-    ):
-        return pages.step_up_page(
+    if err is not None:
+        code_form = pages.step_up_answer(
             request,
             db,
             "wallet/checkout.html",
+            err,
+            otp=form.get("otp", ""),
             action=f"/pay/i/{token}",
             hidden={"idempotency_key": form.get("idempotency_key", "")},
-            channel=err.channel if isinstance(err, stepup.StepUpRequired) else form["channel"],
-            sent_to=err.sent_to if isinstance(err, stepup.StepUpRequired) else form["sent_to"],
-            err=None if isinstance(err, stepup.StepUpRequired) else err,
-            **{k: v for k, v in ctx.items() if k not in ("step_up",)},
+            channel=form.get("channel", ""),
+            sent_to=form.get("sent_to", ""),
+            **ctx,
         )
+        if code_form is not None:
+            return code_form
     if err is not None:
         return form_error(request, db, "wallet/checkout.html", err, **ctx)
     return render(request, "wallet/checkout.html", **ctx)

@@ -12,7 +12,6 @@ from okpay.core.dbid import parse_id
 from okpay.core.errors import DomainError
 from okpay.core.i18n import gettext
 from okpay.core.money import check_currency, parse_amount
-from okpay.identity import stepup
 from okpay.identity.access import CurrentUser
 from okpay.wallet import flows, ledger, pages, withdrawals
 from okpay.wallet import methods as wallet_methods
@@ -75,21 +74,20 @@ def topup(
                 otp=otp.strip() or None,
             )
     except DomainError as err:
-        if isinstance(err, stepup.StepUpRequired) or (
-            otp and err.code in pages.STEP_UP_CODE_ERRORS
-        ):
-            asked = err if isinstance(err, stepup.StepUpRequired) else None
-            return pages.step_up_page(
-                request,
-                db,
-                "wallet/topup.html",
-                action="/wallet/topup",
-                hidden=hidden,
-                channel=asked.channel if asked else step_up_channel,
-                sent_to=asked.sent_to if asked else step_up_sent_to,
-                err=None if asked else err,
-                form=form,
-            )
+        code_form = pages.step_up_answer(
+            request,
+            db,
+            "wallet/topup.html",
+            err,
+            otp=otp,
+            action="/wallet/topup",
+            hidden=hidden,
+            channel=step_up_channel,
+            sent_to=step_up_sent_to,
+            form=form,
+        )
+        if code_form is not None:
+            return code_form
         methods = [
             m for m in wallet_methods.list_payment_methods(db, user_id=user.id) if m.kind == "card"
         ]
@@ -196,10 +194,12 @@ def withdraw(
     same fields and key plus ``otp``."""
     form = {"payment_method_id": payment_method_id, "amount": amount, "currency": currency}
     hidden = {**form, "idempotency_key": idempotency_key}
+    confirming: dict[str, Any] = {}  # what the code form says is being confirmed
     try:
         cur = check_currency(currency)
         minor = parse_amount(amount, cur)
         method_id = parse_id(payment_method_id) or 0
+        confirming = {"confirming": (minor, cur, method_id)}
         # The code is not part of what the key stands for: the same key with a code is the
         # same withdrawal, made once.
         idem = flows.idempotency(
@@ -216,31 +216,21 @@ def withdraw(
             currency=cur,
             otp=otp.strip() or None,
         )
-    except stepup.StepUpRequired as need:
-        return pages.step_up_page(
+    except DomainError as err:
+        code_form = pages.step_up_answer(
             request,
             db,
             "wallet/withdraw.html",
+            err,
+            otp=otp,
             action="/wallet/withdraw",
             hidden=hidden,
-            channel=need.channel,
-            sent_to=need.sent_to,
-            err=need if otp else None,
-            **_withdraw_extra(db, user.id, form=form, confirming=(minor, cur, method_id)),
+            channel=step_up_channel,
+            sent_to=step_up_sent_to,
+            **_withdraw_extra(db, user.id, form=form, **confirming),
         )
-    except DomainError as err:
-        if otp and err.code in pages.STEP_UP_CODE_ERRORS:
-            return pages.step_up_page(
-                request,
-                db,
-                "wallet/withdraw.html",
-                action="/wallet/withdraw",
-                hidden=hidden,
-                channel=step_up_channel,
-                sent_to=step_up_sent_to,
-                err=err,
-                **_withdraw_extra(db, user.id, form=form),
-            )
+        if code_form is not None:
+            return code_form
         return pages.form_page_error(
             request,
             db,

@@ -92,6 +92,17 @@ def do_hold_transfer(
     return op_id, reference
 
 
+def _audit(session: Session, action: str, op: Operation, actor_user_id: int | None) -> None:
+    audit.record(
+        session,
+        action,
+        actor_user_id=actor_user_id,
+        subject_user_id=op.user_id,
+        object_type="operation",
+        object_id=op.reference,
+    )
+
+
 def _held(session: Session, operation_id: int) -> Operation:
     op = operations.lock_operation(session, operation_id)
     if op.status != OperationStatus.on_hold.value:
@@ -147,14 +158,7 @@ def do_release_transfer(
         ],
     )
     operations.set_status(session, op.id, OperationStatus.completed, loaded=op)
-    audit.record(
-        session,
-        "held_operation_released",
-        actor_user_id=actor_user_id,
-        subject_user_id=op.user_id,
-        object_type="operation",
-        object_id=op.reference,
-    )
+    _audit(session, "held_operation_released", op, actor_user_id)
     return op
 
 
@@ -164,14 +168,7 @@ def do_release_withdrawal(
     """A held withdrawal goes ahead: it becomes pending; the payout is asked for after
     commit (wallet.flows.request_payout). Returns it and its bank account's token."""
     op, token = withdrawals.do_release_held_withdrawal(session, operation_id=operation_id)
-    audit.record(
-        session,
-        "held_operation_released",
-        actor_user_id=actor_user_id,
-        subject_user_id=op.user_id,
-        object_type="operation",
-        object_id=op.reference,
-    )
+    _audit(session, "held_operation_released", op, actor_user_id)
     return op, token
 
 
@@ -182,14 +179,7 @@ def do_reject(session: Session, *, operation_id: int, actor_user_id: int | None)
     operations.set_status(
         session, op.id, OperationStatus.cancelled, failure_code="rejected_in_review", loaded=op
     )
-    audit.record(
-        session,
-        "held_operation_rejected",
-        actor_user_id=actor_user_id,
-        subject_user_id=op.user_id,
-        object_type="operation",
-        object_id=op.reference,
-    )
+    _audit(session, "held_operation_rejected", op, actor_user_id)
     return op
 
 

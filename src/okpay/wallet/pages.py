@@ -17,6 +17,7 @@ from okpay.core.errors import DomainError
 from okpay.core.i18n import N_, gettext
 from okpay.core.money import SUPPORTED_CURRENCIES, to_decimal_string
 from okpay.core.security import new_token
+from okpay.identity import stepup
 from okpay.identity.access import CurrentUser
 from okpay.wallet import (
     fees,
@@ -85,6 +86,43 @@ def form_page_error(
 # Refusals of a step-up code (wrong or used, expired, too many guesses): the code form is
 # shown again with the error, not the edit form.
 STEP_UP_CODE_ERRORS = frozenset({"invalid_code", "step_up_code_expired", "rate_limited"})
+
+
+def step_up_answer(
+    request: Request,
+    db: DbSession,
+    template: str,
+    err: DomainError,
+    *,
+    otp: str,
+    action: str,
+    hidden: dict[str, str],
+    channel: str,
+    sent_to: str,
+    **ctx: Any,
+) -> Response | None:
+    """The code form when ``err`` is about the second factor (one was asked for, or the code
+    sent was wrong, expired or one guess too many); None otherwise (the caller shows ``err``
+    its usual way). ``channel`` and ``sent_to`` came back from the code form."""
+    shown: DomainError | None = err
+    if isinstance(err, stepup.StepUpRequired):
+        channel, sent_to = err.channel, err.sent_to or ""
+        shown = err if otp else None
+    elif otp and err.code in STEP_UP_CODE_ERRORS:
+        pass
+    else:
+        return None
+    return step_up_page(
+        request,
+        db,
+        template,
+        action=action,
+        hidden=hidden,
+        channel=channel,
+        sent_to=sent_to,
+        err=shown,
+        **ctx,
+    )
 
 
 def step_up_page(

@@ -12,7 +12,6 @@ from okpay.core.dbid import parse_id
 from okpay.core.errors import DomainError
 from okpay.core.i18n import gettext
 from okpay.core.money import check_currency, parse_amount
-from okpay.identity import stepup
 from okpay.identity.access import CurrentUser
 from okpay.wallet import flows, fx_transfers, pages, transfers
 from okpay.web.deps import DbSession, csrf_protect
@@ -167,31 +166,21 @@ def send(
                 note=note,
                 otp=otp.strip() or None,
             )
-    except stepup.StepUpRequired as need:
-        return pages.step_up_page(
+    except DomainError as err:
+        code_form = pages.step_up_answer(
             request,
             db,
             "wallet/send.html",
+            err,
+            otp=otp,
             action="/wallet/send",
             hidden=hidden,
-            channel=need.channel,
-            sent_to=need.sent_to,
-            err=need if otp else None,
+            channel=step_up_channel,
+            sent_to=step_up_sent_to,
             form=form,
         )
-    except DomainError as err:
-        if otp and err.code in pages.STEP_UP_CODE_ERRORS:
-            return pages.step_up_page(
-                request,
-                db,
-                "wallet/send.html",
-                action="/wallet/send",
-                hidden=hidden,
-                channel=step_up_channel,
-                sent_to=step_up_sent_to,
-                err=err,
-                form=form,
-            )
+        if code_form is not None:
+            return code_form
         return pages.form_page_error(request, db, "wallet/send.html", err, form=form, step="edit")
     if answer.status == 202:  # held for review: nothing was sent yet
         flash(
