@@ -309,4 +309,4 @@ def test_customer_pages_show_hold_in_plain_words(client, db) -> None:  # type: i
 
         held.do_reject(s, operation_id=op_of(db, reference).id, actor_user_id=None)
     html = client.get(f"/wallet/tx/{reference}").text
-    assert 'data-testid="tx-failure"' in html and "未予放行" in html
+    assert 'data-testid="tx-failure"' in html and "未放行这笔交易" in html
