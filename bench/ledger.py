@@ -4,6 +4,10 @@
   entry and two postings, commits: hand-written SQL through psycopg, 8 client processes.
 - service: wallet.transfers.do_transfer in a unit of work (status, limits and fee checks,
   operation and history rows included), 8 processes, uniform random pairs of customers.
+- uniform_rules: the same transfers screened by the shipped risk rules first, as
+  wallet.flows does: in the transfer's unit of work, features from the counters (one
+  statement), rules evaluated (a decision stored when one fires), then the transfer and
+  the counters (one statement).
 - hot: the same, but half of the operations are bank top-up completions, the provider's
   webhook crediting a top-up opened before the clock started: the ledger movement from the
   bank-clearing system account (sharded) to a customer, reported as a ratio to the uniform
@@ -112,6 +116,10 @@ def prepare(url: str, users: int) -> tuple[list[int], int]:
     with db.unit_of_work() as s:
         ids = [r[0] for r in s.execute(text("SELECT id FROM user_account ORDER BY id"))]
         ledger.ensure_system_accounts(s)
+    with db.unit_of_work() as s:
+        from okpay.risk import defaults as risk_defaults
+
+        risk_defaults.install(s)  # live for the run with rules (the others do not screen)
     first_op = None
     for chunk in range(0, len(ids), 200):
         with db.unit_of_work() as s:
@@ -259,12 +267,34 @@ def service_worker(
 
     from sqlalchemy.exc import IntegrityError
 
+    from okpay import models as all_models
     from okpay.db import get_database
-    from okpay.wallet import topups, transfers
+    from okpay.wallet import held, risk_checks, screening, topups, transfers
     from okpay.wallet.models import SystemAccount
 
+    assert all_models.HOOKS  # the risk controls are registered with the wallet
     db = get_database(url)
     rng = random.Random()
+
+    def screened_transfer(a: int, b: int) -> None:
+        """What wallet.flows.transfer does around the transfer (without the key): screened in
+        the unit of work that moves the money (features, rules, a decision stored when one
+        fires), then the transfer (or its hold) and the counters."""
+        recipient, amount = f"b{b - user_ids[0]}@bench.example", rng.randint(1, 500)
+        with db.unit_of_work() as s:
+            attempt = risk_checks.transfer_attempt(
+                s, sender_id=a, recipient=recipient, amount=amount, currency="CNY"
+            )
+            verdict = screening.screen(s, attempt)
+            if verdict.outcome is screening.Outcome.hold:
+                held.do_hold_transfer(
+                    s, sender_id=a, recipient=recipient, amount=amount, currency="CNY"
+                )
+                return
+            result = transfers.do_transfer(
+                s, sender_id=a, recipient=recipient, amount=amount, currency="CNY"
+            )
+            screening.moved(s, [risk_checks.moved(attempt, verdict, result=result)])
 
     def begin_topup() -> int:
         for _attempt in range(5):  # a reference already taken: try another, as flows do
@@ -291,6 +321,9 @@ def service_worker(
         pending = [begin_topup() for _ in range(wanted)]
 
     def step() -> int:
+        if hot == "rules":
+            screened_transfer(*rng.sample(user_ids, 2))
+            return 1
         with db.unit_of_work() as s:
             if rng.random() < hot_share:
                 if hot == "completion":
@@ -453,6 +486,7 @@ def sqlite_figures(args: argparse.Namespace) -> dict:  # type: ignore[type-arg]
 # system account, how they touch it (see service_worker), what the log says.
 SERVICE_RUNS = (
     ("uniform", 0.0, "completion", "service transfers, uniform"),
+    ("uniform_rules", 0.0, "rules", "the same, screened by the default risk rules first"),
     ("hot", 0.5, "completion", "half of them bank top-up completions (bank clearing)"),
     ("completions", 1.0, "completion", "bank top-up completions only"),
     ("hot_round_trips", 0.5, "round_trip", "half of them bank top-ups begun and completed"),
@@ -564,6 +598,8 @@ def main() -> int:
         "transfers_per_s": round(uniform_rate, 1),
         "floor_per_s": round(floor_rate, 1),
         "ratio": round(uniform_rate / floor_rate, 3) if floor_rate else None,
+        "transfers_with_rules_per_s": round(rate["uniform_rules"], 1),
+        "ratio_with_rules": round(rate["uniform_rules"] / floor_rate, 3) if floor_rate else None,
         "rounds": args.rounds,
         "hot_account_per_s": round(hot_rate, 1),
         "hot_ratio_to_uniform": round(hot_rate / uniform_rate, 3) if uniform_rate else None,

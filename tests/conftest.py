@@ -221,6 +221,9 @@ def db(settings: settings_module.Settings, smtp_listener: Mailbox):  # type: ign
     from okpay.wallet import ledger
 
     ledger.forget_system_accounts()
+    from okpay.risk import rules as risk_rules
+
+    risk_rules.forget_cache()  # the tables were emptied: no rule is cached any more
     return database
 
 

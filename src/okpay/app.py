@@ -90,8 +90,11 @@ def create_app(settings: Settings | None = None, *, start_worker: bool = False) 
     from okpay.identity import account_pages as identity_account_pages
     from okpay.identity import api as identity_api
     from okpay.identity import required_step_pages as identity_required_step_pages
+    from okpay.identity import reset_pages as identity_reset_pages
     from okpay.identity import sign_in_pages as identity_sign_in_pages
     from okpay.mail import pages as mail_pages
+    from okpay.risk import admin_api as risk_admin_api
+    from okpay.risk import pages as risk_pages
     from okpay.support import agent_api as support_agent_api
     from okpay.support import agent_pages as support_agent_pages
     from okpay.support import agent_phone_pages as support_agent_phone_pages
@@ -105,21 +108,26 @@ def create_app(settings: Settings | None = None, *, start_worker: bool = False) 
     from okpay.wallet import api as wallet_api
     from okpay.wallet import checkout_pages as wallet_checkout_pages
     from okpay.wallet import funding_pages as wallet_funding_pages
+    from okpay.wallet import history_api as wallet_history_api
     from okpay.wallet import history_pages as wallet_history_pages
     from okpay.wallet import merchant_api as wallet_merchant_api
     from okpay.wallet import pages as wallet_pages
     from okpay.wallet import reconciliation_pages as wallet_reconciliation_pages
+    from okpay.wallet import review_api as wallet_review_api
     from okpay.wallet import sandbox_pages as wallet_sandbox_pages
     from okpay.wallet import send_pages as wallet_send_pages
     from okpay.wallet import webhook_api as wallet_webhook_api
 
     app.include_router(identity_api.router)
     app.include_router(wallet_api.router)
+    app.include_router(wallet_history_api.router)
+    app.include_router(wallet_review_api.router)
     app.include_router(wallet_webhook_api.webhooks)
     app.include_router(wallet_admin_api.admin)
     app.include_router(wallet_merchant_api.merchant)
     app.include_router(site_pages.router)
     app.include_router(identity_sign_in_pages.router)
+    app.include_router(identity_reset_pages.router)
     app.include_router(identity_account_pages.router)
     app.include_router(identity_required_step_pages.router)
     app.include_router(wallet_pages.router)
@@ -129,6 +137,8 @@ def create_app(settings: Settings | None = None, *, start_worker: bool = False) 
     app.include_router(wallet_pages.public)
     app.include_router(wallet_checkout_pages.checkout)
     app.include_router(wallet_reconciliation_pages.staff)
+    app.include_router(risk_pages.staff)
+    app.include_router(risk_admin_api.admin)
     app.include_router(helpcenter_api.router)
     app.include_router(helpcenter_pages.router)
     app.include_router(support_api.router)

@@ -27,6 +27,7 @@ app.add_typer(user_app, name="user")
 def _domain_commands() -> None:
     from okpay.casework.cli import app as case_app
     from okpay.helpcenter.cli import kb_app, triage_app
+    from okpay.risk.cli import app as risk_app
     from okpay.support.cli import app as support_app
     from okpay.wallet.cli import app as wallet_app
 
@@ -35,6 +36,7 @@ def _domain_commands() -> None:
     app.add_typer(triage_app, name="triage")
     app.add_typer(support_app, name="support")
     app.add_typer(case_app, name="case")
+    app.add_typer(risk_app, name="risk")
 
 
 _domain_commands()
@@ -164,6 +166,14 @@ def db_upgrade(revision: Annotated[str, typer.Argument(help="Target revision.")]
 
     migrate.upgrade(revision=revision)
     typer.echo(f"database at revision {migrate.current()}")
+    if revision == "head":
+        from okpay.db import get_database
+        from okpay.risk import defaults as risk_defaults
+
+        with get_database().unit_of_work() as session:
+            added = risk_defaults.install(session)
+        if added:
+            typer.echo(f"risk rules installed: {', '.join(added)}")
 
 
 @db_app.command("downgrade")

@@ -10,11 +10,16 @@ from sqlalchemy import MetaData
 from okpay.casework import cases as casework_cases  # registers casework's ticket hook
 from okpay.casework import freeze as casework_freeze  # and its "this wasn't me" hook
 from okpay.casework import models as casework_models
+from okpay.casework import risk_review as casework_risk_review  # and the risk controls' cases
 from okpay.core import audit
 from okpay.db import Base
 from okpay.helpcenter import models as helpcenter_models
 from okpay.identity import models as identity_models
 from okpay.mail import models as mail_models
+from okpay.risk import account_events as risk_account_events  # sign-in, reset, contacts
+from okpay.risk import counters as risk_counters  # counts money as it moves
+from okpay.risk import engine as risk_engine  # screens it before it moves
+from okpay.risk import models as risk_models
 from okpay.support import chat_models as support_chat_models
 from okpay.support import models as support_models
 from okpay.wallet import models as wallet_models
@@ -25,6 +30,7 @@ MODULES = (
     identity_models,
     mail_models,
     wallet_models,
+    risk_models,
     helpcenter_models,
     support_models,
     support_chat_models,
@@ -32,7 +38,14 @@ MODULES = (
 )
 
 
-HOOKS = (casework_cases, casework_freeze)
+HOOKS = (
+    casework_cases,
+    casework_freeze,
+    casework_risk_review,
+    risk_account_events,
+    risk_counters,
+    risk_engine,
+)
 
 
 def metadata() -> MetaData:

@@ -24,8 +24,10 @@ def load_job_modules() -> None:
     import okpay.identity.recovery
     import okpay.identity.registration
     import okpay.identity.sign_in
+    import okpay.identity.sms_reset
     import okpay.mail.tasks
     import okpay.models
+    import okpay.risk.tasks
     import okpay.support.tasks
     import okpay.wallet.tasks  # noqa: F401
 

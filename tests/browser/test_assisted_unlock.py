@@ -79,7 +79,7 @@ def test_sign_in_new_password_two_factor_then_a_held_wallet(
         page.click("form[action='/wallet/methods/bank'] button[type=submit]")
         page.goto("/wallet/withdraw")
         page.fill("#f-amount", "100")
-        page.click("form[action='/wallet/withdraw'] button[type=submit]")
+        page.click("form[action='/wallet/withdraw/review'] button[type=submit]")
         expect(page.locator("main")).to_contain_text(WORDS[lang]["hold"])
         page.screenshot(path=str(shots / f"unlock-withdraw-refused-{lang}.png"), full_page=True)
         page.goto("/wallet")

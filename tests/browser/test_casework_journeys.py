@@ -261,6 +261,6 @@ def test_assisted_unlock_new_password_two_factor_and_held_withdrawal(  # type: i
     page.click("form[action='/wallet/methods/bank'] button[type=submit]")
     page.goto("/wallet/withdraw")
     page.fill("#f-amount", "100")
-    page.click("form[action='/wallet/withdraw'] button[type=submit]")
+    page.click("form[action='/wallet/withdraw/review'] button[type=submit]")
     expect(page.locator("main")).to_contain_text("cannot leave")
     assert balance(db, uid) == (500_00, 0)

@@ -28,7 +28,7 @@ def test_search_forgotten_password_in_chinese_leads_to_the_reset_form(zh_page: P
     expect(page.locator("h1")).to_contain_text("忘记密码")
     page.get_by_test_id("article-action").click()
     expect(page).to_have_url(re.compile(r"/password/forgot$"))
-    expect(page.locator("form[action='/password/forgot'] #f-email")).to_be_visible()
+    expect(page.locator("form[action='/password/forgot'] #f-account")).to_be_visible()
 
 
 def test_contact_form_suggests_articles_while_typing(page: Page, db) -> None:  # type: ignore[no-untyped-def]

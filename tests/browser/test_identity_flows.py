@@ -88,7 +88,7 @@ def test_forgot_password_reset_by_link_then_sign_in(page: Page, db, mailbox) -> 
     make_user(db, email)
     page.goto("/login")
     page.click("a[href='/password/forgot'] >> nth=0")
-    page.fill("#f-email", email)
+    page.fill("#f-account", email)
     page.click("form[action='/password/forgot'] button[type=submit]")
     expect(page.get_by_test_id("reset-sent")).to_be_visible()
 

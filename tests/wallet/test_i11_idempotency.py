@@ -12,6 +12,7 @@ from sqlalchemy import func, select, update
 
 from okpay.core.errors import DomainError
 from okpay.wallet import flows, methods, tasks, transfers
+from okpay.wallet import idempotency as wallet_idempotency
 from okpay.wallet.models import IdempotencyRecord, Operation
 from okpay.wallet.providers import SandboxProvider, get_provider
 from okpay.wallet.schemas import TransferIn
@@ -25,7 +26,9 @@ def _body(amount: str = "10") -> dict[str, str]:
 
 def _idem(user_id: int, key: str, amount: str = "10") -> flows.Idempotency:
     """The key exactly as the transfer API derives it from this body."""
-    return flows.idempotency(user_id, key, "transfer", TransferIn(**_body(amount)).model_dump())
+    return flows.idempotency(
+        user_id, key, "transfer", TransferIn(**_body(amount)).model_dump(exclude={"otp"})
+    )
 
 
 def _send(client, headers, key: str, amount: str = "10"):  # type: ignore[no-untyped-def]
@@ -73,7 +76,7 @@ def test_i11_item4_a_crashed_claim_is_retried_after_its_lease(client, db, clock,
     """The request died after claiming its key (no result stored): retrying answers 409
     while the lease runs, then succeeds exactly once."""
     alice, bob, headers = pair
-    assert flows._claim(_idem(alice, "crashed")) is None  # the process dies here
+    assert wallet_idempotency._claim(_idem(alice, "crashed")) is None  # the process dies here
     early = _send(client, headers, "crashed")
     assert early.status_code == 409
     assert early.json()["error"]["code"] == "idempotency_key_in_flight"
@@ -90,7 +93,7 @@ def test_i11_item4_a_crashed_claim_is_retried_after_its_lease(client, db, clock,
 def test_i11_item4_keys_wedged_before_leases_existed_are_retryable(client, db, pair) -> None:
     """Rows left in flight by crashes before this change have no lease: retry at once."""
     alice, bob, headers = pair
-    assert flows._claim(_idem(alice, "old")) is None
+    assert wallet_idempotency._claim(_idem(alice, "old")) is None
     with db.unit_of_work() as s:
         s.execute(update(IdempotencyRecord).values(claim_token=None, lease_expires_at=None))
     assert _send(client, headers, "old").status_code == 201
@@ -101,7 +104,7 @@ def test_i11_item4_two_retries_at_once_one_wins(db, clock, pair) -> None:
     """Eight retries of a crashed request race for its expired lease: one moves the money,
     the others answer 409 or replay the winner's answer; nothing moves twice."""
     alice, bob, _headers = pair
-    assert flows._claim(_idem(alice, "race")) is None
+    assert wallet_idempotency._claim(_idem(alice, "race")) is None
     clock.advance(seconds=61)
     start = threading.Barrier(8)
 
@@ -121,14 +124,14 @@ def test_i11_item4_only_one_of_simultaneous_take_overs_wins(db, clock, pair) -> 
     """The take-over itself is a conditional update: of eight claims racing for one expired
     lease, exactly one gets the key."""
     alice, _bob, _headers = pair
-    assert flows._claim(_idem(alice, "race")) is None
+    assert wallet_idempotency._claim(_idem(alice, "race")) is None
     clock.advance(seconds=61)
     start = threading.Barrier(8)
 
     def claim(_i: int) -> str:
         start.wait()
         try:
-            return "won" if flows._claim(_idem(alice, "race")) is None else "answer"
+            return "won" if wallet_idempotency._claim(_idem(alice, "race")) is None else "answer"
         except DomainError as err:
             return err.code
 
@@ -144,16 +147,16 @@ def test_i11_item4_a_slow_attempt_that_lost_its_claim_moves_nothing(db, clock, p
     included) rolls back; the retry then finishes normally."""
     alice, bob, _headers = pair
     slow, retry = _idem(alice, "slow"), _idem(alice, "slow")
-    assert flows._claim(slow) is None
+    assert wallet_idempotency._claim(slow) is None
     clock.advance(seconds=61)
-    assert flows._claim(retry) is None  # the retry takes the key over
+    assert wallet_idempotency._claim(retry) is None  # the retry takes the key over
 
     def finish(idem: flows.Idempotency):  # type: ignore[no-untyped-def]
         def run(session) -> None:  # type: ignore[no-untyped-def]
             result = transfers.do_transfer(
                 session, sender_id=alice, recipient="bob@example.com", amount=10_00, currency="CNY"
             )
-            flows._complete(session, idem, flows.Answer(201, {}), result.reference)
+            wallet_idempotency._complete(session, idem, flows.Answer(201, {}), result.reference)
 
         return run
 
@@ -191,7 +194,9 @@ def test_i11_item4_a_crash_after_the_first_step_resumes_that_operation(
         raise _Crash()
 
     monkeypatch.setattr(SandboxProvider, "charge", dying_charge)
-    monkeypatch.setattr(flows, "_release", lambda idem: None)  # a dead process cleans nothing
+    monkeypatch.setattr(
+        wallet_idempotency, "_release", lambda idem: None
+    )  # a dead process cleans nothing
     with pytest.raises(_Crash):
         flows.card_topup(
             idem, user_id=alice, payment_method_id=method_id, amount=50_00, currency="CNY"
@@ -250,7 +255,7 @@ def test_i11_item4_expired_keys_are_pruned_and_a_reused_key_is_new(client, db, c
 
 def test_i11_item4_a_claim_still_leased_is_never_pruned(db, clock, pair) -> None:
     alice, _bob, _headers = pair
-    assert flows._claim(_idem(alice, "k")) is None
+    assert wallet_idempotency._claim(_idem(alice, "k")) is None
     with db.unit_of_work() as s:
         s.execute(
             update(IdempotencyRecord).values(

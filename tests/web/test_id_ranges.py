@@ -62,6 +62,10 @@ CASES = [
         "api-withdrawal", "customer", "POST", "/api/v1/wallet/withdrawals", "json",
         "payment_method_id", _AMOUNT,
     ),
+    Case(
+        "api-withdrawal-review", "customer", "POST", "/api/v1/wallet/withdrawals/review", "json",
+        "payment_method_id", _AMOUNT,
+    ),
     Case("api-history-cursor", "customer", "GET", "/api/v1/wallet/history", "cursor"),
     # JSON API, staff
     Case("api-admin-restrict", "admin", "POST", "/api/v1/admin/users/{id}/restrict", body=_WHY),
@@ -86,6 +90,10 @@ CASES = [
     Case(
         "page-withdraw", "customer", "POST", "/wallet/withdraw", "form", "payment_method_id",
         _AMOUNT,
+    ),
+    Case(
+        "page-withdraw-review", "customer", "POST", "/wallet/withdraw/review", "form",
+        "payment_method_id", _AMOUNT,
     ),
     Case(
         "page-card-expiry", "customer", "POST", "/wallet/methods/card", "form", "expiry",

@@ -24,16 +24,25 @@ from okpay.identity import directory as identity_directory
 from okpay.identity import operators as identity_operators
 from okpay.identity import recovery as identity_recovery
 from okpay.identity import users as identity_users
-from okpay.identity.models import AccountStatus, status_label
+from okpay.identity import validation as identity_validation
+from okpay.identity.models import AccountStatus
+from okpay.jobs import enqueue_on_commit
 from okpay.settings import get_settings
 from okpay.wallet import fx as wallet_fx
+from okpay.wallet import held as wallet_held
 from okpay.wallet import limits as wallet_limits
 from okpay.wallet import merchants as wallet_merchants
 from okpay.wallet import operations as wallet_operations
 from okpay.wallet import overrides as wallet_overrides
 from okpay.wallet import provider_events as wallet_provider_events
 from okpay.wallet import standing as wallet_standing
-from okpay.wallet.models import OperationStatus, OperationType
+from okpay.wallet import tasks as wallet_tasks
+from okpay.wallet.models import (
+    Operation,
+    OperationStatus,
+    OperationType,
+    PaymentMethod,
+)
 
 LIMIT_OPERATIONS = ("topup", "withdrawal", "transfer", "payment")
 LEVELS = tuple(sorted(wallet_limits.LIMITS["transfer"]))
@@ -72,6 +81,10 @@ class RefundParams(_Params):
     amount: int | None = Field(default=None, gt=0, le=10**15)
 
 
+class HeldParams(_Params):
+    reference: str = Field(min_length=1, max_length=40)
+
+
 PARAMS: dict[str, type[_Params]] = {
     "lift_restriction": NoParams,
     "unfreeze": NoParams,
@@ -80,6 +93,8 @@ PARAMS: dict[str, type[_Params]] = {
     "set_verification_level": LevelParams,
     "grant_limit_override": LimitParams,
     "refund": RefundParams,
+    "release_held": HeldParams,
+    "reject_held": HeldParams,
 }
 
 
@@ -291,6 +306,73 @@ def _plan_refund(session: Session, user_id: int, params: dict[str, Any]) -> Plan
     )
 
 
+HELD_TYPES = (OperationType.transfer.value, OperationType.withdrawal.value)
+
+
+def _held_of(session: Session, user_id: int, reference: str) -> Operation:
+    op = wallet_provider_events.find_by_reference(session, reference)
+    if op is None or op.user_id != user_id or op.type not in HELD_TYPES:
+        raise NotFound(
+            N_("This customer has no held payment with that reference."),
+            code="transaction_not_found",
+        )
+    return op
+
+
+def counterparty_text(session: Session, op: Operation) -> dict[str, str]:
+    """Where a held operation's money goes: the recipient, or the bank account."""
+    if op.type == OperationType.transfer.value and op.counterparty_user_id:
+        who = identity_users.get_user(session, op.counterparty_user_id)
+        name = identity_validation.counterparty_label(who.name, who.email) if who else ""
+        return {"recipient": name or f"#{op.counterparty_user_id}"}
+    method = session.get(PaymentMethod, op.payment_method_id) if op.payment_method_id else None
+    if method is None:
+        return {"bank_account": "—"}
+    return {"bank_account": f"{method.bank_name or method.brand} ···· {method.last4}".strip()}
+
+
+def _held_state(session: Session, op: Operation) -> dict[str, Any]:
+    on_hold = op.status == OperationStatus.on_hold.value
+    return {
+        "reference": op.reference,
+        "currency": op.currency,
+        "amount": op.amount,
+        "fee": op.fee,
+        **counterparty_text(session, op),
+        "op_status": op.status,
+        "set_aside": op.amount + op.fee if on_hold else 0,
+    }
+
+
+def _plan_held(session: Session, user_id: int, params: dict[str, Any], release: bool) -> Plan:
+    op = _held_of(session, user_id, params["reference"])
+    if op.status != OperationStatus.on_hold.value:
+        raise _not_applicable(N_("the payment is not on hold."))
+    before = _held_state(session, op)
+    if not release:
+        after = {**before, "op_status": OperationStatus.cancelled.value, "set_aside": 0}
+    elif op.type == OperationType.transfer.value:
+        after = {**before, "op_status": OperationStatus.completed.value, "set_aside": 0}
+    else:  # a withdrawal stays set aside until the bank confirms the payout
+        after = {**before, "op_status": OperationStatus.pending.value}
+    state = {"id": op.id, "status": op.status, "amount": op.amount, "fee": op.fee}
+    return Plan(
+        {"reference": op.reference},
+        before,
+        after,
+        _fingerprint(state),
+        amount_cny=wallet_fx.to_cny(op.amount, op.currency) if release else None,
+    )
+
+
+def _plan_release(session: Session, user_id: int, params: dict[str, Any]) -> Plan:
+    return _plan_held(session, user_id, params, release=True)
+
+
+def _plan_reject(session: Session, user_id: int, params: dict[str, Any]) -> Plan:
+    return _plan_held(session, user_id, params, release=False)
+
+
 _PLANNERS: dict[str, Callable[[Session, int, dict[str, Any]], Plan]] = {
     "lift_restriction": _plan_lift,
     "unfreeze": _plan_unfreeze,
@@ -299,6 +381,8 @@ _PLANNERS: dict[str, Callable[[Session, int, dict[str, Any]], Plan]] = {
     "set_verification_level": _plan_level,
     "grant_limit_override": _plan_limit,
     "refund": _plan_refund,
+    "release_held": _plan_release,
+    "reject_held": _plan_reject,
 }
 
 
@@ -313,6 +397,12 @@ def lock_and_fingerprint(session: Session, proposal: Proposal) -> str:
         payment = _payment_of(session, proposal.user_id, proposal.params["reference"])
         wallet_operations.lock_operation(session, payment.id)
         session.expire(payment)
+    if proposal.action in (Action.release_held.value, Action.reject_held.value):
+        try:
+            held = _held_of(session, proposal.user_id, proposal.params["reference"])
+        except DomainError:
+            return ""
+        wallet_operations.lock_operation(session, held.id)
     try:
         return plan(
             session, user_id=proposal.user_id, action=proposal.action, params=proposal.params
@@ -375,87 +465,15 @@ def execute(session: Session, *, proposal: Proposal, actor_user_id: int) -> dict
             reason=proposal.reason[:100],
         )
         return {"refund_reference": result.reference}
+    if action in ("release_held", "reject_held"):
+        op = _held_of(session, uid, p["reference"])
+        if action == "reject_held":
+            wallet_held.do_reject(session, operation_id=op.id, actor_user_id=actor_user_id)
+        else:
+            op_id, token = wallet_held.do_release_held(
+                session, operation_id=op.id, actor_user_id=actor_user_id
+            )
+            if token is not None:  # a withdrawal: its payout is asked for once this commits
+                enqueue_on_commit(session, wallet_tasks.request_payout_job, op_id)
+        return {"reference": op.reference, "status": str(op.status)}
     raise ValueError(action)
-
-
-# ------------------------------------------------------------------------------ display
-
-
-FIELD_LABELS = {
-    "status": N_("Account status"),
-    "status_reason": N_("Reason"),
-    "blocked": N_("Blocked operations"),
-    "level": N_("Verification level"),
-    "two_factor": N_("Two-factor authentication"),
-    "password_change_required": N_("New password required at sign-in"),
-    "two_factor_enrolment_required": N_("Two-factor set-up required at sign-in"),
-    "cooling_off_hours": N_("Outgoing money held for (hours)"),
-    "operation": N_("Operation"),
-    "per_transaction": N_("Per transaction"),
-    "daily": N_("Per day"),
-    "monthly": N_("Per month"),
-    "days": N_("For (days)"),
-    "reference": N_("Payment"),
-    "paid": N_("Paid"),
-    "refunded": N_("Refunded"),
-    "currency": N_("Currency"),
-}
-OPERATION_LABELS = {
-    "topup": N_("Top-up"),
-    "withdrawal": N_("Withdrawal"),
-    "transfer": N_("Transfer"),
-    "payment": N_("Payment"),
-}
-BLOCKED_LABELS = {
-    "topup": N_("Top-up"),
-    "withdraw": N_("Withdrawal"),
-    "transfer": N_("Transfer"),
-    "pay": N_("Payment"),
-}
-
-
-@dataclass(frozen=True)
-class ChangeLine:
-    label: str
-    before: str
-    after: str
-    changed: bool
-
-
-def _show(key: str, value: Any, currency: str) -> str:
-    if value is None or value == []:
-        return "—"
-    if key == "status":
-        return status_label(str(value))
-    if key == "status_reason":
-        from okpay.identity.models import status_reason_label
-
-        return status_reason_label(str(value))
-    if key == "blocked":
-        return "、".join(gettext(BLOCKED_LABELS.get(v, v)) for v in value)
-    if key == "operation":
-        return gettext(OPERATION_LABELS.get(str(value), str(value)))
-    if key in ("per_transaction", "daily", "monthly"):
-        return format_money(int(value), "CNY")
-    if key in ("paid", "refunded"):
-        return format_money(int(value), currency)
-    if isinstance(value, bool):
-        return gettext(N_("Yes")) if value else gettext(N_("No"))
-    return str(value)
-
-
-def change_lines(proposal: Proposal) -> list[ChangeLine]:
-    """The proposal's before → after, field by field, in the reader's language."""
-    before, after = proposal.before or {}, proposal.after or {}
-    currency = str(after.get("currency") or before.get("currency") or "CNY")
-    keys = [k for k in FIELD_LABELS if k in before or k in after]
-    return [
-        ChangeLine(
-            gettext(FIELD_LABELS[k]),
-            _show(k, before.get(k), currency) if k in before else "—",
-            _show(k, after.get(k), currency),
-            before.get(k) != after.get(k),
-        )
-        for k in keys
-        if k != "currency"
-    ]

@@ -12,7 +12,7 @@ from fastapi import Request
 from sqlalchemy.orm import Session
 from starlette.responses import Response
 
-from okpay.casework import access, actions, cases, evidence, panel_view, policy, proposals
+from okpay.casework import access, actions, cases, changes, evidence, panel_view, policy, proposals
 from okpay.casework import service as customer_panel
 from okpay.casework.models import ACTION_LABELS, CaseEvidence, Proposal, label
 from okpay.core import audit, money
@@ -86,9 +86,9 @@ def form_params(action: str, form: dict[str, str]) -> dict[str, Any]:
         for key in ("per_transaction", "daily", "monthly"):
             params[key] = _yuan(form.get(key, ""), key)
         params["days"] = _int(form.get("days", ""), "days")
-    elif action == "refund":
+    elif action in ("refund", "release_held", "reject_held"):
         params["reference"] = form.get("reference", "").strip()
-        if form.get("refund_kind") == "partial":
+        if action == "refund" and form.get("refund_kind") == "partial":
             params["amount"] = _yuan(form.get("amount", ""), "amount")
     return actions.check_params(action, {k: v for k, v in params.items() if v is not None})
 
@@ -151,7 +151,7 @@ def preview(
     return render(
         request,
         _preview_template(fragment),
-        changes=actions.change_lines(shown),
+        changes=changes.change_lines(shown),
         action_label=label(ACTION_LABELS, action),
         needs_approval=policy.needs_approval(rule, plan.amount_cny),
         approver_roles=panel_view.roles_text(rule.approver_roles),

@@ -12,7 +12,7 @@ from fastapi import Form, Query, Request
 from sqlalchemy.orm import Session
 from starlette.responses import Response
 
-from okpay.casework import actions, cases, panel_view, policy, proposals, views
+from okpay.casework import cases, changes, panel_view, policy, proposals, views
 from okpay.casework.models import (
     ACTION_LABELS,
     CASE_STATUS_LABELS,
@@ -45,7 +45,7 @@ class PendingRow:
     customer: str
     type_label: str
     action_label: str
-    changes: list[actions.ChangeLine]
+    changes: list[changes.ChangeLine]
     proposer: str
     approver_roles: str
     can_decide: bool
@@ -71,7 +71,7 @@ def pending_rows(session: Session, viewer: console.User) -> list[PendingRow]:
             PendingRow(
                 p, c, t.number, _customer(session, c.user_id),
                 label(CASE_TYPE_LABELS, c.type), label(ACTION_LABELS, p.action),
-                [line for line in actions.change_lines(p) if line.changed],
+                [line for line in changes.change_lines(p) if line.changed],
                 names.get(p.proposed_by, f"#{p.proposed_by}"),
                 panel_view.roles_text(rule.approver_roles),
                 p.proposed_by != viewer.id and policy.may_approve(rule, viewer),

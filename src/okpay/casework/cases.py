@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
@@ -38,7 +38,9 @@ from okpay.support import status as ticket_status
 from okpay.support import tickets as support_tickets
 from okpay.support.models import MessageKind, Status, Ticket, TicketAttachment, TicketMessage
 
-REVIEW_HOURS = 48
+REVIEW_HOURS = 48  # business hours
+# Case types reviewed within calendar hours instead (money the customer is waiting for).
+CALENDAR_REVIEW_HOURS = {"risk_review": 24}
 TEAMS = {
     "appeal": "compliance",
     "verification": "compliance",
@@ -46,6 +48,7 @@ TEAMS = {
     "dispute": "frontline",
     "unlock": "security",
     "freeze": "security",
+    "risk_review": "security",
 }
 CATEGORIES = {
     "appeal": "account_restricted",
@@ -54,6 +57,7 @@ CATEGORIES = {
     "dispute": "duplicate_charge",
     "unlock": "account_locked",
     "freeze": "suspicious_activity",
+    "risk_review": "suspicious_activity",
 }
 MAX_EVIDENCE = 12
 
@@ -135,8 +139,10 @@ def do_open_case(
     user: User | None,
     files: Sequence[EvidenceFile] = (),
     channel: str = "web",
+    mail: bool = True,
 ) -> Case:
-    """Open a case and the ticket it is discussed on; the customer is e-mailed its number."""
+    """Open a case and the ticket it is discussed on; the customer is e-mailed its number
+    (unless ``mail`` is False: the caller writes its own e-mail)."""
     subject_user_id = user.id if user is not None else checked.account_user_id
     if user is not None and subject_user_id is not None:
         existing = open_case_of_type(session, user_id=subject_user_id, type=checked.type)
@@ -181,7 +187,7 @@ def do_open_case(
         status=CaseStatus.submitted.value,
         details=checked.details,
         statement=checked.statement,
-        due_at=sla.calendar(session).add(now, REVIEW_HOURS * 3600),
+        due_at=review_due(session, checked.type, now),
         created_at=now,
         updated_at=now,
     )
@@ -200,8 +206,17 @@ def do_open_case(
         type=case.type, ticket=ticket.number,
     )  # fmt: skip
     session.flush()
-    emails.mail_case(session, case=case, ticket=ticket)
+    if mail:
+        emails.mail_case(session, case=case, ticket=ticket)
     return case
+
+
+def review_due(session: Session, type: str, start: datetime) -> datetime:
+    """When a case opened at ``start`` must be decided: 48 business hours, or the calendar
+    hours its type promises."""
+    if type in CALENDAR_REVIEW_HOURS:
+        return start + timedelta(hours=CALENDAR_REVIEW_HOURS[type])
+    return sla.calendar(session).add(start, REVIEW_HOURS * 3600)
 
 
 def evidence_of(session: Session, case: Case) -> list[tuple[CaseEvidence, TicketAttachment]]:
@@ -283,8 +298,11 @@ def customer_replied(session: Session, ticket: Ticket, message: TicketMessage) -
 
 def _resume_clock(session: Session, case: Case, now: datetime) -> None:
     if case.paused_at is not None and case.due_at is not None:
-        cal = sla.calendar(session)
-        case.due_at = cal.add(case.due_at, cal.between(case.paused_at, now))
+        if case.type in CALENDAR_REVIEW_HOURS:
+            case.due_at = case.due_at + (now - case.paused_at)
+        else:
+            cal = sla.calendar(session)
+            case.due_at = cal.add(case.due_at, cal.between(case.paused_at, now))
     case.paused_at = None
 
 
@@ -404,7 +422,7 @@ def decide(
         object_type="case", object_id=case.id, approved=approved, reason=reason,
     )  # fmt: skip
     session.flush()
-    emails.mail_case(session, case=case, ticket=ticket)
+    emails.mail_case(session, case=case, ticket=ticket, summary=summary)
 
 
 def do_decline(session: Session, *, case: Case, agent: User, reason: str) -> Case:

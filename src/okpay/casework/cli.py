@@ -5,14 +5,13 @@ channel "cli"."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Annotated
 
 import typer
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from okpay.core import console
 from okpay.core.dbid import BIGINT_MAX
 from okpay.core.i18n import format_datetime
 from okpay.identity.models import User
@@ -23,19 +22,7 @@ app = typer.Typer(help="Cases and four-eyes approvals (audited).", no_args_is_he
 RowId = Annotated[int, typer.Argument(min=1, max=BIGINT_MAX)]
 
 
-@contextmanager
-def _console(write: bool = True) -> Iterator[Session]:
-    from okpay.core import context
-    from okpay.core.errors import DomainError
-    from okpay.db import get_database
-
-    context.set_current(context.RequestContext(ip=None, user_agent="okpay-cli", channel="cli"))
-    try:
-        with get_database().unit_of_work(write=write) as session:
-            yield session
-    except DomainError as err:
-        typer.echo(f"not done: {err.code}: {err.translated()}", err=True)
-        raise typer.Exit(1) from None
+_console = console.console_session
 
 
 def _staff(session: Session, email: str) -> User:

@@ -16,6 +16,7 @@ def mail_case(session: Session, *, case: Case, ticket: Ticket, summary: str = ""
     with use_locale(ticket.locale):
         extra = {
             "case_type": label(CASE_TYPE_LABELS, case.type),
+            "case_code": case.type,
             "case_status": case.status,
             "case_status_label": label(CASE_STATUS_LABELS, case.status),
             "info_request": case.info_request or "",

@@ -22,6 +22,8 @@ class CaseType(enum.StrEnum):
     dispute = "dispute"  # a transaction the customer disputes
     unlock = "unlock"  # assisted unlock: e-mail or authenticator lost
     freeze = "freeze"  # the customer's emergency freeze, until a reviewed unfreeze
+    # Opened by the risk controls: an operation held for review, or an attempt they blocked.
+    risk_review = "risk_review"
 
 
 class CaseStatus(enum.StrEnum):
@@ -54,6 +56,8 @@ class Action(enum.StrEnum):
     grant_limit_override = "grant_limit_override"
     refund = "refund"
     freeze = "freeze"
+    release_held = "release_held"
+    reject_held = "reject_held"
 
 
 CASE_TYPE_LABELS = {
@@ -63,6 +67,7 @@ CASE_TYPE_LABELS = {
     "dispute": N_("Transaction dispute"),
     "unlock": N_("Assisted unlock"),
     "freeze": N_("Emergency freeze"),
+    "risk_review": N_("Security review of a payment"),
 }
 CASE_STATUS_LABELS = {
     "submitted": N_("Submitted"),
@@ -88,6 +93,8 @@ ACTION_LABELS = {
     "grant_limit_override": N_("Grant a higher limit"),
     "refund": N_("Refund a payment"),
     "freeze": N_("Freeze the account"),
+    "release_held": N_("Release the held payment"),
+    "reject_held": N_("Reject the held payment"),
 }
 
 

@@ -29,6 +29,7 @@ from okpay.identity.models import User
 from okpay.support import access as support_access
 from okpay.support import files as support_files
 from okpay.support import numbers as support_numbers
+from okpay.wallet import risk_reasons
 from okpay.wallet.models import type_label
 from okpay.web import forms
 from okpay.web.deps import DbSession, csrf_protect
@@ -89,6 +90,12 @@ def details(case: Case) -> list[tuple[str, str]]:
                       label(intake.DISPUTE_REASON_LABELS, str(d.get("reason", "")))))  # fmt: skip
         if d.get("duplicate_of"):
             lines.append((gettext(N_("The other payment")), str(d["duplicate_of"])))
+    if case.type == "risk_review":  # the plain-words reason only, never the rules
+        for held in d.get("held", []):
+            lines.append((gettext(N_("Payment under review")), str(held.get("reference", ""))))
+            lines.append((gettext(N_("Why")), risk_reasons.reason_text(held.get("reason"))))
+        if d.get("blocked") and not d.get("held"):
+            lines.append((gettext(N_("Why")), risk_reasons.reason_text(d["blocked"][-1]["reason"])))
     if case.type == "unlock" and d.get("lost"):
         lines.append((gettext(N_("What can you no longer use?")),
                       label(intake.LOST_LABELS, str(d["lost"]))))  # fmt: skip

@@ -8,7 +8,17 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from okpay.casework import access, actions, cases, intake, policy, proposals, views
+from okpay.casework import (
+    access,
+    actions,
+    cases,
+    changes,
+    intake,
+    policy,
+    proposals,
+    risk_view,
+    views,
+)
 from okpay.casework.models import (
     ACTION_LABELS,
     CASE_STATUS_LABELS,
@@ -33,6 +43,7 @@ ROLE_LABELS = {
     "supervisor": N_("Supervisors"),
     "admin": N_("Admins"),
 }
+HELD_ACTIONS = ("release_held", "reject_held")  # offered while a payment of the case is held
 INLINE_IMAGES = ("image/png", "image/jpeg", "image/gif", "image/webp")
 
 
@@ -42,7 +53,7 @@ def roles_text(roles: tuple[str, ...] | list[str]) -> str:
 
 
 def blocked_text(blocked: list[str] | dict[str, Any]) -> str:
-    return ", ".join(gettext(actions.BLOCKED_LABELS.get(b, b)) for b in blocked)
+    return ", ".join(gettext(changes.BLOCKED_LABELS.get(b, b)) for b in blocked)
 
 
 @dataclass
@@ -50,7 +61,7 @@ class ProposalRow:
     proposal: Proposal
     action_label: str
     status_label: str
-    changes: list[actions.ChangeLine]
+    changes: list[changes.ChangeLine]
     proposer: str
     decider: str
     approver_roles: str
@@ -89,6 +100,8 @@ class CaseView:
     refund_default: str = ""
     operations: list[tuple[str, str]] = field(default_factory=list)
     levels: tuple[int, ...] = ()
+    risk: risk_view.RiskView | None = None  # why a risk review's payment was held
+    held_choices: list[tuple[str, str]] = field(default_factory=list)
 
 
 def _details(case: Case) -> list[tuple[str, str]]:
@@ -106,7 +119,7 @@ def _details(case: Case) -> list[tuple[str, str]]:
         out.append((gettext(N_("Level now")), str(d.get("from_level", "—"))))
     elif case.type == "limit_increase":
         op = str(d.get("operation", ""))
-        out.append((gettext(N_("Operation")), gettext(actions.OPERATION_LABELS.get(op, op))))
+        out.append((gettext(N_("Operation")), gettext(changes.OPERATION_LABELS.get(op, op))))
         period = str(d.get("period", ""))
         out.append((gettext(N_("Limit")), gettext(intake.PERIOD_LABELS.get(period, period))))
         if d.get("amount") is not None:
@@ -129,6 +142,11 @@ def _details(case: Case) -> list[tuple[str, str]]:
         out.append((gettext(N_("Transaction reference")), str(d.get("reference", "—"))))
         if d.get("duplicate_of"):
             out.append((gettext(N_("Charged again as")), str(d["duplicate_of"])))
+    elif case.type == "risk_review":
+        held = len(d.get("held", []))
+        blocked = len(d.get("blocked", []))
+        out.append((gettext(N_("Payments held")), str(held)))
+        out.append((gettext(N_("Attempts blocked")), str(blocked)))
     elif case.type == "unlock":
         out.append((gettext(N_("Account e-mail")), str(d.get("account_email", "—"))))
         lost = str(d.get("lost", ""))
@@ -151,7 +169,7 @@ def _proposal_rows(session: Session, case: Case, viewer: User) -> list[ProposalR
                 proposal=p,
                 action_label=label(ACTION_LABELS, p.action),
                 status_label=label(PROPOSAL_STATUS_LABELS, p.status),
-                changes=actions.change_lines(p),
+                changes=changes.change_lines(p),
                 proposer=names.get(p.proposed_by, f"#{p.proposed_by}"),
                 decider=names.get(p.decided_by or 0, ""),
                 approver_roles=roles_text(rule.approver_roles),
@@ -186,6 +204,12 @@ def case_view(session: Session, *, case: Case, viewer: User) -> CaseView:
             refund_choices.append(
                 (op.reference, f"{op.reference} · {format_money(op.amount, op.currency)}")
             )
+    risk = risk_view.risk_view(session, case)
+    held_choices = [
+        (h.reference, f"{h.reference} · {h.type_label} · {h.amount}")
+        for h in (risk.held if risk else [])
+        if h.on_hold
+    ]
     now = clock.now()
     breached = case.breached_at is not None or (
         case.due_at is not None and case.paused_at is None and case.due_at < now
@@ -205,9 +229,15 @@ def case_view(session: Session, *, case: Case, viewer: User) -> CaseView:
         restrictions=restrictions,
         checklist=views.checklist(session, case),
         proposals=_proposal_rows(session, case, viewer),
-        actions=[(a.value, label(ACTION_LABELS, a.value)) for a in Action],
+        actions=[
+            (a.value, label(ACTION_LABELS, a.value))
+            for a in Action
+            if a.value not in HELD_ACTIONS or held_choices
+        ],
         refund_choices=refund_choices,
         refund_default=refund_choices[0][0] if refund_choices else "",
-        operations=[(k, gettext(v)) for k, v in actions.OPERATION_LABELS.items()],
+        operations=[(k, gettext(v)) for k, v in changes.OPERATION_LABELS.items()],
         levels=actions.LEVELS,
+        risk=risk,
+        held_choices=held_choices,
     )

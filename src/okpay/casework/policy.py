@@ -37,6 +37,10 @@ DEFAULTS: dict[str, Rule] = {
     "unlock": Rule("unlock", True, None, _SUPERVISORS),
     "set_verification_level": Rule("set_verification_level", True, None, _SUPERVISORS),
     "grant_limit_override": Rule("grant_limit_override", True, None, _SUPERVISORS),
+    # Releasing a held payment lets money leave: a supervisor approves it. Rejecting it
+    # returns the money to the customer's balance: another agent may approve.
+    "release_held": Rule("release_held", True, None, _SUPERVISORS),
+    "reject_held": Rule("reject_held", True, None, APPROVER_ROLES),
 }
 
 

@@ -14,7 +14,7 @@ from typing import Any
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from okpay.casework import actions, cases, policy
+from okpay.casework import actions, cases, changes, emails, policy, risk_review
 from okpay.casework.models import (
     ACTION_LABELS,
     OPEN_CASE_STATUSES,
@@ -43,7 +43,10 @@ ANSWERS = {
     "dispute": {"refund"},
     "unlock": {"unlock"},
     "freeze": {"unfreeze"},
+    "risk_review": {"release_held", "reject_held"},
 }
+# Actions that decide their case against the customer (the case is rejected, with the reason).
+REFUSING = {"reject_held"}
 
 
 class SelfApproval(PermissionDenied):
@@ -230,24 +233,36 @@ def _run(
         proposed_by=proposal.proposed_by, approved_by=approver.id if approver else None,
         note=proposal.decision_note, result=result,
     )  # fmt: skip
-    if proposal.action in ANSWERS.get(case.type, set()) and case.status in OPEN_CASE_STATUSES:
+    answers = proposal.action in ANSWERS.get(case.type, set())
+    if answers and case.type == risk_review.TYPE:
+        # A review holding several payments is decided with the last of them.
+        answers = not risk_review.still_held(session, case)
+    if answers and case.status in OPEN_CASE_STATUSES:
         ticket = cases.ticket_of(session, case)
         with use_locale(ticket.locale):
             summary = summary_of(proposal)
         cases.decide(
-            session, case=case, approved=True, reason=proposal.reason, actor=actor,
-            summary=summary,
+            session, case=case, approved=proposal.action not in REFUSING,
+            reason=proposal.reason, actor=actor, summary=summary,
         )  # fmt: skip
     else:
         _note(session, case, N_("Carried out: %(action)s."), proposal)
+        if case.type == risk_review.TYPE and proposal.action in ANSWERS[case.type]:
+            # One of several held payments decided: the customer hears about this one now.
+            ticket = cases.ticket_of(session, case)
+            with use_locale(ticket.locale):
+                summary = summary_of(proposal)
+            emails.mail_case(session, case=case, ticket=ticket, summary=summary)
 
 
 def summary_of(proposal: Proposal) -> str:
     """What the action did, in a sentence for the customer (current locale)."""
     lines = [
-        f"{c.label}: {c.before} → {c.after}" for c in actions.change_lines(proposal) if c.changed
+        f"{c.label}: {c.before} → {c.after}" for c in changes.change_lines(proposal) if c.changed
     ]
     head = label(ACTION_LABELS, proposal.action)
+    if proposal.params.get("reference"):
+        head += f" · {proposal.params['reference']}"
     return "\n".join([head, *lines])
 
 

@@ -8,7 +8,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from okpay.casework import actions, cases, intake, proposals
+from okpay.casework import cases, changes, intake, proposals
 from okpay.casework import schemas as s
 from okpay.casework.models import (
     ACTION_LABELS,
@@ -77,7 +77,7 @@ def proposal_read(p: Proposal) -> s.ProposalRead:
         action_label=label(ACTION_LABELS, p.action),
         params=p.params,
         reason=p.reason,
-        changes=[s.ChangeRead(**c.__dict__) for c in actions.change_lines(p)],
+        changes=[s.ChangeRead(**c.__dict__) for c in changes.change_lines(p)],
         status=p.status,
         status_label=label(PROPOSAL_STATUS_LABELS, p.status),
         needs_approval=p.needs_approval,
@@ -158,6 +158,11 @@ _CHECKS: dict[str, list[tuple[str, str]]] = {
     ],
     "freeze": [
         ("contact", N_("The customer is reached and confirms what happened")),
+        ("activity", N_("Recent sign-ins and payments are reviewed")),
+    ],
+    "risk_review": [
+        ("why", N_("Why it was held is read: the rules that fired and the values they read")),
+        ("contact", N_("The customer is reached and confirms the payment, or not")),
         ("activity", N_("Recent sign-ins and payments are reviewed")),
     ],
 }

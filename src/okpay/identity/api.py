@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Request, Response
 
 from okpay.core.dbid import DbId
-from okpay.core.i18n import gettext
+from okpay.core.i18n import N_, gettext
 from okpay.identity import (
     contact_change,
     errors,
@@ -15,6 +15,7 @@ from okpay.identity import (
     registration,
     sessions,
     sign_in,
+    sms_reset,
     twofactor,
 )
 from okpay.identity import schemas as s
@@ -39,7 +40,7 @@ def register(body: s.RegisterIn, db: DbSession, request: Request) -> s.AcceptedO
         phone=body.phone,
         locale=body.locale or request.state.locale,
     )
-    return _accepted("Check your inbox: we sent a link to confirm your e-mail address.")
+    return _accepted(N_("Check your inbox: we sent a link to confirm your e-mail address."))
 
 
 @router.post("/auth/verify-email", response_model=s.UserOut)
@@ -50,7 +51,7 @@ def verify_email(body: s.TokenIn, db: DbSession) -> s.UserOut:
 @router.post("/auth/verify-email/resend", response_model=s.AcceptedOut, status_code=202)
 def resend_verification(body: s.EmailIn, db: DbSession) -> s.AcceptedOut:
     registration.do_resend_verification(db, email=body.email)
-    return _accepted("If that address has an unconfirmed account, we sent a new link.")
+    return _accepted(N_("If that address has an unconfirmed account, we sent a new link."))
 
 
 @router.post("/auth/login", response_model=s.LoginOut)
@@ -85,13 +86,33 @@ def logout(user: CurrentUser, current: CurrentSession, db: DbSession) -> Respons
 @router.post("/auth/password/forgot", response_model=s.AcceptedOut, status_code=202)
 def forgot_password(body: s.EmailIn, db: DbSession) -> s.AcceptedOut:
     recovery.do_request_password_reset(db, email=body.email)
-    return _accepted("If an account uses that address, we sent it a link to reset the password.")
+    return _accepted(
+        N_("If an account uses that address, we sent it a link to reset the password.")
+    )
 
 
 @router.post("/auth/password/reset", response_model=s.AcceptedOut)
 def reset_password(body: s.ResetIn, db: DbSession) -> s.AcceptedOut:
     recovery.do_reset_password(db, token=body.token, new_password=body.password)
-    return _accepted("Your password has been changed. Please sign in with the new password.")
+    return _accepted(N_("Your password has been changed. Please sign in with the new password."))
+
+
+@router.post("/auth/password/forgot/sms", response_model=s.AcceptedOut, status_code=202)
+def forgot_password_sms(body: s.PhoneIn, db: DbSession) -> s.AcceptedOut:
+    """Text a six-digit reset code to the phone, if it is an account's verified phone.
+    Answers the same for any valid number."""
+    sms_reset.do_request_reset_code(db, phone=body.phone)
+    return _accepted(N_("If an account uses that number, we sent it a code to reset the password."))
+
+
+@router.post("/auth/password/reset/sms", response_model=s.AcceptedOut)
+def reset_password_sms(body: s.SmsResetIn, db: DbSession) -> s.AcceptedOut:
+    """Set a new password with the texted code (once, within 10 minutes); with 2FA on, the
+    next sign-in still asks for the authenticator code."""
+    sms_reset.do_reset_password_with_code(
+        db, phone=body.phone, code=body.code, new_password=body.password
+    )
+    return _accepted(N_("Your password has been changed. Please sign in with the new password."))
 
 
 @router.post("/auth/unlock", response_model=s.UserOut)
@@ -193,7 +214,10 @@ def change_email(body: s.EmailChangeIn, user: CurrentUser, db: DbSession) -> s.A
         db, user=user, new_email=body.new_email, password=body.password, code=body.otp
     )
     return _accepted(
-        "We sent a confirmation link to the new address. The change takes effect once you click it."
+        N_(
+            "We sent a confirmation link to the new address. "
+            "The change takes effect once you click it."
+        )
     )
 
 
@@ -207,7 +231,7 @@ def change_phone(body: s.PhoneChangeIn, user: CurrentUser, db: DbSession) -> s.A
     contact_change.do_request_phone_change(
         db, user=user, new_phone=body.new_phone, password=body.password, code=body.otp
     )
-    return _accepted("We sent a six-digit code to the new number.")
+    return _accepted(N_("We sent a six-digit code to the new number."))
 
 
 @router.post("/me/phone/confirm", response_model=s.UserOut)

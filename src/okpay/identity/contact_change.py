@@ -13,7 +13,7 @@ from okpay.core import audit, clock
 from okpay.core.errors import ValidationFailed
 from okpay.core.i18n import N_, get_locale, use_locale
 from okpay.core.security import hash_token
-from okpay.identity import errors, throttling, tokens, twofactor, users, validation
+from okpay.identity import errors, signals, throttling, tokens, twofactor, users, validation
 from okpay.identity.models import OneTimeToken, User
 from okpay.mail import sms
 from okpay.mail.service import send_email
@@ -78,6 +78,7 @@ def do_confirm_email_change(session: Session, *, token: str) -> User:
     user.email = new_email
     user.email_verified_at = clock.now()
     user.updated_at = clock.now()
+    signals.account_event(session, user_id=user.id, event=signals.CONTACT_CHANGE, channel="email")
     audit.record(
         session,
         "email_changed",
@@ -167,6 +168,7 @@ def do_confirm_phone_change(session: Session, *, user: User, code: str) -> User:
     user.phone = phone
     user.phone_verified_at = clock.now()
     user.updated_at = clock.now()
+    signals.account_event(session, user_id=user.id, event=signals.CONTACT_CHANGE, channel="phone")
     audit.record(
         session,
         "phone_changed",

@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -115,6 +116,17 @@ def find_recipient_summaries(session: Session, references: Iterable[str]) -> dic
             for user_id, status, name, email, value in rows:
                 found[(kind, str(value))] = Recipient(user_id, status, name, email)
     return keys.answer(found)
+
+
+def recipient_id_select(reference: str) -> Any:
+    """The id of the user ``reference`` (an e-mail or phone as typed) names, as a scalar
+    subquery another statement can embed (NULL when it names nobody); None when it is
+    neither an e-mail address nor a phone number."""
+    key = _recipient_key(reference)
+    if key is None:
+        return None
+    column = User.email if key[0] == "email" else User.phone
+    return select(User.id).where(column == key[1]).scalar_subquery()
 
 
 def find_recipient_summary(session: Session, reference: str) -> Recipient | None:

@@ -97,3 +97,13 @@ class PasswordReused(DomainError):
     code = "password_reused"
     status = 422
     message = N_("Please choose a password you have not used on this account before.")
+
+
+class SignInBlocked(DomainError):
+    code = "sign_in_blocked"
+    status = 403
+    message = N_(
+        "For your security, this sign-in was stopped. If it was you, reset your password or "
+        "contact support; we have opened a review and will e-mail you."
+    )
+    persist = True

@@ -6,7 +6,7 @@ from __future__ import annotations
 from sqlalchemy.orm import Session
 
 from okpay.core import audit, clock, context
-from okpay.identity import errors, passwords, sessions, twofactor, users
+from okpay.identity import errors, passwords, sessions, signals, twofactor, users
 from okpay.identity.models import User
 from okpay.settings import get_settings
 
@@ -26,6 +26,7 @@ def set_password(session: Session, user: User, new_password: str) -> None:
     user.password_hash = passwords.hash_password(new_password)
     user.password_changed_at = clock.now()
     user.updated_at = clock.now()
+    signals.account_event(session, user_id=user.id, event=signals.PASSWORD_RESET)
     if user.password_change_required:
         user.password_change_required = False
         audit.record(

@@ -140,9 +140,27 @@ def do_reset_password(session: Session, *, token: str, new_password: str) -> Use
     """Set a new password from a reset link: ends every session; 2FA stays required."""
     row = tokens.peek_token(session, token, "reset_password")
     user = users.lock_user(session, row.user_id)
+    check_new_password(user, new_password)
+    tokens.consume_token(session, token, "reset_password")
+    if user.email_verified_at is None:  # the link proved the address
+        user.email_verified_at = clock.now()
+    complete_password_reset(session, user, new_password, method="email_link")
+    return user
+
+
+def check_new_password(user: User, new_password: str) -> None:
+    """The rules a reset's new password must meet (the same for every way of resetting)."""
     passwords.check_password_policy(new_password, email=user.email)
     password_change.check_required_change(user, new_password)
-    tokens.consume_token(session, token, "reset_password")
+
+
+def complete_password_reset(
+    session: Session, user: User, new_password: str, *, method: str
+) -> None:
+    """What every password reset does once the owner is proven (by an e-mailed link or a
+    texted code): the new password, every session ended, a lockout lifted (after "this
+    wasn't me" the account is frozen instead), sign-in throttles cleared, audited, and the
+    owner e-mailed. Two-factor authentication stays on: the next sign-in still asks for it."""
     password_change.set_password(session, user, new_password)
     sessions.end_all_sessions(session, user_id=user.id, reason="password_reset")
     if user.status == AccountStatus.locked.value and user.status_reason == "reported_not_me":
@@ -167,10 +185,10 @@ def do_reset_password(session: Session, *, token: str, new_password: str) -> Use
             actor_user_id=user.id,
             method="password_reset",
         )
-    if user.email_verified_at is None:  # the link proved the address
-        user.email_verified_at = clock.now()
     throttling.clear_failures(session, sign_in.account_key(user.email))
-    audit.record(session, "password_reset", actor_user_id=user.id, subject_user_id=user.id)
+    audit.record(
+        session, "password_reset", actor_user_id=user.id, subject_user_id=user.id, method=method
+    )
     users.notify_user(
         session,
         user,
@@ -182,12 +200,18 @@ def do_reset_password(session: Session, *, token: str, new_password: str) -> Use
             "reset_url": f"{get_settings().base_url}/password/forgot",
         },
     )
-    return user
 
 
 # Links still live when support unlocks an account: whoever holds the old mailbox must not
 # use them to take the account back (a "this wasn't me" link stays: it only protects).
-LINKS_ENDED_BY_ASSISTED_UNLOCK = ("reset_password", "unlock", "change_email", "change_phone")
+LINKS_ENDED_BY_ASSISTED_UNLOCK = (
+    "reset_password",
+    "reset_password_sms",
+    "unlock",
+    "change_email",
+    "change_phone",
+    "step_up",
+)
 
 
 def do_assisted_unlock(

@@ -84,6 +84,16 @@ class ResetIn(_Strict):
     password: str = Field(max_length=1024)
 
 
+class PhoneIn(_Strict):
+    phone: str = Field(max_length=40, description="The account's verified phone number")
+
+
+class SmsResetIn(_Strict):
+    phone: str = Field(max_length=40)
+    code: str = Field(max_length=20, description="The six-digit code texted to the phone")
+    password: str = Field(max_length=1024)
+
+
 class ProfileIn(_Strict):
     name: str | None = Field(None, max_length=200)
     preferred_locale: str | None = Field(None, max_length=16)

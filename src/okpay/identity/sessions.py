@@ -14,7 +14,7 @@ from okpay.core import audit, clock, context
 from okpay.core.errors import NotFound
 from okpay.core.security import hash_token, new_token
 from okpay.db import get_database
-from okpay.identity import tokens, users
+from okpay.identity import errors, signals, tokens, users
 from okpay.identity.devices import device_label
 from okpay.identity.models import AccountStatus, KnownDevice, LoginEvent, User, UserSession
 from okpay.settings import get_settings
@@ -98,6 +98,21 @@ def start_session(
         else:
             device.last_seen_at = now
     new_country = ctx.country is not None and _is_new_country(session, user.id, ctx.country)
+    if (
+        signals.account_event(
+            session,
+            user_id=user.id,
+            event=signals.SIGN_IN,
+            new_device=new_device,
+            new_country=new_country,
+            country=ctx.country,
+        )
+        == "block"
+    ):
+        record.ended_at, record.end_reason = now, "risk_blocked"
+        record_login(session, user, "risk_blocked", ctx.user_agent, new_device=new_device)
+        audit.record(session, "login_blocked_by_risk", subject_user_id=user.id, kind=kind)
+        raise errors.SignInBlocked()
     record_login(session, user, "success", ctx.user_agent, new_device=new_device)
     audit.record(
         session,

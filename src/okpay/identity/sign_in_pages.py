@@ -1,5 +1,5 @@
 """Identity pages before and at sign-in: sign-up and e-mail confirmation, sign-in with
-two-factor, sign-out, and recovery (password reset, unlock, "this wasn't me").
+two-factor, sign-out, unlock and "this wasn't me" (password reset: :mod:`reset_pages`).
 
 Links in e-mails open a page with a button: the change happens on POST, never on GET, so
 mail scanners that follow links cannot use up a token."""
@@ -250,64 +250,6 @@ def logout(request: Request, db: DbSession) -> Response:
 
 
 # ------------------------------------------------------------------------------- recovery
-
-
-@router.get("/password/forgot")
-def forgot_form(request: Request) -> Response:
-    return render(request, "identity/forgot.html", form={})
-
-
-@router.post("/password/forgot")
-def forgot(request: Request, db: DbSession, email: FormStr) -> Response:
-    try:
-        recovery.do_request_password_reset(db, email=email)
-    except DomainError as err:
-        return form_error(request, db, "identity/forgot.html", err, form={"email": email})
-    return render(
-        request,
-        "identity/forgot_sent.html",
-        email=email.strip(),
-        minutes=get_settings().reset_token_minutes,
-    )
-
-
-@router.get("/password/reset")
-def reset_form(request: Request, db: DbSession, token: str = "") -> Response:
-    try:
-        tokens.peek_token(db, token, "reset_password")
-    except DomainError as err:
-        return link_problem(request, db, err, "/password/forgot")
-    return render(request, "identity/reset.html", token=token)
-
-
-@router.post("/password/reset")
-def reset(
-    request: Request, db: DbSession, token: FormStr, password: FormStr, password_again: FormStr
-) -> Response:
-    if password != password_again:
-        err = DomainError(
-            gettext("The two passwords do not match."),
-            code="password_mismatch",
-            field="password_again",
-        )
-        return form_error(request, db, "identity/reset.html", err, token=token)
-    try:
-        recovery.do_reset_password(db, token=token, new_password=password)
-    except (errors.LinkInvalid, errors.LinkExpired, errors.LinkUsed) as err:
-        return link_problem(request, db, err, "/password/forgot")
-    except DomainError as err:
-        return form_error(request, db, "identity/reset.html", err, token=token)
-    flash(
-        request,
-        gettext(
-            "Your password has been changed and every session was signed out. "
-            "Please sign in with the new password."
-        ),
-        "success",
-    )
-    response = redirect("/login")
-    response.delete_cookie(SESSION_COOKIE)
-    return response
 
 
 @router.get("/unlock")

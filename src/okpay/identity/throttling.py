@@ -8,6 +8,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from sqlalchemy import delete
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from okpay.core import clock, context
@@ -44,8 +46,7 @@ def record_failure(session: Session, key: str, *, window: timedelta | None = Non
     now = clock.now()
     row = session.get(LoginThrottle, key)
     if row is None:
-        row = LoginThrottle(key=key, failures=0, window_started_at=now, last_failure_at=now)
-        session.add(row)
+        row = _create_row(session, key, now)
     elif row.window_started_at + window <= now:
         row.failures = 0
         row.window_started_at = now
@@ -53,6 +54,22 @@ def record_failure(session: Session, key: str, *, window: timedelta | None = Non
     row.last_failure_at = now
     session.flush()
     return row.failures
+
+
+def _create_row(session: Session, key: str, now: datetime) -> LoginThrottle:
+    """The new row for ``key``: two requests failing at once on a new key (two guesses at
+    one code) must both count, not end in a duplicate-key error, hence ON CONFLICT DO
+    NOTHING (PostgreSQL waits for the other insert, then reads its row)."""
+    dialect = session.get_bind().dialect.name
+    insert = postgresql_insert if dialect == "postgresql" else sqlite_insert
+    session.execute(
+        insert(LoginThrottle)
+        .values(key=key, failures=0, window_started_at=now, last_failure_at=now)
+        .on_conflict_do_nothing(index_elements=["key"])
+    )
+    row = session.get(LoginThrottle, key, populate_existing=True)
+    assert row is not None
+    return row
 
 
 def clear_failures(session: Session, *keys: str) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import secrets
 from datetime import timedelta
 from typing import Any
 
@@ -21,6 +22,8 @@ TOKEN_TTL = {
     "change_email": lambda s: timedelta(hours=s.verify_token_hours),
     "not_me": lambda s: timedelta(days=7),
     "change_phone": lambda s: timedelta(minutes=10),
+    "step_up": lambda s: timedelta(minutes=5),
+    "reset_password_sms": lambda s: timedelta(minutes=10),
 }
 
 
@@ -75,17 +78,63 @@ def peek_token(session: Session, token: str, purpose: str) -> OneTimeToken:
 def consume_token(session: Session, token: str, purpose: str) -> OneTimeToken:
     """Use up a live token (once: of two racing uses only one wins); its row."""
     row = peek_token(session, token, purpose)
-    # Conditional update: two clicks racing on the same link, only one wins.
+    if not claim(session, row):
+        raise errors.LinkUsed()
+    return row
+
+
+def claim(session: Session, row: OneTimeToken) -> bool:
+    """Mark ``row`` used if nobody has: a conditional update, so of two racing uses (two
+    clicks on a link, one code typed twice) exactly one gets True."""
     result = session.execute(
         update(OneTimeToken)
         .where(OneTimeToken.id == row.id, OneTimeToken.used_at.is_(None))
         .values(used_at=clock.now())
         .execution_options(synchronize_session=False)
     )
-    if result.rowcount != 1:  # type: ignore[attr-defined]
-        raise errors.LinkUsed()
+    won = result.rowcount == 1  # type: ignore[attr-defined]
     session.refresh(row)
-    return row
+    return won
+
+
+# ------------------------------------------------------------------ six-digit texted codes
+
+
+def issue_code(
+    session: Session, user: User, purpose: str, *, data: dict[str, Any] | None = None
+) -> str:
+    """A fresh six-digit code (``secrets``) for ``purpose``, stored only as a keyed hash with
+    a salt of its own row (a code may repeat; its hash never does); earlier unused codes of
+    the same purpose die. Returns the code, to be texted."""
+    code = f"{secrets.randbelow(10**6):06d}"
+    salt = new_token(12)
+    issue_token(
+        session,
+        user,
+        purpose,
+        data={**(data or {}), "salt": salt},
+        token=f"{purpose}:{salt}:{code}",
+    )
+    return code
+
+
+def code_matches(row: OneTimeToken, code: str) -> bool:
+    """Whether ``code`` (spaces and dashes ignored) is the code of ``row``."""
+    typed = (code or "").strip().replace(" ", "").replace("-", "")
+    expected = hash_token(f"{row.purpose}:{row.data.get('salt', '')}:{typed}")
+    return secrets.compare_digest(row.token_hash, expected)
+
+
+def count_attempt(session: Session, row: OneTimeToken) -> int:
+    """One more wrong guess at ``row``'s code (an atomic increment); the count."""
+    session.execute(
+        update(OneTimeToken)
+        .where(OneTimeToken.id == row.id)
+        .values(attempts=OneTimeToken.attempts + 1)
+        .execution_options(synchronize_session=False)
+    )
+    session.refresh(row)
+    return row.attempts
 
 
 def link(path: str, token: str) -> str:

@@ -29,11 +29,8 @@ def verify_second_factor(session: Session, *, user: User, code: str) -> str:
     throttling.check_delay(throttle)
     code = (code or "").strip().replace(" ", "").replace("-", "").lower()
     user = users.lock_user(session, user.id)
-    secret = _readable_totp_secret(user)
-    if code.isdigit() and len(code) == 6 and secret:
-        step = _matching_step(secret, code)
-        if step is not None and (user.totp_last_step is None or step > user.totp_last_step):
-            user.totp_last_step = step
+    if code.isdigit() and len(code) == 6:
+        if accept_totp_code(session, user=user, code=code):
             throttling.clear_failures(session, key)
             return "totp"
     elif len(code) == 10:
@@ -55,6 +52,24 @@ def verify_second_factor(session: Session, *, user: User, code: str) -> str:
     sessions.record_login(session, user, "bad_second_factor", context.current().user_agent)
     audit.record(session, "second_factor_failed", subject_user_id=user.id)
     raise errors.InvalidCode()
+
+
+def accept_totp_code(session: Session, *, user: User, code: str) -> bool:
+    """Whether ``code`` is the user's current TOTP code (one step of drift either way) not
+    used before; if so its time step is used up, so the same code never works twice. Only
+    the code check: callers throttle, audit and lock (``user`` is locked here)."""
+    code = (code or "").strip().replace(" ", "").replace("-", "")
+    if not (code.isdigit() and len(code) == 6):
+        return False
+    user = users.lock_user(session, user.id)
+    secret = _readable_totp_secret(user)
+    if not secret:
+        return False
+    step = _matching_step(secret, code)
+    if step is None or (user.totp_last_step is not None and step <= user.totp_last_step):
+        return False
+    user.totp_last_step = step
+    return True
 
 
 def _readable_totp_secret(user: User) -> str | None:

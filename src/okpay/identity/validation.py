@@ -117,4 +117,10 @@ def mask_phone(phone: str | None) -> str:
     """``+86 138****5678`` style masking."""
     if not phone:
         return ""
-    return phone[:-8] + "****" + phone[-4:] if len(phone) > 8 else "****"
+    try:
+        number = phonenumbers.parse(phone, None)
+    except phonenumbers.NumberParseException:
+        return phone[:-8] + "****" + phone[-4:] if len(phone) > 8 else "****"
+    national = phonenumbers.national_significant_number(number)
+    shown = f"{national[:3]}****{national[-4:]}" if len(national) > 8 else f"****{national[-2:]}"
+    return f"+{number.country_code} {shown}"

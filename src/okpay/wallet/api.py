@@ -3,16 +3,13 @@ admin_api, webhook_api). Every POST that moves money takes an Idempotency-Key he
 
 from __future__ import annotations
 
-import base64
-from dataclasses import asdict, dataclass
-from datetime import date, datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Header, Query
+from fastapi import APIRouter, Header
 from fastapi import Path as PathParam
 from starlette.responses import JSONResponse, Response
 
-from okpay.core.dbid import DbId, parse_id
+from okpay.core.dbid import DbId
 from okpay.core.errors import ValidationFailed
 from okpay.core.i18n import N_
 from okpay.core.money import check_currency, parse_amount, to_decimal_string
@@ -27,7 +24,6 @@ from okpay.wallet import (
     intents,
     ledger,
     methods,
-    statements,
     transfers,
     usage,
 )
@@ -43,6 +39,24 @@ router = APIRouter(prefix="/api/v1/wallet", tags=["wallet"])
 IdemKey = Annotated[
     str | None, Header(alias="Idempotency-Key", description="Unique per money-moving request")
 ]
+StepUpCode = Annotated[
+    str | None,
+    Header(
+        alias="OKPay-Step-Up-Code",
+        max_length=20,
+        description="The second-factor code after a 403 step_up_required (or `otp` in the body)",
+    ),
+]
+
+
+def _idem(user_id: int, key: str | None, scope: str, body: s.StepUpIn) -> flows.Idempotency:
+    """The request's idempotency, its body without the step-up code: the retry that carries
+    the code is the same request."""
+    return flows.idempotency(user_id, key, scope, body.model_dump(exclude={"otp"}))
+
+
+def _otp(body: s.StepUpIn, header: str | None) -> str | None:
+    return (body.otp or header or "").strip() or None
 
 
 require_staff = require_role(Role.supervisor, Role.admin)
@@ -112,11 +126,14 @@ def _amount(body: s.AmountIn) -> tuple[int, str]:
 
 @router.post("/transfers", response_model=s.OperationOut, status_code=201)
 def transfer(
-    body: s.TransferIn, user: CurrentUser, idempotency_key: IdemKey = None
+    body: s.TransferIn,
+    user: CurrentUser,
+    idempotency_key: IdemKey = None,
+    step_up_code: StepUpCode = None,
 ) -> JSONResponse:
     """Send money to another OKPay user (same currency, settles at once)."""
     amount, currency = _amount(body)
-    idem = flows.idempotency(user.id, idempotency_key, "transfer", body.model_dump())
+    idem = _idem(user.id, idempotency_key, "transfer", body)
     if body.quote_id is not None:
         return json_answer(
             flows.fx_transfer(
@@ -125,6 +142,7 @@ def transfer(
                 recipient=body.recipient,
                 quote_id=body.quote_id,
                 note=body.note,
+                otp=_otp(body, step_up_code),
             )
         )
     return json_answer(
@@ -135,18 +153,22 @@ def transfer(
             amount=amount,
             currency=currency,
             note=body.note,
+            otp=_otp(body, step_up_code),
         )
     )
 
 
 @router.post("/transfers/batch", response_model=s.BatchTransferOut)
 def transfer_batch(
-    body: s.BatchTransferIn, user: CurrentUser, idempotency_key: IdemKey = None
+    body: s.BatchTransferIn,
+    user: CurrentUser,
+    idempotency_key: IdemKey = None,
+    step_up_code: StepUpCode = None,
 ) -> JSONResponse:
     """Send up to 1000 same-currency transfers at once. Each item settles or is refused on
     its own (the others go ahead); the answer lists, in order, each item's reference or its
     error. One Idempotency-Key covers the whole batch."""
-    idem = flows.idempotency(user.id, idempotency_key, "transfer_batch", body.model_dump())
+    idem = _idem(user.id, idempotency_key, "transfer_batch", body)
     items = [
         batch.BatchItem(
             recipient=i.recipient,
@@ -157,7 +179,9 @@ def transfer_batch(
         )
         for i in body.transfers
     ]
-    return json_answer(flows.transfer_batch(idem, sender_id=user.id, items=items))
+    return json_answer(
+        flows.transfer_batch(idem, sender_id=user.id, items=items, otp=_otp(body, step_up_code))
+    )
 
 
 @router.post("/transfers/review", response_model=s.TransferReviewOut)
@@ -210,12 +234,17 @@ def fx_quote(body: s.FxQuoteIn, user: CurrentUser, db: DbSession) -> s.FxQuoteOu
 
 @router.post("/payments", response_model=s.OperationOut, status_code=201)
 def pay_merchant(
-    body: s.PaymentIn, user: CurrentUser, idempotency_key: IdemKey = None
+    body: s.PaymentIn,
+    user: CurrentUser,
+    idempotency_key: IdemKey = None,
+    step_up_code: StepUpCode = None,
 ) -> JSONResponse:
     """Pay a merchant's payment intent: exactly the amount the merchant set, once. There is
     no way to pay a merchant an amount of your own choosing."""
-    idem = flows.idempotency(user.id, idempotency_key, "payment", body.model_dump())
-    return json_answer(flows.payment(idem, payer_id=user.id, intent=body.intent))
+    idem = _idem(user.id, idempotency_key, "payment", body)
+    return json_answer(
+        flows.payment(idem, payer_id=user.id, intent=body.intent, otp=_otp(body, step_up_code))
+    )
 
 
 @router.get("/payment-intents/{intent_id}", response_model=s.IntentOut)
@@ -252,11 +281,14 @@ KeyId = Annotated[int, PathParam(ge=1, le=2_147_483_647)]
 
 @router.post("/topups/card", response_model=s.OperationOut, status_code=201)
 def card_topup(
-    body: s.CardTopupIn, user: CurrentUser, idempotency_key: IdemKey = None
+    body: s.CardTopupIn,
+    user: CurrentUser,
+    idempotency_key: IdemKey = None,
+    step_up_code: StepUpCode = None,
 ) -> JSONResponse:
     """Charge a saved card. A declined card answers 201 with status failed and the reason."""
     amount, currency = _amount(body)
-    idem = flows.idempotency(user.id, idempotency_key, "topup_card", body.model_dump())
+    idem = _idem(user.id, idempotency_key, "topup_card", body)
     return json_answer(
         flows.card_topup(
             idem,
@@ -264,6 +296,7 @@ def card_topup(
             payment_method_id=body.payment_method_id,
             amount=amount,
             currency=currency,
+            otp=_otp(body, step_up_code),
         )
     )
 
@@ -280,11 +313,14 @@ def bank_topup(
 
 @router.post("/withdrawals", response_model=s.OperationOut, status_code=201)
 def withdraw(
-    body: s.WithdrawalIn, user: CurrentUser, idempotency_key: IdemKey = None
+    body: s.WithdrawalIn,
+    user: CurrentUser,
+    idempotency_key: IdemKey = None,
+    step_up_code: StepUpCode = None,
 ) -> JSONResponse:
     """Hold the amount and fee and pay out to a saved bank account (settled by webhook)."""
     amount, currency = _amount(body)
-    idem = flows.idempotency(user.id, idempotency_key, "withdrawal", body.model_dump())
+    idem = _idem(user.id, idempotency_key, "withdrawal", body)
     return json_answer(
         flows.withdrawal(
             idem,
@@ -292,6 +328,7 @@ def withdraw(
             payment_method_id=body.payment_method_id,
             amount=amount,
             currency=currency,
+            otp=_otp(body, step_up_code),
         )
     )
 
@@ -363,101 +400,3 @@ def limits(user: CurrentUser, db: DbSession) -> list[dict[str, Any]]:
             }
         )
     return out
-
-
-def encode_cursor(created_at: datetime, row_id: int) -> str:
-    return base64.urlsafe_b64encode(f"{created_at.isoformat()}|{row_id}".encode()).decode()
-
-
-def decode_cursor(cursor: str | None) -> tuple[datetime, int] | None:
-    if not cursor:
-        return None
-    try:
-        at, _, row_id = base64.urlsafe_b64decode(cursor.encode()).decode().partition("|")
-        created_at, activity_id = datetime.fromisoformat(at), parse_id(row_id, big=True)
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise ValidationFailed(
-            N_("This page link is not valid."), code="cursor_invalid", field="cursor"
-        ) from exc
-    # A cursor we made carries a UTC time and a row id; anything else was edited by hand
-    # (a time without zone, or an id no column can hold, would only fail in the database).
-    if created_at.tzinfo is None or activity_id is None:
-        raise ValidationFailed(
-            N_("This page link is not valid."), code="cursor_invalid", field="cursor"
-        )
-    return created_at, activity_id
-
-
-@dataclass
-class HistoryQuery:
-    """The history filters as query parameters, shared by the API, the page and both exports."""
-
-    start: date | None = None
-    end: date | None = None
-    type: str | None = None
-    status: str | None = None
-    currency: str | None = None
-    min_amount: str | None = None
-    max_amount: str | None = None
-    q: str | None = None
-
-    def filters(self) -> wallet_history.HistoryFilter:
-        """Checked filters; amounts are read in the chosen currency (CNY when none is)."""
-        cur = check_currency(self.currency) if self.currency else None
-        amount_currency = cur or "CNY"
-
-        def amount(value: str | None, field: str) -> int | None:
-            return parse_amount(value, amount_currency, field=field) if value else None
-
-        return wallet_history.HistoryFilter(
-            start=self.start,
-            end=self.end,
-            type=self.type or None,
-            status=self.status or None,
-            currency=cur,
-            min_amount=amount(self.min_amount, "min_amount"),
-            max_amount=amount(self.max_amount, "max_amount"),
-            text=(self.q or "").strip()[:100] or None,
-        )
-
-    def params(self) -> dict[str, Any]:
-        return asdict(self)
-
-
-HistoryParams = Annotated[HistoryQuery, Depends()]
-
-
-@router.get("/history", response_model=s.HistoryPage)
-def history(
-    user: CurrentUser,
-    db: DbSession,
-    query: HistoryParams,
-    cursor: str | None = None,
-    limit: Annotated[int, Query(ge=1, le=200)] = 50,
-) -> s.HistoryPage:
-    """Your transaction history, newest first, with filters and keyset pagination."""
-    filters = query.filters()
-    rows = wallet_history.history(
-        db, user_id=user.id, filters=filters, limit=limit + 1, before=decode_cursor(cursor)
-    )
-    page, more = rows[:limit], len(rows) > limit
-    return s.HistoryPage(
-        items=[s.activity_out(a) for a in page],
-        next_cursor=encode_cursor(page[-1].created_at, page[-1].id) if more and page else None,
-    )
-
-
-@router.get(
-    "/history/export", response_class=Response, responses={200: {"content": {"text/csv": {}}}}
-)
-def history_export(user: CurrentUser, db: DbSession, query: HistoryParams) -> Response:
-    """The filtered history as CSV (text cells that could run as formulas are neutralised)."""
-    return csv_response(statements.export_csv(db, user_id=user.id, filters=query.filters()))
-
-
-def csv_response(body: str) -> Response:
-    return Response(
-        body,
-        media_type="text/csv; charset=utf-8",
-        headers={"Content-Disposition": 'attachment; filename="okpay-transactions.csv"'},
-    )

@@ -52,7 +52,9 @@ def _check_transfer(
         created_at=me.created_at,
     ).fee
     if source.available < amount + fee:
-        raise ledger.InsufficientFunds()
+        raise ledger.insufficient_funds(
+            available=source.available, amount=amount, fee=fee, currency=source.currency
+        )
     return fee
 
 
@@ -175,7 +177,7 @@ def do_transfer_batch(
         )
         for p, (op_id, reference) in zip(planned.ok, created, strict=True):
             outcome[p.item.index] = operations.TransferResult(
-                op_id, reference, p.item.amount, p.fee, p.item.currency
+                op_id, reference, p.item.amount, p.fee, p.item.currency, p.target.id
             )
     return [o if o is not None else DomainError() for o in outcome]
 

@@ -19,7 +19,12 @@ checkout = APIRouter(prefix="/pay", include_in_schema=False, dependencies=[Depen
 
 
 def _checkout(
-    request: Request, db: DbSession, user_id: int, token: str, err: DomainError | None = None
+    request: Request,
+    db: DbSession,
+    user_id: int,
+    token: str,
+    err: DomainError | None = None,
+    **form: str,
 ) -> Response:
     """The checkout page of one payment intent, in whatever state it is."""
     intent = intents.find_intent(db, token)
@@ -38,6 +43,21 @@ def _checkout(
         account=accounts.get(intent.currency),
     )
     if err is not None:
+        code_form = pages.step_up_answer(
+            request,
+            db,
+            "wallet/checkout.html",
+            err,
+            otp=form.get("otp", ""),
+            action=f"/pay/i/{token}",
+            hidden={"idempotency_key": form.get("idempotency_key", "")},
+            channel=form.get("channel", ""),
+            sent_to=form.get("sent_to", ""),
+            **ctx,
+        )
+        if code_form is not None:
+            return code_form
+    if err is not None:
         return form_error(request, db, "wallet/checkout.html", err, **ctx)
     return render(request, "wallet/checkout.html", **ctx)
 
@@ -51,15 +71,33 @@ def checkout_page(request: Request, user: CurrentUser, db: DbSession, token: str
 
 @checkout.post("/i/{token}")
 def checkout_pay(
-    request: Request, user: CurrentUser, db: DbSession, token: str, idempotency_key: pages.FormStr
+    request: Request,
+    user: CurrentUser,
+    db: DbSession,
+    token: str,
+    idempotency_key: pages.FormStr,
+    otp: pages.OptStr = "",
+    step_up_channel: pages.OptStr = "",
+    step_up_sent_to: pages.OptStr = "",
 ) -> Response:
-    """Pay the intent: the form carries no amount, only the page's idempotency key."""
+    """Pay the intent: the form carries no amount, only the page's idempotency key (and the
+    second-factor code when one was asked for)."""
     try:
         idem = flows.idempotency(user.id, idempotency_key, "payment", {"intent": token})
-        flows.payment(idem, payer_id=user.id, intent=token)
+        flows.payment(idem, payer_id=user.id, intent=token, otp=otp.strip() or None)
     except DomainError as err:
         db.rollback()
-        return _checkout(request, db, user.id, token, err)
+        return _checkout(
+            request,
+            db,
+            user.id,
+            token,
+            err,
+            channel=step_up_channel,
+            sent_to=step_up_sent_to,
+            idempotency_key=idempotency_key,
+            otp=otp,
+        )
     flash(request, gettext("Paid."), "success")
     return pages.redirect(f"/pay/i/{token}")
 

@@ -3,7 +3,17 @@
 from __future__ import annotations
 
 from okpay.core.errors import DomainError, NotFound
-from okpay.core.i18n import N_
+from okpay.core.i18n import N_, format_money
+
+
+class LazyMoney:
+    """An amount formatted in the current language when the message is rendered."""
+
+    def __init__(self, minor: int, currency: str) -> None:
+        self.minor, self.currency = minor, currency
+
+    def __str__(self) -> str:
+        return format_money(self.minor, self.currency)
 
 
 class AccountFrozen(DomainError):
@@ -37,11 +47,21 @@ class OperationBlocked(DomainError):
 
 
 class LimitExceeded(DomainError):
+    """Over a daily or monthly limit: which one, its amount, what is left and when it resets
+    (a per-transaction limit never resets: :class:`TransactionLimitExceeded`)."""
+
     code = "limit_exceeded"
     status = 422
     message = N_(
         "This is over your %(period)s limit of %(limit)s. You can still use %(remaining)s; "
-        "the limit resets %(resets)s."
+        "the limit resets on %(resets)s."
+    )
+
+
+class TransactionLimitExceeded(LimitExceeded):
+    message = N_(
+        "This is over your per-transaction limit of %(limit)s: this one is %(amount)s, and "
+        "each one can be at most %(limit)s. Your limits page shows how to raise it."
     )
 
 
@@ -104,3 +124,28 @@ class CancelUnavailable(DomainError):
         "We could not reach the bank to stop this withdrawal, so it has not been cancelled "
         "and the money stays set aside. Please try again in a few minutes."
     )
+
+
+class RiskBlocked(DomainError):
+    """Refused by a risk control (403 ``risk_blocked``): the reason in plain words and what to
+    do; never the rule, its score or the figures it read."""
+
+    code = "risk_blocked"
+    status = 403
+    message = N_("For your security, we did not make this payment. %(reason)s %(next_step)s")
+    persist = True  # raised before anything changed: the decision behind it is kept
+
+
+class RiskReviewInBatch(DomainError):
+    code = "risk_review_required"
+    status = 403
+    message = N_(
+        "This transfer needs a review by our security team, which a batch cannot wait for. "
+        "Send it on its own: it will be held until the review. %(reason)s"
+    )
+
+
+class OperationNotHeld(DomainError):
+    code = "operation_not_held"
+    status = 409
+    message = N_("This operation is no longer on hold for review.")

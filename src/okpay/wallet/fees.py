@@ -112,6 +112,9 @@ class FeeQuote:
     base_fee: int
     discount: Discount | None
     rule: FeeRule | None
+    # The part of the amount inside the monthly free allowance (not charged), in the
+    # amount's currency.
+    free_amount: int = 0
 
 
 def compute_fee(rule: FeeRule | None, amount: int, currency: str) -> int:
@@ -169,7 +172,13 @@ def quote(
         chargeable = max(0, amount - free_left)
     base = compute_fee(rule, chargeable, currency) if chargeable else 0
     fee = base - (base * discount.percent_off) // 100 if discount and base else base
-    return FeeQuote(fee=fee, base_fee=base, discount=discount if fee != base else None, rule=rule)
+    return FeeQuote(
+        fee=fee,
+        base_fee=base,
+        discount=discount if fee != base else None,
+        rule=rule,
+        free_amount=amount - chargeable,
+    )
 
 
 def _fee_discount(snapshot: usage.UsageSnapshot, created_at: datetime) -> Discount | None:

@@ -1,391 +1,74 @@
-# Kept whole because the key's lease and the provider steps it fences are one crash protocol.
-"""Money requests end to end: idempotency, retries, and the steps around provider calls.
+# Kept whole because each flow's steps and the provider calls between them are one crash protocol.
+"""Money requests end to end: each through its Idempotency-Key (wallet.idempotency), the
+risk controls (wallet.screened), and the steps around provider calls.
 
 - Each step is its own unit of work; the payment provider is called between steps, never
   while balance rows are locked.
-- The Idempotency-Key record is claimed first, and completed in the same transaction as the
-  final money movement, so a crash can never leave money moved and the key unanswered.
-- A claim is a lease fenced by a token: after a crash a retry takes the key over once the
-  lease has passed (one retry wins), and the dead attempt's late writes roll back.
-- PostgreSQL deadlocks, lock timeouts and serialisation failures (and, as a guard that
-  should never fire, a reference already taken) are retried internally; the caller never
-  sees them."""
+- The first step records on the key which operation it began, so a retry after a crash
+  resumes that operation (asking the provider again with the same reference) instead of
+  starting a second one."""
 
 from __future__ import annotations
 
-import contextlib
-import hashlib
-import json
 import logging
-import random
-import secrets
-import time as time_module
 from collections.abc import Callable
-from dataclasses import dataclass
-from datetime import datetime, timedelta
-from typing import Any, TypeVar
+from typing import Any
 
-from sqlalchemy import delete, or_, select, update
-from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from okpay.core import clock
-from okpay.core.errors import Conflict, DomainError, RateLimited, ValidationFailed
-from okpay.core.i18n import N_
-from okpay.db import get_database
-from okpay.settings import get_settings
+from okpay.core.errors import DomainError
 from okpay.wallet import batch as wallet_batch
 from okpay.wallet import (
     errors,
     fx_transfers,
+    held,
     intents,
     merchants,
+    payouts,
     provider_events,
     reconciliation,
+    risk_checks,
+    screening,
     topups,
     transfers,
     withdrawals,
 )
-from okpay.wallet.models import IdempotencyRecord, Operation, OperationStatus, PaymentMethod
+from okpay.wallet import screened as screened_flow
+from okpay.wallet.idempotency import (
+    Answer,
+    Idempotency,
+    IdempotencyClaimLost,
+    IdempotencyKeyInFlight,
+    IdempotencyKeyMissing,
+    IdempotencyKeyReused,
+    idempotency,
+    in_transaction,
+    key_lifetime,
+    prune_keys,
+    record_begun,
+    run_idempotent,
+)
+from okpay.wallet.models import Operation, OperationStatus, PaymentMethod
+from okpay.wallet.operations import TransferResult
 from okpay.wallet.providers import ProviderUnavailable, get_provider
 from okpay.wallet.schemas import ProviderEvent
 
 log = logging.getLogger(__name__)
-T = TypeVar("T")
 
-RETRY_SQLSTATES = {"40P01", "55P03", "40001"}  # deadlock, lock not available, serialization
-
-
-def _retryable(exc: Exception) -> bool:
-    orig = getattr(exc, "orig", None)
-    if isinstance(exc, OperationalError):
-        if getattr(orig, "sqlstate", None) in RETRY_SQLSTATES:
-            return True
-        return "database is locked" in str(orig)
-    if isinstance(exc, IntegrityError):
-        # A clashing reference, or two intents of one order paid at once (the retry then
-        # sees the order paid and answers order_already_paid).
-        text = str(orig)
-        return "wallet_operation" in text and ("reference" in text or "order_id" in text)
-    return False
-
-
-def in_transaction(fn: Callable[[Session], T], *, attempts: int = 6) -> T:
-    """Run ``fn`` in its own unit of work, retrying transient database conflicts."""
-    db = get_database()
-    for attempt in range(1, attempts + 1):
-        try:
-            with db.unit_of_work() as session:
-                return fn(session)
-        except (OperationalError, IntegrityError) as exc:
-            if attempt == attempts or not _retryable(exc):
-                raise
-            log.info("retrying after transient conflict (attempt %s): %s", attempt, exc.orig)
-            time_module.sleep(random.uniform(0.001, 0.01) * attempt)  # noqa: S311 - jitter
-    raise AssertionError("unreachable")
-
-
-# ---------------------------------------------------------------------------- idempotency
-
-
-class IdempotencyKeyMissing(ValidationFailed):
-    code = "idempotency_key_required"
-    message = N_("Send an Idempotency-Key header with every request that moves money.")
-
-
-class IdempotencyKeyReused(DomainError):
-    code = "idempotency_key_reused"
-    status = 422
-    message = N_("This Idempotency-Key was already used for a different request.")
-
-
-class IdempotencyKeyInFlight(Conflict):
-    code = "idempotency_key_in_flight"
-    message = N_("A request with this Idempotency-Key is still being processed. Try again shortly.")
-
-
-class IdempotencyClaimLost(Exception):
-    """Our claim on a key was taken over by a later attempt after its lease passed: the
-    transaction that tried to finish with it must roll back (the other attempt answers)."""
-
-
-@dataclass
-class Idempotency:
-    user_id: int
-    key: str
-    scope: str
-    request_hash: str
-    # Set by the claim: our token (every write to the key is fenced on it), and the
-    # operation an earlier, interrupted attempt under this key had already begun.
-    claim: str | None = None
-    resume_reference: str | None = None
-
-
-@dataclass(frozen=True)
-class Answer:
-    status: int
-    body: dict[str, Any]
-
-
-def idempotency(user_id: int, key: str | None, scope: str, body: dict[str, Any]) -> Idempotency:
-    if not key or len(key) > 200 or any(ord(ch) < 33 or ord(ch) > 126 for ch in key):
-        raise IdempotencyKeyMissing(field="Idempotency-Key")
-    digest = hashlib.sha256(
-        json.dumps([scope, body], sort_keys=True, default=str).encode()
-    ).hexdigest()
-    return Idempotency(user_id, key, scope, digest)
-
-
-def key_lifetime() -> timedelta:
-    """How long a key is remembered (24 hours by default, as Stripe does)."""
-    return timedelta(hours=get_settings().idempotency_key_hours)
-
-
-def _lease_end() -> datetime:
-    return clock.now() + timedelta(seconds=get_settings().idempotency_lease_seconds)
-
-
-@dataclass(frozen=True)
-class _Seen:
-    id: int
-    request_hash: str
-    status: str
-    claim_token: str | None
-    lease_expires_at: datetime | None
-    created_at: datetime
-    operation_reference: str | None
-    response_status: int | None
-    response_body: dict[str, Any] | None
-
-
-def _read(idem: Idempotency) -> _Seen | None:
-    with get_database().unit_of_work(write=False) as session:
-        r = session.scalar(
-            select(IdempotencyRecord).where(
-                IdempotencyRecord.user_id == idem.user_id, IdempotencyRecord.key == idem.key
-            )
-        )
-        if r is None:
-            return None
-        return _Seen(
-            r.id,
-            r.request_hash,
-            r.status,
-            r.claim_token,
-            r.lease_expires_at,
-            r.created_at,
-            r.operation_reference,
-            r.response_status,
-            dict(r.response_body) if r.response_body is not None else None,
-        )
-
-
-def _take_over(idem: Idempotency, seen: _Seen, *, as_new: bool) -> bool:
-    """Claim a key as it was read, with a conditional update: of several attempts taking
-    over the same key at once, exactly one wins (the others find the row changed)."""
-    token = secrets.token_hex(16)
-    values: dict[str, Any] = {"claim_token": token, "lease_expires_at": _lease_end()}
-    if as_new:  # an expired key used again is a new request
-        values.update(
-            scope=idem.scope,
-            request_hash=idem.request_hash,
-            status="in_flight",
-            operation_reference=None,
-            response_status=None,
-            response_body=None,
-            created_at=clock.now(),
-            completed_at=None,
-        )
-    same_claim = (
-        IdempotencyRecord.claim_token.is_(None)
-        if seen.claim_token is None
-        else IdempotencyRecord.claim_token == seen.claim_token
-    )
-    with get_database().unit_of_work() as session:
-        won = session.execute(
-            update(IdempotencyRecord)
-            .where(
-                IdempotencyRecord.id == seen.id,
-                IdempotencyRecord.status == seen.status,
-                same_claim,
-            )
-            .values(**values)
-            .execution_options(synchronize_session=False)
-        ).rowcount  # type: ignore[attr-defined]
-    if won != 1:
-        return False
-    idem.claim = token
-    idem.resume_reference = None if as_new else seen.operation_reference
-    return True
-
-
-def _claim(idem: Idempotency, *, attempts: int = 3) -> Answer | None:
-    """Claim the key (None: go ahead) or return the first answer given for it.
-
-    A key in flight whose lease has passed belongs to an attempt that died (or is far too
-    slow): this attempt takes it over, and resumes the operation that attempt began, if any.
-    A key older than its lifetime is forgotten: using it again is a new request."""
-    token = secrets.token_hex(16)
-    now = clock.now()
-    try:
-        with get_database().unit_of_work() as session:
-            session.add(
-                IdempotencyRecord(
-                    user_id=idem.user_id,
-                    key=idem.key,
-                    scope=idem.scope,
-                    request_hash=idem.request_hash,
-                    status="in_flight",
-                    created_at=now,
-                    claim_token=token,
-                    lease_expires_at=_lease_end(),
-                )
-            )
-        idem.claim = token
-        return None
-    except IntegrityError:
-        pass
-    seen = _read(idem)
-    if seen is None:  # pruned or released between the two statements: claim it afresh
-        if attempts <= 1:
-            raise IdempotencyKeyInFlight()
-        return _claim(idem, attempts=attempts - 1)
-    leased = seen.status == "in_flight" and (
-        seen.lease_expires_at is not None and seen.lease_expires_at > now
-    )
-    if not leased and seen.created_at <= now - key_lifetime():
-        if _take_over(idem, seen, as_new=True):
-            return None
-        if attempts <= 1:
-            raise IdempotencyKeyInFlight()
-        return _claim(idem, attempts=attempts - 1)  # another attempt renewed it: read again
-    if seen.request_hash != idem.request_hash:
-        raise IdempotencyKeyReused()
-    if seen.status == "completed" and seen.response_body is not None:
-        return Answer(int(seen.response_status or 200), seen.response_body)
-    if leased or not _take_over(idem, seen, as_new=False):
-        raise IdempotencyKeyInFlight()
-    log.warning("idempotency key %s of user %s: lease passed, taken over", idem.key, idem.user_id)
-    return None
-
-
-def _fenced(idem: Idempotency) -> Any:
-    """The key's row, only while our claim on it stands."""
-    return (
-        IdempotencyRecord.user_id == idem.user_id,
-        IdempotencyRecord.key == idem.key,
-        IdempotencyRecord.status == "in_flight",
-        IdempotencyRecord.claim_token == idem.claim,
-    )
-
-
-def _complete(
-    session: Session, idem: Idempotency, answer: Answer, reference: str | None = None
-) -> None:
-    """Store the answer in the transaction that makes the outcome final; if our claim was
-    taken over meanwhile, raise so that this transaction (and its money) rolls back."""
-    values: dict[str, Any] = {
-        "status": "completed",
-        "response_status": answer.status,
-        "response_body": answer.body,
-        "completed_at": clock.now(),
-    }
-    if reference:
-        values["operation_reference"] = reference
-    done = session.execute(
-        update(IdempotencyRecord)
-        .where(*_fenced(idem))
-        .values(**values)
-        .execution_options(synchronize_session=False)
-    ).rowcount  # type: ignore[attr-defined]
-    if done != 1:
-        raise IdempotencyClaimLost()
-
-
-def _begun(session: Session, idem: Idempotency, reference: str) -> None:
-    """Remember, with the first step's own commit, which operation this key began: a retry
-    after a crash resumes that operation instead of starting a second one."""
-    done = session.execute(
-        update(IdempotencyRecord)
-        .where(*_fenced(idem))
-        .values(operation_reference=reference)
-        .execution_options(synchronize_session=False)
-    ).rowcount  # type: ignore[attr-defined]
-    if done != 1:
-        raise IdempotencyClaimLost()
-
-
-def _release(idem: Idempotency) -> None:
-    """Free the key after an unexpected error: delete it if no step committed, else let a
-    retry resume the operation at once (its lease ends now)."""
-    with get_database().unit_of_work() as session:
-        session.execute(
-            delete(IdempotencyRecord)
-            .where(*_fenced(idem), IdempotencyRecord.operation_reference.is_(None))
-            .execution_options(synchronize_session=False)
-        )
-        session.execute(
-            update(IdempotencyRecord)
-            .where(*_fenced(idem))
-            .values(lease_expires_at=clock.now())
-            .execution_options(synchronize_session=False)
-        )
-
-
-def run_idempotent(
-    idem: Idempotency, work: Callable[[Callable[[Session, Answer, str | None], None]], Answer]
-) -> Answer:
-    """Answer once per key. ``work`` gets a ``finish(session, answer, reference)`` to call in
-    the transaction that makes its outcome final. A refusal (a domain error) is the answer
-    too: retrying the same key gets the same refusal. Anything unexpected frees the key.
-    An attempt whose claim was taken over (its lease passed) answers 409 and changes
-    nothing: the attempt that took the key over gives the answer."""
-    first = _claim(idem)
-    if first is not None:
-        return first
-
-    def finish(session: Session, answer: Answer, reference: str | None = None) -> None:
-        _complete(session, idem, answer, reference)
-
-    try:
-        return work(finish)
-    except IdempotencyClaimLost:
-        raise IdempotencyKeyInFlight() from None
-    except RateLimited:  # "try later": the same key must work later, so it is not kept
-        _release(idem)
-        raise
-    except DomainError as err:
-        answer = Answer(err.status, err.as_json())
-        with contextlib.suppress(IdempotencyClaimLost):  # the later attempt answers
-            in_transaction(lambda s: _complete(s, idem, answer))
-        raise
-    except BaseException:
-        _release(idem)
-        raise
-
-
-def prune_keys(session: Session, *, batch: int = 5000) -> int:
-    """Forget up to ``batch`` keys older than their lifetime (never one whose claim is still
-    leased); returns how many. The worker calls it every minute."""
-    now = clock.now()
-    ids = select(IdempotencyRecord.id).where(
-        IdempotencyRecord.created_at <= now - key_lifetime(),
-        or_(
-            IdempotencyRecord.status != "in_flight",
-            IdempotencyRecord.lease_expires_at.is_(None),
-            IdempotencyRecord.lease_expires_at <= now,
-        ),
-    )
-    chosen = list(session.scalars(ids.order_by(IdempotencyRecord.id).limit(batch)))
-    if not chosen:
-        return 0
-    session.execute(
-        delete(IdempotencyRecord)
-        .where(IdempotencyRecord.id.in_(chosen))
-        .execution_options(synchronize_session=False)
-    )
-    return len(chosen)
-
+__all__ = [  # the key machinery, for callers that know it as wallet.flows
+    "Answer",
+    "Idempotency",
+    "IdempotencyClaimLost",
+    "IdempotencyKeyInFlight",
+    "IdempotencyKeyMissing",
+    "IdempotencyKeyReused",
+    "idempotency",
+    "in_transaction",
+    "key_lifetime",
+    "prune_keys",
+    "run_idempotent",
+]
 
 # ----------------------------------------------------------------------------- the flows
 
@@ -422,62 +105,185 @@ def single_step(
 
 
 def transfer(
-    idem: Idempotency, *, sender_id: int, recipient: str, amount: int, currency: str, note: str
+    idem: Idempotency,
+    *,
+    sender_id: int,
+    recipient: str,
+    amount: int,
+    currency: str,
+    note: str,
+    otp: str | None = None,
 ) -> Answer:
-    def step(session: Session) -> tuple[int, str]:
-        result = transfers.do_transfer(
-            session,
-            sender_id=sender_id,
-            recipient=recipient,
-            amount=amount,
-            currency=currency,
-            note=note,
-        )
-        return result.operation_id, result.reference
+    """Send money to another customer; the risk controls may ask for a second factor first,
+    hold it for review (202, status on_hold) or refuse it."""
 
-    return single_step(idem, viewer_id=sender_id, step=step)
+    def attempt_of(session: Session) -> screening.Attempt:
+        return risk_checks.transfer_attempt(
+            session, sender_id=sender_id, recipient=recipient, amount=amount, currency=currency
+        )
+
+    def work(finish: Callable[[Session, Answer, str | None], None]) -> Answer:
+        def money(session: Session, screened: screened_flow.Screened | None) -> Answer:
+            if screened is not None and screened_flow.on_hold(screened):
+                op_id, reference = held.do_hold_transfer(
+                    session,
+                    sender_id=sender_id,
+                    recipient=recipient,
+                    amount=amount,
+                    currency=currency,
+                    note=note,
+                )
+                screened_flow.record_held(
+                    session, screened, operation_id=op_id, reference=reference
+                )
+                status = 202
+            else:
+                result = transfers.do_transfer(
+                    session,
+                    sender_id=sender_id,
+                    recipient=recipient,
+                    amount=amount,
+                    currency=currency,
+                    note=note,
+                )
+                op_id, reference, status = result.operation_id, result.reference, 201
+                screened_flow.count(session, screened, result)
+            answer = Answer(status, operation_body(session, op_id, user_id=sender_id))
+            finish(session, answer, reference)
+            return answer
+
+        return screened_flow.run_screened(idem, attempt_of, otp=otp, money=money)
+
+    return run_idempotent(idem, work)
 
 
 def transfer_batch(
-    idem: Idempotency, *, sender_id: int, items: list[wallet_batch.BatchItem]
+    idem: Idempotency,
+    *,
+    sender_id: int,
+    items: list[wallet_batch.BatchItem],
+    otp: str | None = None,
 ) -> Answer:
     """Up to 1000 transfers in one unit of work, each settled or refused on its own; one
-    Idempotency-Key answers for the whole batch."""
+    Idempotency-Key answers for the whole batch. The risk controls screen every line: a
+    blocked line is refused, a line that would be held is refused with the advice to send
+    it on its own, and a second factor asked by any line is asked once for the batch."""
     from okpay.wallet.schemas import batch_out
 
     def work(finish: Callable[[Session, Answer, str | None], None]) -> Answer:
-        def run(session: Session) -> Answer:
-            outcomes = wallet_batch.do_transfer_batch(session, sender_id=sender_id, items=items)
+        def run(session: Session, checked: list[risk_checks.Checked] | None) -> Answer:
+            if checked is None:  # screened here, unless a line asks for a second factor
+                checked = risk_checks.screen_batch(session, sender_id=sender_id, items=items)
+                screened_flow.careful_unless(any(v is not None and v.step_up for _a, v in checked))
+            refused: dict[int, DomainError] = {}
+            for index, (_attempt, verdict) in enumerate(checked):
+                if verdict is None:
+                    continue
+                if verdict.outcome is screening.Outcome.block:
+                    refused[index] = risk_checks.refusal(verdict)
+                elif verdict.outcome is screening.Outcome.hold:
+                    refused[index] = risk_checks.review_in_batch(verdict)
+            sent = [i for i in range(len(items)) if i not in refused]
+            results = wallet_batch.do_transfer_batch(
+                session, sender_id=sender_id, items=[items[i] for i in sent]
+            )
+            outcomes: list[Any] = [None] * len(items)
+            for index, error in refused.items():
+                outcomes[index] = error
+            moved = []
+            for index, result in zip(sent, results, strict=True):
+                outcomes[index] = result
+                attempt, verdict = checked[index]
+                if (
+                    attempt is not None
+                    and verdict is not None
+                    and not isinstance(result, DomainError)
+                ):
+                    moved.append(risk_checks.moved(attempt, verdict, result=result))
+            screening.moved(session, moved)
             body = batch_out([i.client_ref for i in items], outcomes)
             answer = Answer(200, body.model_dump(mode="json"))
             finish(session, answer, None)
             return answer
 
-        return in_transaction(run)
+        def careful() -> Answer:
+            checked = in_transaction(
+                lambda s: risk_checks.screen_batch(s, sender_id=sender_id, items=items)
+            )
+            screened_flow.step_up(idem, user_id=sender_id, otp=otp)
+            return in_transaction(lambda s: run(s, checked))
+
+        return screened_flow.slow_path(lambda: in_transaction(lambda s: run(s, None)), careful)
+
+    return run_idempotent(idem, work)
+
+
+def _screened_step(
+    idem: Idempotency,
+    *,
+    viewer_id: int,
+    attempt_of: Callable[[Session], screening.Attempt | None],
+    otp: str | None,
+    step: Callable[[Session], TransferResult],
+) -> Answer:
+    """:func:`single_step` under the risk controls (which cannot hold these: a hold rule
+    only applies to transfers and withdrawals)."""
+
+    def work(finish: Callable[[Session, Answer, str | None], None]) -> Answer:
+        def money(session: Session, screened: screened_flow.Screened | None) -> Answer:
+            result = step(session)
+            screened_flow.count(session, screened, result)
+            answer = Answer(201, operation_body(session, result.operation_id, user_id=viewer_id))
+            finish(session, answer, result.reference)
+            return answer
+
+        return screened_flow.run_screened(idem, attempt_of, otp=otp, money=money)
 
     return run_idempotent(idem, work)
 
 
 def fx_transfer(
-    idem: Idempotency, *, sender_id: int, recipient: str, quote_id: int, note: str
+    idem: Idempotency,
+    *,
+    sender_id: int,
+    recipient: str,
+    quote_id: int,
+    note: str,
+    otp: str | None = None,
 ) -> Answer:
-    def step(session: Session) -> tuple[int, str]:
-        result = fx_transfers.do_transfer_fx(
+    def attempt_of(session: Session) -> screening.Attempt | None:
+        quote = fx_transfers.find_quote(session, user_id=sender_id, quote_id=quote_id)
+        if quote is None:
+            return None
+        return risk_checks.transfer_attempt(
+            session,
+            sender_id=sender_id,
+            recipient=recipient,
+            amount=quote.source_amount,
+            currency=quote.source_currency,
+        )
+
+    def step(session: Session) -> TransferResult:
+        return fx_transfers.do_transfer_fx(
             session, sender_id=sender_id, recipient=recipient, quote_id=quote_id, note=note
         )
-        return result.operation_id, result.reference
 
-    return single_step(idem, viewer_id=sender_id, step=step)
+    return _screened_step(idem, viewer_id=sender_id, attempt_of=attempt_of, otp=otp, step=step)
 
 
-def payment(idem: Idempotency, *, payer_id: int, intent: str) -> Answer:
+def payment(idem: Idempotency, *, payer_id: int, intent: str, otp: str | None = None) -> Answer:
     """Pay a merchant's payment intent: exactly its amount, once."""
 
-    def step(session: Session) -> tuple[int, str]:
-        result = intents.do_pay_intent(session, payer_id=payer_id, token=intent)
-        return result.operation_id, result.reference
+    def step(session: Session) -> TransferResult:
+        return intents.do_pay_intent(session, payer_id=payer_id, token=intent)
 
-    return single_step(idem, viewer_id=payer_id, step=step)
+    return _screened_step(
+        idem,
+        viewer_id=payer_id,
+        attempt_of=lambda s: risk_checks.payment_attempt(s, payer_id=payer_id, intent=intent),
+        otp=otp,
+        step=step,
+    )
 
 
 def refund(
@@ -528,7 +334,8 @@ def _as_it_stands(
     (a webhook settled it, the payout was already requested)."""
 
     def run(session: Session) -> Answer:
-        answer = Answer(201, operation_body(session, op_id, user_id=user_id))
+        body = operation_body(session, op_id, user_id=user_id)
+        answer = Answer(202 if body.get("status") == OperationStatus.on_hold.value else 201, body)
         finish(session, answer, reference)
         return answer
 
@@ -547,28 +354,68 @@ def _begin_or_resume(
         if resumed is not None:
             return resumed
         op_id, reference, token = begin(session)
-        _begun(session, idem, reference)
+        record_begun(session, idem, reference)
         return op_id, reference, token
 
     return in_transaction(run)
 
 
+def _begin_screened(
+    idem: Idempotency,
+    attempt_of: Callable[[Session], screening.Attempt | None],
+    otp: str | None,
+    begin: Callable[[Session, screened_flow.Screened | None], tuple[int, str, str | None]],
+) -> tuple[int, str, str | None]:
+    """:func:`_begin_or_resume` under the risk controls: screened in the first step's unit
+    of work (or in its own first, when the verdict refuses or asks for a second factor);
+    an operation resumed after a crash was screened when it began."""
+    if idem.resume_reference:
+        return _begin_or_resume(idem, lambda s: begin(s, None))
+
+    def fast() -> tuple[int, str, str | None]:
+        return _begin_or_resume(idem, lambda s: begin(s, screened_flow.screen_here(s, attempt_of)))
+
+    def careful() -> tuple[int, str, str | None]:
+        screened = screened_flow.screen(idem, attempt_of, otp=otp)
+        return _begin_or_resume(idem, lambda s: begin(s, screened))
+
+    return screened_flow.slow_path(fast, careful)
+
+
 def card_topup(
-    idem: Idempotency, *, user_id: int, payment_method_id: int, amount: int, currency: str
+    idem: Idempotency,
+    *,
+    user_id: int,
+    payment_method_id: int,
+    amount: int,
+    currency: str,
+    otp: str | None = None,
 ) -> Answer:
-    """Pending top-up → provider charge → completed or failed, with the reason."""
+    """Pending top-up → provider charge → completed or failed, with the reason. A failed
+    charge counts toward the card-testing rule."""
+
+    def attempt_of(_session: Session) -> screening.Attempt:
+        return risk_checks.topup_attempt(
+            user_id=user_id, payment_method_id=payment_method_id, amount=amount, currency=currency
+        )
 
     def work(finish: Callable[[Session, Answer, str | None], None]) -> Answer:
-        op_id, reference, token = _begin_or_resume(
-            idem,
-            lambda session: topups.do_begin_card_topup(
+        screened: screened_flow.Screened | None = None
+
+        def begin(
+            session: Session, given: screened_flow.Screened | None
+        ) -> tuple[int, str, str | None]:
+            nonlocal screened
+            screened = given
+            return topups.do_begin_card_topup(
                 session,
                 user_id=user_id,
                 payment_method_id=payment_method_id,
                 amount=amount,
                 currency=currency,
-            ),
-        )
+            )
+
+        op_id, reference, token = _begin_screened(idem, attempt_of, otp, begin)
         if token is None:
             return _as_it_stands(finish, op_id, reference, user_id)
         failure: str | None
@@ -590,6 +437,21 @@ def card_topup(
                 topups.do_fail_operation(
                     session, operation_id=op_id, failure_code=failure, external_ref=external
                 )
+            if screened is not None and failure != "provider_unavailable":
+                screening.moved(
+                    session,
+                    [
+                        risk_checks.moved(
+                            screened.attempt, screened.verdict, failed=failure is not None
+                        )
+                    ],
+                )
+                screening.link(
+                    session,
+                    decision_id=screened.verdict.decision_id,
+                    operation_id=op_id,
+                    reference=reference,
+                )
             answer = Answer(201, operation_body(session, op_id, user_id=user_id))
             finish(session, answer, reference)
             return answer
@@ -608,37 +470,56 @@ def bank_topup(idem: Idempotency, *, user_id: int, amount: int, currency: str) -
 
 
 def withdrawal(
-    idem: Idempotency, *, user_id: int, payment_method_id: int, amount: int, currency: str
+    idem: Idempotency,
+    *,
+    user_id: int,
+    payment_method_id: int,
+    amount: int,
+    currency: str,
+    otp: str | None = None,
 ) -> Answer:
-    """Hold the money, ask the provider to pay out; a webhook settles or fails it later."""
+    """Hold the money, ask the provider to pay out; a webhook settles or fails it later. The
+    risk controls may ask for a second factor first, refuse it, or hold it for review: then
+    it waits (202, status on_hold) with its money held and no payout asked for, until a
+    reviewer releases it (:func:`request_payout`) or rejects it."""
 
     def work(finish: Callable[[Session, Answer, str | None], None]) -> Answer:
-        op_id, reference, token = _begin_or_resume(
-            idem,
-            lambda session: withdrawals.do_begin_withdrawal(
+        def begin(
+            session: Session, screened: screened_flow.Screened | None
+        ) -> tuple[int, str, str | None]:
+            on_hold = screened_flow.on_hold(screened)
+            op_id, reference, bank = withdrawals.do_begin_withdrawal(
                 session,
                 user_id=user_id,
                 payment_method_id=payment_method_id,
                 amount=amount,
                 currency=currency,
-            ),
-        )
+                on_hold=on_hold,
+            )
+            if screened is not None and on_hold:
+                screened_flow.record_held(
+                    session, screened, operation_id=op_id, reference=reference
+                )
+                return op_id, reference, None
+            screened_flow.count(session, screened, None, operation_id=op_id, reference=reference)
+            return op_id, reference, bank
+
+        def attempt_of(session: Session) -> screening.Attempt:
+            return risk_checks.withdrawal_attempt(
+                session,
+                user_id=user_id,
+                payment_method_id=payment_method_id,
+                amount=amount,
+                currency=currency,
+            )
+
+        op_id, reference, token = _begin_screened(idem, attempt_of, otp, begin)
         if token is None:
             return _as_it_stands(finish, op_id, reference, user_id)
-        try:
-            payout = get_provider().create_payout(token, amount, currency, reference)
-        except ProviderUnavailable:
-            payout = None
+        payout = payouts.ask_payout(token, amount, currency, reference)
 
         def record(session: Session) -> Answer:
-            if payout is None:
-                topups.do_fail_operation(
-                    session, operation_id=op_id, failure_code="provider_unavailable"
-                )
-            else:
-                provider_events.set_external_ref(
-                    session, operation_id=op_id, external_ref=payout.provider_ref
-                )
+            payouts.record_payout(session, op_id, payout)
             answer = Answer(201, operation_body(session, op_id, user_id=user_id))
             finish(session, answer, reference)
             return answer

@@ -80,6 +80,12 @@ def do_quote_fx(
     return quote
 
 
+def find_quote(session: Session, *, user_id: int, quote_id: int) -> FxQuote | None:
+    """The user's own quote (any state), without claiming it."""
+    quote = session.get(FxQuote, quote_id)
+    return quote if quote is not None and quote.user_id == user_id else None
+
+
 def _claim_quote(session: Session, *, sender_id: int, quote_id: int) -> FxQuote:
     """The sender's unused, unexpired quote, marked used in this transaction.
 
@@ -148,7 +154,12 @@ def do_transfer_fx(
         level=me.verification_level,
     )
     if locked[source_id].available < quote.source_amount + quote.fee:
-        raise ledger.InsufficientFunds()
+        raise ledger.insufficient_funds(
+            available=locked[source_id].available,
+            amount=quote.source_amount,
+            fee=quote.fee,
+            currency=src,
+        )
     op_id, reference = operations.new_operation(
         session,
         type=OperationType.transfer.value,
@@ -218,4 +229,6 @@ def do_transfer_fx(
     usage.record_usage(
         session, user_id=sender_id, op_type="transfer", amount=quote.source_amount, currency=src
     )
-    return operations.TransferResult(op_id, reference, quote.source_amount, quote.fee, src)
+    return operations.TransferResult(
+        op_id, reference, quote.source_amount, quote.fee, src, target.id
+    )

@@ -10,8 +10,8 @@ from starlette.responses import Response
 
 from okpay.core.errors import DomainError
 from okpay.identity.access import CurrentUser
-from okpay.wallet import api as wallet_api
 from okpay.wallet import history as wallet_history
+from okpay.wallet import history_api as wallet_api
 from okpay.wallet import pages, statements
 from okpay.wallet import usage as wallet_usage
 from okpay.web.deps import DbSession, csrf_protect
@@ -95,9 +95,16 @@ def statement(
 def detail(request: Request, user: CurrentUser, db: DbSession, reference: str) -> Response:
     op = wallet_history.get_operation_for_user(db, user_id=user.id, reference=reference)
     activity = wallet_history.activity_for(db, user_id=user.id, operation_id=op.id)
+    from okpay.wallet import risk_reasons
     from okpay.wallet.messages import failure_message
     from okpay.wallet.schemas import operation_out
 
+    # A held operation (or one a review rejected): why, in plain words, and where to follow it.
+    review = (
+        risk_reasons.review_of(db, user_id=user.id, reference=op.reference)
+        if op.status == "on_hold" or op.failure_code == "rejected_in_review"
+        else None
+    )
     return render(
         request,
         "wallet/detail.html",
@@ -106,5 +113,8 @@ def detail(request: Request, user: CurrentUser, db: DbSession, reference: str) -
             activity=activity,
             view=operation_out(op, viewer_id=user.id, activity=activity),
             failure=failure_message(op.failure_code),
+            review=review,
+            review_reason=risk_reasons.reason_text(review.reason if review else None),
+            review_next=risk_reasons.next_step_text("hold"),
         ),
     )

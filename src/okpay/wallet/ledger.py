@@ -27,6 +27,7 @@ from okpay.core.errors import DomainError
 from okpay.core.i18n import N_
 from okpay.core.money import SUPPORTED_CURRENCIES
 from okpay.db import driver_rows, for_update, one_of, table_of
+from okpay.wallet import errors as wallet_errors
 from okpay.wallet.models import AccountKind, JournalEntry, Posting, SystemAccount, WalletAccount
 
 SYSTEM_SHARDS = 8
@@ -36,6 +37,22 @@ class InsufficientFunds(DomainError):
     code = "insufficient_funds"
     status = 422
     message = N_("Your available balance is not enough for this.")
+
+
+def insufficient_funds(
+    *, available: int, amount: int, fee: int, currency: str
+) -> InsufficientFunds:
+    """The refusal naming the figures: what is available, what this needs and the fee in it
+    ("可用余额 ¥120.00，本次需要 ¥150.00 (含手续费 ¥0.00)")."""
+    return InsufficientFunds(
+        N_(
+            "Your available balance is not enough: you have %(available)s available, and this "
+            "needs %(needed)s (including a fee of %(fee)s)."
+        ),
+        available=wallet_errors.LazyMoney(max(0, available), currency),
+        needed=wallet_errors.LazyMoney(amount + fee, currency),
+        fee=wallet_errors.LazyMoney(fee, currency),
+    )
 
 
 class LedgerImbalance(Exception):

@@ -29,6 +29,10 @@ FAILURES = {
         "The receiving bank account is closed. The money is back in your balance; please "
         "add another account."
     ),
+    "rejected_in_review": N_(
+        "Our security team reviewed this payment and did not let it go ahead. The money is "
+        "back in your balance. Your request page explains the decision."
+    ),
 }
 
 

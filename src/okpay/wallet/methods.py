@@ -12,7 +12,7 @@ from okpay.core import audit, clock
 from okpay.core.errors import ValidationFailed
 from okpay.core.i18n import N_
 from okpay.identity import validation as identity_validation
-from okpay.wallet import errors
+from okpay.wallet import errors, risk_reasons, screening
 from okpay.wallet.models import PaymentMethod
 from okpay.wallet.providers import CardToken
 
@@ -21,6 +21,7 @@ def do_add_card(
     session: Session, *, user_id: int, token: CardToken, holder_name: str = ""
 ) -> PaymentMethod:
     """Keep a tokenised card: token, brand, expiry and last four only."""
+    _screen(session, user_id=user_id, operation="add_card")
     return _keep_method(
         session,
         user_id=user_id,
@@ -44,6 +45,7 @@ def do_add_bank_account(
     holder_name: str,
 ) -> PaymentMethod:
     """Keep a bank account for withdrawals: a provider token and the last four digits."""
+    _screen(session, user_id=user_id, operation="add_bank_account")
     digits = "".join(ch for ch in account_number if ch.isdigit())
     if not 8 <= len(digits) <= 30 or digits != account_number.replace(" ", ""):
         raise ValidationFailed(
@@ -60,6 +62,15 @@ def do_add_bank_account(
         holder_name=holder_name,
         bank_name=identity_validation.check_person_name(bank_name, field="bank_name"),
     )
+
+
+def _screen(session: Session, *, user_id: int, operation: str) -> None:
+    """The risk controls may block adding a card or bank account (card testing)."""
+    attempt = screening.Attempt(user_id=user_id, operation=operation)
+    verdict = screening.screen(session, attempt)
+    if verdict.outcome is screening.Outcome.block:
+        screening.blocked(session, attempt, verdict)
+        raise risk_reasons.blocked_error(verdict.reason)
 
 
 def _keep_method(

@@ -56,6 +56,9 @@ class OperationStatus(enum.StrEnum):
     failed = "failed"
     cancelled = "cancelled"
     reversed = "reversed"
+    # Created by a risk control's hold: its funds are held until a reviewer releases it
+    # (it goes ahead) or rejects it (cancelled, funds released). See okpay.risk.
+    on_hold = "on_hold"
 
 
 class WalletAccount(Base):
@@ -341,6 +344,7 @@ STATUS_LABELS = {
     OperationStatus.failed.value: N_("Failed"),
     OperationStatus.cancelled.value: N_("Cancelled"),
     OperationStatus.reversed.value: N_("Reversed"),
+    OperationStatus.on_hold.value: N_("On hold for review"),
 }
 
 

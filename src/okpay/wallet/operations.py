@@ -163,6 +163,7 @@ class TransferResult:
     amount: int
     fee: int
     currency: str
+    counterparty_user_id: int | None = None  # the customer paid (a transfer)
 
 
 def lock_operation(session: Session, operation_id: int) -> Operation:

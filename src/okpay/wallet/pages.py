@@ -17,6 +17,7 @@ from okpay.core.errors import DomainError
 from okpay.core.i18n import N_, gettext
 from okpay.core.money import SUPPORTED_CURRENCIES, to_decimal_string
 from okpay.core.security import new_token
+from okpay.identity import stepup
 from okpay.identity.access import CurrentUser
 from okpay.wallet import (
     fees,
@@ -32,7 +33,7 @@ from okpay.wallet.models import operation_status_label, type_label
 from okpay.wallet.providers import get_provider
 from okpay.web.deps import DbSession, csrf_protect
 from okpay.web.flash import flash
-from okpay.web.forms import form_error
+from okpay.web.forms import form_error, undo_refused
 from okpay.web.redirects import safe_next
 from okpay.web.templating import render
 
@@ -80,6 +81,85 @@ def form_page_error(
 ) -> Response:
     """The form page again, showing ``err`` (with the wallet page context)."""
     return form_error(request, db, template, err, **page_context(**ctx))
+
+
+# Refusals of a step-up code (wrong or used, expired, too many guesses): the code form is
+# shown again with the error, not the edit form.
+STEP_UP_CODE_ERRORS = frozenset({"invalid_code", "step_up_code_expired", "rate_limited"})
+
+
+def step_up_answer(
+    request: Request,
+    db: DbSession,
+    template: str,
+    err: DomainError,
+    *,
+    otp: str,
+    action: str,
+    hidden: dict[str, str],
+    channel: str,
+    sent_to: str,
+    **ctx: Any,
+) -> Response | None:
+    """The code form when ``err`` is about the second factor (one was asked for, or the code
+    sent was wrong, expired or one guess too many); None otherwise (the caller shows ``err``
+    its usual way). ``channel`` and ``sent_to`` came back from the code form."""
+    shown: DomainError | None = err
+    if isinstance(err, stepup.StepUpRequired):
+        channel, sent_to = err.channel, err.sent_to or ""
+        shown = err if otp else None
+    elif otp and err.code in STEP_UP_CODE_ERRORS:
+        pass
+    else:
+        return None
+    return step_up_page(
+        request,
+        db,
+        template,
+        action=action,
+        hidden=hidden,
+        channel=channel,
+        sent_to=sent_to,
+        err=shown,
+        **ctx,
+    )
+
+
+def step_up_page(
+    request: Request,
+    db: DbSession,
+    template: str,
+    *,
+    action: str,
+    hidden: dict[str, str],
+    channel: str,
+    sent_to: str | None,
+    err: DomainError | None = None,
+    **ctx: Any,
+) -> Response:
+    """A confirm that needs a second factor (identity.stepup): the page again as a code
+    form that posts to ``action`` with the same ``hidden`` fields (the idempotency key of
+    the review among them) plus ``otp``; ``err``: why the last code was refused."""
+    if err is not None:
+        undo_refused(db, err)
+    channel = channel if channel in ("totp", "sms") else "totp"
+    return render(
+        request,
+        template,
+        **page_context(
+            step="verify",
+            step_up={
+                "action": action,
+                "hidden": hidden,
+                "channel": channel,
+                "sent_to": (sent_to or "")[:32],
+            },
+            error=err.translated() if err else None,
+            error_code=err.code if err else None,
+            error_field="otp" if err else None,
+            **ctx,
+        ),
+    )
 
 
 CHART_PERIODS = (30, 90, 365)

@@ -27,7 +27,16 @@ class AmountIn(_Strict):
     currency: str = Field(max_length=3, description="CNY, USD, EUR, HKD or JPY")
 
 
-class TransferIn(AmountIn):
+class StepUpIn(_Strict):
+    otp: str | None = Field(
+        default=None,
+        max_length=20,
+        description="The second-factor code, when an earlier answer was 403 step_up_required "
+        "(or send it in the OKPay-Step-Up-Code header). Not part of the idempotent body.",
+    )
+
+
+class TransferIn(AmountIn, StepUpIn):
     recipient: str = Field(
         max_length=320, description="The recipient's e-mail address or phone number"
     )
@@ -45,7 +54,7 @@ class BatchTransferItemIn(AmountIn):
     )
 
 
-class BatchTransferIn(_Strict):
+class BatchTransferIn(StepUpIn):
     transfers: list[BatchTransferItemIn] = Field(
         min_length=1, max_length=1000, description="Up to 1000 same-currency transfers"
     )
@@ -66,7 +75,7 @@ class FxQuoteOut(BaseModel):
     expires_at: datetime
 
 
-class CardTopupIn(AmountIn):
+class CardTopupIn(AmountIn, StepUpIn):
     payment_method_id: DbId
 
 
@@ -74,11 +83,11 @@ class BankTopupIn(AmountIn):
     pass
 
 
-class WithdrawalIn(AmountIn):
+class WithdrawalIn(AmountIn, StepUpIn):
     payment_method_id: DbId
 
 
-class PaymentIn(_Strict):
+class PaymentIn(StepUpIn):
     """The payer names only the merchant's payment intent; its amount was fixed by the
     merchant (an amount, merchant or order id in this body is refused)."""
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Form, Request
+from fastapi import APIRouter, Depends, Form, Query, Request
 from starlette.responses import Response
 
 from okpay.core.dbid import parse_id
@@ -22,10 +22,24 @@ router = APIRouter(prefix="/wallet", include_in_schema=False, dependencies=[Depe
 
 
 @router.get("/send")
-def send_form(request: Request, user: CurrentUser) -> Response:
-    return render(
-        request, "wallet/send.html", **pages.page_context(form={"currency": "CNY"}, step="edit")
-    )
+def send_form(
+    request: Request,
+    user: CurrentUser,
+    recipient: Annotated[str, Query(max_length=320)] = "",
+    amount: Annotated[str, Query(max_length=32)] = "",
+    currency: Annotated[str, Query(max_length=3)] = "CNY",
+    note: Annotated[str, Query(max_length=140)] = "",
+    target_currency: Annotated[str, Query(max_length=3)] = "",
+) -> Response:
+    """The send form; "Change" on the review comes back here with what was typed."""
+    form = {
+        "recipient": recipient,
+        "amount": amount,
+        "currency": currency,
+        "note": note,
+        "target_currency": target_currency or currency,
+    }
+    return render(request, "wallet/send.html", **pages.page_context(form=form, step="edit"))
 
 
 @router.post("/send/review")
@@ -96,7 +110,21 @@ def send(
     idempotency_key: pages.FormStr,
     note: Annotated[str, Form()] = "",
     quote_id: Annotated[str, Form()] = "",
+    otp: Annotated[str, Form(max_length=16)] = "",
+    step_up_channel: Annotated[str, Form(max_length=8)] = "",
+    step_up_sent_to: Annotated[str, Form(max_length=32)] = "",
 ) -> Response:
+    """Confirm a reviewed transfer (the idempotency key came with the review page). A
+    confirm that needs a second factor shows the code form, which posts here again with the
+    same fields and key plus ``otp`` (see funding_pages.withdraw)."""
+    hidden = {
+        "recipient": recipient,
+        "amount": amount,
+        "currency": currency,
+        "note": note,
+        "quote_id": quote_id,
+        "idempotency_key": idempotency_key,
+    }
     form = {
         "recipient": recipient,
         "amount": amount,
@@ -126,12 +154,42 @@ def send(
                 recipient=recipient,
                 quote_id=parse_id(quote_id, big=True) or 0,
                 note=note,
+                otp=otp.strip() or None,
             )
         else:
             answer = flows.transfer(
-                idem, sender_id=user.id, recipient=recipient, amount=minor, currency=cur, note=note
+                idem,
+                sender_id=user.id,
+                recipient=recipient,
+                amount=minor,
+                currency=cur,
+                note=note,
+                otp=otp.strip() or None,
             )
     except DomainError as err:
+        code_form = pages.step_up_answer(
+            request,
+            db,
+            "wallet/send.html",
+            err,
+            otp=otp,
+            action="/wallet/send",
+            hidden=hidden,
+            channel=step_up_channel,
+            sent_to=step_up_sent_to,
+            form=form,
+        )
+        if code_form is not None:
+            return code_form
         return pages.form_page_error(request, db, "wallet/send.html", err, form=form, step="edit")
-    flash(request, gettext("Money sent."), "success")
+    if answer.status == 202:  # held for review: nothing was sent yet
+        flash(
+            request,
+            gettext(
+                "Your payment is on hold for a security review; nothing has left your balance yet."
+            ),
+            "warning",
+        )
+    else:
+        flash(request, gettext("Money sent."), "success")
     return pages.redirect(f"/wallet/tx/{answer.body['reference']}")

@@ -1,12 +1,13 @@
-"""Wallet background work, every minute: forget idempotency keys past their lifetime."""
+"""Wallet background work: every minute, forget idempotency keys past their lifetime; on
+demand, ask the provider for a released withdrawal's payout."""
 
 from __future__ import annotations
 
 import logging
 
 from okpay.db import get_database
-from okpay.jobs import periodic
-from okpay.wallet import flows
+from okpay.jobs import job, periodic
+from okpay.wallet import flows, payouts
 
 log = logging.getLogger(__name__)
 
@@ -29,3 +30,11 @@ def prune_idempotency_keys_job() -> None:
     removed = prune_idempotency_keys()
     if removed:
         log.info("idempotency keys pruned: %s", removed)
+
+
+@job(retries=5, retry_delay=30)
+def request_payout_job(operation_id: int) -> None:
+    """A held withdrawal a reviewer released: ask the provider for its payout (queued once
+    the release commits; the provider is asked with the operation's reference, so a retry
+    never pays twice)."""
+    payouts.request_payout(operation_id)

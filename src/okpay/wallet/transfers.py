@@ -84,8 +84,11 @@ def preview_transfer(
     account = next(
         (a for a in ledger.balances(session, user_id=sender_id) if a.currency == currency), None
     )
-    if account is None or account.balance - account.held < amount + preview.fee:
-        raise ledger.InsufficientFunds()
+    available = account.balance - account.held if account is not None else 0
+    if available < amount + preview.fee:
+        raise ledger.insufficient_funds(
+            available=available, amount=amount, fee=preview.fee, currency=currency
+        )
     return preview
 
 

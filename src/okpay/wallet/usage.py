@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 
 from okpay.core import clock
 from okpay.core.errors import NotFound
-from okpay.core.i18n import N_, format_money
+from okpay.core.i18n import N_
 from okpay.wallet import errors, fx, overrides, pg, standing
 from okpay.wallet.limits import LimitSet, limits_for
 from okpay.wallet.models import Usage
@@ -251,19 +251,25 @@ def check_limits(
         snapshot=snapshot,
         limits=limits,
     )
+    if amount_cny > usage.per_transaction:
+        raise errors.TransactionLimitExceeded(
+            limit=LazyMoney(usage.per_transaction, "CNY"),
+            amount=LazyMoney(amount_cny, "CNY"),
+            period=_Lazy(PERIOD_LABELS["transaction"]),
+        )
     checks = (
-        ("transaction", usage.per_transaction, 0, None),
         ("daily", usage.daily, usage.daily_used, usage.daily_resets_at),
         ("monthly", usage.monthly, usage.monthly_used, usage.monthly_resets_at),
     )
     for period, limit, used, resets in checks:
         if used + amount_cny > limit:
-            remaining = max(0, limit - used) if period != "transaction" else limit
             raise errors.LimitExceeded(
                 period=_Lazy(PERIOD_LABELS[period]),
                 limit=LazyMoney(limit, "CNY"),
-                remaining=LazyMoney(remaining, "CNY"),
-                resets=_LazyText(lambda r=resets: format_datetime(r, "short") if r else "—"),
+                remaining=LazyMoney(max(0, limit - used), "CNY"),
+                # When it resets, in the reader's language and time zone, to the minute:
+                # "2026年12月7日 00:00 中国标准时间", "Dec 7, 2026 00:00 China Standard Time".
+                resets=_LazyText(lambda r=resets: format_datetime(r, "minutes")),
             )
 
 
@@ -277,14 +283,7 @@ class _Lazy:
         return gettext(self.msg)
 
 
-class LazyMoney:
-    """An amount formatted in the current language when the message is rendered."""
-
-    def __init__(self, minor: int, currency: str) -> None:
-        self.minor, self.currency = minor, currency
-
-    def __str__(self) -> str:
-        return format_money(self.minor, self.currency)
+LazyMoney = errors.LazyMoney
 
 
 class _LazyText:

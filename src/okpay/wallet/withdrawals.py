@@ -3,6 +3,7 @@ flight, cancel; holds are released when a withdrawal fails or is cancelled."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import select
@@ -11,25 +12,58 @@ from sqlalchemy.orm import Session
 from okpay.core import audit, clock
 from okpay.core.money import check_currency
 from okpay.wallet import errors, fees, history, ledger, methods, operations, standing, usage
-from okpay.wallet.models import Hold, Operation, OperationStatus, OperationType, SystemAccount
+from okpay.wallet.models import (
+    Hold,
+    Operation,
+    OperationStatus,
+    OperationType,
+    PaymentMethod,
+    SystemAccount,
+)
+
+# What the review page promises about arrival: the provider gives no time of its own, so
+# this is the bank payout's usual time in working days (docs/wallet.md).
+ARRIVAL_WORKING_DAYS = (1, 2)
 
 
-def do_begin_withdrawal(
-    session: Session, *, user_id: int, payment_method_id: int, amount: int, currency: str
-) -> tuple[int, str, str]:
-    """Hold amount + fee and record a pending withdrawal; returns (id, reference, bank token)."""
-    currency = check_currency(currency)
-    method = methods.get_payment_method(
-        session, user_id=user_id, method_id=payment_method_id, kind="bank"
-    )
-    account_id = ledger.customer_account_id(
-        session, user_id=user_id, currency=currency, create=False
-    )
-    if account_id is None:
-        raise ledger.InsufficientFunds()
-    locked = ledger.lock_accounts(session, [account_id])
-    me = standing.check_can(session, user_id, "withdraw")
-    snapshot = usage.usage_snapshot(session, user_id=user_id)
+@dataclass(frozen=True)
+class WithdrawalPreview:
+    """What a withdrawal would do, for the customer to confirm: the amount that arrives in
+    the bank, the fee (``free_amount``: the part inside this month's free allowance, with
+    ``free_left_cny`` of the allowance left before it; ``discount``: the one applied), the
+    total taken from the balance and the bank account it goes to."""
+
+    amount: int
+    currency: str
+    fee: int
+    base_fee: int
+    discount: fees.Discount | None
+    free_amount: int
+    free_left_cny: int
+    free_monthly_cny: int
+    available: int
+    bank_name: str
+    last4: str
+    arrival_working_days: tuple[int, int] = ARRIVAL_WORKING_DAYS
+
+    @property
+    def total(self) -> int:
+        return self.amount + self.fee
+
+
+def check_withdrawal(
+    session: Session,
+    *,
+    me: standing.Standing,
+    user_id: int,
+    amount: int,
+    currency: str,
+    available: int,
+    snapshot: usage.UsageSnapshot,
+) -> fees.FeeQuote:
+    """Limits, fee and funds for a withdrawal by a customer whose standing allows it; the
+    fee quote. The review (read without locks) and the withdrawal (under the balance's
+    lock) both call it, so the review refuses exactly what the confirm would."""
     usage.check_limits(
         session,
         user_id=user_id,
@@ -39,7 +73,7 @@ def do_begin_withdrawal(
         level=me.verification_level,
         snapshot=snapshot,
     )
-    fee = fees.quote_fee(
+    quote = fees.quote_fee(
         session,
         user_id=user_id,
         operation="withdrawal",
@@ -48,14 +82,93 @@ def do_begin_withdrawal(
         currency=currency,
         snapshot=snapshot,
         created_at=me.created_at,
-    ).fee
+    )
+    if available < amount + quote.fee:
+        raise ledger.insufficient_funds(
+            available=available, amount=amount, fee=quote.fee, currency=currency
+        )
+    return quote
+
+
+def preview_withdrawal(
+    session: Session, *, user_id: int, payment_method_id: int, amount: int, currency: str
+) -> WithdrawalPreview:
+    """What a withdrawal would cost and where it would go, refused as it would be for the
+    bank account, the customer's standing, limits or available balance (read without
+    locks: the withdrawal checks again under them). Nothing changes."""
+    currency = check_currency(currency)
+    method = methods.get_payment_method(
+        session, user_id=user_id, method_id=payment_method_id, kind="bank"
+    )
+    account = next(
+        (a for a in ledger.balances(session, user_id=user_id) if a.currency == currency), None
+    )
+    available = account.balance - account.held if account is not None else 0
+    me = standing.check_can(session, user_id, "withdraw")
+    snapshot = usage.usage_snapshot(session, user_id=user_id)
+    quote = check_withdrawal(
+        session,
+        me=me,
+        user_id=user_id,
+        amount=amount,
+        currency=currency,
+        available=available,
+        snapshot=snapshot,
+    )
+    free_monthly = quote.rule.free_monthly_cny if quote.rule else 0
+    return WithdrawalPreview(
+        amount=amount,
+        currency=currency,
+        fee=quote.fee,
+        base_fee=quote.base_fee,
+        discount=quote.discount,
+        free_amount=quote.free_amount,
+        free_left_cny=max(0, free_monthly - snapshot.month("withdrawal")),
+        free_monthly_cny=free_monthly,
+        available=available,
+        bank_name=method.bank_name or "",
+        last4=method.last4 or "",
+    )
+
+
+def do_begin_withdrawal(
+    session: Session,
+    *,
+    user_id: int,
+    payment_method_id: int,
+    amount: int,
+    currency: str,
+    on_hold: bool = False,
+) -> tuple[int, str, str]:
+    """Hold amount + fee and record a pending withdrawal; returns (id, reference, bank token).
+    ``on_hold``: a risk control holds it for review, so no payout is asked for until a
+    reviewer releases it (:func:`do_release_held_withdrawal`)."""
+    status = OperationStatus.on_hold if on_hold else OperationStatus.pending
+    currency = check_currency(currency)
+    method = methods.get_payment_method(
+        session, user_id=user_id, method_id=payment_method_id, kind="bank"
+    )
+    account_id = ledger.customer_account_id(
+        session, user_id=user_id, currency=currency, create=False
+    )
+    if account_id is None:
+        raise ledger.insufficient_funds(available=0, amount=amount, fee=0, currency=currency)
+    locked = ledger.lock_accounts(session, [account_id])
+    me = standing.check_can(session, user_id, "withdraw")
     account = locked[account_id]
-    if account.available < amount + fee:
-        raise ledger.InsufficientFunds()
+    fee = check_withdrawal(
+        session,
+        me=me,
+        user_id=user_id,
+        amount=amount,
+        currency=currency,
+        available=account.available,
+        snapshot=usage.usage_snapshot(session, user_id=user_id),
+    ).fee
     op_id, reference = operations.new_operation(
         session,
         type=OperationType.withdrawal.value,
-        status=OperationStatus.pending.value,
+        status=status.value,
         user_id=user_id,
         account_id=account_id,
         currency=currency,
@@ -83,7 +196,7 @@ def do_begin_withdrawal(
                 "reference": reference,
                 "type": "withdrawal",
                 "direction": "out",
-                "status": "pending",
+                "status": status.value,
                 "currency": currency,
                 "amount": -(amount + fee),
                 "fee": fee,
@@ -137,6 +250,19 @@ def do_settle_withdrawal(
     extra: dict[str, Any] = {"external_ref": external_ref} if external_ref else {}
     operations.set_status(session, op.id, OperationStatus.completed, loaded=op, **extra)
     return op
+
+
+def do_release_held_withdrawal(session: Session, *, operation_id: int) -> tuple[Operation, str]:
+    """A reviewer released a held withdrawal: it becomes pending (its hold stays) and the
+    payout is asked for after commit. Returns the operation and the bank account's token."""
+    op = operations.lock_operation(session, operation_id)
+    if op.type != OperationType.withdrawal.value or op.status != OperationStatus.on_hold.value:
+        raise errors.OperationNotHeld()
+    method = session.get(PaymentMethod, op.payment_method_id) if op.payment_method_id else None
+    if method is None:
+        raise errors.OperationNotHeld()
+    operations.set_status(session, op.id, OperationStatus.pending, loaded=op)
+    return op, method.provider_token
 
 
 def payout_in_flight(op: Operation) -> bool:

@@ -14,7 +14,16 @@ from starlette.responses import HTMLResponse
 from okpay.core.template_helpers import install_helpers
 
 PACKAGE_DIR = Path(__file__).resolve().parent.parent
-DOMAINS_WITH_TEMPLATES = ("web", "identity", "mail", "wallet", "helpcenter", "support", "casework")
+DOMAINS_WITH_TEMPLATES = (
+    "web",
+    "identity",
+    "mail",
+    "wallet",
+    "risk",
+    "helpcenter",
+    "support",
+    "casework",
+)
 
 
 @functools.cache
