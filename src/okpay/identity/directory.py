@@ -118,6 +118,12 @@ def find_recipient_summaries(session: Session, references: Iterable[str]) -> dic
     return keys.answer(found)
 
 
+def recipient_key(reference: str) -> tuple[str, str] | None:
+    """What a sender typed as a lookup: ("email", address) or ("phone", E.164); None if it
+    is neither."""
+    return _recipient_key(reference)
+
+
 def recipient_id_select(reference: str) -> Any:
     """The id of the user ``reference`` (an e-mail or phone as typed) names, as a scalar
     subquery another statement can embed (NULL when it names nobody); None when it is

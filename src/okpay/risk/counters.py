@@ -7,7 +7,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import delete, func
+from sqlalchemy import delete, func, text
 from sqlalchemy.orm import Session
 
 from okpay.core import clock
@@ -121,10 +121,9 @@ def record(session: Session, events: list[screening.Moved]) -> None:
         {"user_id": u, "counterparty_id": c, "first_at": now, "last_at": now, "count": 1}
         for u, c in pairs
     ]
-    if session.get_bind().dialect.name == "postgresql" and counted and paired:
-        # One round trip: the pairs' upsert rides along with the counters' as a CTE.
-        pair_stmt = _upsert_rows(session, RiskPair, paired)
-        session.execute(_upsert_rows(session, RiskCounter, counted).add_cte(pair_stmt.cte("pairs")))
+    if session.get_bind().dialect.name == "postgresql":
+        if counted or paired:
+            session.execute(_RECORD_PG, _arrays(counted, paired, now))
         return
     if counted:
         session.execute(_counter_upsert(session), counted)
@@ -132,22 +131,41 @@ def record(session: Session, events: list[screening.Moved]) -> None:
         session.execute(_pair_upsert(session), paired)
 
 
-def _upsert_rows(session: Session, model: Any, rows: list[dict[str, Any]]) -> Any:
-    """A multi-row INSERT … ON CONFLICT of these rows (PostgreSQL), as the upserts above."""
-    ins = _insert(session, model).values(rows)
-    if model is RiskPair:
-        return ins.on_conflict_do_update(
-            index_elements=["user_id", "counterparty_id"],
-            set_={"last_at": ins.excluded.last_at, "count": RiskPair.count + 1},
-        )
-    return ins.on_conflict_do_update(
-        index_elements=["user_id", "kind", "bucket"],
-        set_={
-            "count": RiskCounter.count + ins.excluded.count,
-            "total": RiskCounter.total + ins.excluded.total,
-            "max_amount": func.greatest(RiskCounter.max_amount, ins.excluded.max_amount),
-        },
-    )
+# PostgreSQL: the counters and the pairs in one prepared statement (rows as arrays).
+_RECORD_PG = text(
+    """
+WITH pairs AS (
+  INSERT INTO risk_pair (user_id, counterparty_id, first_at, last_at, count)
+  SELECT u, c, :now, :now, 1
+    FROM unnest(CAST(:pu AS integer[]), CAST(:pc AS integer[])) AS t(u, c)
+  ON CONFLICT (user_id, counterparty_id)
+  DO UPDATE SET last_at = EXCLUDED.last_at, count = risk_pair.count + 1
+)
+INSERT INTO risk_counter (user_id, kind, bucket, count, total, max_amount)
+SELECT * FROM unnest(CAST(:cu AS integer[]), CAST(:ck AS text[]), CAST(:cb AS bigint[]),
+                     CAST(:cn AS integer[]), CAST(:ct AS bigint[]), CAST(:cm AS bigint[]))
+ON CONFLICT (user_id, kind, bucket) DO UPDATE
+  SET count = risk_counter.count + EXCLUDED.count,
+      total = risk_counter.total + EXCLUDED.total,
+      max_amount = GREATEST(risk_counter.max_amount, EXCLUDED.max_amount)
+"""
+)
+
+
+def _arrays(
+    counted: list[dict[str, Any]], paired: list[dict[str, Any]], now: datetime
+) -> dict[str, Any]:
+    return {
+        "now": now,
+        "pu": [p["user_id"] for p in paired],
+        "pc": [p["counterparty_id"] for p in paired],
+        "cu": [r["user_id"] for r in counted],
+        "ck": [r["kind"] for r in counted],
+        "cb": [r["bucket"] for r in counted],
+        "cn": [r["count"] for r in counted],
+        "ct": [r["total"] for r in counted],
+        "cm": [r["max_amount"] for r in counted],
+    }
 
 
 def note_signal(session: Session, *, user_id: int, **values: Any) -> None:
