@@ -51,6 +51,14 @@ DEMO_USERS = (
     ("admin@demo.okpay.example", "Admin", "admin", "en"),
 )
 
+# Verified phones of the demo customers (fictional numbers), so that the second factor a
+# withdrawal or a large payment asks for arrives by SMS in the dev outbox (/dev/mail).
+DEMO_PHONES = {
+    "li.wei@demo.okpay.example": "+8613800138001",
+    "wang.fang@demo.okpay.example": "+8613900139002",
+    "emma.clark@demo.okpay.example": "+14155550123",
+}
+
 
 def _cli_context() -> None:
     context.set_current(context.RequestContext(ip=None, user_agent="okpay-cli", channel="cli"))
@@ -206,7 +214,7 @@ def demo_load() -> None:
     with get_database().unit_of_work() as session:
         for email, name, role, locale in DEMO_USERS:
             if identity_users.get_user_by_email(session, email) is None:
-                identity_operators.do_create_user(
+                user = identity_operators.do_create_user(
                     session,
                     email=email,
                     password=DEMO_PASSWORD,
@@ -214,6 +222,9 @@ def demo_load() -> None:
                     name=name,
                     locale=locale,
                 )
+                if email in DEMO_PHONES:  # step-up codes by SMS land in /dev/mail
+                    user.phone = DEMO_PHONES[email]
+                    user.phone_verified_at = user.created_at
                 created += 1
     funded = _demo_wallets()
     from okpay.support.cli import load_demo as support_demo
@@ -231,6 +242,7 @@ def demo_load() -> None:
     for email, name, role, _locale in DEMO_USERS:
         typer.echo(f"  {role:<10} {email:<36} {name}")
     typer.echo("sandbox test card: 4242 4242 4242 4242, any future expiry, any CVC")
+    typer.echo("verification codes (SMS) and e-mails: http://127.0.0.1:8000/dev/mail")
     if cases:
         typer.echo(f"demo cases opened: {cases} (an appeal and a double-charge dispute)")
     if key:

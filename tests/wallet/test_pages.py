@@ -148,6 +148,13 @@ def test_demo_load_funds_demo_wallets_once(db) -> None:
     shown = runner.invoke(app, ["wallet", "show", "li.wei@demo.okpay.example"])
     # Funded 5,082.00, then the demo dispute's latte paid twice at demo-coffee (2 × 38.00).
     assert "CNY balance 5006.00" in shown.output
+    # Demo customers have a verified phone: the second factor a withdrawal to their new bank
+    # account asks for arrives by SMS in the dev outbox, instead of being impossible.
+    from okpay.identity import users as identity_users
+
+    with db.unit_of_work(write=False) as s:
+        li = identity_users.get_user_by_email(s, "li.wei@demo.okpay.example")
+        assert li is not None and li.phone == "+8613800138001" and li.phone_verified_at
     assert "demo cases opened: 2" in first.output and "demo cases opened" not in again.output
 
 
