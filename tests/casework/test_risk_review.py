@@ -310,3 +310,30 @@ def test_customer_pages_show_hold_in_plain_words(client, db) -> None:  # type: i
         held.do_reject(s, operation_id=op_of(db, reference).id, actor_user_id=None)
     html = client.get(f"/wallet/tx/{reference}").text
     assert 'data-testid="tx-failure"' in html and "未放行这笔交易" in html
+
+
+def test_a_held_payment_is_not_released_from_an_account_frozen_since(client, db, clock) -> None:  # type: ignore[no-untyped-def]
+    """The customer froze their account after the hold ("this wasn't me"): an approved
+    release must not send the money anyway. The approval is refused, the money stays held,
+    and rejecting it still works."""
+    from okpay.wallet import standing
+
+    install_hold_rule(db, ["transfer"])
+    uid, _headers = customer(client, db)
+    li = make_user(db, "li@example.com")
+    reference = send(uid, "li@example.com", 150_00).body["reference"]
+    held_before = balance(db, uid)
+    with db.unit_of_work() as s:
+        standing.do_freeze(s, user_id=uid, reason="Customer reported fraud", actor_user_id=None)
+    case = the_case(db, uid)
+    team = security(client, db)
+    made = propose(client, team["agent"], case.id, "release_held", reference)
+    assert made.status_code == 201, made.text
+    refused = approve(client, team["sup"], made.json()["id"])
+    assert refused.json()["error"]["code"] == "account_frozen", refused.text
+    assert op_of(db, reference).status == "on_hold"
+    assert balance(db, uid) == held_before and balance(db, li) == (0, 0)
+    rejected = propose(client, team["agent"], case.id, "reject_held", reference, reason="Fraud")
+    assert approve(client, team["agent2"], rejected.json()["id"]).json()["status"] == "executed"
+    assert op_of(db, reference).status == "cancelled"
+    assert balance(db, uid)[1] == 0

@@ -17,6 +17,7 @@ from okpay.wallet import (
     errors,
     ledger,
     operations,
+    standing,
     transfers,
     usage,
     withdrawals,
@@ -103,6 +104,14 @@ def _audit(session: Session, action: str, op: Operation, actor_user_id: int | No
     )
 
 
+def _check_sender(session: Session, op: Operation, action: str) -> None:
+    """A release moves money out of the customer's account: refused while the account may
+    not send (frozen after the hold, say by the customer's own emergency freeze, restricted,
+    closed); the hold stays until the account may, or the payment is rejected."""
+    if op.user_id is not None:
+        standing.check_can(session, op.user_id, action)
+
+
 def _held(session: Session, operation_id: int) -> Operation:
     op = operations.lock_operation(session, operation_id)
     if op.status != OperationStatus.on_hold.value:
@@ -115,6 +124,7 @@ def do_release_transfer(
 ) -> Operation:
     """Settle a held transfer now: the hold becomes postings, the recipient is credited."""
     op = _held(session, operation_id)
+    _check_sender(session, op, "transfer")
     if (
         op.type != OperationType.transfer.value
         or op.account_id is None
@@ -167,6 +177,7 @@ def do_release_withdrawal(
 ) -> tuple[Operation, str]:
     """A held withdrawal goes ahead: it becomes pending; the payout is asked for after
     commit (wallet.flows.request_payout). Returns it and its bank account's token."""
+    _check_sender(session, _held(session, operation_id), "withdraw")
     op, token = withdrawals.do_release_held_withdrawal(session, operation_id=operation_id)
     _audit(session, "held_operation_released", op, actor_user_id)
     return op, token
