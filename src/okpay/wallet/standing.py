@@ -15,6 +15,7 @@ from okpay.core.i18n import N_
 from okpay.db import table_of
 from okpay.identity import directory as identity_directory
 from okpay.identity import operators as identity_operators
+from okpay.identity import users as identity_users
 from okpay.identity import validation as identity_validation
 from okpay.identity.models import AccountStatus
 from okpay.wallet import errors, ledger
@@ -215,6 +216,10 @@ def do_release(
 
 
 def _lock_all_accounts(session: Session, user_id: int) -> None:
+    # The customer's row first, then the balances: the order every status change takes (an
+    # approved proposal locks the customer before it acts), so a restriction set by staff
+    # and an approval lifting one at the same moment queue instead of deadlocking.
+    identity_users.lock_user(session, user_id)
     # Taking the balance locks makes the status change wait for movements in flight, and
     # movements that start later see the new status. The rows are rewritten as well (same
     # values, new row versions): a movement that waited for these locks then knows that
