@@ -44,8 +44,10 @@ def do_hold_transfer(
         raise ledger.InsufficientFunds()
     account = ledger.lock_accounts(session, [account_id])[account_id]
     total = amount + preview.fee
-    if account.available < total:
-        raise ledger.InsufficientFunds()
+    if account.available < total:  # the refusal names the figures, as a transfer's does
+        raise ledger.insufficient_funds(
+            available=account.available, amount=amount, fee=preview.fee, currency=currency
+        )
     op_id, reference = operations.new_operation(
         session,
         type=OperationType.transfer.value,
