@@ -165,7 +165,9 @@ def _updated(f: EventFacts, d: Mapping[str, Any]) -> str:
             parts.append(text % {"values": listing(pair[1])})
     if not parts:
         return gettext("%(actor)s changed the request", actor=f.actor)
-    return gettext("%(actor)s changed %(changes)s", actor=f.actor, changes="; ".join(parts))
+    return gettext(
+        "%(actor)s changed %(changes)s", actor=f.actor, changes=gettext("; ").join(parts)
+    )
 
 
 def _escalated(f: EventFacts, d: Mapping[str, Any]) -> str:
