@@ -250,6 +250,8 @@ def test_live_chat_has_the_wallet_panel_canned_replies_and_a_quiet_end_button(
     panel = page.get_by_test_id("chat-customer")
     expect(panel.get_by_test_id("customer-panel")).to_be_visible()
     expect(panel.get_by_test_id("balances")).to_contain_text("1,234.00")
+    reveal = panel.get_by_test_id("reveal-email-form")  # the panel's forms name the chat's ticket
+    expect(reveal).to_have_attribute("action", re.compile(r"^/agent/tickets/OK-\d{4}-\d+/reveal$"))
     send, end = page.get_by_test_id("chat-send"), page.get_by_test_id("chat-end")
     expect(end).to_have_class(re.compile("outline"))
     assert "outline" not in (send.get_attribute("class") or "")

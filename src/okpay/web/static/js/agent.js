@@ -113,6 +113,9 @@
 
   function shortcuts() {
     var help = document.querySelector("dialog[data-shortcut-help]");
+    document.querySelectorAll("[data-shortcut-open]").forEach(function (button) {
+      button.addEventListener("click", function () { if (help && help.showModal) { help.showModal(); } });
+    });
     document.addEventListener("keydown", function (event) {
       if (event.ctrlKey || event.metaKey || event.altKey || event.isComposing) { return; }
       if (typing(event.target)) { return; }
