@@ -104,6 +104,12 @@ def _amounts_whole(page: Page) -> None:
             .map(el => el.innerText); }"""
     )
     assert not cut, f"amounts cut off: {cut}"
+    hidden = page.evaluate(
+        """() => [...document.querySelectorAll('.pane .table-wrap')]
+          .filter(el => el.scrollWidth > el.clientWidth + 1)
+          .map(el => el.querySelector('table')?.dataset.testid)"""
+    )
+    assert not hidden, f"tables in a pane scroll sideways: {hidden}"
 
 
 @pytest.mark.parametrize("lang", ["en", "zh"])
