@@ -10,6 +10,7 @@ from starlette.responses import RedirectResponse, Response
 
 from okpay.core.i18n import normalise
 from okpay.identity import profile as identity_profile
+from okpay.identity import sign_in_pages
 from okpay.web.deps import DbSession, csrf_protect
 from okpay.web.middleware import LANG_COOKIE
 from okpay.web.redirects import safe_next
@@ -20,6 +21,10 @@ router = APIRouter(include_in_schema=False, dependencies=[Depends(csrf_protect)]
 
 @router.get("/")
 def home(request: Request) -> Response:
+    """The welcome page; a signed-in person goes to where they work (console or wallet)."""
+    user = request.state.user
+    if user is not None:
+        return RedirectResponse(sign_in_pages.landing_path(user), status_code=303)
     return render(request, "web/home.html")
 
 
