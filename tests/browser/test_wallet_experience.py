@@ -24,7 +24,7 @@ from tests.wallet.helpers import fund
 from tests.wallet.helpers import make_user as make_wallet_user
 
 SHOTS = Path("/tmp/shots-wallet")
-SIZES = {"desktop": (1280, 800), "phone": (390, 844)}
+SIZES = [(1280, 800), (390, 844)]
 
 
 def _page(request: pytest.FixtureRequest, lang: str) -> Page:
@@ -115,7 +115,7 @@ def test_bank_topup_says_where_to_send_and_mails_when_it_arrives(  # type: ignor
     assert page.evaluate("navigator.clipboard.readText()") == reference
     box.get_by_test_id("copy-account-number").click()
     assert page.evaluate("navigator.clipboard.readText()") == account.account_number
-    for size, (w, h) in SIZES.items():
+    for w, h in SIZES:
         page.set_viewport_size({"width": w, "height": h})
         _fits(page)
         _shot(page, f"bank-topup-{lang}-{w}")
@@ -151,7 +151,8 @@ def test_failed_and_cancelled_lines_never_read_as_money_in(page: Page, db) -> No
     # The list comes first; the filters are folded below it.
     assert page.evaluate(
         "document.querySelector('table.activity').compareDocumentPosition("
-        "document.querySelector('[data-testid=history-filters]')) & Node.DOCUMENT_POSITION_FOLLOWING"
+        "document.querySelector('[data-testid=history-filters]'))"
+        " & Node.DOCUMENT_POSITION_FOLLOWING"
     )
     expect(page.get_by_test_id("history-filters")).not_to_have_attribute("open", "")
     row = page.locator(f"[data-testid=activity-row][data-status=failed]:has-text('{failed_ref}')")
@@ -224,7 +225,7 @@ def test_checkout_signed_out_already_paid_and_short_of_money(  # type: ignore[no
     expect(page.get_by_test_id("checkout-order")).to_have_text("A-1")
     expect(page.get_by_test_id("checkout-amount")).to_contain_text("32.00")
     expect(page.get_by_test_id("checkout-pay")).to_have_count(0)
-    for size, (w, h) in SIZES.items():
+    for w, h in SIZES:
         page.set_viewport_size({"width": w, "height": h})
         _fits(page)
         _shot(page, f"checkout-signed-out-{lang}-{w}")
@@ -241,10 +242,8 @@ def test_checkout_signed_out_already_paid_and_short_of_money(  # type: ignore[no
     expect(page.get_by_test_id("checkout")).to_have_attribute("data-status", "order_paid")
     expect(page.get_by_test_id("checkout-already-paid")).to_be_visible()
     expect(page.get_by_test_id("checkout-pay")).to_have_count(0)
-    expect(page.get_by_test_id("checkout-return")).to_have_attribute(
-        "href", f"{live_server}/help"
-    )
-    for size, (w, h) in SIZES.items():
+    expect(page.get_by_test_id("checkout-return")).to_have_attribute("href", f"{live_server}/help")
+    for w, h in SIZES:
         page.set_viewport_size({"width": w, "height": h})
         _fits(page)
         _shot(page, f"checkout-already-paid-{lang}-{w}")
@@ -256,7 +255,9 @@ def test_checkout_signed_out_already_paid_and_short_of_money(  # type: ignore[no
     page.goto(f"/pay/i/{links['other']}")
     expect(page.get_by_test_id("checkout-pay")).to_be_disabled()
     topup = page.get_by_test_id("checkout-topup")
-    expect(topup).to_have_attribute("href", re.compile(r"/wallet/topup\?amount=32\.00&currency=CNY"))
+    expect(topup).to_have_attribute(
+        "href", re.compile(r"/wallet/topup\?amount=32\.00&currency=CNY")
+    )
     _shot(page, f"checkout-no-balance-{lang}-390")
     topup.click()
     expect(page.locator("#f-amount")).to_have_value("32.00")
@@ -303,7 +304,7 @@ def test_wallet_pages_fit_and_speak_the_language(request, db, live_server, lang)
     pages = [*WALLET_PAGES, f"/wallet/tx/{fx_op.reference}", f"/pay/i/{links['first']}"]
     for path in pages:
         page.goto(path)
-        for size, (w, h) in SIZES.items():
+        for w, h in SIZES:
             page.set_viewport_size({"width": w, "height": h})
             _fits(page)
             name = path.strip("/").replace("/", "-").split("?")[0][:40]
