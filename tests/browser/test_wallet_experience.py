@@ -321,3 +321,34 @@ def test_wallet_pages_fit_and_speak_the_language(request, db, live_server, lang)
     page.goto(f"/wallet/tx/{fx_op.reference}")
     expect(page.get_by_test_id("tx-rate")).to_contain_text("1 CNY = ")
     expect(page.get_by_test_id("tx-arrived")).to_contain_text("$")
+
+
+def test_a_restricted_account_is_told_in_its_language(zh_page: Page, db) -> None:  # type: ignore[no-untyped-def]
+    """The status, the reason and what is blocked read as words, never codes."""
+    from okpay.wallet import standing
+
+    page = zh_page
+    user_id = _customer(db, "restricted@example.com", "zh")
+    fund(db, user_id, 50_00)
+    with db.unit_of_work() as s:
+        standing.do_restrict(
+            s,
+            user_id=user_id,
+            blocked=["withdraw", "transfer"],
+            reason="近期交易异常，等待核实资金来源",
+            actor_user_id=None,
+        )
+    sign_in(page, "restricted@example.com")
+    for path in ("/wallet/limits", "/wallet/send", "/wallet/history"):
+        page.goto(path)
+        banner = page.get_by_test_id("status-banner")
+        expect(banner).to_contain_text("受限")
+        expect(banner).to_contain_text("近期交易异常")
+        assert "restricted" not in page.locator("body").inner_text().lower()
+    page.goto("/wallet/send")
+    page.fill("#f-recipient", "someone@example.com")
+    page.fill("#f-amount", "10")
+    page.click("form[action='/wallet/send/review'] button[type=submit]")
+    body = page.locator("main").inner_text()
+    assert "近期交易异常" in body and "restricted" not in body.lower(), body
+    _shot(page, "restricted-send-zh-390")
