@@ -290,7 +290,10 @@ def test_wallet_pages_fit_and_speak_the_language(request, db, live_server, lang)
     with db.unit_of_work() as s:
         failed = topups.do_begin_bank_topup(s, user_id=user_id, amount=500_00, currency="CNY")
         topups.do_fail_operation(s, operation_id=failed.id, failure_code="card_declined")
-        topups.do_begin_bank_topup(s, user_id=user_id, amount=80_00, currency="CNY")
+        failed_ref = failed.reference
+        waiting_ref = topups.do_begin_bank_topup(
+            s, user_id=user_id, amount=80_00, currency="CNY"
+        ).reference
         quote = fx_transfers.do_quote_fx(
             s, user_id=user_id, source_currency="CNY", target_currency="USD", amount=100_00
         )
@@ -301,7 +304,13 @@ def test_wallet_pages_fit_and_speak_the_language(request, db, live_server, lang)
     links = _shop(db, live_server)
     sign_in(page, email)
     add_card(page, "4242 4242 4242 4242")  # the top-up page lists it beside its expiry
-    pages = [*WALLET_PAGES, f"/wallet/tx/{fx_op.reference}", f"/pay/i/{links['first']}"]
+    pages = [
+        *WALLET_PAGES,
+        f"/wallet/tx/{fx_op.reference}",
+        f"/wallet/tx/{failed_ref}",
+        f"/wallet/tx/{waiting_ref}",
+        f"/pay/i/{links['first']}",
+    ]
     for path in pages:
         page.goto(path)
         for w, h in SIZES:
