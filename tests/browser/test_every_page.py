@@ -51,6 +51,8 @@ AXE = Path(__file__).resolve().parents[2] / "src/okpay/web/static/vendor/axe/axe
 AXE_URL = "/static/vendor/axe/axe.min.js"
 SIZES = [(1280, 800), (390, 844)]
 SHOTS = os.environ.get("OKPAY_SHOTS", "")
+# While fixing pages: OKPAY_EVERY_PAGE=regex walks only the listed paths it matches.
+ONLY = re.compile(os.environ.get("OKPAY_EVERY_PAGE", ""))
 
 CUSTOMER = "mei@example.com"
 
@@ -123,6 +125,7 @@ PAGES: list[tuple[str, str]] = [
     ("/agent/risk/rules/new", "admin"),
     ("/help/articles/{article}/edit", "admin"),
     ("/help/articles/{article}/history", "admin"),
+    ("/help/articles/{article}/history/1", "admin"),
 ]
 
 # Failures on pages other helpers of issue 15 are rewriting at the same time (the site
@@ -130,7 +133,36 @@ PAGES: list[tuple[str, str]] = [
 # piece of the failure's text; an entry that no longer matches anything fails the test, so
 # the list only shrinks. The lead empties it once those branches are merged.
 # (path template, check, substring of the detail, language or "" for both)
-KNOWN: list[tuple[str, str, str, str]] = []
+KNOWN: list[tuple[str, str, str, str]] = [
+    # helper "look" (wallet home): short column headings wrap on a phone
+    ("/wallet", "one-char-per-line", "th", "zh-CN"),
+    # helper "wallet": a signed-out visitor is sent to sign in instead of seeing the checkout
+    ("/pay/i/{intent}", "load", "/login?next=", ""),
+    # helper "wallet": column headings wrap on a phone; tables that scroll are not focusable
+    ("/wallet/history", "one-char-per-line", "th", "zh-CN"),
+    ("/wallet/statement", "one-char-per-line", "th", "zh-CN"),
+    ("/wallet/statement", "axe serious scrollable-region-focusable", "table-wrap", ""),
+    ("/wallet/limits", "axe serious scrollable-region-focusable", "table-wrap", ""),
+    ("/fees", "axe serious scrollable-region-focusable", "table-wrap", "en"),
+    # helper "console": the queue's headings, the ticket's event history as key=value codes,
+    # the approvals' decide form wider than 1280 px, rule and feature codes outside <code>
+    ("/agent", "one-char-per-line", "th", "zh-CN"),
+    ("/agent/tickets/{ticket}", "raw-code", "", ""),
+    ("/agent/tickets/{ticket}", "overflow", "limits", "en"),
+    ("/agent/tickets/{ticket}", "axe serious scrollable-region-focusable", "table-wrap", ""),
+    ("/agent/tickets/{case_ticket}", "raw-code", "", ""),
+    ("/agent/tickets/{case_ticket}", "axe serious scrollable-region-focusable", "table-wrap", ""),
+    ("/agent/approvals", "overflow", "form.inline-decide", "en"),
+    ("/agent/approvals", "axe serious scrollable-region-focusable", "table-wrap", ""),
+    ("/agent/phone", "one-char-per-line", "查找", "zh-CN"),
+    ("/agent/reports", "one-char-per-line", "th", "zh-CN"),
+    ("/agent/reports", "axe serious scrollable-region-focusable", "table-wrap", "en"),
+    ("/agent/risk/rules/{rule}", "raw-code", "", ""),
+    ("/agent/risk/rules/{rule}/edit", "raw-code", "", ""),
+    ("/agent/risk/rules/{rule}/edit", "axe serious scrollable-region-focusable", "aside", ""),
+    ("/agent/risk/rules/new", "raw-code", "", ""),
+    ("/agent/risk/rules/new", "axe serious scrollable-region-focusable", "aside", ""),
+]
 
 
 # ------------------------------------------------------------------------------ the checks
@@ -148,7 +180,7 @@ CHECKS_JS = r"""
     else if (el.classList.length) s += '.' + [...el.classList].slice(0, 3).join('.');
     return s;
   };
-  const out = {overflow: null, squeezed: [], text: ''};
+  const out = {overflow: null, squeezed: [], text: '', chrome: []};
 
   // (a) sideways scrolling, and the elements that stick out (not those inside one that does)
   const wide = document.documentElement.scrollWidth - W;
@@ -171,6 +203,8 @@ CHECKS_JS = r"""
     if (!visible(el) || el.closest('.visually-hidden, .sr-only')) continue;
     const box = el.getBoundingClientRect();
     if (box.width < 4 || box.height < 4) continue;  // hidden for screen readers only
+    const em = parseFloat(getComputedStyle(el).fontSize) || 16;
+    if (box.height < em * 2) continue;  // one line: nothing to measure
     const chars = (el.textContent || '').replace(/\s+/g, '');
     if (chars.length < 2 || chars.length > 60) continue;
     const tops = new Set();
@@ -192,6 +226,17 @@ CHECKS_JS = r"""
     if (count >= 2 && tops.size >= count) {
       out.squeezed.push(describe(el) + ' "' + chars.slice(0, 30) + '" on ' + tops.size + ' lines');
     }
+  }
+
+  // (c) the words of the page's own controls and headings of tables (never what people typed)
+  // (a label's own words: not the choices of a select in it, its hints or code samples)
+  for (const el of document.querySelectorAll('th, button, label, nav a, legend, summary')) {
+    if (!visible(el) || el.closest('.visually-hidden, .sr-only, [data-raw-ok]')) continue;
+    const own = el.cloneNode(true);
+    own.querySelectorAll('select, option, input, textarea, small, code, .muted, [data-raw-ok]')
+      .forEach((child) => child.remove());
+    const words = own.textContent.replace(/\s+/g, ' ').trim();
+    if (words) out.chrome.push(describe(el) + '\t' + words.slice(0, 80));
   }
 
   // (c) the visible text, without code samples and what people typed
@@ -230,6 +275,12 @@ STATUS_WORDS = re.compile(
 )
 
 
+# On a Chinese page the page's own controls have no English word (a word with a lower-case
+# letter: upper-case codes such as CNY, PDF or SMS are fine); the product's name is.
+ENGLISH_WORD = re.compile(r"\b(?=[A-Za-z]*[a-z])[A-Za-z]{3,}\b")
+NAMES = {"OKPay", "English", "Markdown", "WebP"}  # names, the same in both languages
+
+
 @dataclass
 class Failure:
     path: str  # the page as listed (template)
@@ -256,7 +307,7 @@ def _text_failures(text: str, lang: str) -> list[tuple[str, str]]:
     return list(dict.fromkeys(found))
 
 
-def _audit(page: Page, template: str, url: str, lang: str, axe: bool) -> list[Failure]:
+def _audit(page: Page, template: str, who: str, url: str, lang: str) -> list[Failure]:
     failures: list[Failure] = []
     response = page.goto(url)
     status = response.status if response is not None else 0
@@ -265,8 +316,7 @@ def _audit(page: Page, template: str, url: str, lang: str, axe: bool) -> list[Fa
         failures.append(Failure(template, url, lang, "-", "load", f"HTTP {status}, at {landed}"))
         if status >= 400:
             return failures
-    if axe:
-        page.add_script_tag(url=AXE_URL)
+    page.add_script_tag(url=AXE_URL)
     for w, h in SIZES:
         size = f"{w}x{h}"
         page.set_viewport_size({"width": w, "height": h})
@@ -275,19 +325,23 @@ def _audit(page: Page, template: str, url: str, lang: str, axe: bool) -> list[Fa
             failures.append(Failure(template, url, lang, size, "overflow", result["overflow"]))
         for item in result["squeezed"]:
             failures.append(Failure(template, url, lang, size, "one-char-per-line", item))
+        if lang == "zh-CN":
+            for item in result["chrome"]:
+                where, words = item.split("\t", 1)
+                english = [w for w in ENGLISH_WORD.findall(words) if w not in NAMES]
+                if english:
+                    failures.append(
+                        Failure(template, url, lang, size, "english", f"{where} {words!r}")
+                    )
         for check, detail in _text_failures(result["text"], lang):
             failures.append(Failure(template, url, lang, size, check, detail))
-        if axe:
-            for v in page.evaluate(AXE_JS):
-                nodes = "; ".join(
-                    f"{n['target']} {n['html']!r} {n['why']}".strip() for n in v["nodes"]
-                )
-                check = f"axe {v['impact']} {v['id']}"
-                failures.append(Failure(template, url, lang, size, check, f"{v['help']}: {nodes}"))
+        for v in page.evaluate(AXE_JS):
+            nodes = "; ".join(f"{n['target']} {n['html']!r} {n['why']}".strip() for n in v["nodes"])
+            check = f"axe {v['impact']} {v['id']}"
+            failures.append(Failure(template, url, lang, size, check, f"{v['help']}: {nodes}"))
         if SHOTS:
             Path(SHOTS).mkdir(parents=True, exist_ok=True)
-            name = re.sub(r"[^\w]+", "-", template.strip("/")) or "home"
-            who = "guest" if "/agent" not in template else "staff"
+            name = re.sub(r"[^\w]+", "-", template.strip("/")).strip("-") or "home"
             page.screenshot(
                 path=str(Path(SHOTS) / f"every-{name}-{who}-{lang}-{w}.png"), full_page=True
             )
@@ -471,13 +525,15 @@ def test_every_page_fits_reads_and_passes_axe(  # type: ignore[no-untyped-def]
     contexts: dict[str, BrowserContext] = {}
     try:
         for template, who in PAGES:
+            if not ONLY.search(template):
+                continue
             if who not in contexts:
                 uid = None if who == "guest" else world["ids"][who]
                 contexts[who] = _signed_in(browser, live_server, db, uid, locale)
                 contexts[who].new_page()
             page = contexts[who].pages[0]
             url = template.format(**world)
-            failures += _audit(page, template, url, lang, axe=True)
+            failures += _audit(page, template, who, url, lang)
     finally:
         for context in contexts.values():
             context.close()
@@ -490,7 +546,7 @@ def test_every_page_fits_reads_and_passes_axe(  # type: ignore[no-untyped-def]
             unknown.append(failure)
         else:
             used.add(entry)
-    stale = [e for e in KNOWN if e not in used and e[3] in ("", lang)]
+    stale = [e for e in KNOWN if e not in used and e[3] in ("", lang) and ONLY.search(e[0])]
     report = "\n".join(str(f) for f in unknown)
     report += "".join(f"\nKNOWN entry no longer seen (remove it): {e}" for e in stale)
     assert not unknown and not stale, f"{len(unknown)} problems on the pages:\n{report}"
