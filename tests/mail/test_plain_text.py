@@ -27,7 +27,7 @@ def _text_blocks() -> list[tuple[Path, list[str]]]:
 def test_no_line_of_text_ends_in_a_tag_that_would_eat_its_line_break() -> None:
     offenders = []
     for path, lines in _text_blocks():
-        for number, line in enumerate(lines, 1):
+        for line in lines:
             if not line.rstrip().endswith("%}"):
                 continue
             if re.sub(r"{%.*?%}", "", line).strip():

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from urllib.parse import urlsplit
 
+from starlette.requests import Request
+
 MAX_NEXT_LENGTH = 2000
 
 
@@ -25,3 +27,19 @@ def safe_next(target: str | None, default: str = "/") -> str:
     if parts.scheme or parts.netloc:
         return default
     return target
+
+
+def return_path(request: Request) -> str:
+    """The page to come back to on this site after a detour (switching language, signing in
+    again): this page itself when it was fetched with GET; after a form was posted, the page
+    that held the form (the same-site Referer), because the posted page cannot be fetched
+    again. "/" when neither is known."""
+    if request.method in ("GET", "HEAD"):
+        query = request.url.query
+        return safe_next(request.url.path + (f"?{query}" if query else ""))
+    referer = request.headers.get("referer")
+    if referer:
+        parts = urlsplit(referer)
+        if parts.netloc == request.url.netloc and parts.scheme in ("http", "https"):
+            return safe_next(parts.path + (f"?{parts.query}" if parts.query else ""))
+    return "/"
