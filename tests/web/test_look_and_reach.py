@@ -51,9 +51,9 @@ def test_the_language_switch_on_a_posted_page_goes_back_to_the_form(client, db) 
             "currency": "CNY",
             "csrf_token": csrf_from(form.text),
         },
-        headers={"Referer": "https://evil.example/wallet/send"},
+        headers={"Referer": "https://evil.example/account"},
     )
-    assert lang_next(elsewhere.text) == "/"
+    assert lang_next(elsewhere.text) == "/wallet/send"  # the page above, not /account
     switched = client.post(
         "/language",
         data={"locale": "zh_CN", "next": "/wallet/send", "csrf_token": csrf_from(review.text)},
@@ -109,3 +109,20 @@ def test_manifest_worker_and_offline_page(client, db) -> None:  # type: ignore[n
     # Cached on the device: nothing about whoever fetched it.
     assert "csrf" not in offline.text and "offline@example.com" not in offline.text
     assert client.get("/favicon.ico").headers["content-type"] == "image/png"
+
+
+def test_without_a_referer_the_switch_goes_to_the_nearest_page_above(client, db) -> None:  # type: ignore[no-untyped-def]
+    make_user(db, "no-referer@example.com")
+    sign_in(client, "no-referer@example.com")
+    form = client.get("/wallet/send")
+    review = client.post(
+        "/wallet/send/review",
+        data={
+            "recipient": "x@example.com",
+            "amount": "5",
+            "currency": "CNY",
+            "csrf_token": csrf_from(form.text),
+        },
+        headers={"Referer": "http://testserver/wallet/send/review"},
+    )
+    assert lang_next(review.text) == "/wallet/send"
