@@ -291,3 +291,31 @@ def test_service_worker_shows_the_offline_page_and_never_stores_account_data(  #
     expect(page.get_by_test_id("balance-CNY")).to_contain_text("100.00")
     assert "/wallet" not in page.evaluate(CACHED_URLS)
     context.close()
+
+
+def test_staff_reach_the_console_from_the_nav_and_the_tab_bar(
+    browser, live_server: str, db
+) -> None:  # type: ignore[no-untyped-def]
+    with db.unit_of_work() as s:
+        operators.do_create_user(
+            s,
+            email="desk@example.com",
+            password=PASSWORD,
+            role=Role.agent,
+            name="客服小李",
+            locale="zh_CN",
+        )
+    for label, viewport in (("1280", DESK), ("390", PHONE)):
+        context = new_context(browser, live_server, "zh-CN", viewport)
+        page = context.new_page()
+        sign_in(page, "desk@example.com")
+        page.goto("/help")
+        if viewport is DESK:
+            expect(page.get_by_test_id("nav-console")).to_be_visible()
+        else:
+            console = page.get_by_test_id("tabbar").locator("a[href='/agent']")
+            expect(console).to_be_visible()
+            assert overflow(page) <= 0
+            assert page.evaluate(WRAPPED_NAV_ITEMS) == []
+        page.screenshot(path=str(SHOTS / f"staff-help-zh-CN-{label}.png"))
+        context.close()
