@@ -6,6 +6,7 @@ Screenshots go to /tmp/shots-look/ (OKPAY_SHOTS to change it)."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -289,10 +290,8 @@ def test_service_worker_shows_the_offline_page_and_never_stores_account_data(  #
         context.set_offline(False)
     # Back online: the real wallet, from the server (the offline page may reload itself on
     # the "online" event at the same moment; either way the page ends on the wallet).
-    try:
+    with contextlib.suppress(PlaywrightError):
         page.goto("/wallet")
-    except PlaywrightError:
-        pass
     expect(page.get_by_test_id("balance-CNY")).to_contain_text("100.00")
     assert "/wallet" not in page.evaluate(CACHED_URLS)
     context.close()
