@@ -32,7 +32,7 @@ $(VENDOR)/.installed: package.json package-lock.json
 # Browser tests drive Debian's chromium; screenshots need a CJK font to show Chinese.
 # Install both when we are root and either is missing.
 browser-deps:
-	@if [ ! -x /usr/bin/chromium ] || [ ! -d /usr/share/fonts/opentype/noto ]; then \
+	@if [ ! -x /usr/bin/chromium ] || [ ! -f /usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc ]; then \
 	  if [ "$$(id -u)" = 0 ]; then \
 	    echo "installing Debian's chromium and fonts-noto-cjk for browser tests"; \
 	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium fonts-noto-cjk >/dev/null; \

@@ -22,6 +22,7 @@ from okpay.identity import stepup
 from okpay.identity.access import CurrentUser
 from okpay.wallet import (
     fees,
+    fx,
     ledger,
     limits,
     statements,
@@ -222,6 +223,8 @@ def home(
         "wallet/home.html",
         **page_context(
             accounts=accounts,
+            # The wallet's worth in yuan at the reference rates, for the total on the card.
+            total_cny=sum(fx.to_cny(a.balance, a.currency) for a in accounts),
             recent=recent,
             chart=balance_chart(currency, points),
             chart_currency=currency,
