@@ -138,6 +138,34 @@
     try { localStorage.setItem("okpay-lang", document.documentElement.lang); } catch (e) { /* off */ }
   });
 
+  // ------------------------------------------------------------ scrolling boxes by keyboard
+  // A wide table (or a long list in a side box) that scrolls inside its box can be reached
+  // with the keyboard: it takes focus while it scrolls and is named after its heading.
+  function markScrollRegions() {
+    document.querySelectorAll(".table-wrap, [data-scroll-region]").forEach(function (box) {
+      var scrolls = box.scrollWidth > box.clientWidth + 1 || box.scrollHeight > box.clientHeight + 1;
+      if (scrolls && !box.hasAttribute("tabindex")) {
+        box.setAttribute("tabindex", "0");
+        box.setAttribute("data-scroll-focus", "");
+        if (!box.hasAttribute("role")) { box.setAttribute("role", "region"); }
+        if (!box.hasAttribute("aria-label") && !box.hasAttribute("aria-labelledby")) {
+          var table = box.querySelector("table");
+          var caption = table && table.querySelector("caption");
+          var section = box.closest("section, article, aside");
+          var heading = caption || (section && section.querySelector("h1, h2, h3, h4"));
+          var name = heading ? heading.textContent.trim() : document.title;
+          box.setAttribute("aria-label", name);
+        }
+      } else if (!scrolls && box.hasAttribute("data-scroll-focus")) {
+        box.removeAttribute("tabindex");
+        box.removeAttribute("data-scroll-focus");
+      }
+    });
+  }
+  document.addEventListener("DOMContentLoaded", markScrollRegions);
+  window.addEventListener("resize", markScrollRegions);
+  document.addEventListener("htmx:afterSettle", markScrollRegions);
+
   // htmx requests carry the page's CSRF token.
   document.addEventListener("htmx:configRequest", function (event) {
     var token = document.body.getAttribute("data-csrf");
