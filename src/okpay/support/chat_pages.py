@@ -101,7 +101,6 @@ def customer_page(
         request,
         "support/chat_room.html",
         view=view,
-        side="customer",
         ws_path=ws,
         messages=chat.transcript(db, view.ticket),
         position=chat.queue_position(db, view.chat),
