@@ -17,7 +17,10 @@ from babel.messages.pofile import read_po, write_po
 ROOT = Path(__file__).resolve().parents[1]
 LOCALE_DIR = ROOT / "src" / "okpay" / "locale"
 POT = ROOT / "var" / "messages.pot"
-KEYWORDS = ["-k", "_", "-k", "N_", "-k", "gettext", "-k", "ngettext:1,2", "-k", "lazy_gettext"]
+KEYWORDS = [
+    *("-k", "_", "-k", "_code", "-k", "N_", "-k", "gettext"),
+    *("-k", "ngettext:1,2", "-k", "lazy_gettext"),
+]
 
 
 def extract(pot: Path) -> None:

@@ -5,10 +5,41 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, model_validator
+from pydantic import BaseModel, Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEV_SECRET_KEY = "dev-only-secret-key-not-for-production"
+
+
+class ReceivingAccount(BaseModel):
+    """OKPay's own bank account that customers send bank-transfer top-ups to."""
+
+    bank_name: str = Field(min_length=1, max_length=120)
+    account_name: str = Field(min_length=1, max_length=120)
+    account_number: str = Field(min_length=1, max_length=64)
+    branch: str = Field("", max_length=120)
+    swift: str = Field("", max_length=11)
+    # A sandbox account (development and tests): the page says no real money goes there.
+    sandbox: bool = False
+
+
+def _sandbox_account(bank: str, name: str, number: str, swift: str) -> ReceivingAccount:
+    return ReceivingAccount(
+        bank_name=bank, account_name=name, account_number=number, swift=swift, sandbox=True
+    )
+
+
+# Outside prod, without OKPAY_BANK_RECEIVING_ACCOUNTS: made-up sandbox accounts, so the
+# bank top-up can be tried end to end. Never real account numbers.
+SANDBOX_RECEIVING_ACCOUNTS = {
+    "CNY": _sandbox_account("OKPay 沙箱银行", "OKPay 沙箱收款账户", "6200 0000 0000 0001", ""),
+    "USD": _sandbox_account("OKPay Sandbox Bank", "OKPay Sandbox Ltd", "000000000002", "OKPYXXSB"),
+    "EUR": _sandbox_account(
+        "OKPay Sandbox Bank", "OKPay Sandbox Ltd", "XX00 0000 0000 0000 0003", "OKPYXXSB"
+    ),
+    "HKD": _sandbox_account("OKPay Sandbox Bank", "OKPay Sandbox Ltd", "000-000000-004", ""),
+    "JPY": _sandbox_account("OKPay Sandbox Bank", "OKPay Sandbox Ltd", "0000005", ""),
+}
 
 
 class Settings(BaseSettings):
@@ -100,6 +131,9 @@ class Settings(BaseSettings):
     # across processes through Redis when OKPAY_REDIS_URL is set (docs/security.md).
     recipient_lookups_per_hour: int = Field(100, ge=1)
     recipient_lookups_per_day: int = Field(300, ge=1)
+    # Where customers send bank-transfer top-ups, per currency (JSON object keyed by ISO
+    # code; docs/configuration.md). Empty outside prod: the sandbox accounts above.
+    bank_receiving_accounts: dict[str, ReceivingAccount] = Field(default_factory=dict)
 
     @model_validator(mode="after")
     def _fill_defaults(self) -> Settings:
@@ -112,6 +146,11 @@ class Settings(BaseSettings):
         if self.env == "prod" and self.secret_key == DEV_SECRET_KEY:
             raise ValueError("OKPAY_SECRET_KEY must not be the development key in prod")
         self.base_url = self.base_url.rstrip("/")
+        self.bank_receiving_accounts = {
+            code.upper(): account for code, account in self.bank_receiving_accounts.items()
+        }
+        if not self.bank_receiving_accounts and self.env != "prod":
+            self.bank_receiving_accounts = dict(SANDBOX_RECEIVING_ACCOUNTS)
         return self
 
     @property

@@ -54,7 +54,9 @@ def test_register_verify_and_sign_in_in_chinese(zh_page: Page) -> None:
     expect(page.locator(".flash-success")).to_be_visible()
 
     sign_in(page, email)
-    expect(page.locator("h1")).to_contain_text("小明")
+    # A customer lands on their wallet (issue 15), signed in.
+    expect(page).to_have_url(re.compile(r"/wallet$"))
+    expect(page.get_by_test_id("logout")).to_be_visible()
 
 
 def test_enable_2fa_then_sign_in_with_a_code(page: Page, db) -> None:  # type: ignore[no-untyped-def]
@@ -80,7 +82,8 @@ def test_enable_2fa_then_sign_in_with_a_code(page: Page, db) -> None:  # type: i
     next_code = pyotp.TOTP(secret).at(datetime.now(UTC) + timedelta(seconds=30))
     page.fill("#f-code", next_code)
     page.click("form[action='/login/2fa'] button[type=submit]")
-    expect(page.locator("h1")).to_contain_text("Hello")
+    expect(page).to_have_url(re.compile(r"/wallet$"))  # a customer lands on their wallet
+    expect(page.get_by_test_id("logout")).to_be_visible()
 
 
 def test_forgot_password_reset_by_link_then_sign_in(page: Page, db, mailbox) -> None:  # type: ignore[no-untyped-def]
@@ -99,7 +102,8 @@ def test_forgot_password_reset_by_link_then_sign_in(page: Page, db, mailbox) -> 
     page.click("form[action='/password/reset'] button[type=submit]")
     expect(page).to_have_url(re.compile(r"/login$"))
     sign_in(page, email, "my new long passphrase")
-    expect(page.locator("h1")).to_contain_text("Hello")
+    expect(page).to_have_url(re.compile(r"/wallet$"))  # a customer lands on their wallet
+    expect(page.get_by_test_id("logout")).to_be_visible()
 
     # The link was single use: it now says so and offers a new one.
     page.goto(reset_link)
@@ -119,7 +123,8 @@ def test_lockout_after_failures_then_unlock_by_email(page: Page, db, mailbox) ->
     page.click("form[action='/unlock'] button[type=submit]")
     expect(page.locator(".flash-success")).to_be_visible()
     sign_in(page, email)
-    expect(page.locator("h1")).to_contain_text("Hello")
+    expect(page).to_have_url(re.compile(r"/wallet$"))  # a customer lands on their wallet
+    expect(page.get_by_test_id("logout")).to_be_visible()
 
 
 def test_language_switcher(zh_page: Page) -> None:

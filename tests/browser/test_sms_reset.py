@@ -79,7 +79,8 @@ def test_reset_password_by_texted_code_in_chinese(zh_page: Page, db) -> None:  #
     sign_in(page, EMAIL, PASSWORD)  # the old password no longer works
     expect(page.locator(".flash-error")).to_be_visible()
     sign_in(page, EMAIL, NEW)
-    expect(page.locator("h1")).to_contain_text("王芳")
+    expect(page).to_have_url(re.compile(r"/wallet$"))  # signed in: a customer's wallet
+    expect(page.get_by_test_id("logout")).to_be_visible()
 
 
 def test_forgot_and_code_pages_fit_phones_and_desktops(page: Page, zh_page: Page, db) -> None:  # type: ignore[no-untyped-def]

@@ -51,6 +51,7 @@ AGENT_PAGES = [
     ("POST", "/agent/tickets/{n}/escalate"),
     ("POST", "/agent/tickets/{n}/update"),
     ("POST", "/agent/tickets/{n}/canned"),
+    ("GET", "/agent/tickets/{n}/canned-text?canned_id=1"),
     ("POST", "/agent/tickets/{n}/reveal"),
     ("POST", "/agent/bulk"),
     ("POST", "/agent/phone"),
@@ -291,6 +292,11 @@ def test_reply_with_a_canned_response_and_placeholders(client, db, mailbox) -> N
     # An empty reply is refused in place, naming the field.
     ticket_page = client.get(page).text
     assert "Hi Li, about" in ticket_page
+    # The text alone, for the page's script to put where the cursor is (issue 15).
+    text = client.get(f"{page}/canned-text", params={"canned_id": canned_id.group(1)})
+    assert text.status_code == 200 and text.headers["content-type"].startswith("text/plain")
+    assert text.text == f"Hi <b>Li</b>, about {number} — Agent. {{unknown}}"
+    assert client.get(f"{page}/canned-text", params={"canned_id": "999"}).status_code == 404
 
 
 def test_notes_are_internal_and_never_mailed(client, db, mailbox) -> None:  # type: ignore[no-untyped-def]

@@ -60,7 +60,8 @@ def test_i11_item14_next_never_leaves_site(app, client, db, clock) -> None:
     signed_in = post_form(
         client, "/login", {"email": "alice@example.com", "password": PASSWORD, "next": evil}
     )
-    assert signed_in.status_code == 303 and signed_in.headers["location"] == "/"
+    # (an unsafe next is dropped: a customer lands on the wallet)
+    assert signed_in.status_code == 303 and signed_in.headers["location"] == "/wallet"
     # GET /login?next=… once signed in redirects at once.
     again = client.get("/login", params={"next": "/\\evil.example"}, follow_redirects=False)
     assert again.status_code == 303 and again.headers["location"] == "/"
@@ -99,7 +100,7 @@ def test_i11_item14_next_never_leaves_site(app, client, db, clock) -> None:
         second = post_form(
             other, "/login/2fa", {"code": pyotp.TOTP(secret).at(clock.now)}, from_page="/login/2fa"
         )
-        assert second.status_code == 303 and second.headers["location"] == "/"
+        assert second.status_code == 303 and second.headers["location"] == "/wallet"
 
     # The agent console goes back to the Referer only when it is one of its own pages.
     make_staff(db, "agent@okpay.example")

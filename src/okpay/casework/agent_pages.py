@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 from starlette.responses import Response
 
 from okpay.casework import access, actions, cases, changes, evidence, panel_view, policy, proposals
+from okpay.casework import event_text as _case_events  # noqa: F401 - adds casework's event sentences
 from okpay.casework import service as customer_panel
 from okpay.casework.models import ACTION_LABELS, CaseEvidence, Proposal, label
 from okpay.core import audit, money

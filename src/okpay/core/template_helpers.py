@@ -20,6 +20,7 @@ def install_helpers(env: jinja2.Environment) -> None:
         newstyle=True,
     )
     env.globals["_"] = i18n.gettext
+    env.globals["_code"] = gettext_code
     env.globals["get_locale"] = i18n.get_locale
     env.globals["html_lang"] = i18n.html_lang
     env.globals["languages"] = i18n.LANGUAGE_NAMES
@@ -30,6 +31,13 @@ def install_helpers(env: jinja2.Environment) -> None:
     env.globals["country_name"] = i18n.country_name
     env.filters["linkify"] = linkify
     env.filters["paragraphs"] = paragraphs
+
+
+def gettext_code(message: str, **params: str) -> Markup:
+    """Translate ``message`` and fill its ``%(name)s`` params as literal code (a rule's code,
+    a condition): each one escaped and shown in <code>, the words around them escaped."""
+    text = escape(i18n.gettext(message))
+    return text % {k: Markup("<code>%s</code>") % v for k, v in params.items()}
 
 
 _URL = re.compile(r"https?://[^\s<>\"']+")

@@ -340,6 +340,8 @@ def phone_change(
         form={"new_phone": new_phone},
         step="confirm",
         masked_phone=validation.mask_phone(user.phone),
+        # The number the code went to, written as everywhere else (+86 137****5678).
+        sent_to=validation.mask_phone(validation.normalise_phone(new_phone)),
     )
 
 

@@ -57,6 +57,17 @@ def _set_session_cookie(response: Response, token: str) -> None:
     )
 
 
+def landing_path(user: User) -> str:
+    """Where a signed-in person starts: staff on the console, customers on their wallet."""
+    return "/agent" if user.is_staff else "/wallet"
+
+
+def _after_sign_in(user: User, next_url: str) -> str:
+    """The page asked for (``next``), else the person's landing page."""
+    target = safe_next(next_url)
+    return landing_path(user) if target == "/" else target
+
+
 def _signed_in(
     request: Request, db: DbSession, user: User, next_url: str, second_factor: str | None = None
 ) -> Response:
@@ -74,7 +85,7 @@ def _signed_in(
             gettext("You signed in with a recovery code. %(left)s codes are left.", left=left),
             "warning",
         )
-    response = redirect(safe_next(next_url))
+    response = redirect(_after_sign_in(user, next_url))
     _set_session_cookie(response, new.token)
     response.delete_cookie(MFA_COOKIE)
     return response

@@ -43,10 +43,7 @@ CATALOG: tuple[Feature, ...] = (
     _f(
         "operation",
         "text",
-        N_(
-            "The operation: transfer, withdrawal, payment, card_topup, add_card, "
-            "add_bank_account, sign_in, password_reset, contact_change."
-        ),
+        N_("The operation, as one of these codes:"),
     ),
     _f(
         "amount",

@@ -21,7 +21,7 @@ from okpay.core.i18n import format_size, gettext
 from okpay.helpcenter.taxonomy import CATEGORIES, category_label
 from okpay.identity.access import require_role
 from okpay.identity.models import Role, User
-from okpay.support import access, agents, assignment, customer
+from okpay.support import access, agents, assignment, customer, event_text
 from okpay.support import events as ticket_events
 from okpay.support import files as support_files
 from okpay.support import messages as ticket_messages
@@ -235,12 +235,20 @@ def bulk(
 def _ticket_context(db: DbSession, ticket: Ticket, agent: User) -> dict[str, Any]:
     messages = ticket_messages.list_messages(db, ticket, include_internal=True)
     events = ticket_events.list_events(db, ticket)
-    names = staff.agent_names(db, [e.actor_user_id for e in events] + [ticket.assignee_id])
+    names = staff.agent_names(
+        db, [*event_text.mentioned_people(events), ticket.assignee_id, agent.id]
+    )
     return {
         "ticket": ticket,
         "messages": messages,
         "files": ticket_messages.attachments_by_message(db, ticket),
         "events": events,
+        "history": event_text.history(
+            events,
+            names=names,
+            requester=ticket.requester_name,
+            requester_id=ticket.requester_user_id,
+        ),
         "unverified": ticket_messages.unverified_checks(events),
         "actor_names": names,
         "assignee_name": names.get(ticket.assignee_id or 0, ""),
@@ -351,6 +359,31 @@ def note(
     return _act(request, db, agent, number, change, done, {"note": body})
 
 
+def _canned_text(db: DbSession, ticket: Ticket, agent: User, canned_id: str) -> str | None:
+    """A canned response in the ticket's language with its placeholders filled, or None."""
+    chosen = next(
+        (c for c in agents.canned_responses(db, locale=ticket.locale) if str(c.id) == canned_id),
+        None,
+    )
+    return None if chosen is None else agents.fill_placeholders(chosen.body, ticket, agent)
+
+
+@router.get("/tickets/{number}/canned-text")
+def canned_text(
+    number: str,
+    agent: Agent,
+    db: DbSession,
+    canned_id: Annotated[str, Query(max_length=20)] = "",
+) -> Response:
+    """A canned response's text, placeholders filled: the page's script puts it where the
+    agent's cursor is (ticket reply box, live chat box)."""
+    ticket = access.access_ticket(db, user=agent, number=number)
+    text = _canned_text(db, ticket, agent, canned_id)
+    if text is None:
+        return Response("", status_code=404, media_type="text/plain; charset=utf-8")
+    return Response(text, media_type="text/plain; charset=utf-8")
+
+
 @router.post("/tickets/{number}/canned")
 def canned(
     request: Request,
@@ -360,18 +393,16 @@ def canned(
     canned_id: OptForm = "",
     body: OptForm = "",
 ) -> Response:
-    """The reply box again with a canned response, placeholders filled, added to what the
-    agent already typed (htmx swaps the textarea)."""
+    """The reply box with a canned response added to what the agent already typed: the box
+    alone for htmx, the whole ticket page without scripts (the "Insert" button)."""
     ticket = access.access_ticket(db, user=agent, number=number)
-    chosen = next(
-        (c for c in agents.canned_responses(db, locale=ticket.locale) if str(c.id) == canned_id),
-        None,
-    )
+    filled = _canned_text(db, ticket, agent, canned_id)
     text = body
-    if chosen is not None:
-        filled = agents.fill_placeholders(chosen.body, ticket, agent)
+    if filled is not None:
         text = f"{body.rstrip()}\n\n{filled}" if body.strip() else filled
-    return render(request, "support/agent_reply_body.html", text=text)
+    if request.headers.get("hx-request"):
+        return render(request, "support/agent_reply_body.html", text=text)
+    return render_ticket(request, db, ticket.number, agent, form={"body": text})
 
 
 @router.post("/tickets/{number}/update")

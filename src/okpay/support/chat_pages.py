@@ -20,7 +20,7 @@ from okpay.core.i18n import gettext
 from okpay.helpcenter.ratelimit import SlidingWindow
 from okpay.identity.access import OptionalUser, require_role
 from okpay.identity.models import Role, User
-from okpay.support import access, chat, sla
+from okpay.support import access, agent_pages, agents, chat, sla
 from okpay.support.chat_models import CHAT_STATUS_LABELS
 from okpay.support.models import AGENT_STATUS_LABELS, label
 from okpay.web.deps import DbSession, csrf_protect
@@ -101,7 +101,6 @@ def customer_page(
         request,
         "support/chat_room.html",
         view=view,
-        side="customer",
         ws_path=ws,
         messages=chat.transcript(db, view.ticket),
         position=chat.queue_position(db, view.chat),
@@ -142,20 +141,22 @@ def accept(request: Request, chat_id: BigDbId, db: DbSession, agent: Staff) -> R
 
 @router.get("/agent/chats/{chat_id}")
 def agent_page(request: Request, chat_id: BigDbId, db: DbSession, agent: Staff) -> Response:
+    """The agent's side of a chat: the conversation with canned replies, beside the
+    customer and wallet panel the ticket page shows."""
     view = chat.access_agent_chat(db, chat_id=chat_id, agent=agent)
     return render(
         request,
-        "support/chat_room.html",
+        "support/chat_agent_room.html",
         view=view,
-        side="agent",
         ws_path=f"/agent/chats/{chat_id}/ws",
         messages=chat.transcript(db, view.ticket),
-        position=chat.queue_position(db, view.chat),
-        due=None,
-        agent_name=_agent_name(db, view),
         can_write=view.chat.agent_id == agent.id,
-        status_label=lambda code: label(CHAT_STATUS_LABELS, code),
+        chat_status_label=lambda code: label(CHAT_STATUS_LABELS, code),
         ticket_statuses=[(code, label(AGENT_STATUS_LABELS, code)) for code in AGENT_STATUS_LABELS],
+        panels=agent_pages.ticket_panels(db, view.ticket, agent),
+        canned=agents.canned_responses(db, locale=view.ticket.locale),
+        form={},
+        **agent_pages.labels(),
     )
 
 

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+from urllib.parse import urlencode
+
 from fastapi import APIRouter, Depends, Request
 from starlette.responses import Response
 
 from okpay.core.errors import DomainError
 from okpay.core.i18n import gettext
-from okpay.identity.access import CurrentUser
-from okpay.wallet import flows, intents, ledger, pages
+from okpay.core.money import to_decimal_string
+from okpay.identity.access import CurrentUser, OptionalUser
+from okpay.wallet import flows, intents, ledger, merchants, pages
 from okpay.wallet.models import Merchant
 from okpay.web.deps import DbSession, csrf_protect
 from okpay.web.flash import flash
@@ -21,12 +24,16 @@ checkout = APIRouter(prefix="/pay", include_in_schema=False, dependencies=[Depen
 def _checkout(
     request: Request,
     db: DbSession,
-    user_id: int,
+    user_id: int | None,
     token: str,
     err: DomainError | None = None,
     **form: str,
 ) -> Response:
-    """The checkout page of one payment intent, in whatever state it is."""
+    """The checkout page of one payment intent, in whatever state it is. Signed out it
+    shows what is asked (merchant, order, amount) with sign-in in place of the pay button;
+    an order already paid (through this link or another one) says so and leads back to the
+    shop; without enough balance in the currency the pay button is disabled and a top-up is
+    offered."""
     intent = intents.find_intent(db, token)
     if intent is None:
         return pages.form_page_error(
@@ -34,13 +41,32 @@ def _checkout(
         )
     merchant = db.get(Merchant, intent.merchant_id)
     payment = intents.payment_of(db, intent)
-    accounts = {a.currency: a for a in ledger.balances(db, user_id=user_id)}
+    status = intents.status_of(intent)
+    if status == "open" and merchants.order_is_paid(
+        db, merchant_id=intent.merchant_id, order_id=intent.order_id
+    ):
+        status = "order_paid"  # paid through another link of the same order
+    account = None
+    if user_id is not None:
+        account = {a.currency: a for a in ledger.balances(db, user_id=user_id)}.get(intent.currency)
+    available = account.balance - account.held if account is not None else 0
     ctx = pages.page_context(
         intent=intent,
         merchant=merchant,
-        status=intents.status_of(intent),
+        status=status,
         payment=payment if payment is not None and payment.user_id == user_id else None,
-        account=accounts.get(intent.currency),
+        account=account,
+        available=available,
+        short=max(0, intent.amount - available),
+        signed_in=user_id is not None,
+        sign_in_url=f"/login?{urlencode({'next': f'/pay/i/{intent.token}'})}",
+        topup_url="/wallet/topup?"
+        + urlencode(
+            {
+                "amount": to_decimal_string(max(0, intent.amount - available), intent.currency),
+                "currency": intent.currency,
+            }
+        ),
     )
     if err is not None:
         code_form = pages.step_up_answer(
@@ -63,10 +89,11 @@ def _checkout(
 
 
 @checkout.get("/i/{token}")
-def checkout_page(request: Request, user: CurrentUser, db: DbSession, token: str) -> Response:
+def checkout_page(request: Request, user: OptionalUser, db: DbSession, token: str) -> Response:
     """A merchant's checkout: who is paid, for which order, how much (set by the merchant),
-    then one confirmation; once paid, the way back to the shop."""
-    return _checkout(request, db, user.id, token)
+    then one confirmation; once paid, the way back to the shop. Anyone with the link sees
+    what it asks; paying needs signing in."""
+    return _checkout(request, db, user.id if user is not None else None, token)
 
 
 @checkout.post("/i/{token}")

@@ -149,3 +149,14 @@ class OperationNotHeld(DomainError):
     code = "operation_not_held"
     status = 409
     message = N_("This operation is no longer on hold for review.")
+
+
+class BankTopupUnavailable(DomainError):
+    """No receiving bank account is configured for the currency (OKPAY_BANK_RECEIVING_ACCOUNTS)."""
+
+    code = "bank_topup_unavailable"
+    status = 422
+    message = N_(
+        "Top-up by bank transfer is not available in %(currency)s. Please top up by card or "
+        "choose another currency."
+    )

@@ -99,6 +99,24 @@ DISCOUNTS: tuple[Discount, ...] = (
 )
 
 
+def promotions(today: date) -> list[Discount]:
+    """Promotions (discounts with a date window) running on ``today`` or still to come,
+    soonest first: the fees page and the withdrawal form show their dates."""
+    found = [d for d in DISCOUNTS if d.ends is not None and d.ends >= today]
+    return sorted(found, key=lambda d: (d.starts or today, d.code))
+
+
+def free_allowance_left(
+    snapshot: usage.UsageSnapshot, operation: str = "withdrawal"
+) -> tuple[int, int]:
+    """(left, allowance) of ``operation``'s monthly free allowance this calendar month, in
+    CNY minor units, as :func:`quote` counts it; (0, 0) when the rule has none."""
+    rule = rule_for(operation, "bank", "domestic")
+    if rule is None or not rule.free_monthly_cny:
+        return 0, 0
+    return max(0, rule.free_monthly_cny - snapshot.month(operation)), rule.free_monthly_cny
+
+
 def rule_for(operation: str, method: str, scope: str) -> FeeRule | None:
     for rule in SCHEDULE:
         if rule.operation == operation and rule.method in (method, "any") and rule.scope == scope:

@@ -11,10 +11,11 @@ from starlette.responses import Response
 from okpay.core.dbid import parse_id
 from okpay.core.errors import DomainError
 from okpay.core.i18n import gettext
-from okpay.core.money import check_currency, parse_amount
+from okpay.core.money import SUPPORTED_CURRENCIES, check_currency, parse_amount
 from okpay.identity.access import CurrentUser
-from okpay.wallet import flows, ledger, pages, withdrawals
+from okpay.wallet import fees, flows, ledger, pages, topups, withdrawals
 from okpay.wallet import methods as wallet_methods
+from okpay.wallet import usage as wallet_usage
 from okpay.web.deps import DbSession, csrf_protect
 from okpay.web.flash import flash
 from okpay.web.templating import render
@@ -22,15 +23,31 @@ from okpay.web.templating import render
 router = APIRouter(prefix="/wallet", include_in_schema=False, dependencies=[Depends(csrf_protect)])
 
 
-@router.get("/topup")
-def topup_form(request: Request, user: CurrentUser, db: DbSession) -> Response:
+def _topup_extra(db: DbSession, user_id: int, **ctx: Any) -> dict[str, Any]:
+    """What the top-up page shows besides ``ctx``: the cards, and bank top-ups still waiting
+    for their money."""
     methods = [
-        m for m in wallet_methods.list_payment_methods(db, user_id=user.id) if m.kind == "card"
+        m for m in wallet_methods.list_payment_methods(db, user_id=user_id) if m.kind == "card"
     ]
+    pending = topups.pending_bank_topups(db, user_id=user_id)
+    return {"methods": methods, "pending_bank": pending, **ctx}
+
+
+@router.get("/topup")
+def topup_form(
+    request: Request,
+    user: CurrentUser,
+    db: DbSession,
+    amount: Annotated[str, Query(max_length=32)] = "",
+    currency: Annotated[str, Query(max_length=3)] = "CNY",
+    source: Annotated[str, Query(max_length=20)] = "",
+) -> Response:
+    """The top-up form (``?amount=&currency=`` fill it in, e.g. from a checkout short of
+    money)."""
+    currency = currency.upper() if currency.upper() in SUPPORTED_CURRENCIES else "CNY"
+    form = {"amount": amount, "currency": currency, "source": source}
     return render(
-        request,
-        "wallet/topup.html",
-        **pages.page_context(methods=methods, form={"currency": "CNY"}),
+        request, "wallet/topup.html", **pages.page_context(**_topup_extra(db, user.id, form=form))
     )
 
 
@@ -88,11 +105,8 @@ def topup(
         )
         if code_form is not None:
             return code_form
-        methods = [
-            m for m in wallet_methods.list_payment_methods(db, user_id=user.id) if m.kind == "card"
-        ]
         return pages.form_page_error(
-            request, db, "wallet/topup.html", err, methods=methods, form=form
+            request, db, "wallet/topup.html", err, **_topup_extra(db, user.id, form=form)
         )
     return _done(request, answer)
 
@@ -102,7 +116,17 @@ def _withdraw_extra(db: DbSession, user_id: int, **ctx: Any) -> dict[str, Any]:
     banks = [
         m for m in wallet_methods.list_payment_methods(db, user_id=user_id) if m.kind == "bank"
     ]
-    return {"banks": banks, "accounts": ledger.balances(db, user_id=user_id), **ctx}
+    snapshot = wallet_usage.usage_snapshot(db, user_id=user_id)
+    left, allowance = fees.free_allowance_left(snapshot)
+    return {
+        "banks": banks,
+        "accounts": ledger.balances(db, user_id=user_id),
+        "allowance_left": left,
+        "allowance": allowance,
+        "promotions": fees.promotions(snapshot.today),
+        "today": snapshot.today,
+        **ctx,
+    }
 
 
 def _done(request: Request, answer: flows.Answer) -> Response:

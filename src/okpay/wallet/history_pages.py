@@ -3,17 +3,22 @@ printable statement and one transaction's detail."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import date
+from decimal import Decimal
 
+from babel.numbers import format_decimal
 from fastapi import APIRouter, Depends, Request
 from starlette.responses import Response
 
 from okpay.core.errors import DomainError
+from okpay.core.i18n import get_locale
 from okpay.identity.access import CurrentUser
 from okpay.wallet import history as wallet_history
 from okpay.wallet import history_api as wallet_api
-from okpay.wallet import pages, statements
+from okpay.wallet import pages, statements, topups
 from okpay.wallet import usage as wallet_usage
+from okpay.wallet.models import FxQuote, Operation
 from okpay.web.deps import DbSession, csrf_protect
 from okpay.web.templating import render
 
@@ -105,6 +110,12 @@ def detail(request: Request, user: CurrentUser, db: DbSession, reference: str) -
         if op.status == "on_hold" or op.failure_code == "rejected_in_review"
         else None
     )
+    # A pending bank top-up: where to send the money (OKPay's account in that currency).
+    receiving = (
+        topups.receiving_account(op.currency)
+        if op.type == "topup" and op.method == "bank" and op.status == "pending"
+        else None
+    )
     return render(
         request,
         "wallet/detail.html",
@@ -116,5 +127,38 @@ def detail(request: Request, user: CurrentUser, db: DbSession, reference: str) -
             review=review,
             review_reason=risk_reasons.reason_text(review.reason if review else None),
             review_next=risk_reasons.next_step_text("hold"),
+            receiving=receiving,
+            fx=fx_receipt(db, op),
         ),
     )
+
+
+@dataclass(frozen=True)
+class FxReceipt:
+    """A cross-currency transfer's rate and both sides, for its receipt."""
+
+    source_currency: str
+    source_amount: int
+    target_currency: str
+    target_amount: int
+    rate: str  # target units per source unit, as quoted (spread included)
+
+
+def fx_receipt(db: DbSession, op: Operation) -> FxReceipt | None:
+    """The receipt lines of a transfer into another currency; None for any other operation."""
+    if op.target_currency is None or op.target_amount is None:
+        return None
+    quote_id = (op.data or {}).get("quote_id")
+    quote = db.get(FxQuote, quote_id) if isinstance(quote_id, int) else None
+    if quote is not None:
+        rate = Decimal(quote.rate)
+    else:  # what arrived for what was sent, in major units
+        from okpay.core.money import currency_exponent
+
+        rate = Decimal(op.target_amount).scaleb(-currency_exponent(op.target_currency)) / Decimal(
+            op.amount
+        ).scaleb(-currency_exponent(op.currency))
+    shown = format_decimal(
+        rate.quantize(Decimal("0.0001")), format="#,##0.0000", locale=get_locale()
+    )
+    return FxReceipt(op.currency, op.amount, op.target_currency, op.target_amount, str(shown))

@@ -6,6 +6,7 @@ the form is shown, so a double click or a reload never moves money twice."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import timedelta
 from typing import Annotated, Any
 
@@ -21,6 +22,7 @@ from okpay.identity import stepup
 from okpay.identity.access import CurrentUser
 from okpay.wallet import (
     fees,
+    fx,
     ledger,
     limits,
     statements,
@@ -62,6 +64,33 @@ def percent(bps: int) -> str:
     return str(format_percent(Decimal(bps) / 10_000, format="#,##0.##%", locale=get_locale()))
 
 
+@dataclass(frozen=True)
+class AmountView:
+    """How a history line's amount reads: the text, its CSS class and a note."""
+
+    text: str
+    css: str  # pos | neg | waiting | void
+    note: str = ""
+
+
+def amount_view(amount: int, currency: str, status: str) -> AmountView:
+    """A history amount as this party sees it. Only settled money gets a sign and a colour:
+    a failed or cancelled line shows the amount it was for, struck through and said not to
+    have moved; a pending one is neutral (not money in yet)."""
+    from okpay.core.i18n import format_money
+
+    if status in statements.NOT_COMPLETED:
+        return AmountView(
+            format_money(abs(amount), currency), "void", gettext("Did not complete: no money moved")
+        )
+    if status in statements.NOT_YET:
+        note = gettext("Not in your balance yet") if amount > 0 else ""
+        return AmountView(format_money(amount, currency), "waiting", note)
+    if amount > 0:
+        return AmountView("+" + format_money(amount, currency), "pos")
+    return AmountView(format_money(amount, currency), "neg")
+
+
 def page_context(**extra: Any) -> dict[str, Any]:
     """What every wallet template gets (labels, formatters, a new idempotency key) and ``extra``."""
     return {
@@ -70,6 +99,7 @@ def page_context(**extra: Any) -> dict[str, Any]:
         "status_label": operation_status_label,
         "decimal": to_decimal_string,
         "percent": percent,
+        "amount_view": amount_view,
         "new_key": new_token(16),
         "fee_rule": fees.rule_for("withdrawal", "bank", "domestic"),
         **extra,
@@ -193,6 +223,8 @@ def home(
         "wallet/home.html",
         **page_context(
             accounts=accounts,
+            # The wallet's worth in yuan at the reference rates, for the total on the card.
+            total_cny=sum(fx.to_cny(a.balance, a.currency) for a in accounts),
             recent=recent,
             chart=balance_chart(currency, points),
             chart_currency=currency,
@@ -333,10 +365,24 @@ public = APIRouter(include_in_schema=False)
 
 
 @public.get("/fees")
-def fees_page(request: Request) -> Response:
-    """The public fee schedule, in the reader's language."""
+def fees_page(request: Request, db: DbSession) -> Response:
+    """The public fee schedule, in the reader's language: the monthly free withdrawal
+    allowance (and, signed in, what is left of it) and the promotions' dates."""
+    user = getattr(request.state, "user", None)
+    today = wallet_usage.beijing_today()
+    left: int | None = None
+    if user is not None:
+        left, _allowance = fees.free_allowance_left(
+            wallet_usage.usage_snapshot(db, user_id=user.id)
+        )
     return render(
         request,
         "wallet/fees.html",
-        **page_context(schedule=fees.SCHEDULE, discounts=fees.DISCOUNTS),
+        **page_context(
+            schedule=fees.SCHEDULE,
+            discounts=[d for d in fees.DISCOUNTS if d.ends is None],
+            promotions=fees.promotions(today),
+            today=today,
+            allowance_left=left,
+        ),
     )

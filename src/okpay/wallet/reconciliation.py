@@ -209,12 +209,22 @@ def _bank_transfer(
         return mismatch(ExceptionKind.currency_mismatch)
     if op.status == OperationStatus.pending.value:
         # What arrived is credited, even if the customer sent another amount than announced.
+        announced, user_id, reference = op.amount, op.user_id, op.reference
         topups.do_complete_topup(
             session,
             operation_id=op.id,
             external_ref=data.transfer,
             clearing=SystemAccount.bank_clearing,
             amount=data.amount,
+        )
+        assert user_id is not None
+        topups.notify_bank_topup_arrived(
+            session,
+            user_id=user_id,
+            reference=reference,
+            amount=data.amount,
+            announced=announced,
+            currency=op.currency,
         )
         return APPLIED
     if op.status == OperationStatus.completed.value and op.external_ref == data.transfer:

@@ -21,7 +21,29 @@ CSV_COLUMNS = (
     "fee",
     "counterparty",
     "note",
+    # Whether money moved: yes, no (failed or cancelled: the amount and fee columns are
+    # 0.00 and requested_amount says what it was for), or pending (not yet).
+    "money_moved",
+    "requested_amount",
+    "status_text",
 )
+
+# Statuses in which an operation moved no money, and those in which it has not yet.
+NOT_COMPLETED = frozenset({"failed", "cancelled"})
+NOT_YET = frozenset({"pending", "on_hold"})
+
+
+def status_text(status: str) -> str:
+    """A history line's status in the reader's language, saying whether money moved."""
+    from okpay.core.i18n import gettext
+    from okpay.wallet.models import operation_status_label
+
+    label = operation_status_label(status)
+    if status in NOT_COMPLETED:
+        return gettext("%(status)s: did not complete, no money moved", status=label)
+    if status in NOT_YET:
+        return gettext("%(status)s: not completed yet", status=label)
+    return label
 
 
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
@@ -52,6 +74,7 @@ def export_csv(
         if not page:
             break
         for a in page:
+            moved = a.status not in NOT_COMPLETED
             writer.writerow(
                 [
                     a.created_at.astimezone(usage.BEIJING).isoformat(timespec="seconds"),
@@ -59,11 +82,14 @@ def export_csv(
                     a.type,
                     a.status,
                     a.direction,
-                    to_decimal_string(a.amount, a.currency),
+                    to_decimal_string(a.amount if moved else 0, a.currency),
                     a.currency,
-                    to_decimal_string(a.fee, a.currency),
+                    to_decimal_string(a.fee if moved else 0, a.currency),
                     csv_safe(a.counterparty),
                     csv_safe(a.note),
+                    "pending" if a.status in NOT_YET else ("yes" if moved else "no"),
+                    to_decimal_string(abs(a.amount), a.currency),
+                    csv_safe(status_text(a.status)),
                 ]
             )
         written += len(page)

@@ -5,13 +5,14 @@ from __future__ import annotations
 
 from typing import Any, cast
 
-from sqlalchemy import update
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from okpay.core import clock
 from okpay.core.errors import NotFound
 from okpay.core.money import SUPPORTED_CURRENCIES, check_currency
 from okpay.db import table_of
+from okpay.settings import ReceivingAccount, get_settings
 from okpay.wallet import (
     errors,
     fx,
@@ -202,13 +203,70 @@ def _begin_topup(
     return op_id, reference
 
 
+def receiving_account(currency: str) -> ReceivingAccount | None:
+    """OKPay's bank account that takes top-ups in ``currency`` (settings), if there is one."""
+    return get_settings().bank_receiving_accounts.get(currency.upper())
+
+
 def do_begin_bank_topup(session: Session, *, user_id: int, amount: int, currency: str) -> Operation:
     """A pending top-up by bank transfer: the user sends money quoting the reference; the
-    provider's webhook completes it."""
+    provider's webhook completes it. Refused in a currency OKPay has no receiving account for."""
     currency = check_currency(currency)
+    if receiving_account(currency) is None:
+        raise errors.BankTopupUnavailable(field="currency", currency=currency)
     op_id, _reference = _begin_topup(
         session, user_id=user_id, amount=amount, currency=currency, method="bank"
     )
     op = session.get(Operation, op_id)
     assert op is not None
     return op
+
+
+def pending_bank_topups(session: Session, *, user_id: int, limit: int = 5) -> list[Operation]:
+    """The user's bank-transfer top-ups still waiting for their money, newest first."""
+    return list(
+        session.scalars(
+            select(Operation)
+            .where(
+                Operation.user_id == user_id,
+                Operation.type == OperationType.topup.value,
+                Operation.method == "bank",
+                Operation.status == OperationStatus.pending.value,
+            )
+            .order_by(Operation.created_at.desc(), Operation.id.desc())
+            .limit(limit)
+        )
+    )
+
+
+def notify_bank_topup_arrived(
+    session: Session,
+    *,
+    user_id: int,
+    reference: str,
+    amount: int,
+    announced: int,
+    currency: str,
+) -> None:
+    """E-mail the customer that their bank transfer arrived and what was credited (``amount``;
+    ``announced``: what the top-up said it would be). Sent after commit by mail.send_email,
+    so a rolled-back credit sends nothing."""
+    from okpay.identity import users
+
+    user = users.get_user(session, user_id)
+    if user is None:
+        return
+    users.notify_user(
+        session,
+        user,
+        "wallet_topup_arrived",
+        {
+            "name": user.display_name,
+            "reference": reference,
+            "amount": amount,
+            "announced": announced if announced != amount else None,
+            "currency": currency,
+            "when": clock.now(),
+            "link": f"{get_settings().base_url}/wallet/tx/{reference}",
+        },
+    )

@@ -15,6 +15,7 @@ from starlette.responses import JSONResponse, PlainTextResponse, RedirectRespons
 from okpay.core.errors import DomainError, NotAuthenticated, NotFound, StepRequired
 from okpay.core.i18n import N_, gettext
 from okpay.core.ids import random_code
+from okpay.web.redirects import return_path
 
 log = logging.getLogger("okpay.errors")
 
@@ -40,6 +41,15 @@ def error_json(err: DomainError) -> JSONResponse:
 def error_page(request: Request, err: DomainError) -> Response:
     from okpay.web.templating import render
 
+    # A form posted by someone no longer signed in (the session ended or was signed out in
+    # another tab): its CSRF token was bound to that session, so it is refused as before,
+    # but the page says why and offers to sign in again and come back to the form.
+    session_ended = (
+        err.code == "csrf_failed"
+        and request.method not in ("GET", "HEAD")
+        and getattr(request.state, "user", None) is None
+        and getattr(request.state, "signed_in_before", False)
+    )
     return render(
         request,
         "web/error.html",
@@ -47,6 +57,8 @@ def error_page(request: Request, err: DomainError) -> Response:
         error=err,
         message=err.translated(),
         headers=err.headers,
+        session_ended=session_ended,
+        back_to=return_path(request),
     )
 
 
@@ -55,7 +67,9 @@ async def domain_error(request: Request, exc: Exception) -> Response:
     if wants_json(request):
         return error_json(exc)
     if isinstance(exc, NotAuthenticated):
-        target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+        # After a posted form, back to the page that held it (a posted page cannot be
+        # fetched again); the browser keeps what was typed (app.js) until it is back there.
+        target = return_path(request)
         return RedirectResponse(f"/login?next={quote(target, safe='')}", status_code=303)
     if isinstance(exc, StepRequired):
         return RedirectResponse(exc.page, status_code=303)

@@ -36,6 +36,9 @@ SESSION_COOKIE = "okpay_session"
 DEVICE_COOKIE = "okpay_device"
 ANON_COOKIE = "okpay_anon"
 LANG_COOKIE = "okpay_lang"
+# "This browser has been signed in here": a form refused after the session ended then says
+# so and offers to sign in again, where a stranger's stale form only says it expired.
+KNOWN_COOKIE = "okpay_known"
 
 CSP = (
     "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
@@ -172,6 +175,8 @@ class RequestMiddleware:
                 anon = new_token(16)
                 set_cookies.append(self._cookie(ANON_COOKIE, anon, max_age=None))
             binding = anon
+        if user is not None and not is_api and cookies.get(KNOWN_COOKIE) != "1":
+            set_cookies.append(self._cookie(KNOWN_COOKIE, "1", max_age=400 * 86400))
         device = cookies.get(DEVICE_COOKIE)
         if not is_api and (not device or len(device) > 64):
             device = new_token(24)
@@ -186,6 +191,9 @@ class RequestMiddleware:
             csrf_token=csrf_token(binding),
             device_token=device,
             is_api=is_api,
+            # A session cookie came (even one no longer valid), or this browser has been
+            # signed in here before: see web.errors (a refused form after the session ended).
+            signed_in_before=bool(session_token) or cookies.get(KNOWN_COOKIE) == "1",
         )
 
         async def send_wrapper(message: Message) -> None:

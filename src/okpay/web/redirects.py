@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from urllib.parse import urlsplit
 
+from starlette.requests import Request
+from starlette.routing import Match
+
 MAX_NEXT_LENGTH = 2000
 
 
@@ -25,3 +28,35 @@ def safe_next(target: str | None, default: str = "/") -> str:
     if parts.scheme or parts.netloc:
         return default
     return target
+
+
+def return_path(request: Request) -> str:
+    """The page to come back to on this site after a detour (switching language, signing in
+    again): this page itself when it was fetched with GET; after a form was posted, the page
+    that held the form (the same-site Referer), because the posted page cannot be fetched
+    again. Without a usable Referer, the nearest page above the posted one that can be
+    fetched ("/wallet/send" for "/wallet/send/review"); "/" when there is none."""
+    if request.method in ("GET", "HEAD"):
+        query = request.url.query
+        return safe_next(request.url.path + (f"?{query}" if query else ""))
+    candidates = []
+    referer = request.headers.get("referer")
+    if referer:
+        parts = urlsplit(referer)
+        if parts.netloc == request.url.netloc and parts.scheme in ("http", "https"):
+            candidates.append((parts.path, parts.query))
+    path = request.url.path.rstrip("/")
+    while path:
+        candidates.append((path, ""))
+        path = path.rsplit("/", 1)[0]
+    for path, query in candidates:
+        target = safe_next(path + (f"?{query}" if query else ""), default="")
+        if target and _can_get(request, path):
+            return target
+    return "/"
+
+
+def _can_get(request: Request, path: str) -> bool:
+    """Whether a page of this app answers GET at ``path``."""
+    scope = {"type": "http", "path": path, "method": "GET", "root_path": ""}
+    return any(route.matches(scope)[0] == Match.FULL for route in request.app.router.routes)

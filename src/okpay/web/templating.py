@@ -8,10 +8,14 @@ from pathlib import Path
 from typing import Any
 
 import jinja2
+from babel import UnknownLocaleError
+from babel import numbers as babel_numbers
 from starlette.requests import Request
 from starlette.responses import HTMLResponse
 
+from okpay.core.i18n import get_locale
 from okpay.core.template_helpers import install_helpers
+from okpay.web.redirects import return_path
 
 PACKAGE_DIR = Path(__file__).resolve().parent.parent
 DOMAINS_WITH_TEMPLATES = (
@@ -38,7 +42,17 @@ def page_env() -> jinja2.Environment:
         lstrip_blocks=True,
     )
     install_helpers(env)
+    env.globals["return_path"] = return_path
+    env.globals["currency_name"] = currency_name
     return env
+
+
+def currency_name(currency: str) -> str:
+    """A currency's name in the page's language ("CNY" → "人民币" / "Chinese Yuan")."""
+    try:
+        return str(babel_numbers.get_currency_name(currency, locale=get_locale()))
+    except (ValueError, UnknownLocaleError):
+        return currency
 
 
 def render(request: Request, template: str, status_code: int = 200, **context: Any) -> HTMLResponse:
