@@ -127,6 +127,8 @@ def test_bank_topup_page_shows_where_to_send(client, db) -> None:  # type: ignor
     assert account.account_number in page and account.bank_name in page
     assert 'data-copy="88.50"' in page and "/static/js/wallet.js" in page
     assert 'data-testid="pending-bank-topup"' in client.get("/wallet/topup").text
+    # Nothing has moved yet: the problem report is offered, a dispute is not.
+    assert 'data-testid="tx-dispute"' not in page and "/help/contact?reference=" in page
 
 
 def _failed_and_done(db) -> tuple[int, str, str]:  # type: ignore[no-untyped-def]

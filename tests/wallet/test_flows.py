@@ -294,3 +294,18 @@ def test_another_users_payment_method_is_not_found(client, db, user) -> None:
         and response.json()["error"]["code"] == "payment_method_not_found"
     )
     assert client.delete(f"/api/v1/wallet/payment-methods/{theirs}", headers=eve).status_code == 404
+
+
+def test_bank_receiving_accounts_tell_where_to_send_a_bank_top_up(client, user) -> None:
+    """The API gives what the top-up page shows: OKPay's receiving account per currency
+    (sandbox accounts outside production), only to a signed-in customer."""
+    _uid, headers = user
+    assert client.get("/api/v1/wallet/topups/bank/receiving-accounts").status_code == 401
+    accounts = client.get("/api/v1/wallet/topups/bank/receiving-accounts", headers=headers)
+    assert accounts.status_code == 200
+    by_currency = {a["currency"]: a for a in accounts.json()}
+    cny = by_currency["CNY"]
+    assert cny["bank_name"] and cny["account_name"] and cny["account_number"]
+    assert cny["sandbox"] is True
+    op = begin_bank_topup(client, headers, "where-to")
+    assert op["currency"] in by_currency

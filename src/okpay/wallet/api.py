@@ -24,6 +24,7 @@ from okpay.wallet import (
     intents,
     ledger,
     methods,
+    topups,
     transfers,
     usage,
 )
@@ -309,6 +310,16 @@ def bank_topup(
     amount, currency = _amount(body)
     idem = flows.idempotency(user.id, idempotency_key, "topup_bank", body.model_dump())
     return json_answer(flows.bank_topup(idem, user_id=user.id, amount=amount, currency=currency))
+
+
+@router.get("/topups/bank/receiving-accounts", response_model=list[s.ReceivingAccountOut])
+def bank_receiving_accounts(user: CurrentUser) -> list[s.ReceivingAccountOut]:
+    """OKPay's bank accounts that take bank-transfer top-ups, one per currency: send the
+    exact amount there and write the top-up's reference in the transfer's memo."""
+    return [
+        s.ReceivingAccountOut(currency=currency, **account.model_dump())
+        for currency, account in sorted(topups.receiving_accounts().items())
+    ]
 
 
 @router.post("/withdrawals", response_model=s.OperationOut, status_code=201)

@@ -219,6 +219,18 @@ class OperationOut(BaseModel):
     completed_at: datetime | None
 
 
+class ReceivingAccountOut(BaseModel):
+    """Where to send a bank-transfer top-up in one currency (quote the top-up's reference)."""
+
+    currency: str
+    bank_name: str
+    account_name: str
+    account_number: str
+    branch: str
+    swift: str
+    sandbox: bool = Field(description="A sandbox account: no real money is ever sent there")
+
+
 class FeeQuoteOut(BaseModel):
     currency: str
     amount: str

@@ -203,6 +203,11 @@ def _begin_topup(
     return op_id, reference
 
 
+def receiving_accounts() -> dict[str, ReceivingAccount]:
+    """Every currency OKPay takes bank-transfer top-ups in, with its receiving account."""
+    return dict(get_settings().bank_receiving_accounts)
+
+
 def receiving_account(currency: str) -> ReceivingAccount | None:
     """OKPay's bank account that takes top-ups in ``currency`` (settings), if there is one."""
     return get_settings().bank_receiving_accounts.get(currency.upper())
