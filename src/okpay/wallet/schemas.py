@@ -12,6 +12,7 @@ from okpay.core.dbid import BigDbId, DbId
 from okpay.core.errors import DomainError
 from okpay.core.i18n import N_
 from okpay.core.money import MAX_MINOR_UNITS, to_decimal_string
+from okpay.settings import ReceivingAccount
 from okpay.wallet.models import Activity, Operation
 
 if TYPE_CHECKING:
@@ -219,16 +220,10 @@ class OperationOut(BaseModel):
     completed_at: datetime | None
 
 
-class ReceivingAccountOut(BaseModel):
+class ReceivingAccountOut(ReceivingAccount):
     """Where to send a bank-transfer top-up in one currency (quote the top-up's reference)."""
 
     currency: str
-    bank_name: str
-    account_name: str
-    account_number: str
-    branch: str
-    swift: str
-    sandbox: bool = Field(description="A sandbox account: no real money is ever sent there")
 
 
 class FeeQuoteOut(BaseModel):
