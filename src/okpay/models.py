@@ -11,6 +11,7 @@ from okpay.casework import cases as casework_cases  # registers casework's ticke
 from okpay.casework import freeze as casework_freeze  # and its "this wasn't me" hook
 from okpay.casework import models as casework_models
 from okpay.casework import risk_review as casework_risk_review  # and the risk controls' cases
+from okpay.community import models as community_models
 from okpay.core import audit
 from okpay.db import Base
 from okpay.helpcenter import models as helpcenter_models
@@ -32,6 +33,7 @@ MODULES = (
     wallet_models,
     risk_models,
     helpcenter_models,
+    community_models,
     support_models,
     support_chat_models,
     casework_models,

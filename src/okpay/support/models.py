@@ -20,6 +20,7 @@ class Channel(enum.StrEnum):
     chat = "chat"
     feedback = "feedback"
     phone = "phone"
+    wechat = "wechat"
 
 
 class Status(enum.StrEnum):
@@ -57,6 +58,7 @@ CHANNEL_LABELS = {
     "chat": N_("Live chat"),
     "feedback": N_("In-app feedback"),
     "phone": N_("Phone"),
+    "wechat": N_("WeChat"),
 }
 STATUS_LABELS = {
     "new": N_("New"),
