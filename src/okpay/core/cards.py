@@ -21,6 +21,11 @@ def luhn_ok(digits: str) -> bool:
     return total % 10 == 0
 
 
+def card_number_spans(text: str) -> list[tuple[int, int]]:
+    """Where ``text`` holds a Luhn-valid card number: (start, end) of each."""
+    return [m.span() for m in _CANDIDATE.finditer(text) if luhn_ok(re.sub(r"\D", "", m.group(0)))]
+
+
 def mask_card_numbers(text: str) -> str:
     """Replace every Luhn-valid card number in ``text`` by its last four digits
     (PCI DSS: a full number must not be stored, even when a customer types it in a ticket)."""

@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import re
 import secrets
 from datetime import datetime
 
 from okpay.core import clock
 
 ALPHABET = "23456789ABCDEFGHJKMNPQRSTUVWXYZ"
+
+#: A transaction reference as customers see and type it: TX-YYYYMMDD- and ten characters
+#: (nine and a check character), or six random ones for older references.
+TX_REFERENCE = re.compile(r"TX-\d{8}-[2-9A-HJ-NP-Z]{6}(?:[2-9A-HJ-NP-Z]{4})?")
 
 
 # The largest multiple of the alphabet's size below 256: bytes from there up are skipped,

@@ -20,11 +20,6 @@ SUBJECT_MAX = 200
 BODY_MAX = 20_000
 
 
-# Older references end in six random characters, numbered ones in nine and a check
-# character (core.ids); a numbered one whose check character is wrong is a typo.
-TX_REFERENCE = re.compile(r"TX-\d{8}-[2-9A-HJ-NP-Z]{6}(?:[2-9A-HJ-NP-Z]{4})?")
-
-
 def check_subject(raw: str) -> str:
     value = identity_validation.check_name(raw, field="subject", max_length=SUBJECT_MAX)
     if not value:
@@ -58,7 +53,7 @@ def check_references(raw: Sequence[str] | str) -> list[str]:
         value = unicodedata.normalize("NFKC", item or "").strip().upper()
         if not value:
             continue
-        if not TX_REFERENCE.fullmatch(value) or not ids.reference_is_well_formed(value):
+        if not ids.TX_REFERENCE.fullmatch(value) or not ids.reference_is_well_formed(value):
             raise ValidationFailed(
                 N_(
                     "“%(value)s” is not a transaction reference "

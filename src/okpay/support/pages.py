@@ -14,7 +14,7 @@ from fastapi import APIRouter, Depends, Form, Query, Request, UploadFile
 from starlette.responses import RedirectResponse, Response
 
 from okpay import __version__
-from okpay.core import clock, context
+from okpay.core import clock, context, ids
 from okpay.core.dbid import BigDbId
 from okpay.core.errors import DomainError
 from okpay.core.i18n import format_size, gettext
@@ -157,7 +157,7 @@ def contact_form(
         "name": (user.name or "") if user else "",
         "email": user.email if user else "",
         "category": category if category in CATEGORIES else "",
-        "reference": ref if checks.TX_REFERENCE.fullmatch(ref) else "",
+        "reference": ref if ids.TX_REFERENCE.fullmatch(ref) else "",
         "subject": subject if "\n" not in subject and "\r" not in subject else "",
         "description": "",
     }

@@ -25,6 +25,7 @@ DOMAINS_WITH_TEMPLATES = (
     "wallet",
     "risk",
     "helpcenter",
+    "community",
     "support",
     "casework",
 )
