@@ -121,3 +121,33 @@ def test_cli_configures_a_hotline(db, settings) -> None:  # type: ignore[no-unty
     assert refused.exit_code == 1
     assert runner.invoke(app, [*base, "remove", "SG"]).exit_code == 0
     assert "no hotlines" in runner.invoke(app, [*base, "list"]).output
+
+
+def test_api_staff_configure_and_others_are_refused(client, db) -> None:  # type: ignore[no-untyped-def]
+    from tests.helpers import api_token
+
+    body = {"region": "TW", "number": "+886 2 2123 4567", "timezone": "Asia/Taipei",
+            "languages": ["zh-TW", "en"]}  # fmt: skip
+    assert client.post("/api/v1/help/hotlines", json=body).status_code == 401
+    make_staff(db, "agent@example.com")
+    agent = api_token(client, "agent@example.com")
+    assert client.post("/api/v1/help/hotlines", json=body, headers=agent).status_code == 403
+    make_staff(db, "sup@example.com", role=Role.supervisor)
+    sup = api_token(client, "sup@example.com")
+    created = client.post("/api/v1/help/hotlines", json=body, headers=sup)
+    assert created.status_code == 201 and created.json()["number"] == "+886221234567"
+    hours = {"weekdays": [0, 1, 2, 3, 4], "opens": "09:00", "closes": "18:00"}
+    assert client.put("/api/v1/help/hotlines/TW/hours", json=hours, headers=sup).status_code == 200
+    bad_hours = {**hours, "opens": "<script>"}
+    assert (
+        client.put("/api/v1/help/hotlines/TW/hours", json=bad_hours, headers=sup).status_code == 422
+    )
+    holiday = {"day": "2027-01-01", "name": "開國紀念日"}
+    response = client.post("/api/v1/help/hotlines/TW/holidays", json=holiday, headers=sup)
+    assert response.status_code == 201 and response.json()["holidays"] == ["2027-01-01"]
+    extra = {**body, "region": "SG", "role": "admin"}
+    assert client.post("/api/v1/help/hotlines", json=extra, headers=sup).status_code == 422
+    assert client.delete("/api/v1/help/hotlines/XX", headers=sup).status_code == 404
+    assert client.delete("/api/v1/help/hotlines/TW", headers=sup).status_code == 204
+    with db.unit_of_work(write=False) as s:
+        assert s.scalar(select(func.count()).select_from(Hotline)) == 0

@@ -1,21 +1,25 @@
 """Hotlines JSON API: the public list with open-now per line (GET /api/v1/help/hotlines), in
-the visitor's language and time zone, theirs first."""
+the visitor's language and time zone, theirs first; supervisors and admins configure lines."""
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from typing import Annotated
 
-from fastapi import APIRouter, Query, Request
-from pydantic import BaseModel, Field
+from fastapi import APIRouter, Depends, Query, Request, Response
+from pydantic import BaseModel, ConfigDict, Field
 
 from okpay.core import clock
 from okpay.helpcenter import hotline_display, hotlines
+from okpay.helpcenter.hotline_models import Hotline
 from okpay.helpcenter.ratelimit import limit
+from okpay.identity.access import require_role
+from okpay.identity.models import Role, User
 from okpay.settings import get_settings
 from okpay.web.deps import DbSession
 
 router = APIRouter(prefix="/api/v1", tags=["help centre"])
+Editor = Annotated[User, Depends(require_role(Role.supervisor, Role.admin))]
 
 
 class HotlineHoursOut(BaseModel):
@@ -87,3 +91,77 @@ def list_hotlines(
         reason=board.reason,
         hotlines=out,
     )
+
+
+# ------------------------------------------------------------------- staff configuration
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class HotlineCreate(_Strict):
+    region: str = Field(max_length=4)
+    number: str = Field(max_length=32)
+    timezone: str = Field(max_length=64)
+    languages: list[str] = Field(max_length=8)
+    position: int = Field(default=0, ge=0, le=10_000)
+
+
+class HoursSet(_Strict):
+    weekdays: list[int] = Field(min_length=1, max_length=7, description="0 = Monday")
+    opens: str = Field(default="", max_length=5)
+    closes: str = Field(default="", max_length=5)
+    closed: bool = False
+
+
+class HolidayCreate(_Strict):
+    day: date
+    name: str = Field(default="", max_length=100)
+
+
+class HotlineChanged(BaseModel):
+    region: str
+    number: str
+    hours: dict[str, list[str]]
+    holidays: list[date]
+
+
+def _changed(line: Hotline) -> HotlineChanged:
+    return HotlineChanged(
+        region=line.region, number=line.number, hours=dict(line.hours or {}),
+        holidays=[h.day for h in line.holidays],
+    )  # fmt: skip
+
+
+@router.post("/help/hotlines", response_model=HotlineChanged, status_code=201)
+def add_hotline(body: HotlineCreate, editor: Editor, db: DbSession) -> HotlineChanged:
+    """Add a region's hotline (closed until its hours are set)."""
+    line = hotlines.do_add_hotline(
+        db, actor=editor, region=body.region, number=body.number, timezone=body.timezone,
+        languages=body.languages, position=body.position,
+    )  # fmt: skip
+    return _changed(line)
+
+
+@router.put("/help/hotlines/{region}/hours", response_model=HotlineChanged)
+def set_hours(region: str, body: HoursSet, editor: Editor, db: DbSession) -> HotlineChanged:
+    """Open the line on some weekdays from ``opens`` to ``closes`` (local), or close them."""
+    line = hotlines.do_set_hours(
+        db, actor=editor, region=region, weekdays=body.weekdays, opens=body.opens,
+        closes=body.closes, closed=body.closed,
+    )  # fmt: skip
+    return _changed(line)
+
+
+@router.post("/help/hotlines/{region}/holidays", response_model=HotlineChanged, status_code=201)
+def add_holiday(region: str, body: HolidayCreate, editor: Editor, db: DbSession) -> HotlineChanged:
+    """Close the line on a day."""
+    line = hotlines.do_add_holiday(db, actor=editor, region=region, day=body.day, name=body.name)
+    return _changed(line)
+
+
+@router.delete("/help/hotlines/{region}", status_code=204)
+def remove_hotline(region: str, editor: Editor, db: DbSession) -> Response:
+    hotlines.do_remove_hotline(db, actor=editor, region=region)
+    return Response(status_code=204)
