@@ -70,6 +70,7 @@ def test_bad_input_is_refused_and_nothing_is_stored(client, db, clock) -> None: 
         ({"when": "at", "preferred": "2026-12-06T10:00"}, "15 minutes and two weeks"),  # past
         ({"when": "at", "preferred": "2027-03-01T10:00"}, "15 minutes and two weeks"),
         ({"when": "at", "preferred": "soon"}, "date and time"),
+        ({"when": "at", "preferred": ""}, "date and time"),
         ({"region": "ZZ"}, "hotline of your region"),
         ({"email": "not-an-email"}, ""),
         ({"note": "x" * 2500}, "2,000"),

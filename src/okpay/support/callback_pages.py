@@ -11,8 +11,8 @@ from fastapi import APIRouter, Depends, Form, Query, Request
 from starlette.responses import RedirectResponse, Response
 
 from okpay.core import clock
-from okpay.core.errors import DomainError
-from okpay.core.i18n import get_locale
+from okpay.core.errors import DomainError, ValidationFailed
+from okpay.core.i18n import N_, get_locale
 from okpay.helpcenter import hotline_display, hotlines
 from okpay.support import access, callbacks, customer
 from okpay.web.deps import DbSession, csrf_protect
@@ -104,6 +104,11 @@ def callback_submit(
     except DomainError as err:
         return _page(request, db, values=values, error=err.translated(), status_code=err.status)
     try:
+        if when == "at" and not preferred.strip():
+            raise ValidationFailed(
+                N_("Choose a date and time for our call."), code="callback_time_missing",
+                field="preferred",
+            )  # fmt: skip
         ticket, _callback = callbacks.do_request_callback(
             db,
             user=user,
