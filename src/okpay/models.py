@@ -14,6 +14,7 @@ from okpay.casework import risk_review as casework_risk_review  # and the risk c
 from okpay.community import models as community_models
 from okpay.core import audit
 from okpay.db import Base
+from okpay.helpcenter import hotline_models as helpcenter_hotline_models
 from okpay.helpcenter import models as helpcenter_models
 from okpay.identity import models as identity_models
 from okpay.mail import models as mail_models
@@ -21,6 +22,7 @@ from okpay.risk import account_events as risk_account_events  # sign-in, reset, 
 from okpay.risk import counters as risk_counters  # counts money as it moves
 from okpay.risk import engine as risk_engine  # screens it before it moves
 from okpay.risk import models as risk_models
+from okpay.support import callback_models as support_callback_models
 from okpay.support import chat_models as support_chat_models
 from okpay.support import models as support_models
 from okpay.wallet import models as wallet_models
@@ -33,9 +35,11 @@ MODULES = (
     wallet_models,
     risk_models,
     helpcenter_models,
+    helpcenter_hotline_models,
     community_models,
     support_models,
     support_chat_models,
+    support_callback_models,
     casework_models,
 )
 

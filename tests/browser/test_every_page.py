@@ -37,12 +37,13 @@ from okpay.identity import operators, sessions
 from okpay.identity import validation as identity_validation
 from okpay.identity.models import Role, User
 from okpay.mail.models import OutboundEmail
-from okpay.support import access, agents, chat, messages
+from okpay.support import access, agents, callbacks, chat, messages
 from okpay.wallet import flows, intents, merchants, references, standing
 from okpay.wallet.models import Operation, ReconciliationException
 from okpay.web.middleware import SESSION_COOKIE
 from tests.browser.test_wallet_reconciliation import _event, _withdrawal
 from tests.conftest import unavailable
+from tests.helpcenter.hotline_helpers import add_demo_set
 from tests.helpers import PASSWORD, api_token
 from tests.risk.helpers import install_defaults, op, rule_id
 from tests.wallet.helpers import fund
@@ -72,6 +73,8 @@ PAGES: list[tuple[str, str]] = [
     ("/help?q={search}", "guest"),
     ("/help/articles/{article}", "guest"),
     ("/help/contact", "guest"),
+    ("/help/articles/contact-support", "guest"),
+    ("/help/callback?region=HK", "guest"),
     ("/support/requests/find", "guest"),
     ("/support/chat", "guest"),
     ("/support/cases/new/unlock", "guest"),
@@ -104,6 +107,7 @@ PAGES: list[tuple[str, str]] = [
     ("/support/requests/{ticket}/rate", "customer"),
     ("/support/chat/{chat}", "customer"),
     ("/support/feedback", "customer"),
+    ("/help/callback", "customer"),
     ("/support/cases/new/verification", "customer"),
     ("/support/cases/new/limit_increase", "customer"),
     ("/support/cases/new/dispute?reference={tx_transfer}", "customer"),
@@ -116,6 +120,7 @@ PAGES: list[tuple[str, str]] = [
     ("/agent/chats", "agent"),
     ("/agent/chats/{chat}", "agent"),
     ("/agent/phone", "agent"),
+    ("/agent/hotlines", "supervisor"),
     ("/agent/cases", "supervisor"),
     ("/agent/approvals", "supervisor"),
     ("/agent/reports", "supervisor"),
@@ -450,6 +455,15 @@ def _make_world(db, client, live_server: str, locale: str) -> dict[str, Any]:  #
             s, merchant=shop, api_key_id=None, order_id="A-1001", amount=32_00, currency="CNY",
             return_url=f"{live_server}/wallet", description="Latte 拿铁",
         ).token  # fmt: skip
+
+    # Hotlines by region, and a callback waiting for an agent on /agent/phone.
+    add_demo_set(db)
+    with db.unit_of_work() as s:
+        callbacks.do_request_callback(
+            s, user=None, request=callbacks.CallbackRequest(
+                region="HK", number="6123 4567", name="Chan Tai Man", email="chan@example.com"
+            ),
+        )  # fmt: skip
 
     world["rule"] = rule_id(db, "card_testing")
     with db.unit_of_work(write=False) as s:

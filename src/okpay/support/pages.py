@@ -18,6 +18,7 @@ from okpay.core import clock, context, ids
 from okpay.core.dbid import BigDbId
 from okpay.core.errors import DomainError
 from okpay.core.i18n import format_size, gettext
+from okpay.helpcenter import hotline_display
 from okpay.helpcenter.taxonomy import CATEGORIES, category_label
 from okpay.identity.access import CurrentUser
 from okpay.identity.models import User
@@ -82,11 +83,13 @@ def _show(
     error: str | None = None,
     kept: list[dict[str, str]] | None = None,
     status_code: int = 200,
+    **extra: Any,
 ) -> Response:
     return render(
         request,
         form.template,
         status_code=status_code,
+        **extra,
         values=values,
         errors=errors or {},
         error=error,
@@ -145,6 +148,8 @@ def _open_from_form(
 @router.get("/help/contact")
 def contact_form(
     request: Request,
+    db: DbSession,
+    region: Annotated[str, Query(max_length=4)] = "",
     category: Annotated[str, Query(max_length=40)] = "",
     reference: Annotated[str, Query(max_length=40)] = "",
     subject: Annotated[str, Query(max_length=200)] = "",
@@ -161,7 +166,8 @@ def contact_form(
         "subject": subject if "\n" not in subject and "\r" not in subject else "",
         "description": "",
     }
-    return _show(request, CONTACT, values=values)
+    board = hotline_display.board(db, user=user, chosen=region)
+    return _show(request, CONTACT, values=values, hotline_board=board, hotline_base="/help/contact")
 
 
 @router.post("/help/contact")
