@@ -46,6 +46,15 @@ _MAINLAND_WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
 _TW_LETTERS = "ABCDEFGHJKLMNPQRSTUVXYWZIO"  # A=10 … O=35, in the ministry's order
 # Regions whose numbers people type without a country code on OKPay.
 _PHONE_REGIONS = ("CN", "HK")
+# A Hong Kong number without +852 is eight bare digits, like many order numbers: it counts
+# only when the words just before it say it is a phone number.
+_PHONE_WORDS = re.compile(
+    r"(?i)(电话|電話|手机|手機|手提|号码|號碼|致电|致電|联系|聯絡|联络|whatsapp|phone|tel|mobile|call)"
+)
+_PHONE_WORDS_BEFORE = 12
+# Mainland 400/800 numbers belong to businesses (OKPay's own hotline among them), never to a
+# person: they are not personal data.
+_BUSINESS_PREFIXES = ("400", "800")
 
 
 @dataclass(frozen=True)
@@ -100,8 +109,25 @@ def _candidates(text: str) -> list[Finding]:
         for match in phonenumbers.PhoneNumberMatcher(
             text, region, leniency=phonenumbers.Leniency.VALID
         ):
-            found.append(Finding("phone", match.start, match.end))
+            if _is_personal_phone(text, match, region):
+                found.append(Finding("phone", match.start, match.end))
     return found
+
+
+def _is_personal_phone(text: str, match: phonenumbers.PhoneNumberMatch, region: str) -> bool:
+    """False for what only looks like a person's phone number: a business 400/800 number, an
+    amount (¥13812345678.00) or a bare Hong Kong-length number with no phone word before it."""
+    number = match.number
+    if number.country_code == 86 and str(number.national_number)[:3] in _BUSINESS_PREFIXES:
+        return False
+    before = text[max(0, match.start - 1) : match.start]
+    if before in ("¥", "$", "€", "£") or re.match(r"[.,]\d", text[match.end : match.end + 2]):
+        return False
+    raw = match.raw_string.lstrip()
+    if region == "HK" and not raw.startswith(("+", "00", "852")):
+        words = text[max(0, match.start - _PHONE_WORDS_BEFORE) : match.start]
+        return _PHONE_WORDS.search(words) is not None
+    return True
 
 
 def scan(text: str) -> list[Finding]:
