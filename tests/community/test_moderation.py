@@ -70,7 +70,11 @@ def test_a_reader_reports_someone_elses_post(db, forum) -> None:
     report(db, forum["asker"], answer, "scam", "asks to move money outside OKPay")
     with db.unit_of_work(write=False) as s:
         row = s.scalars(select(ForumReport)).one()
-        assert (row.reason, row.status, row.note) == ("scam", "open", "asks to move money outside OKPay")
+        assert (row.reason, row.status, row.note) == (
+            "scam",
+            "open",
+            "asks to move money outside OKPay",
+        )
         assert s.scalars(select(AuditEvent.action)).all().count("forum_post_reported") == 1
     assert post_of(db, answer).visibility == "public"
 
@@ -122,7 +126,9 @@ def test_reports_of_posts_the_reader_cannot_see_are_not_found(db, forum) -> None
 
 
 def test_reports_are_rate_limited_per_user(db, forum, settings) -> None:
-    others = [make_user(db, f"p{n}@example.com") for n in range(moderation_reports.REPORTS_PER_USER + 1)]
+    others = [
+        make_user(db, f"p{n}@example.com") for n in range(moderation_reports.REPORTS_PER_USER + 1)
+    ]
     posts = [make_thread(db, other)[1][0] for other in others]
     for post_id in posts[:-1]:
         report(db, forum["reader"], post_id)
@@ -150,11 +156,15 @@ def test_dismissing_reports_shows_an_auto_hidden_post_again(db, forum, mailbox) 
     answer = forum["posts"][1]
     for n in range(3):
         report(db, make_user(db, f"r{n}@example.com"), answer)
-    settled = as_user(db, forum["mod"], moderation_reports.do_resolve_reports, post_id=answer, upheld=False)
+    settled = as_user(
+        db, forum["mod"], moderation_reports.do_resolve_reports, post_id=answer, upheld=False
+    )
     assert settled == 3
     assert post_of(db, answer).visibility == "public"
     with pytest.raises(Conflict):
-        as_user(db, forum["mod"], moderation_reports.do_resolve_reports, post_id=answer, upheld=False)
+        as_user(
+            db, forum["mod"], moderation_reports.do_resolve_reports, post_id=answer, upheld=False
+        )
 
 
 def test_upholding_reports_hides_the_post_and_tells_its_author(db, forum, mailbox) -> None:
@@ -192,12 +202,16 @@ def test_hiding_needs_a_reason_and_is_audited(db, forum, mailbox) -> None:
     with pytest.raises(ValidationFailed) as err:
         as_user(db, forum["mod"], moderation.do_hide_post, post_id=answer, reason="  ")
     assert err.value.code == "forum_reason_required"
-    as_user(db, forum["mod"], moderation.do_hide_post, post_id=answer, reason="Off-platform exchange")
+    as_user(
+        db, forum["mod"], moderation.do_hide_post, post_id=answer, reason="Off-platform exchange"
+    )
     assert post_of(db, answer).visibility == "hidden"
     as_user(db, forum["mod"], moderation.do_unhide_post, post_id=answer, reason="Explained")
     assert post_of(db, answer).visibility == "public"
     with db.unit_of_work(write=False) as s:
-        actions = s.scalars(select(AuditEvent.action).where(AuditEvent.actor_user_id == forum["mod"])).all()
+        actions = s.scalars(
+            select(AuditEvent.action).where(AuditEvent.actor_user_id == forum["mod"])
+        ).all()
     assert actions == ["forum_post_hidden", "forum_post_unhidden"]
     # The author is told in their own language (English here).
     assert "Off-platform exchange" in mailbox.text(mailbox.last("reader@example.com"))
@@ -211,11 +225,17 @@ def test_hiding_the_question_hides_the_thread(db, forum) -> None:
 
 
 def test_lock_and_pin(db, forum) -> None:
-    as_user(db, forum["mod"], moderation.do_set_thread_locked, thread_id=forum["thread"], locked=True)
-    as_user(db, forum["mod"], moderation.do_set_thread_pinned, thread_id=forum["thread"], pinned=True)
+    as_user(
+        db, forum["mod"], moderation.do_set_thread_locked, thread_id=forum["thread"], locked=True
+    )
+    as_user(
+        db, forum["mod"], moderation.do_set_thread_pinned, thread_id=forum["thread"], pinned=True
+    )
     thread = thread_of(db, forum["thread"])
     assert thread.is_locked and thread.is_pinned
-    as_user(db, forum["mod"], moderation.do_set_thread_locked, thread_id=forum["thread"], locked=False)
+    as_user(
+        db, forum["mod"], moderation.do_set_thread_locked, thread_id=forum["thread"], locked=False
+    )
     assert not thread_of(db, forum["thread"]).is_locked
 
 
@@ -246,7 +266,14 @@ def test_a_held_post_rejected_needs_a_reason_and_stays_hidden(db, forum) -> None
     with pytest.raises(ValidationFailed):
         as_user(db, forum["mod"], moderation.do_review_held_post, post_id=posts[0], approve=False)
     assert post_of(db, posts[0]).visibility == "held"
-    as_user(db, forum["mod"], moderation.do_review_held_post, post_id=posts[0], approve=False, reason="spam link")
+    as_user(
+        db,
+        forum["mod"],
+        moderation.do_review_held_post,
+        post_id=posts[0],
+        approve=False,
+        reason="spam link",
+    )
     assert post_of(db, posts[0]).visibility == "hidden"
 
 
@@ -269,7 +296,10 @@ def test_bans_refuse_staff_past_end_times_and_no_reason(db, forum, clock) -> Non
     other_mod = make_user(db, "mod2@example.com", role=Role.supervisor)
     cases = [
         ({"user_id": other_mod, "reason": "x"}, Conflict),
-        ({"user_id": forum["reader"], "reason": "x", "until": clock.now - timedelta(hours=1)}, ValidationFailed),
+        (
+            {"user_id": forum["reader"], "reason": "x", "until": clock.now - timedelta(hours=1)},
+            ValidationFailed,
+        ),
         ({"user_id": forum["reader"], "reason": ""}, ValidationFailed),
         ({"user_id": 987_654, "reason": "x"}, NotFound),
     ]

@@ -54,7 +54,10 @@ def state(db):  # type: ignore[no-untyped-def]
     """Everything moderation could have changed."""
     with db.unit_of_work(write=False) as s:
         return (
-            [(p.visibility, p.moderation_reason) for p in s.scalars(select(ForumPost).order_by(ForumPost.id))],
+            [
+                (p.visibility, p.moderation_reason)
+                for p in s.scalars(select(ForumPost).order_by(ForumPost.id))
+            ],
             [(t.visibility, t.is_locked, t.is_pinned) for t in s.scalars(select(ForumThread))],
             s.scalar(select(func.count()).select_from(ForumReport)),
             s.scalar(select(func.count()).select_from(ForumBan)),
@@ -86,12 +89,18 @@ def test_strangers_and_customers_cannot_moderate(client, db, forum) -> None:
 def test_report_through_the_api(client, db, forum) -> None:
     headers = api_token(client, "asker@example.com")
     url = f"/api/v1/community/posts/{forum['posts'][1]}/report"
-    response = client.post(url, json={"reason": "scam", "note": "<script>alert(1)</script>"}, headers=headers)
+    response = client.post(
+        url, json={"reason": "scam", "note": "<script>alert(1)</script>"}, headers=headers
+    )
     assert response.status_code == 201, response.text
     assert response.json()["status"] == "open"
     again = client.post(url, json={"reason": "spam"}, headers=headers)
     assert (again.status_code, again.json()["error"]["code"]) == (409, "forum_already_reported")
-    own = client.post(f"/api/v1/community/posts/{forum['posts'][0]}/report", json={"reason": "spam"}, headers=headers)
+    own = client.post(
+        f"/api/v1/community/posts/{forum['posts'][0]}/report",
+        json={"reason": "spam"},
+        headers=headers,
+    )
     assert (own.status_code, own.json()["error"]["code"]) == (422, "forum_report_own_post")
 
 
@@ -115,16 +124,22 @@ def test_bad_reports_are_refused_and_nothing_stored(client, db, forum, path, bod
 def test_staff_moderate_through_the_api(client, db, forum) -> None:
     headers = api_token(client, "mod@example.com")
     base = "/api/v1/community/moderation"
-    hidden = client.post(f"{base}/posts/{forum['posts'][1]}/hide", json={"reason": "场外换汇"}, headers=headers)
+    hidden = client.post(
+        f"{base}/posts/{forum['posts'][1]}/hide", json={"reason": "场外换汇"}, headers=headers
+    )
     assert hidden.status_code == 200 and hidden.json()["visibility"] == "hidden"
-    locked = client.post(f"{base}/threads/{forum['thread']}/locked", json={"value": True}, headers=headers)
+    locked = client.post(
+        f"{base}/threads/{forum['thread']}/locked", json={"value": True}, headers=headers
+    )
     assert locked.json()["is_locked"] is True
     banned = client.put(f"{base}/bans/{forum['reader']}", json={"reason": "spam"}, headers=headers)
     assert banned.status_code == 200 and banned.json()["until"] is None
     queue = client.get(f"{base}/queue", headers=headers).json()
     assert [p["id"] for p in queue["hidden"]] == [forum["posts"][1]]
     assert [b["user_id"] for b in queue["bans"]] == [forum["reader"]]
-    no_reason = client.post(f"{base}/threads/{forum['thread']}/hidden", json={"value": True}, headers=headers)
+    no_reason = client.post(
+        f"{base}/threads/{forum['thread']}/hidden", json={"value": True}, headers=headers
+    )
     assert no_reason.json()["error"]["code"] == "forum_reason_required"
     assert client.delete(f"{base}/bans/{forum['reader']}", headers=headers).status_code == 204
     assert "/api/v1/community/moderation/queue" in client.get("/openapi.json").text
@@ -134,7 +149,9 @@ def test_a_reader_reports_with_the_form_and_staff_hide_it_from_the_queue(client,
     sign_in(client, "asker@example.com")
     token = csrf_from(client.get("/account").text)
     url = f"/community/posts/{forum['posts'][1]}/report"
-    forged = client.post(url, data={"reason": "scam", "csrf_token": "forged"}, follow_redirects=False)
+    forged = client.post(
+        url, data={"reason": "scam", "csrf_token": "forged"}, follow_redirects=False
+    )
     assert forged.status_code == 403 and state(db)[2] == 0
     response = client.post(
         url, data={"reason": "scam", "note": "<script>alert(1)</script>", "csrf_token": token,

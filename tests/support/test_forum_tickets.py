@@ -35,17 +35,27 @@ def move(db, actor_id: int, thread_id: int, reason: str = "") -> str:  # type: i
         ).number
 
 
-def test_moving_keeps_the_asker_as_requester_and_the_answers_as_messages(db, mailbox, moved_setup) -> None:
+def test_moving_keeps_the_asker_as_requester_and_the_answers_as_messages(
+    db, mailbox, moved_setup
+) -> None:
     number = move(db, moved_setup["mod"], moved_setup["thread"], "账户冻结涉及个人信息")
     with db.unit_of_work(write=False) as s:
         ticket = access.get_ticket(s, number)
         assert ticket is not None
         assert (ticket.requester_user_id, ticket.channel) == (moved_setup["asker"], "web")
         assert ticket.subject == "我的账户被冻结了" and "forum" in ticket.tags
-        rows = s.scalars(select(TicketMessage).where(TicketMessage.ticket_id == ticket.id).order_by(TicketMessage.id)).all()
+        rows = s.scalars(
+            select(TicketMessage)
+            .where(TicketMessage.ticket_id == ticket.id)
+            .order_by(TicketMessage.id)
+        ).all()
         public = [(m.author_side, m.author_name, m.body) for m in rows if m.kind == "public"]
         assert public[0] == ("customer", "Asker", "我的账户今天被冻结，余额 2,000 元取不出来。")
-        assert public[1][0] == "customer" and public[1][1].startswith("Reader") and public[1][2] == "我也遇到过，找客服"
+        assert (
+            public[1][0] == "customer"
+            and public[1][1].startswith("Reader")
+            and public[1][2] == "我也遇到过，找客服"
+        )
         assert public[2] == ("customer", "Asker", "补充：我昨天换了手机")
         assert rows[1].author_user_id is None  # another reader is not a party to the request
         notes = [m.body for m in rows if m.kind == "internal"]
@@ -87,9 +97,18 @@ def test_the_old_address_shows_only_a_notice(client, db, moved_setup) -> None:
     page = client.get(f"/community/moved/{moved_setup['thread']}")
     assert page.status_code == 410
     assert 'data-testid="thread-moved-notice"' in page.text
-    assert "余额 2,000" not in page.text and "我的账户被冻结了" not in page.text and number not in page.text
+    assert (
+        "余额 2,000" not in page.text
+        and "我的账户被冻结了" not in page.text
+        and number not in page.text
+    )
     # The asker sees which request it continues under.
-    assert post_form(client, "/login", {"email": "asker@example.com", "password": PASSWORD}).status_code == 303
+    assert (
+        post_form(
+            client, "/login", {"email": "asker@example.com", "password": PASSWORD}
+        ).status_code
+        == 303
+    )
     assert number in client.get(f"/community/moved/{moved_setup['thread']}").text
     assert number in client.get("/support/requests").text
 
@@ -103,7 +122,10 @@ def test_move_from_the_console_and_the_api(client, db, moved_setup) -> None:
     )  # fmt: skip
     assert response.status_code == 200, response.text
     assert response.json()["ticket_number"].startswith("OK-")
-    assert post_form(client, "/login", {"email": "mod@example.com", "password": PASSWORD}).status_code == 303
+    assert (
+        post_form(client, "/login", {"email": "mod@example.com", "password": PASSWORD}).status_code
+        == 303
+    )
     token = csrf_from(client.get("/agent/community").text)
     moved = client.post(f"/agent/community/threads/{other}/move-to-ticket",
                         data={"csrf_token": token, "confirm": "yes"}, follow_redirects=False)  # fmt: skip
