@@ -280,9 +280,8 @@ def test_a_held_post_rejected_needs_a_reason_and_stays_hidden(db, forum) -> None
 def test_a_banned_user_cannot_post_until_unbanned(db, forum, clock) -> None:
     as_user(db, forum["mod"], moderation.do_ban_user, user_id=forum["reader"], reason="spam",
             until=clock.now + timedelta(days=7))  # fmt: skip
-    with db.unit_of_work() as s:
-        with pytest.raises(PermissionDenied) as err:
-            guard.check_may_post(s, user=load_user(s, forum["reader"]), address="192.0.2.1")
+    with db.unit_of_work() as s, pytest.raises(PermissionDenied) as err:
+        guard.check_may_post(s, user=load_user(s, forum["reader"]), address="192.0.2.1")
     assert err.value.code == "forum_banned"
     with db.unit_of_work(write=False) as s:
         bans = moderation_queue.active_bans(s, moderator=load_user(s, forum["mod"]))

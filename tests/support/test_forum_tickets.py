@@ -127,8 +127,11 @@ def test_move_from_the_console_and_the_api(client, db, moved_setup) -> None:
         == 303
     )
     token = csrf_from(client.get("/agent/community").text)
-    moved = client.post(f"/agent/community/threads/{other}/move-to-ticket",
-                        data={"csrf_token": token, "confirm": "yes"}, follow_redirects=False)  # fmt: skip
+    moved = client.post(
+        f"/agent/community/threads/{other}/move-to-ticket",
+        data={"csrf_token": token, "confirm": "yes"},
+        follow_redirects=False,
+    )
     assert moved.status_code == 303
     with db.unit_of_work(write=False) as s:
         assert s.get(ForumThread, other).visibility == "moved"
