@@ -86,3 +86,35 @@ def make_thread(
             s.flush()
             posts.append(post.id)
         return thread.id, posts
+
+
+def seed_moderation_queue(db, *, customer: int, agent: int) -> dict[str, int]:  # type: ignore[no-untyped-def]
+    """What the staff queue and the moved-thread notice show in page tests: a reported
+    answer, a held post, a barred user and a thread moved into a private request."""
+    from okpay.community import moderation, moderation_reports
+    from okpay.community.models import Visibility
+    from okpay.support import forum_tickets
+
+    spammer = make_user(db, "fx-dealer@example.com")
+    newbie = make_user(db, "newbie@example.com", age_days=1)
+    thread, posts = make_thread(
+        db, customer, title="跨境转账到香港要多久？", body="我想给香港的家人转账，一般多久到账？",
+        answers=((spammer, "加我微信，场外换汇汇率更好，当天到账！"),),
+    )  # fmt: skip
+    _held_thread, held = make_thread(
+        db, newbie, title="新手提问：充值方式", body="请看这个教程 https://fx-deals.example/topup"
+    )
+    moved, _moved_posts = make_thread(
+        db, customer, title="我的账户被限制了", body="我的账户今天被限制提现，怎么办？"
+    )
+    with db.unit_of_work() as s:
+        s.get(ForumPost, held[0]).visibility = Visibility.held.value
+        s.get(ForumThread, _held_thread).visibility = Visibility.held.value
+    with db.unit_of_work() as s:
+        moderation_reports.do_report_post(
+            s, user=load_user(s, customer), post_id=posts[1], reason="scam",
+            note="让大家私下换汇",
+        )  # fmt: skip
+        moderation.do_ban_user(s, moderator=load_user(s, agent), user_id=newbie, reason="广告链接")
+        forum_tickets.do_move_thread_to_ticket(s, moderator=load_user(s, agent), thread_id=moved)
+    return {"forum_thread": thread, "moved_thread": moved}

@@ -47,8 +47,10 @@ def report_post(
 
 def moved_thread_page(request: Request, thread: ForumThread) -> Response:
     """What a thread's address shows once staff moved it into a private request: a short
-    notice, never the content (410: search engines drop the page)."""
-    return render(request, "community/moderation_moved.html", status_code=410, thread=thread)
+    notice, never the content, kept out of search engines."""
+    response = render(request, "community/moderation_moved.html", thread=thread)
+    response.headers["X-Robots-Tag"] = "noindex"
+    return response
 
 
 @router.get("/community/moved/{thread_id}")

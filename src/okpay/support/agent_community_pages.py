@@ -26,7 +26,7 @@ from okpay.web.templating import render
 router = agent_pages.agent_router()
 
 TABS = {
-    "reports": N_("Reports"),
+    "reports": N_("Open reports"),
     "held": N_("Held for review"),
     "hidden": N_("Recently hidden"),
     "bans": N_("Barred users"),
