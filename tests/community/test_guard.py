@@ -10,6 +10,7 @@ from okpay.community import guard
 from okpay.community.models import ForumBan, Visibility
 from okpay.core import clock as clock_module
 from okpay.core.errors import NotAuthenticated, PermissionDenied, RateLimited
+from okpay.core.i18n import use_locale
 from okpay.identity.models import Role
 from tests.community.moderation_helpers import load_user, make_thread, make_user
 
@@ -46,14 +47,19 @@ def test_a_ban_for_good_refuses_posting(db) -> None:
     with pytest.raises(PermissionDenied) as err:
         check(db, user)
     assert err.value.code == "forum_banned"
+    with use_locale("zh-CN"):
+        assert "spam" in err.value.translated() and "禁止" in err.value.translated()
 
 
 def test_a_ban_until_a_time_ends_at_that_time(db, clock) -> None:
     staff = make_user(db, "mod@example.com", role=Role.agent)
     user = make_user(db, "rude@example.com")
     ban(db, user, staff, until=clock.now + timedelta(days=1))
-    with pytest.raises(PermissionDenied):
+    with pytest.raises(PermissionDenied) as err:
         check(db, user)
+    with use_locale("en"):
+        shown = err.value.translated()
+    assert "until Nov 22, 2026" in shown and "reason: spam" in shown
     clock.advance(days=1, seconds=1)
     check(db, user)
 
