@@ -146,3 +146,10 @@ def test_labels_are_translated() -> None:
     finding = privacy.scan("13812345678")[0]
     with use_locale("en"):
         assert finding.label == "phone number"
+
+
+def test_numbers_okpay_publishes_can_be_exempted() -> None:
+    text = "客服热线 +852 3001 2345，我的手机 +852 9123 4567"
+    masked, kinds = privacy.mask(text, exempt_phones={"+85230012345"})
+    assert masked == "客服热线 +852 3001 2345，我的手机 •••• 4567" and kinds == ["phone"]
+    assert len(privacy.scan(text)) == 2

@@ -19,6 +19,7 @@ What counts:
 from __future__ import annotations
 
 import re
+from collections.abc import Collection
 from dataclasses import dataclass
 
 import phonenumbers
@@ -91,7 +92,7 @@ def _tw_id_ok(letter: str, digits: str) -> bool:
     return sum(v * w for v, w in zip(values, weights, strict=True)) % 10 == 0
 
 
-def _candidates(text: str) -> list[Finding]:
+def _candidates(text: str, exempt_phones: Collection[str]) -> list[Finding]:
     found = [Finding("card_number", s, e) for s, e in cards.card_number_spans(text)]
     found += [Finding("email", *m.span()) for m in _EMAIL.finditer(text)]
     found += [Finding("transaction_reference", *m.span()) for m in ids.TX_REFERENCE.finditer(text)]
@@ -109,7 +110,7 @@ def _candidates(text: str) -> list[Finding]:
         for match in phonenumbers.PhoneNumberMatcher(
             text, region, leniency=phonenumbers.Leniency.VALID
         ):
-            if _is_personal_phone(text, match, region):
+            if _is_personal_phone(text, match, region) and not _is_exempt(match, exempt_phones):
                 found.append(Finding("phone", match.start, match.end))
     return found
 
@@ -130,12 +131,22 @@ def _is_personal_phone(text: str, match: phonenumbers.PhoneNumberMatch, region: 
     return True
 
 
-def scan(text: str) -> list[Finding]:
+def _is_exempt(match: phonenumbers.PhoneNumberMatch, exempt_phones: Collection[str]) -> bool:
+    if not exempt_phones:
+        return False
+    e164 = phonenumbers.format_number(match.number, phonenumbers.PhoneNumberFormat.E164)
+    return e164 in exempt_phones
+
+
+def scan(text: str, *, exempt_phones: Collection[str] = ()) -> list[Finding]:
     """The personal data in ``text``, in order, without overlaps (a card number is not also
-    reported as a phone number). Full-width digits count as digits."""
+    reported as a phone number). Full-width digits count as digits. Phone numbers in
+    ``exempt_phones`` (E.164, e.g. the hotlines OKPay publishes) are not personal data."""
     normal = _normalise(text)
     found: list[Finding] = []
-    for item in sorted(_candidates(normal), key=lambda f: (f.start, -(f.end - f.start))):
+    for item in sorted(
+        _candidates(normal, exempt_phones), key=lambda f: (f.start, -(f.end - f.start))
+    ):
         if found and item.start < found[-1].end:
             continue
         found.append(item)
@@ -148,10 +159,10 @@ def kinds(findings: list[Finding]) -> list[str]:
     return [k for k in KINDS if k in present]
 
 
-def mask(text: str) -> tuple[str, list[str]]:
+def mask(text: str, *, exempt_phones: Collection[str] = ()) -> tuple[str, list[str]]:
     """``text`` with each piece of personal data replaced by a mask that keeps at most its
     last four characters (never for e-mail addresses or ID numbers), and the kinds masked."""
-    findings = scan(text)
+    findings = scan(text, exempt_phones=exempt_phones)
     out: list[str] = []
     at = 0
     for item in findings:
