@@ -85,6 +85,8 @@ def create_app(settings: Settings | None = None, *, start_worker: bool = False) 
     from okpay.casework import api as casework_api
     from okpay.casework import pages as casework_pages
     from okpay.casework import start_pages as casework_start_pages
+    from okpay.community import moderation_api as community_moderation_api
+    from okpay.community import moderation_pages as community_moderation_pages
     from okpay.helpcenter import api as helpcenter_api
     from okpay.helpcenter import hotline_api as helpcenter_hotline_api
     from okpay.helpcenter import pages as helpcenter_pages
@@ -97,6 +99,7 @@ def create_app(settings: Settings | None = None, *, start_worker: bool = False) 
     from okpay.risk import admin_api as risk_admin_api
     from okpay.risk import pages as risk_pages
     from okpay.support import agent_api as support_agent_api
+    from okpay.support import agent_community_pages as support_agent_community_pages
     from okpay.support import agent_pages as support_agent_pages
     from okpay.support import agent_phone_pages as support_agent_phone_pages
     from okpay.support import agent_report_pages as support_agent_report_pages
@@ -106,6 +109,7 @@ def create_app(settings: Settings | None = None, *, start_worker: bool = False) 
     from okpay.support import chat_api as support_chat_api
     from okpay.support import chat_pages as support_chat_pages
     from okpay.support import chat_sockets as support_chat_sockets
+    from okpay.support import forum_tickets_api as support_forum_tickets_api
     from okpay.support import hotline_pages as support_hotline_pages
     from okpay.support import pages as support_pages
     from okpay.wallet import admin_api as wallet_admin_api
@@ -162,6 +166,10 @@ def create_app(settings: Settings | None = None, *, start_worker: bool = False) 
     app.include_router(support_agent_phone_pages.router)
     app.include_router(support_hotline_pages.router)
     app.include_router(support_agent_report_pages.router)
+    app.include_router(community_moderation_api.router)
+    app.include_router(community_moderation_pages.router)
+    app.include_router(support_forum_tickets_api.router)
+    app.include_router(support_agent_community_pages.router)
     app.include_router(casework_agent_pages.router)
     app.include_router(casework_agent_queue_pages.router)
     if settings.is_dev:

@@ -26,6 +26,7 @@ app.add_typer(user_app, name="user")
 
 def _domain_commands() -> None:
     from okpay.casework.cli import app as case_app
+    from okpay.community.moderation_cli import app as moderation_app
     from okpay.helpcenter.cli import kb_app, triage_app
     from okpay.risk.cli import app as risk_app
     from okpay.support.cli import app as support_app
@@ -39,6 +40,7 @@ def _domain_commands() -> None:
     support_app.add_typer(hotline_app, name="hotlines")
     app.add_typer(case_app, name="case")
     app.add_typer(risk_app, name="risk")
+    app.add_typer(moderation_app, name="moderation")
 
 
 _domain_commands()

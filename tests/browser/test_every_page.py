@@ -42,6 +42,7 @@ from okpay.wallet import flows, intents, merchants, references, standing
 from okpay.wallet.models import Operation, ReconciliationException
 from okpay.web.middleware import SESSION_COOKIE
 from tests.browser.test_wallet_reconciliation import _event, _withdrawal
+from tests.community.moderation_helpers import seed_moderation_queue
 from tests.conftest import unavailable
 from tests.helpcenter.hotline_helpers import add_demo_set
 from tests.helpers import PASSWORD, api_token
@@ -124,6 +125,10 @@ PAGES: list[tuple[str, str]] = [
     ("/agent/cases", "supervisor"),
     ("/agent/approvals", "supervisor"),
     ("/agent/reports", "supervisor"),
+    ("/agent/community", "agent"),
+    ("/agent/community?tab=held", "agent"),
+    ("/agent/community?tab=bans", "agent"),
+    ("/community/moved/{moved_thread}", "guest"),
     ("/agent/reconciliation", "supervisor"),
     ("/agent/reconciliation/{exception}", "supervisor"),
     ("/agent/case-policy", "admin"),
@@ -465,6 +470,7 @@ def _make_world(db, client, live_server: str, locale: str) -> dict[str, Any]:  #
             ),
         )  # fmt: skip
 
+    world.update(seed_moderation_queue(db, customer=uid, agent=ids["agent"]))
     world["rule"] = rule_id(db, "card_testing")
     with db.unit_of_work(write=False) as s:
         world["email"] = s.scalar(select(OutboundEmail.id).order_by(OutboundEmail.id.desc()))
