@@ -23,6 +23,8 @@ from okpay.risk import engine as risk_engine  # screens it before it moves
 from okpay.risk import models as risk_models
 from okpay.support import chat_models as support_chat_models
 from okpay.support import models as support_models
+from okpay.support.wechat import delivery as support_wechat_delivery  # replies to WeChat
+from okpay.support.wechat import models as support_wechat_models
 from okpay.wallet import models as wallet_models
 
 #: The modules that declare tables, lowest layer first.
@@ -36,6 +38,7 @@ MODULES = (
     community_models,
     support_models,
     support_chat_models,
+    support_wechat_models,
     casework_models,
 )
 
@@ -47,6 +50,7 @@ HOOKS = (
     risk_account_events,
     risk_counters,
     risk_engine,
+    support_wechat_delivery,
 )
 
 
