@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import json
 import secrets
-from datetime import UTC, datetime
 import time
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 
 import httpx
 
@@ -32,9 +32,11 @@ def text_xml(openid: str, content: str, msg_id: str | None = None, at: int | Non
     )  # fmt: skip
 
 
-def push(client, body: bytes, **params: str):  # type: ignore[no-untyped-def]
+def push(client, body: bytes, at: float | None = None, **params: str):  # type: ignore[no-untyped-def]
+    """POST ``body`` signed now (or at ``at``, a test clock's time) unless ``params`` given."""
+    signed = signed_params(timestamp=int(at)) if at is not None else signed_params()
     return client.post(
-        "/webhooks/wechat", params=params or signed_params(), content=body,
+        "/webhooks/wechat", params=params or signed, content=body,
         headers={"Content-Type": "text/xml"},
     )  # fmt: skip
 
