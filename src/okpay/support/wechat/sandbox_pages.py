@@ -1,4 +1,4 @@
-"""The dev sandbox at /dev/sandbox (mounted only when OKPAY_ENV=dev) plays the WeChat
+"""The dev sandbox at /dev/wechat (mounted only when OKPAY_ENV=dev) plays the WeChat
 platform: a page sends signed messages as a chosen follower to our webhook, and the two API
 endpoints OKPay calls (token, custom/send) live under its own base URL, recording what the
 Official Account sends back, so the page shows both sides of the chat."""
@@ -26,9 +26,9 @@ from okpay.web.deps import csrf_protect
 from okpay.web.flash import flash
 from okpay.web.templating import render
 
-dev = APIRouter(prefix="/dev/sandbox", include_in_schema=False)
+dev = APIRouter(prefix="/dev/wechat", include_in_schema=False)
 pages = APIRouter(
-    prefix="/dev/sandbox", include_in_schema=False, dependencies=[Depends(csrf_protect)]
+    prefix="/dev/wechat", include_in_schema=False, dependencies=[Depends(csrf_protect)]
 )
 DEFAULT_OPENID = "oSandboxFollower0001"
 OpenId = Annotated[str, Form(max_length=64, pattern=r"^[A-Za-z0-9_-]{1,64}$")]
@@ -93,7 +93,7 @@ def send(
         flash(request, err.translated(), "error")
     else:
         _record(openid, "follower", msg_type, text if msg_type == "text" else incoming.pic_url)
-    return RedirectResponse(f"/dev/sandbox?openid={quote(openid)}", status_code=303)
+    return RedirectResponse(f"/dev/wechat?openid={quote(openid)}", status_code=303)
 
 
 # ------------------------------------------------------------- the platform's API (sandbox)

@@ -1,0 +1,50 @@
+"""WeChat end to end in a real browser: the dev sandbox sends a signed text message as a
+follower, it becomes a ticket, the agent answers in the console, and the sandbox shows the
+reply in the follower's chat."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from playwright.sync_api import Page, expect
+from sqlalchemy import select
+
+from okpay.support.models import Ticket
+from tests.browser.test_identity_flows import sign_in
+from tests.support.helpers import make_staff
+
+SHOTS = Path("/tmp/shots-wechat")
+
+
+def test_sandbox_message_becomes_ticket_and_agent_reply_reaches_follower(page: Page, db) -> None:  # type: ignore[no-untyped-def]
+    SHOTS.mkdir(exist_ok=True)
+    make_staff(db, "agent@okpay.example")
+    page.goto("/dev/wechat")
+    page.locator("#sandbox-openid").fill("oBrowserFollower01")
+    page.locator("#sandbox-content").fill("我的提现三天了还没到账")
+    page.get_by_test_id("sandbox-send").click()
+    chat = page.get_by_test_id("sandbox-chat")
+    expect(chat.locator("[data-side=follower]")).to_contain_text("我的提现三天了还没到账")
+
+    with db.unit_of_work(write=False) as s:
+        ticket = s.scalar(select(Ticket).where(Ticket.channel == "wechat"))
+        assert ticket is not None
+        number = ticket.number
+
+    sign_in(page, "agent@okpay.example")
+    page.goto(f"/agent/tickets/{number}")
+    panel = page.get_by_test_id("wechat-panel")
+    expect(panel).to_contain_text("oBro…er01")
+    expect(page.get_by_test_id("wechat-window")).to_contain_text("47 h")
+    page.screenshot(path=str(SHOTS / "agent-ticket-en-1280.png"), full_page=True)
+    page.locator("#reply-form textarea[name=body]").fill("您好，我们正在为您查询这笔提现。")
+    page.locator("#reply-form").get_by_role("button", name="Send reply").click()
+    expect(page.locator(".flash-success")).to_contain_text("Your reply was sent.")
+
+    page.goto("/dev/wechat?openid=oBrowserFollower01")
+    expect(page.get_by_test_id("sandbox-chat").locator("[data-side=account]")).to_contain_text(
+        "您好，我们正在为您查询这笔提现。"
+    )
+    page.screenshot(path=str(SHOTS / "sandbox-en-1280.png"), full_page=True)
+    page.set_viewport_size({"width": 390, "height": 844})
+    page.screenshot(path=str(SHOTS / "sandbox-en-390.png"), full_page=True)
