@@ -48,3 +48,45 @@ def test_sandbox_message_becomes_ticket_and_agent_reply_reaches_follower(page: P
     page.screenshot(path=str(SHOTS / "sandbox-en-1280.png"), full_page=True)
     page.set_viewport_size({"width": 390, "height": 844})
     page.screenshot(path=str(SHOTS / "sandbox-en-390.png"), full_page=True)
+
+
+def test_customer_binds_wechat_with_a_code_in_chinese(zh_page: Page, db) -> None:  # type: ignore[no-untyped-def]
+    from okpay.identity import operators
+    from okpay.identity.models import Role
+    from tests.helpers import PASSWORD
+
+    page = zh_page
+    SHOTS.mkdir(exist_ok=True)
+    with db.unit_of_work() as s:
+        operators.do_create_user(
+            s, email="wang@example.com", password=PASSWORD, role=Role.customer, name="王芳"
+        )
+    page.goto("/dev/wechat")
+    page.locator("#sandbox-openid").fill("oBindingFollower01")
+    page.locator("#sandbox-content").fill("你好，我想查一笔转账")
+    page.get_by_test_id("sandbox-send").click()
+
+    sign_in(page, "wang@example.com")
+    page.goto("/account")
+    page.get_by_test_id("link-wechat").click()
+    page.get_by_test_id("wechat-code-new").click()
+    code = page.get_by_test_id("wechat-code").inner_text()
+    page.screenshot(path=str(SHOTS / "bind-zh-1280.png"), full_page=True)
+    page.set_viewport_size({"width": 390, "height": 844})
+    page.screenshot(path=str(SHOTS / "bind-zh-390.png"), full_page=True)
+    page.set_viewport_size({"width": 1280, "height": 800})
+
+    page.goto("/dev/wechat?openid=oBindingFollower01")
+    page.locator("#sandbox-content").fill(code)
+    page.get_by_test_id("sandbox-send").click()
+    chat = page.get_by_test_id("sandbox-chat")
+    expect(chat.locator("[data-side=account]").last).to_contain_text("已成功绑定")
+    page.screenshot(path=str(SHOTS / "sandbox-zh-1280.png"), full_page=True)
+    page.set_viewport_size({"width": 390, "height": 844})
+    page.screenshot(path=str(SHOTS / "sandbox-zh-390.png"), full_page=True)
+
+    with db.unit_of_work(write=False) as s:
+        ticket = s.scalar(select(Ticket).where(Ticket.channel == "wechat"))
+        assert ticket is not None and ticket.requester_email == "wang@example.com"
+    page.goto("/account/wechat")
+    expect(page.get_by_test_id("wechat-bound")).to_contain_text("oBin…er01")

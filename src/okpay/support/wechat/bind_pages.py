@@ -4,6 +4,7 @@ and its JSON twin. Each shows a fresh one-time code to send to the Official Acco
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 from fastapi import APIRouter, Depends, Request
 from pydantic import BaseModel
@@ -21,7 +22,7 @@ api = APIRouter(prefix="/api/v1/support/wechat", tags=["support"])
 PAGE = "support/wechat_bind.html"
 
 
-def _context(db: DbSession, user: CurrentUser) -> dict[str, object]:
+def _context(db: DbSession, user: CurrentUser) -> dict[str, Any]:
     follower = binding.bound_follower(db, user)
     return {
         "bound_openid": followers.mask_openid(follower.openid) if follower else None,

@@ -16,10 +16,11 @@ from sqlalchemy.orm import Session
 
 from okpay.core import audit, clock, ratelimit
 from okpay.core.errors import RateLimited
+from okpay.core.i18n import N_, gettext
 from okpay.identity import users as identity_users
 from okpay.identity.models import User
 from okpay.settings import get_settings
-from okpay.support import events
+from okpay.support import event_text, events
 from okpay.support.models import Status, Ticket
 from okpay.support.wechat.models import WechatBindCode, WechatFollower
 
@@ -29,6 +30,11 @@ CODE_MINUTES = 10
 #: Codes a customer may ask for per hour, and codes a follower may try per hour.
 ISSUE_PER_HOUR = 5
 CLAIM_PER_HOUR = 10
+
+
+BOUND_EVENT = "wechat_bound"
+BOUND_TEXT = N_("%(actor)s linked their WeChat to their OKPay account")
+event_text.add_renderer(BOUND_EVENT, lambda f, d: gettext(BOUND_TEXT, actor=f.actor))
 
 
 @dataclass(frozen=True)
@@ -130,7 +136,7 @@ def do_claim(session: Session, *, follower: WechatFollower, code: str) -> ClaimO
         ticket.requester_user_id = user.id
         ticket.requester_email = user.email
         ticket.requester_name = user.name or ticket.requester_name
-        events.record_event(session, ticket, "wechat_bound", actor=user)
+        events.record_event(session, ticket, BOUND_EVENT, actor=user)
     audit.record(
         session, "wechat_bound", actor_user_id=user.id, subject_user_id=user.id,
         object_type="wechat_follower", object_id=follower.id,

@@ -18,6 +18,7 @@ from starlette.responses import JSONResponse, RedirectResponse, Response
 
 from okpay.core import clock
 from okpay.core.errors import DomainError
+from okpay.core.i18n import gettext
 from okpay.db import get_database
 from okpay.settings import get_settings
 from okpay.support.wechat import messages, signature, webhook, window
@@ -74,6 +75,10 @@ def send(
     """Push a follower's message to our webhook, signed with our token, as the platform would."""
     settings = get_settings()
     text = content.strip()
+    back = RedirectResponse(f"/dev/wechat?openid={quote(openid)}", status_code=303)
+    if msg_type == "text" and not text:
+        flash(request, gettext("Write a message first."), "error")
+        return back
     incoming = messages.Incoming(
         to_user="gh_okpay_sandbox", openid=openid, sent_at=clock.now(), msg_type=msg_type,
         msg_id=str(secrets.randbelow(10**18) + 10**18), content=text,
@@ -81,6 +86,9 @@ def send(
         media_id=secrets.token_hex(16) if msg_type == "image" else "",
     )  # fmt: skip
     timestamp, nonce = str(int(time.time())), secrets.token_hex(8)
+    # The follower's line first: the Official Account's answer (a binding notice) may be
+    # recorded while the push is being filed.
+    _record(openid, "follower", msg_type, text if msg_type == "text" else incoming.pic_url)
     try:
         signature.check_signature(
             token=settings.wechat_token,
@@ -91,9 +99,7 @@ def send(
         webhook.accept(messages.build(incoming))
     except DomainError as err:
         flash(request, err.translated(), "error")
-    else:
-        _record(openid, "follower", msg_type, text if msg_type == "text" else incoming.pic_url)
-    return RedirectResponse(f"/dev/wechat?openid={quote(openid)}", status_code=303)
+    return back
 
 
 # ------------------------------------------------------------- the platform's API (sandbox)
