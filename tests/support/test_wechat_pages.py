@@ -12,31 +12,17 @@ from okpay.identity import operators
 from okpay.identity.models import Role, User
 from okpay.mail.models import OutboundSms
 from okpay.support.models import Ticket, TicketMessage
-from okpay.support.wechat import outbound
 from okpay.support.wechat.models import WechatBindCode, WechatSandboxLine
 from tests.conftest import install_settings
 from tests.helpers import PASSWORD, api_token, page_csrf, post_form
+from tests.support import wechat_fake
 from tests.support.helpers import make_staff
-from tests.support.wechat_fake import TOKEN, FakePlatform, push, text_xml
+from tests.support.wechat_fake import push, text_xml
 
+settings = wechat_fake.settings  # the WeChat settings and fake platform fixtures
+platform = wechat_fake.platform
 OPENID = "oFollowerCCCC9999"
 CUSTOMER = "zhao@example.com"
-
-
-@pytest.fixture
-def settings(database_url, tmp_path, smtp_listener) -> Iterator[object]:  # type: ignore[no-untyped-def]
-    yield from install_settings(
-        database_url, tmp_path, smtp_listener, wechat_token=TOKEN, wechat_app_id="wxtest",
-        wechat_app_secret="secret", wechat_api_base="https://api.wechat.test",
-    )  # fmt: skip
-
-
-@pytest.fixture
-def platform() -> Iterator[FakePlatform]:
-    fake = FakePlatform()
-    fake.install()
-    yield fake
-    outbound.set_transport(None)
 
 
 def _customer(db, phone: str | None = None) -> int:  # type: ignore[no-untyped-def]
@@ -163,10 +149,10 @@ def dev_client(database_url, tmp_path, smtp_listener, db) -> Iterator[object]:  
 
     from okpay.app import create_app
 
-    for settings in install_settings(
+    for dev_settings in install_settings(
         database_url, tmp_path, smtp_listener, env="dev", base_url="http://testserver"
     ):
-        with TestClient(create_app(settings), headers={"Accept-Language": "en"}) as c:
+        with TestClient(create_app(dev_settings), headers={"Accept-Language": "en"}) as c:
             yield c
 
 

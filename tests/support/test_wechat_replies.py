@@ -4,7 +4,6 @@ access token's cache and refresh, retries, and one-time binding codes."""
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
 
 import httpx
 import pytest
@@ -16,27 +15,13 @@ from okpay.support import messages as ticket_messages
 from okpay.support.models import Ticket
 from okpay.support.wechat import binding, followers, outbound, window
 from okpay.support.wechat.models import WechatFollower, WechatOutbound
-from tests.conftest import install_settings
+from tests.support import wechat_fake
 from tests.support.helpers import make_staff, user
-from tests.support.wechat_fake import TOKEN, FakePlatform, push, text_xml
+from tests.support.wechat_fake import push, text_xml
 
+settings = wechat_fake.settings  # the WeChat settings and fake platform fixtures
+platform = wechat_fake.platform
 OPENID = "oFollowerBBBB5678"
-
-
-@pytest.fixture
-def settings(database_url, tmp_path, smtp_listener) -> Iterator[object]:  # type: ignore[no-untyped-def]
-    yield from install_settings(
-        database_url, tmp_path, smtp_listener, wechat_token=TOKEN, wechat_app_id="wxtest",
-        wechat_app_secret="secret", wechat_api_base="https://api.wechat.test",
-    )  # fmt: skip
-
-
-@pytest.fixture
-def platform() -> Iterator[FakePlatform]:
-    fake = FakePlatform()
-    fake.install()
-    yield fake
-    outbound.set_transport(None)
 
 
 def _ticket(db) -> Ticket:  # type: ignore[no-untyped-def]

@@ -3,34 +3,18 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 
 import pytest
 from sqlalchemy import func, select
 
 from okpay.support.models import Ticket, TicketMessage
-from okpay.support.wechat import outbound
 from okpay.support.wechat.models import WechatFollower, WechatInbound
-from tests.conftest import install_settings
-from tests.support.wechat_fake import TOKEN, FakePlatform, push, signed_params, text_xml
+from tests.support import wechat_fake
+from tests.support.wechat_fake import push, signed_params, text_xml
 
+settings = wechat_fake.settings  # the WeChat settings and fake platform fixtures
+platform = wechat_fake.platform
 OPENID = "oFollowerAAAA1234"
-
-
-@pytest.fixture
-def settings(database_url, tmp_path, smtp_listener) -> Iterator[object]:  # type: ignore[no-untyped-def]
-    yield from install_settings(
-        database_url, tmp_path, smtp_listener, wechat_token=TOKEN, wechat_app_id="wxtest",
-        wechat_app_secret="secret", wechat_api_base="https://api.wechat.test",
-    )  # fmt: skip
-
-
-@pytest.fixture
-def platform() -> Iterator[FakePlatform]:
-    fake = FakePlatform()
-    fake.install()
-    yield fake
-    outbound.set_transport(None)
 
 
 def count(db, model) -> int:  # type: ignore[no-untyped-def]

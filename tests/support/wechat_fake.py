@@ -6,12 +6,15 @@ from __future__ import annotations
 import json
 import secrets
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 import httpx
+import pytest
 
 from okpay.support.wechat import messages, outbound, signature
+from tests.conftest import install_settings
 
 TOKEN = "test-wechat-token"
 
@@ -72,3 +75,21 @@ class FakePlatform:
 
     def texts_to(self, openid: str) -> list[str]:
         return [str(m["text"]["content"]) for m in self.sent if m["touser"] == openid]  # type: ignore[index]
+
+
+@pytest.fixture
+def settings(database_url, tmp_path, smtp_listener) -> Iterator[object]:  # type: ignore[no-untyped-def]
+    """Settings with a WeChat token and app, the API on a made-up host (see FakePlatform)."""
+    yield from install_settings(
+        database_url, tmp_path, smtp_listener, wechat_token=TOKEN, wechat_app_id="wxtest",
+        wechat_app_secret="secret", wechat_api_base="https://api.wechat.test",
+    )  # fmt: skip
+
+
+@pytest.fixture
+def platform() -> Iterator[FakePlatform]:
+    """The fake platform, answering OKPay's API calls for the test."""
+    fake = FakePlatform()
+    fake.install()
+    yield fake
+    outbound.set_transport(None)
