@@ -212,3 +212,32 @@ def test_two_followers_racing_for_one_code_one_wins(db) -> None:  # type: ignore
 
 def test_network_error_is_an_httpx_error() -> None:
     assert issubclass(httpx.ConnectError, httpx.HTTPError)
+
+
+@pytest.mark.postgres_only
+def test_the_same_msgid_pushed_at_once_is_stored_once(db) -> None:  # type: ignore[no-untyped-def]
+    from datetime import UTC, datetime
+
+    from okpay.support.wechat import inbound, messages
+    from okpay.support.wechat.models import WechatInbound
+
+    incoming = messages.Incoming(
+        to_user="gh", openid=OPENID, sent_at=datetime.now(UTC), msg_type="text",
+        msg_id="777777777777", content="hello",
+    )  # fmt: skip
+    stored: list[bool] = []
+    barrier = threading.Barrier(6)
+
+    def record() -> None:
+        with db.unit_of_work() as s:
+            barrier.wait()
+            stored.append(inbound.record_incoming(s, incoming) is not None)
+
+    threads = [threading.Thread(target=record) for _ in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sorted(stored) == [False] * 5 + [True]
+    with db.unit_of_work(write=False) as s:
+        assert len(list(s.scalars(select(WechatInbound)))) == 1
