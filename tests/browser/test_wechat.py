@@ -90,3 +90,15 @@ def test_customer_binds_wechat_with_a_code_in_chinese(zh_page: Page, db) -> None
         assert ticket is not None and ticket.requester_email == "wang@example.com"
     page.goto("/account/wechat")
     expect(page.get_by_test_id("wechat-bound")).to_contain_text("oBin…er01")
+
+    # The agent sees the bound account on the ticket, in Chinese.
+    make_staff(db, "agent@okpay.example")
+    page.context.clear_cookies()
+    sign_in(page, "agent@okpay.example")
+    page.set_viewport_size({"width": 1280, "height": 800})
+    page.goto(f"/agent/tickets/{ticket.number}")
+    expect(page.get_by_test_id("wechat-bound")).to_contain_text("王芳")
+    expect(page.get_by_test_id("wechat-window")).to_contain_text("剩余")
+    page.screenshot(path=str(SHOTS / "agent-ticket-zh-1280.png"), full_page=True)
+    page.set_viewport_size({"width": 390, "height": 844})
+    page.screenshot(path=str(SHOTS / "agent-ticket-zh-390.png"), full_page=True)

@@ -51,7 +51,7 @@ def wechat_panel(session: Session, ticket: Ticket, agent: User) -> list[agent_pa
         "sms_max": SMS_MAX,
         "pending": _pending(session, ticket),
     }
-    return [agent_pages.TicketPanel("side", "support/wechat_panel.html", data)]
+    return [agent_pages.TicketPanel("main", "support/wechat_panel.html", data)]
 
 
 def _pending(session: Session, ticket: Ticket) -> int:
