@@ -241,3 +241,23 @@ def test_the_same_msgid_pushed_at_once_is_stored_once(db) -> None:  # type: igno
     assert sorted(stored) == [False] * 5 + [True]
     with db.unit_of_work(write=False) as s:
         assert len(list(s.scalars(select(WechatInbound)))) == 1
+
+
+def test_cli_checks_settings_and_resends_what_was_not_delivered(client, db, platform) -> None:  # type: ignore[no-untyped-def]
+    from typer.testing import CliRunner
+
+    from okpay.cli import app as cli
+
+    runner = CliRunner()
+    assert runner.invoke(cli, ["support", "wechat", "check"]).exit_code == 0
+    platform.fail_network = 1
+    assert runner.invoke(cli, ["support", "wechat", "check"]).exit_code == 1
+    push(client, text_xml(OPENID, "hi"))
+    agent = make_staff(db, "agent@okpay.example")
+    platform.fail_network = 1
+    _reply(db, agent, "lost once")
+    listed = runner.invoke(cli, ["support", "wechat", "pending"])
+    assert "unreachable" in listed.output
+    assert runner.invoke(cli, ["support", "wechat", "pending", "--resend"]).exit_code == 0
+    assert platform.texts_to(OPENID) == ["lost once"]
+    assert runner.invoke(cli, ["support", "wechat", "pending"]).output.strip() == ""

@@ -15,7 +15,9 @@ from okpay.db import get_database
 from okpay.settings import get_settings
 from okpay.support.wechat import inbound, messages, signature
 
-router = APIRouter(prefix="/webhooks/wechat", tags=["webhooks"])
+# Outside /api (the platform is configured with this URL) and so outside the OpenAPI
+# document, which lists /api only; docs/wechat.md describes it.
+router = APIRouter(prefix="/webhooks/wechat", include_in_schema=False)
 
 Param = Annotated[str, Query(max_length=128)]
 Echo = Annotated[str, Query(max_length=256)]
