@@ -142,3 +142,11 @@ def test_no_token_configured_refuses_everything(database_url, tmp_path, smtp_lis
     assert dev.wechat_api_base.endswith("/dev/wechat")
     with pytest.raises(ValueError):
         Settings(env="prod", secret_key="k" * 40, wechat_token="okpay-dev-wechat")
+
+
+def test_invisible_characters_and_long_text_still_make_a_ticket(client, db, platform) -> None:  # type: ignore[no-untyped-def]
+    text = "\u200e\u202e提现\u2028失败" + "很" * 3000
+    assert push(client, text_xml(OPENID, text)).text == "success"
+    with db.unit_of_work(write=False) as s:
+        ticket = s.scalar(select(Ticket))
+        assert ticket is not None and ticket.subject.startswith("提现 失败")

@@ -4,6 +4,8 @@ channel ``wechat``. A message that is a binding code binds the follower instead.
 
 from __future__ import annotations
 
+import unicodedata
+
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
@@ -67,8 +69,11 @@ def _body(row: WechatInbound) -> str:
 
 
 def _subject(body: str) -> str:
-    first = " ".join(body.split())[:SUBJECT_CHARS]
-    return first or "WeChat"
+    """The message's start on one line, without the invisible characters a subject refuses
+    (a refused subject would leave the message unfiled)."""
+    flat = " ".join(body.split())
+    kept = "".join(ch for ch in flat if unicodedata.category(ch)[0] != "C")
+    return " ".join(kept.split())[:SUBJECT_CHARS] or "WeChat"
 
 
 def _notify(session: Session, follower: WechatFollower, text: str) -> None:
