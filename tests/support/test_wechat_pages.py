@@ -183,5 +183,10 @@ def test_sandbox_platform_endpoints(dev_client, db) -> None:  # type: ignore[no-
         assert sides == ["follower", "account"]
         ticket = s.scalar(select(Ticket))
         assert ticket is not None and ticket.channel == "wechat"
+    image = {**form, "msg_type": "image", "content": "", "csrf_token": page_csrf(c, "/dev/wechat")}
+    assert c.post("/dev/wechat/send", data=image, follow_redirects=False).status_code == 303
+    with db.unit_of_work(write=False) as s:
+        last = s.scalar(select(TicketMessage).order_by(TicketMessage.id.desc()).limit(1))
+        assert last is not None and "MediaId" in last.body and "sandbox.invalid" in last.body
     bad_openid = {**form, "openid": "<script>"}
     assert c.post("/dev/wechat/send", data=bad_openid).status_code == 422
