@@ -112,6 +112,10 @@ def create_app(settings: Settings | None = None, *, start_worker: bool = False) 
     from okpay.support import forum_tickets_api as support_forum_tickets_api
     from okpay.support import hotline_pages as support_hotline_pages
     from okpay.support import pages as support_pages
+    from okpay.support.wechat import bind_pages as wechat_bind_pages
+    from okpay.support.wechat import console_pages as wechat_console_pages
+    from okpay.support.wechat import sandbox_pages as wechat_sandbox_pages
+    from okpay.support.wechat import webhook as wechat_webhook
     from okpay.wallet import admin_api as wallet_admin_api
     from okpay.wallet import api as wallet_api
     from okpay.wallet import checkout_pages as wallet_checkout_pages
@@ -172,9 +176,15 @@ def create_app(settings: Settings | None = None, *, start_worker: bool = False) 
     app.include_router(support_agent_community_pages.router)
     app.include_router(casework_agent_pages.router)
     app.include_router(casework_agent_queue_pages.router)
+    app.include_router(wechat_webhook.router)
+    app.include_router(wechat_bind_pages.router)
+    app.include_router(wechat_bind_pages.api)
+    app.include_router(wechat_console_pages.router)
     if settings.is_dev:
         app.include_router(mail_pages.router)
         app.include_router(wallet_sandbox_pages.dev)
+        app.include_router(wechat_sandbox_pages.dev)
+        app.include_router(wechat_sandbox_pages.pages)
 
     @app.get("/healthz", include_in_schema=False)
     def healthz() -> JSONResponse:

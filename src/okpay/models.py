@@ -25,6 +25,8 @@ from okpay.risk import models as risk_models
 from okpay.support import callback_models as support_callback_models
 from okpay.support import chat_models as support_chat_models
 from okpay.support import models as support_models
+from okpay.support.wechat import delivery as support_wechat_delivery  # replies to WeChat
+from okpay.support.wechat import models as support_wechat_models
 from okpay.wallet import models as wallet_models
 
 #: The modules that declare tables, lowest layer first.
@@ -40,6 +42,7 @@ MODULES = (
     support_models,
     support_chat_models,
     support_callback_models,
+    support_wechat_models,
     casework_models,
 )
 
@@ -51,6 +54,7 @@ HOOKS = (
     risk_account_events,
     risk_counters,
     risk_engine,
+    support_wechat_delivery,
 )
 
 

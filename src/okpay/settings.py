@@ -9,6 +9,7 @@ from pydantic import BaseModel, Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEV_SECRET_KEY = "dev-only-secret-key-not-for-production"
+DEV_WECHAT_TOKEN = "okpay-dev-wechat"
 
 
 class ReceivingAccount(BaseModel):
@@ -135,6 +136,15 @@ class Settings(BaseSettings):
     # code; docs/configuration.md). Empty outside prod: the sandbox accounts above.
     bank_receiving_accounts: dict[str, ReceivingAccount] = Field(default_factory=dict)
 
+    # WeChat Official Account (docs/wechat.md): the token typed into the platform's server
+    # settings (signs its pushes), the app id and secret for its API, and the API's base URL.
+    # Empty token outside dev: the webhook refuses everything. In dev, the token defaults to
+    # DEV_WECHAT_TOKEN and the API to the app's own WeChat sandbox at /dev/wechat.
+    wechat_token: str = ""
+    wechat_app_id: str = ""
+    wechat_app_secret: str = ""
+    wechat_api_base: str = ""
+
     @model_validator(mode="after")
     def _fill_defaults(self) -> Settings:
         if not self.database_url:
@@ -149,6 +159,14 @@ class Settings(BaseSettings):
         self.bank_receiving_accounts = {
             code.upper(): account for code, account in self.bank_receiving_accounts.items()
         }
+        if self.is_dev:
+            self.wechat_token = self.wechat_token or DEV_WECHAT_TOKEN
+            self.wechat_app_id = self.wechat_app_id or "wx-okpay-sandbox"
+            self.wechat_app_secret = self.wechat_app_secret or "okpay-sandbox-secret"
+            self.wechat_api_base = self.wechat_api_base or f"{self.base_url}/dev/wechat"
+        elif self.env == "prod" and self.wechat_token == DEV_WECHAT_TOKEN:
+            raise ValueError("OKPAY_WECHAT_TOKEN must not be the development token in prod")
+        self.wechat_api_base = (self.wechat_api_base or "https://api.weixin.qq.com").rstrip("/")
         if not self.bank_receiving_accounts and self.env != "prod":
             self.bank_receiving_accounts = dict(SANDBOX_RECEIVING_ACCOUNTS)
         return self

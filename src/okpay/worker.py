@@ -29,6 +29,8 @@ def load_job_modules() -> None:
     import okpay.models
     import okpay.risk.tasks
     import okpay.support.tasks
+    import okpay.support.wechat.inbound
+    import okpay.support.wechat.outbound
     import okpay.wallet.tasks  # noqa: F401
 
 

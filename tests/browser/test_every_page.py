@@ -82,6 +82,7 @@ PAGES: list[tuple[str, str]] = [
     ("/fees", "guest"),
     ("/pay/i/{intent}", "guest"),
     ("/dev/mail", "guest"),
+    ("/dev/wechat", "guest"),
     ("/dev/mail/{email}", "guest"),
     # The customer
     ("/wallet", "customer"),
@@ -102,6 +103,7 @@ PAGES: list[tuple[str, str]] = [
     ("/account/email", "customer"),
     ("/account/phone", "customer"),
     ("/account/emergency-freeze", "customer"),
+    ("/account/wechat", "customer"),
     ("/support/requests", "customer"),
     ("/support/requests/{ticket}", "customer"),
     ("/support/requests/{ticket}/sent", "customer"),

@@ -13,6 +13,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from okpay.core.errors import DomainError
+from okpay.support.wechat import cli as wechat_cli
 
 app = typer.Typer(
     help="Service centre: teams, SLA calendar, routing, canned responses.", no_args_is_help=True
@@ -27,6 +28,7 @@ canned_app = typer.Typer(help="Canned responses agents insert into replies.", no
 app.add_typer(holiday_app, name="holiday")
 app.add_typer(rule_app, name="rule")
 app.add_typer(canned_app, name="canned")
+app.add_typer(wechat_cli.app, name="wechat")
 
 
 @contextmanager

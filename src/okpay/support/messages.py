@@ -331,7 +331,8 @@ def do_agent_reply(
             events.record_event(session, ticket, "first_reply", actor=agent)
         ticket.last_agent_at = now
         ticket.reminder_at = None
-        if notify:
+        sender = REPLY_SENDERS.get(ticket.channel)
+        if notify and (sender is None or not sender(session, ticket, message, attachments)):
             message.email_message_id = emails.mail_reply(session, ticket, message, attachments)
     events.record_event(
         session, ticket, "note" if internal else "reply", actor=agent, message_id=message.id
@@ -352,5 +353,14 @@ def do_agent_reply(
     return message
 
 
+#: Channels that deliver agents' public replies themselves (WeChat), by ticket channel: the
+#: sender queues the reply and returns True, or returns False to let it go by e-mail, or
+#: raises a DomainError to refuse it. Support knows nothing of who registers.
+ReplySender = Callable[[Session, Ticket, TicketMessage, Sequence[TicketAttachment]], bool]
+REPLY_SENDERS: dict[str, ReplySender] = {}
+
+
 def _reply_channel(ticket: Ticket) -> str:
-    return Channel.chat.value if ticket.channel == Channel.chat.value else Channel.email.value
+    if ticket.channel == Channel.chat.value or ticket.channel in REPLY_SENDERS:
+        return ticket.channel
+    return Channel.email.value
