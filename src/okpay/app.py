@@ -182,9 +182,11 @@ def create_app(settings: Settings | None = None, *, start_worker: bool = False) 
     app.include_router(wechat_console_pages.router)
     if settings.is_dev:
         app.include_router(mail_pages.router)
-        app.include_router(wallet_sandbox_pages.dev)
+        # WeChat's sandbox first: the payment sandbox's /dev/sandbox/{reference}/{outcome}
+        # would otherwise take /dev/sandbox/wechat/send.
         app.include_router(wechat_sandbox_pages.dev)
         app.include_router(wechat_sandbox_pages.pages)
+        app.include_router(wallet_sandbox_pages.dev)
 
     @app.get("/healthz", include_in_schema=False)
     def healthz() -> JSONResponse:

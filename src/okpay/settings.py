@@ -139,7 +139,7 @@ class Settings(BaseSettings):
     # WeChat Official Account (docs/wechat.md): the token typed into the platform's server
     # settings (signs its pushes), the app id and secret for its API, and the API's base URL.
     # Empty token outside dev: the webhook refuses everything. In dev, the token defaults to
-    # DEV_WECHAT_TOKEN and the API to the app's own WeChat sandbox at /dev/wechat.
+    # DEV_WECHAT_TOKEN and the API to the app's own WeChat sandbox at /dev/sandbox/wechat.
     wechat_token: str = ""
     wechat_app_id: str = ""
     wechat_app_secret: str = ""
@@ -163,7 +163,7 @@ class Settings(BaseSettings):
             self.wechat_token = self.wechat_token or DEV_WECHAT_TOKEN
             self.wechat_app_id = self.wechat_app_id or "wx-okpay-sandbox"
             self.wechat_app_secret = self.wechat_app_secret or "okpay-sandbox-secret"
-            self.wechat_api_base = self.wechat_api_base or f"{self.base_url}/dev/wechat"
+            self.wechat_api_base = self.wechat_api_base or f"{self.base_url}/dev/sandbox/wechat"
         elif self.env == "prod" and self.wechat_token == DEV_WECHAT_TOKEN:
             raise ValueError("OKPAY_WECHAT_TOKEN must not be the development token in prod")
         self.wechat_api_base = (self.wechat_api_base or "https://api.weixin.qq.com").rstrip("/")

@@ -82,7 +82,7 @@ PAGES: list[tuple[str, str]] = [
     ("/fees", "guest"),
     ("/pay/i/{intent}", "guest"),
     ("/dev/mail", "guest"),
-    ("/dev/wechat", "guest"),
+    ("/dev/sandbox/wechat", "guest"),
     ("/dev/mail/{email}", "guest"),
     # The customer
     ("/wallet", "customer"),

@@ -19,7 +19,7 @@ SHOTS = Path("/tmp/shots-wechat")
 def test_sandbox_message_becomes_ticket_and_agent_reply_reaches_follower(page: Page, db) -> None:  # type: ignore[no-untyped-def]
     SHOTS.mkdir(exist_ok=True)
     make_staff(db, "agent@okpay.example")
-    page.goto("/dev/wechat")
+    page.goto("/dev/sandbox/wechat")
     page.locator("#sandbox-openid").fill("oBrowserFollower01")
     page.locator("#sandbox-content").fill("我的提现三天了还没到账")
     page.get_by_test_id("sandbox-send").click()
@@ -41,7 +41,7 @@ def test_sandbox_message_becomes_ticket_and_agent_reply_reaches_follower(page: P
     page.locator("#reply-form").get_by_role("button", name="Send reply").click()
     expect(page.locator(".flash-success")).to_contain_text("Your reply was sent.")
 
-    page.goto("/dev/wechat?openid=oBrowserFollower01")
+    page.goto("/dev/sandbox/wechat?openid=oBrowserFollower01")
     expect(page.get_by_test_id("sandbox-chat").locator("[data-side=account]")).to_contain_text(
         "您好，我们正在为您查询这笔提现。"
     )
@@ -61,7 +61,7 @@ def test_customer_binds_wechat_with_a_code_in_chinese(zh_page: Page, db) -> None
         operators.do_create_user(
             s, email="wang@example.com", password=PASSWORD, role=Role.customer, name="王芳"
         )
-    page.goto("/dev/wechat")
+    page.goto("/dev/sandbox/wechat")
     page.locator("#sandbox-openid").fill("oBindingFollower01")
     page.locator("#sandbox-content").fill("你好，我想查一笔转账")
     page.get_by_test_id("sandbox-send").click()
@@ -76,7 +76,7 @@ def test_customer_binds_wechat_with_a_code_in_chinese(zh_page: Page, db) -> None
     page.screenshot(path=str(SHOTS / "bind-zh-390.png"), full_page=True)
     page.set_viewport_size({"width": 1280, "height": 800})
 
-    page.goto("/dev/wechat?openid=oBindingFollower01")
+    page.goto("/dev/sandbox/wechat?openid=oBindingFollower01")
     page.locator("#sandbox-content").fill(code)
     page.get_by_test_id("sandbox-send").click()
     chat = page.get_by_test_id("sandbox-chat")

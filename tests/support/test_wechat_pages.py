@@ -139,8 +139,8 @@ def test_customer_cannot_use_the_console_sms(client, db, platform, clock) -> Non
 
 
 def test_sandbox_is_only_mounted_in_dev(client) -> None:  # type: ignore[no-untyped-def]
-    assert client.get("/dev/wechat").status_code == 404
-    assert client.get("/dev/wechat/cgi-bin/token").status_code == 404
+    assert client.get("/dev/sandbox/wechat").status_code == 404
+    assert client.get("/dev/sandbox/wechat/cgi-bin/token").status_code == 404
 
 
 @pytest.fixture
@@ -158,13 +158,13 @@ def dev_client(database_url, tmp_path, smtp_listener, db) -> Iterator[object]:  
 
 def test_sandbox_platform_endpoints(dev_client, db) -> None:  # type: ignore[no-untyped-def]
     c = dev_client
-    bad = c.get("/dev/wechat/cgi-bin/token", params={"grant_type": "client_credential",
+    bad = c.get("/dev/sandbox/wechat/cgi-bin/token", params={"grant_type": "client_credential",
                 "appid": "wx-okpay-sandbox", "secret": "wrong"})  # fmt: skip
     assert bad.json()["errcode"] == 40125
-    good = c.get("/dev/wechat/cgi-bin/token", params={"grant_type": "client_credential",
+    good = c.get("/dev/sandbox/wechat/cgi-bin/token", params={"grant_type": "client_credential",
                  "appid": "wx-okpay-sandbox", "secret": "okpay-sandbox-secret"})  # fmt: skip
     token = good.json()["access_token"]
-    send = "/dev/wechat/cgi-bin/message/custom/send"
+    send = "/dev/sandbox/wechat/cgi-bin/message/custom/send"
     msg = {"touser": OPENID, "msgtype": "text", "text": {"content": "hi"}}
     assert c.post(send, params={"access_token": "nope"}, json=msg).json()["errcode"] == 40001
     # The follower never wrote: out of the window.
@@ -172,10 +172,10 @@ def test_sandbox_platform_endpoints(dev_client, db) -> None:  # type: ignore[no-
     garbled = c.post(send, params={"access_token": token}, content=b"{not json")
     assert garbled.json()["errcode"] == 44002
     # The sandbox page sends a signed message as the follower; then the reply is accepted.
-    page = c.get("/dev/wechat")
+    page = c.get("/dev/sandbox/wechat")
     form = {"openid": OPENID, "msg_type": "text", "content": "我要人工客服",
-            "csrf_token": page_csrf(c, "/dev/wechat")}  # fmt: skip
-    assert c.post("/dev/wechat/send", data=form, follow_redirects=False).status_code == 303
+            "csrf_token": page_csrf(c, "/dev/sandbox/wechat")}  # fmt: skip
+    assert c.post("/dev/sandbox/wechat/send", data=form, follow_redirects=False).status_code == 303
     assert page.status_code == 200
     assert c.post(send, params={"access_token": token}, json=msg).json()["errcode"] == 0
     with db.unit_of_work(write=False) as s:
@@ -183,10 +183,15 @@ def test_sandbox_platform_endpoints(dev_client, db) -> None:  # type: ignore[no-
         assert sides == ["follower", "account"]
         ticket = s.scalar(select(Ticket))
         assert ticket is not None and ticket.channel == "wechat"
-    image = {**form, "msg_type": "image", "content": "", "csrf_token": page_csrf(c, "/dev/wechat")}
-    assert c.post("/dev/wechat/send", data=image, follow_redirects=False).status_code == 303
+    image = {
+        **form,
+        "msg_type": "image",
+        "content": "",
+        "csrf_token": page_csrf(c, "/dev/sandbox/wechat"),
+    }
+    assert c.post("/dev/sandbox/wechat/send", data=image, follow_redirects=False).status_code == 303
     with db.unit_of_work(write=False) as s:
         last = s.scalar(select(TicketMessage).order_by(TicketMessage.id.desc()).limit(1))
         assert last is not None and "MediaId" in last.body and "sandbox.invalid" in last.body
     bad_openid = {**form, "openid": "<script>"}
-    assert c.post("/dev/wechat/send", data=bad_openid).status_code == 422
+    assert c.post("/dev/sandbox/wechat/send", data=bad_openid).status_code == 422

@@ -139,7 +139,7 @@ def test_no_token_configured_refuses_everything(database_url, tmp_path, smtp_lis
     assert prod.wechat_token == ""
     dev = Settings(env="dev", database_url=database_url, data_dir=tmp_path)
     assert dev.wechat_token == "okpay-dev-wechat"
-    assert dev.wechat_api_base.endswith("/dev/wechat")
+    assert dev.wechat_api_base.endswith("/dev/sandbox/wechat")
     with pytest.raises(ValueError):
         Settings(env="prod", secret_key="k" * 40, wechat_token="okpay-dev-wechat")
 

@@ -1,4 +1,4 @@
-"""The dev sandbox at /dev/wechat (mounted only when OKPAY_ENV=dev) plays the WeChat
+"""The dev sandbox at /dev/sandbox/wechat (mounted only when OKPAY_ENV=dev) plays the WeChat
 platform: a page sends signed messages as a chosen follower to our webhook, and the two API
 endpoints OKPay calls (token, custom/send) live under its own base URL, recording what the
 Official Account sends back, so the page shows both sides of the chat."""
@@ -27,9 +27,9 @@ from okpay.web.deps import csrf_protect
 from okpay.web.flash import flash
 from okpay.web.templating import render
 
-dev = APIRouter(prefix="/dev/wechat", include_in_schema=False)
+dev = APIRouter(prefix="/dev/sandbox/wechat", include_in_schema=False)
 pages = APIRouter(
-    prefix="/dev/wechat", include_in_schema=False, dependencies=[Depends(csrf_protect)]
+    prefix="/dev/sandbox/wechat", include_in_schema=False, dependencies=[Depends(csrf_protect)]
 )
 DEFAULT_OPENID = "oSandboxFollower0001"
 OpenId = Annotated[str, Form(max_length=64, pattern=r"^[A-Za-z0-9_-]{1,64}$")]
@@ -75,7 +75,7 @@ def send(
     """Push a follower's message to our webhook, signed with our token, as the platform would."""
     settings = get_settings()
     text = content.strip()
-    back = RedirectResponse(f"/dev/wechat?openid={quote(openid)}", status_code=303)
+    back = RedirectResponse(f"/dev/sandbox/wechat?openid={quote(openid)}", status_code=303)
     if msg_type == "text" and not text:
         flash(request, gettext("Write a message first."), "error")
         return back
