@@ -26,6 +26,7 @@ app.add_typer(user_app, name="user")
 
 def _domain_commands() -> None:
     from okpay.casework.cli import app as case_app
+    from okpay.community.cli import app as community_app
     from okpay.helpcenter.cli import kb_app, triage_app
     from okpay.risk.cli import app as risk_app
     from okpay.support.cli import app as support_app
@@ -37,6 +38,7 @@ def _domain_commands() -> None:
     app.add_typer(support_app, name="support")
     app.add_typer(case_app, name="case")
     app.add_typer(risk_app, name="risk")
+    app.add_typer(community_app, name="community")
 
 
 _domain_commands()
@@ -234,9 +236,12 @@ def demo_load() -> None:
     from okpay.casework.cli import load_demo as casework_demo
 
     cases = casework_demo()
+    from okpay.community.cli import load_demo as community_demo
+
+    threads = community_demo()
     typer.echo(
         f"demo data: {created} users created, {len(DEMO_USERS) - created} already there;"
-        f" {funded} wallets funded"
+        f" {funded} wallets funded; {threads} community threads added"
     )
     typer.echo(f"sign in with any of these, password {DEMO_PASSWORD!r}:")
     for email, name, role, _locale in DEMO_USERS:

@@ -148,9 +148,11 @@ def contact_form(
     category: Annotated[str, Query(max_length=40)] = "",
     reference: Annotated[str, Query(max_length=40)] = "",
     subject: Annotated[str, Query(max_length=200)] = "",
+    description: Annotated[str, Query(max_length=5000)] = "",
 ) -> Response:
     """The contact form, signed in or not. A transaction's "report a problem" link fills in
-    its reference, and an article's button the topic; anything else is dropped."""
+    its reference, an article's button the topic, and the forum's "send it privately
+    instead" the subject and text the user typed; anything else is dropped."""
     user = _user(request)
     ref = reference.strip().upper()
     values = {
@@ -159,7 +161,31 @@ def contact_form(
         "category": category if category in CATEGORIES else "",
         "reference": ref if ids.TX_REFERENCE.fullmatch(ref) else "",
         "subject": subject if "\n" not in subject and "\r" not in subject else "",
-        "description": "",
+        "description": description,
+    }
+    return _show(request, CONTACT, values=values)
+
+
+@router.post("/help/contact/prefill")
+def contact_prefill(
+    request: Request,
+    subject: Annotated[str, Form(max_length=200)] = "",
+    description: Annotated[str, Form(max_length=20_000)] = "",
+    title: Annotated[str, Form(max_length=400)] = "",
+    body: Annotated[str, Form(max_length=40_000)] = "",
+) -> Response:
+    """The contact form filled in with what the user typed elsewhere (the forum's "send it
+    to us privately instead" posts its own ``title`` and ``body``): posted, so personal data
+    never travels in an address."""
+    subject, description = subject or title, description or body
+    user = _user(request)
+    values = {
+        "name": (user.name or "") if user else "",
+        "email": user.email if user else "",
+        "category": "",
+        "reference": "",
+        "subject": " ".join(subject.split())[:200],
+        "description": description[:5000],
     }
     return _show(request, CONTACT, values=values)
 
