@@ -142,17 +142,12 @@ def _open_from_form(
     )
 
 
-@router.get("/help/contact")
-def contact_form(
-    request: Request,
-    category: Annotated[str, Query(max_length=40)] = "",
-    reference: Annotated[str, Query(max_length=40)] = "",
-    subject: Annotated[str, Query(max_length=200)] = "",
-    description: Annotated[str, Query(max_length=5000)] = "",
-) -> Response:
-    """The contact form, signed in or not. A transaction's "report a problem" link fills in
-    its reference, an article's button the topic, and the forum's "send it privately
-    instead" the subject and text the user typed; anything else is dropped."""
+def _prefilled(
+    request: Request, *, category: str = "", reference: str = "", subject: str = "",
+    description: str = "",
+) -> Response:  # fmt: skip
+    """The contact form with the signed-in user's name and address and what a link or
+    another page handed over (anything not of the expected shape is dropped)."""
     user = _user(request)
     ref = reference.strip().upper()
     values = {
@@ -160,10 +155,24 @@ def contact_form(
         "email": user.email if user else "",
         "category": category if category in CATEGORIES else "",
         "reference": ref if ids.TX_REFERENCE.fullmatch(ref) else "",
-        "subject": subject if "\n" not in subject and "\r" not in subject else "",
-        "description": description,
+        "subject": " ".join(subject.split())[:200],
+        "description": description[:5000],
     }
     return _show(request, CONTACT, values=values)
+
+
+@router.get("/help/contact")
+def contact_form(
+    request: Request,
+    category: Annotated[str, Query(max_length=40)] = "",
+    reference: Annotated[str, Query(max_length=40)] = "",
+    subject: Annotated[str, Query(max_length=200)] = "",
+) -> Response:
+    """The contact form, signed in or not. A transaction's "report a problem" link fills in
+    its reference, and an article's button the topic; anything else is dropped."""
+    if "\n" in subject or "\r" in subject:
+        subject = ""
+    return _prefilled(request, category=category, reference=reference, subject=subject)
 
 
 @router.post("/help/contact/prefill")
@@ -177,17 +186,7 @@ def contact_prefill(
     """The contact form filled in with what the user typed elsewhere (the forum's "send it
     to us privately instead" posts its own ``title`` and ``body``): posted, so personal data
     never travels in an address."""
-    subject, description = subject or title, description or body
-    user = _user(request)
-    values = {
-        "name": (user.name or "") if user else "",
-        "email": user.email if user else "",
-        "category": "",
-        "reference": "",
-        "subject": " ".join(subject.split())[:200],
-        "description": description[:5000],
-    }
-    return _show(request, CONTACT, values=values)
+    return _prefilled(request, subject=subject or title, description=description or body)
 
 
 @router.post("/help/contact")
