@@ -109,6 +109,13 @@ def test_question_answered_accepted_then_found_in_help_search(zh_page: Page, db)
     related.locator("a").first.click()
     expect(page).to_have_url(thread_url)
 
+    # The contact form's suggestions list it too, after the articles.
+    page.goto("/help/contact")
+    page.get_by_test_id("contact-subject").fill("提现到银行卡要多久")
+    page.get_by_test_id("contact-description").press_sequentially("提现还没到账")
+    suggestions = page.locator("[data-testid=contact-suggestions] a")
+    expect(suggestions.last).to_have_text("提现到银行卡要多久")
+
 
 def test_card_number_is_warned_about_and_masked(page: Page, db) -> None:
     make_people(db)
