@@ -191,3 +191,40 @@ def test_unsubscribe_link_asks_before_acting(client, db, forum, mailbox) -> None
 def test_signed_out_new_question_goes_to_sign_in(client, forum) -> None:  # type: ignore[no-untyped-def]
     response = client.get("/community/new", follow_redirects=False)
     assert response.status_code == 303 and response.headers["location"].startswith("/login")
+
+
+def test_titles_and_bodies_are_escaped_on_pages(client, db, forum) -> None:  # type: ignore[no-untyped-def]
+    with db.unit_of_work() as s:
+        thread = posting.do_create_thread(
+            s,
+            user=s.get(User, forum.asker),
+            address="198.51.100.1",
+            category=categories.get_by_slug(s, "general"),
+            title="<script>alert(1)</script> in my title",
+            body="<img src=x onerror=alert(1)> and <b onclick=alert(2)>raw</b> html",
+            locale="en",
+        )
+        path = urls_path(thread)
+    page = client.get(path)
+    assert "<script>alert(1)</script>" not in page.text
+    assert "&lt;script&gt;alert(1)&lt;/script&gt; in my title" in page.text
+    assert "<img src=x" not in page.text and "<b onclick" not in page.text
+    assert "&lt;script&gt;" in client.get("/community").text
+
+
+def test_held_question_shows_its_author_a_waiting_note(client, db, forum) -> None:  # type: ignore[no-untyped-def]
+    with db.unit_of_work() as s:
+        thread = posting.do_create_thread(
+            s,
+            user=s.get(User, forum.asker),
+            address="198.51.100.1",
+            category=categories.get_by_slug(s, "general"),
+            title="Is this site official?",
+            body="I found www.okpay-support.example offering help, is it yours?",
+            locale="en",
+        )
+        path = urls_path(thread)
+    assert client.get(path).status_code == 404
+    sign_in(client, ASKER)
+    page = client.get(path)
+    assert page.status_code == 200 and 'data-testid="thread-held"' in page.text
