@@ -177,13 +177,17 @@ def db_upgrade(revision: Annotated[str, typer.Argument(help="Target revision.")]
     migrate.upgrade(revision=revision)
     typer.echo(f"database at revision {migrate.current()}")
     if revision == "head":
+        from okpay.community import categories as forum_categories
         from okpay.db import get_database
         from okpay.risk import defaults as risk_defaults
 
         with get_database().unit_of_work() as session:
             added = risk_defaults.install(session)
+            forum_added = forum_categories.do_sync(session)
         if added:
             typer.echo(f"risk rules installed: {', '.join(added)}")
+        if forum_added:
+            typer.echo(f"community categories added: {forum_added}")
 
 
 @db_app.command("downgrade")
