@@ -6,6 +6,9 @@ BIN := $(VENV)/bin
 VENDOR := src/okpay/web/static/vendor
 HOST ?= 127.0.0.1
 PORT ?= 8000
+# `make test` runs the test files on one process per core (at most four; each has its own
+# PostgreSQL schema); PARALLEL= runs them in this process.
+PARALLEL ?= -n auto --maxprocesses 4 --dist loadfile
 
 .PHONY: install run test test-fast fuzz lint fmt typecheck i18n bench clean browser-deps assets
 
@@ -49,7 +52,7 @@ test: install  ## lint, types, import layers, then the whole suite: unit, SQLite
 	$(BIN)/ruff check src tests bench tools
 	$(BIN)/mypy
 	$(BIN)/lint-imports
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
+	$(BIN)/python -m pytest $(PARALLEL) $(PYTEST_ARGS)
 
 test-fast: install  ## SQLite only, no browser, no API fuzzing
 	OKPAY_TEST_DATABASES=sqlite $(BIN)/python -m pytest -m "not browser and not fuzz" $(PYTEST_ARGS)

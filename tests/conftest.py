@@ -30,8 +30,11 @@ IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 POSTGRES_URL = os.environ.get(
     "OKPAY_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 )
-# A schema of its own per checkout, so two test runs on one server never collide.
-PG_SCHEMA = os.environ.get("OKPAY_TEST_PG_SCHEMA", "okpay_test")
+# A schema of its own per checkout, so two test runs on one server never collide, and per
+# pytest-xdist worker (`make test` runs the files on several processes).
+PG_SCHEMA = os.environ.get("OKPAY_TEST_PG_SCHEMA", "okpay_test") + (
+    f"_{os.environ['PYTEST_XDIST_WORKER']}" if os.environ.get("PYTEST_XDIST_WORKER") else ""
+)
 BACKENDS = [
     b.strip()
     for b in os.environ.get("OKPAY_TEST_DATABASES", "sqlite,postgresql").split(",")

@@ -63,7 +63,7 @@ def upgrade() -> None:
         sa.Column("accepted_at", sa.DateTime(timezone=True), nullable=True),
         sa.Column("reply_count", sa.Integer(), nullable=False),
         sa.Column("view_count", sa.Integer(), nullable=False),
-        sa.Column("moved_to_ticket_number", sa.Integer(), nullable=True),
+        sa.Column("moved_to_ticket_number", sa.String(length=20), nullable=True),
         sa.Column("moderated_by_user_id", sa.Integer(), nullable=True),
         sa.Column("moderation_reason", sa.String(length=300), nullable=False),
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),

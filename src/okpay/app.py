@@ -86,8 +86,11 @@ def create_app(settings: Settings | None = None, *, start_worker: bool = False) 
     from okpay.casework import pages as casework_pages
     from okpay.casework import start_pages as casework_start_pages
     from okpay.community import api as community_api
+    from okpay.community import moderation_api as community_moderation_api
+    from okpay.community import moderation_pages as community_moderation_pages
     from okpay.community import pages as community_pages
     from okpay.helpcenter import api as helpcenter_api
+    from okpay.helpcenter import hotline_api as helpcenter_hotline_api
     from okpay.helpcenter import pages as helpcenter_pages
     from okpay.identity import account_pages as identity_account_pages
     from okpay.identity import api as identity_api
@@ -98,13 +101,18 @@ def create_app(settings: Settings | None = None, *, start_worker: bool = False) 
     from okpay.risk import admin_api as risk_admin_api
     from okpay.risk import pages as risk_pages
     from okpay.support import agent_api as support_agent_api
+    from okpay.support import agent_community_pages as support_agent_community_pages
     from okpay.support import agent_pages as support_agent_pages
     from okpay.support import agent_phone_pages as support_agent_phone_pages
     from okpay.support import agent_report_pages as support_agent_report_pages
     from okpay.support import api as support_api
+    from okpay.support import callback_api as support_callback_api
+    from okpay.support import callback_pages as support_callback_pages
     from okpay.support import chat_api as support_chat_api
     from okpay.support import chat_pages as support_chat_pages
     from okpay.support import chat_sockets as support_chat_sockets
+    from okpay.support import forum_tickets_api as support_forum_tickets_api
+    from okpay.support import hotline_pages as support_hotline_pages
     from okpay.support import pages as support_pages
     from okpay.wallet import admin_api as wallet_admin_api
     from okpay.wallet import api as wallet_api
@@ -142,12 +150,15 @@ def create_app(settings: Settings | None = None, *, start_worker: bool = False) 
     app.include_router(risk_pages.staff)
     app.include_router(risk_admin_api.admin)
     app.include_router(helpcenter_api.router)
+    app.include_router(helpcenter_hotline_api.router)
     app.include_router(helpcenter_pages.router)
     app.include_router(community_api.router)
     app.include_router(community_pages.router)
     app.include_router(community_pages.unsubscribe_router)
     app.include_router(support_api.router)
     app.include_router(support_pages.router)
+    app.include_router(support_callback_pages.router)
+    app.include_router(support_callback_api.router)
     app.include_router(support_chat_api.router)
     app.include_router(support_chat_pages.router)
     app.include_router(support_chat_sockets.router)
@@ -158,7 +169,12 @@ def create_app(settings: Settings | None = None, *, start_worker: bool = False) 
     app.include_router(support_agent_api.router)
     app.include_router(support_agent_pages.router)
     app.include_router(support_agent_phone_pages.router)
+    app.include_router(support_hotline_pages.router)
     app.include_router(support_agent_report_pages.router)
+    app.include_router(community_moderation_api.router)
+    app.include_router(community_moderation_pages.router)
+    app.include_router(support_forum_tickets_api.router)
+    app.include_router(support_agent_community_pages.router)
     app.include_router(casework_agent_pages.router)
     app.include_router(casework_agent_queue_pages.router)
     if settings.is_dev:

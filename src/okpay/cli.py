@@ -27,18 +27,22 @@ app.add_typer(user_app, name="user")
 def _domain_commands() -> None:
     from okpay.casework.cli import app as case_app
     from okpay.community.cli import app as community_app
+    from okpay.community.moderation_cli import app as moderation_app
     from okpay.helpcenter.cli import kb_app, triage_app
     from okpay.risk.cli import app as risk_app
     from okpay.support.cli import app as support_app
+    from okpay.support.hotline_cli import app as hotline_app
     from okpay.wallet.cli import app as wallet_app
 
     app.add_typer(wallet_app, name="wallet")
     app.add_typer(kb_app, name="kb")
     app.add_typer(triage_app, name="triage")
     app.add_typer(support_app, name="support")
+    support_app.add_typer(hotline_app, name="hotlines")
     app.add_typer(case_app, name="case")
     app.add_typer(risk_app, name="risk")
     app.add_typer(community_app, name="community")
+    app.add_typer(moderation_app, name="moderation")
 
 
 _domain_commands()
@@ -236,6 +240,9 @@ def demo_load() -> None:
     from okpay.support.cli import load_demo as support_demo
 
     support_demo(typer.echo, DEMO_PASSWORD)
+    from okpay.support.hotline_cli import load_demo as hotlines_demo
+
+    hotlines_demo(typer.echo)
     checkout, key = _demo_checkout()
     from okpay.casework.cli import load_demo as casework_demo
 

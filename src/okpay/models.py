@@ -15,6 +15,7 @@ from okpay.community import models as community_models
 from okpay.community import search as community_search  # solved threads in help search
 from okpay.core import audit
 from okpay.db import Base
+from okpay.helpcenter import hotline_models as helpcenter_hotline_models
 from okpay.helpcenter import models as helpcenter_models
 from okpay.identity import models as identity_models
 from okpay.mail import models as mail_models
@@ -22,6 +23,7 @@ from okpay.risk import account_events as risk_account_events  # sign-in, reset, 
 from okpay.risk import counters as risk_counters  # counts money as it moves
 from okpay.risk import engine as risk_engine  # screens it before it moves
 from okpay.risk import models as risk_models
+from okpay.support import callback_models as support_callback_models
 from okpay.support import chat_models as support_chat_models
 from okpay.support import models as support_models
 from okpay.wallet import models as wallet_models
@@ -34,9 +36,11 @@ MODULES = (
     wallet_models,
     risk_models,
     helpcenter_models,
+    helpcenter_hotline_models,
     community_models,
     support_models,
     support_chat_models,
+    support_callback_models,
     casework_models,
 )
 

@@ -37,13 +37,15 @@ from okpay.identity import operators, sessions
 from okpay.identity import validation as identity_validation
 from okpay.identity.models import Role, User
 from okpay.mail.models import OutboundEmail
-from okpay.support import access, agents, chat, messages
+from okpay.support import access, agents, callbacks, chat, messages
 from okpay.wallet import flows, intents, merchants, references, standing
 from okpay.wallet.models import Operation, ReconciliationException
 from okpay.web.middleware import SESSION_COOKIE
 from tests.browser.test_community import forum_thread
 from tests.browser.test_wallet_reconciliation import _event, _withdrawal
+from tests.community.moderation_helpers import seed_moderation_queue
 from tests.conftest import unavailable
+from tests.helpcenter.hotline_helpers import add_demo_set
 from tests.helpers import PASSWORD, api_token
 from tests.risk.helpers import install_defaults, op, rule_id
 from tests.wallet.helpers import fund
@@ -73,6 +75,8 @@ PAGES: list[tuple[str, str]] = [
     ("/help?q={search}", "guest"),
     ("/help/articles/{article}", "guest"),
     ("/help/contact", "guest"),
+    ("/help/articles/contact-support", "guest"),
+    ("/help/callback?region=HK", "guest"),
     ("/support/requests/find", "guest"),
     ("/support/chat", "guest"),
     ("/support/cases/new/unlock", "guest"),
@@ -108,6 +112,7 @@ PAGES: list[tuple[str, str]] = [
     ("/support/requests/{ticket}/rate", "customer"),
     ("/support/chat/{chat}", "customer"),
     ("/support/feedback", "customer"),
+    ("/help/callback", "customer"),
     ("/support/cases/new/verification", "customer"),
     ("/support/cases/new/limit_increase", "customer"),
     ("/support/cases/new/dispute?reference={tx_transfer}", "customer"),
@@ -122,9 +127,14 @@ PAGES: list[tuple[str, str]] = [
     ("/agent/chats", "agent"),
     ("/agent/chats/{chat}", "agent"),
     ("/agent/phone", "agent"),
+    ("/agent/hotlines", "supervisor"),
     ("/agent/cases", "supervisor"),
     ("/agent/approvals", "supervisor"),
     ("/agent/reports", "supervisor"),
+    ("/agent/community", "agent"),
+    ("/agent/community?tab=held", "agent"),
+    ("/agent/community?tab=bans", "agent"),
+    ("/community/moved/{moved_thread}", "guest"),
     ("/agent/reconciliation", "supervisor"),
     ("/agent/reconciliation/{exception}", "supervisor"),
     ("/agent/case-policy", "admin"),
@@ -457,6 +467,16 @@ def _make_world(db, client, live_server: str, locale: str) -> dict[str, Any]:  #
             return_url=f"{live_server}/wallet", description="Latte 拿铁",
         ).token  # fmt: skip
 
+    # Hotlines by region, and a callback waiting for an agent on /agent/phone.
+    add_demo_set(db)
+    with db.unit_of_work() as s:
+        callbacks.do_request_callback(
+            s, user=None, request=callbacks.CallbackRequest(
+                region="HK", number="6123 4567", name="Chan Tai Man", email="chan@example.com"
+            ),
+        )  # fmt: skip
+
+    world.update(seed_moderation_queue(db, customer=uid, agent=ids["agent"]))
     world["rule"] = rule_id(db, "card_testing")
     with db.unit_of_work(write=False) as s:
         world["email"] = s.scalar(select(OutboundEmail.id).order_by(OutboundEmail.id.desc()))

@@ -17,7 +17,7 @@ Staff are never held nor limited.
 from __future__ import annotations
 
 import re
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
@@ -25,7 +25,7 @@ from sqlalchemy.orm import Session
 from okpay.community.models import ForumBan, ForumPost, Visibility
 from okpay.core import clock, ratelimit
 from okpay.core.errors import NotAuthenticated, PermissionDenied
-from okpay.core.i18n import N_
+from okpay.core.i18n import N_, format_datetime
 from okpay.identity.models import User
 
 WINDOW_SECONDS = 600
@@ -62,16 +62,33 @@ def check_may_post(session: Session, *, user: User | None, address: str) -> None
             code="forum_email_unverified",
         )
     ban = active_ban(session, user.id)
+    if ban is not None and ban.until is not None:
+        raise PermissionDenied(
+            N_("A moderator has barred you from posting in the community until %(until)s "
+               "(reason: %(reason)s). You can still read it, and contact support if you think "
+               "this is a mistake."),
+            code="forum_banned", until=_LocalTime(ban.until), reason=ban.reason,
+        )  # fmt: skip
     if ban is not None:
         raise PermissionDenied(
-            N_("You cannot post in the community at the moment. You can still read it, and "
-               "contact support if you think this is a mistake."),
-            code="forum_banned",
+            N_("A moderator has barred you from posting in the community (reason: %(reason)s). "
+               "You can still read it, and contact support if you think this is a mistake."),
+            code="forum_banned", reason=ban.reason,
         )  # fmt: skip
     ratelimit.shared("forum_post_user", POSTS_PER_USER, WINDOW_SECONDS).check(str(user.id))
     ratelimit.shared("forum_post_address", POSTS_PER_ADDRESS, WINDOW_SECONDS).check(
         address or "unknown"
     )
+
+
+class _LocalTime:
+    """A time written in the language in force when the message is shown."""
+
+    def __init__(self, value: datetime) -> None:
+        self.value = value
+
+    def __str__(self) -> str:
+        return format_datetime(self.value, "minutes")
 
 
 def has_link(text: str) -> bool:

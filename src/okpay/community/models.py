@@ -72,8 +72,8 @@ class ForumThread(Base):
     accepted_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     reply_count: Mapped[int] = mapped_column(Integer, default=0)
     view_count: Mapped[int] = mapped_column(Integer, default=0)
-    # The request the thread was moved into by staff, when it was.
-    moved_to_ticket_number: Mapped[int | None] = mapped_column(Integer)
+    # The request number (OK-2026-000123) the thread was moved into by staff, when it was.
+    moved_to_ticket_number: Mapped[str | None] = mapped_column(String(20))
     moderated_by_user_id: Mapped[int | None] = mapped_column(ForeignKey("user_account.id"))
     moderation_reason: Mapped[str] = mapped_column(String(300), default="")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)

@@ -19,6 +19,7 @@ What counts:
 from __future__ import annotations
 
 import re
+from collections.abc import Collection
 from dataclasses import dataclass
 
 import phonenumbers
@@ -46,6 +47,15 @@ _MAINLAND_WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
 _TW_LETTERS = "ABCDEFGHJKLMNPQRSTUVXYWZIO"  # A=10 … O=35, in the ministry's order
 # Regions whose numbers people type without a country code on OKPay.
 _PHONE_REGIONS = ("CN", "HK")
+# A Hong Kong number without +852 is eight bare digits, like many order numbers: it counts
+# only when the words just before it say it is a phone number.
+_PHONE_WORDS = re.compile(
+    r"(?i)(电话|電話|手机|手機|手提|号码|號碼|致电|致電|联系|聯絡|联络|whatsapp|phone|tel|mobile|call)"
+)
+_PHONE_WORDS_BEFORE = 12
+# Mainland 400/800 numbers belong to businesses (OKPay's own hotline among them), never to a
+# person: they are not personal data.
+_BUSINESS_PREFIXES = ("400", "800")
 
 
 @dataclass(frozen=True)
@@ -82,7 +92,7 @@ def _tw_id_ok(letter: str, digits: str) -> bool:
     return sum(v * w for v, w in zip(values, weights, strict=True)) % 10 == 0
 
 
-def _candidates(text: str) -> list[Finding]:
+def _candidates(text: str, exempt_phones: Collection[str]) -> list[Finding]:
     found = [Finding("card_number", s, e) for s, e in cards.card_number_spans(text)]
     found += [Finding("email", *m.span()) for m in _EMAIL.finditer(text)]
     found += [Finding("transaction_reference", *m.span()) for m in ids.TX_REFERENCE.finditer(text)]
@@ -100,16 +110,43 @@ def _candidates(text: str) -> list[Finding]:
         for match in phonenumbers.PhoneNumberMatcher(
             text, region, leniency=phonenumbers.Leniency.VALID
         ):
-            found.append(Finding("phone", match.start, match.end))
+            if _is_personal_phone(text, match, region) and not _is_exempt(match, exempt_phones):
+                found.append(Finding("phone", match.start, match.end))
     return found
 
 
-def scan(text: str) -> list[Finding]:
+def _is_personal_phone(text: str, match: phonenumbers.PhoneNumberMatch, region: str) -> bool:
+    """False for what only looks like a person's phone number: a business 400/800 number, an
+    amount (¥13812345678.00) or a bare Hong Kong-length number with no phone word before it."""
+    number = match.number
+    if number.country_code == 86 and str(number.national_number)[:3] in _BUSINESS_PREFIXES:
+        return False
+    before = text[max(0, match.start - 1) : match.start]
+    if before in ("¥", "$", "€", "£") or re.match(r"[.,]\d", text[match.end : match.end + 2]):
+        return False
+    raw = match.raw_string.lstrip()
+    if region == "HK" and not raw.startswith(("+", "00", "852")):
+        words = text[max(0, match.start - _PHONE_WORDS_BEFORE) : match.start]
+        return _PHONE_WORDS.search(words) is not None
+    return True
+
+
+def _is_exempt(match: phonenumbers.PhoneNumberMatch, exempt_phones: Collection[str]) -> bool:
+    if not exempt_phones:
+        return False
+    e164 = phonenumbers.format_number(match.number, phonenumbers.PhoneNumberFormat.E164)
+    return e164 in exempt_phones
+
+
+def scan(text: str, *, exempt_phones: Collection[str] = ()) -> list[Finding]:
     """The personal data in ``text``, in order, without overlaps (a card number is not also
-    reported as a phone number). Full-width digits count as digits."""
+    reported as a phone number). Full-width digits count as digits. Phone numbers in
+    ``exempt_phones`` (E.164, e.g. the hotlines OKPay publishes) are not personal data."""
     normal = _normalise(text)
     found: list[Finding] = []
-    for item in sorted(_candidates(normal), key=lambda f: (f.start, -(f.end - f.start))):
+    for item in sorted(
+        _candidates(normal, exempt_phones), key=lambda f: (f.start, -(f.end - f.start))
+    ):
         if found and item.start < found[-1].end:
             continue
         found.append(item)
@@ -122,10 +159,10 @@ def kinds(findings: list[Finding]) -> list[str]:
     return [k for k in KINDS if k in present]
 
 
-def mask(text: str) -> tuple[str, list[str]]:
+def mask(text: str, *, exempt_phones: Collection[str] = ()) -> tuple[str, list[str]]:
     """``text`` with each piece of personal data replaced by a mask that keeps at most its
     last four characters (never for e-mail addresses or ID numbers), and the kinds masked."""
-    findings = scan(text)
+    findings = scan(text, exempt_phones=exempt_phones)
     out: list[str] = []
     at = 0
     for item in findings:

@@ -81,7 +81,7 @@ def article(
         locale=row.locale,
         title=row.title,
         category=row.category,
-        html=art.to_html(row.body),
+        html="".join(art.split_at_hotlines(art.to_html(row.body))),
         questions=list(row.questions),
         related=list(row.related),
         version=row.version,

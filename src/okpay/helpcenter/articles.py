@@ -138,5 +138,16 @@ def to_html(body: str) -> str:
 
 
 def to_text(body: str) -> str:
-    """Plain text of an article body, for the index and snippets."""
-    return html.unescape(nh3.clean(to_html(body), tags=set())).strip()
+    """Plain text of an article body, for the index and snippets (without the hotline
+    block's marker: the numbers change with the configuration, the index does not)."""
+    text = html.unescape(nh3.clean(to_html(body), tags=set()))
+    return text.replace(facts.HOTLINES_MARKER, "").strip()
+
+
+def split_at_hotlines(rendered: str) -> list[str]:
+    """An article's HTML cut where its ``{{ hotlines }}`` block goes: one part when it has
+    none, two when the page must put the live hotline table between them."""
+    marker = f"<p>{facts.HOTLINES_MARKER}</p>"
+    if marker in rendered:
+        return rendered.split(marker, 1)
+    return [rendered.replace(facts.HOTLINES_MARKER, "")]

@@ -68,6 +68,10 @@ def wallet_facts() -> dict[str, dict[str, Any]]:
     return {"fee": fee, "discount": discount, "limit": limit}
 
 
+# ``{{ hotlines }}`` in an article marks where the live hotline table goes: the page puts the
+# configured lines there at view time (helpcenter.hotline_display), never copied text.
+HOTLINES_MARKER = "%%hotlines%%"
+
 TIMINGS: dict[str, Any] = {
     "card_topup": "1",
     "bank_topup_hours": 2,
@@ -85,7 +89,8 @@ TIMINGS: dict[str, Any] = {
 
 
 def facts() -> dict[str, Any]:
-    """The values article templates may use: ``fee``, ``discount``, ``limit``, ``timing``."""
+    """The values article templates may use: ``fee``, ``discount``, ``limit``, ``timing``,
+    ``support`` and the ``hotlines`` block."""
     from okpay.settings import get_settings
 
     settings = get_settings()
@@ -97,4 +102,5 @@ def facts() -> dict[str, Any]:
         **wallet_facts(),
         "timing": timings,
         "support": {"email": settings.support_address},
+        "hotlines": HOTLINES_MARKER,
     }

@@ -13,8 +13,8 @@ from okpay.core.dbid import DbId
 from okpay.core.errors import DomainError, NotFound
 from okpay.core.i18n import gettext
 from okpay.helpcenter import articles as art
+from okpay.helpcenter import hotline_display, service
 from okpay.helpcenter import related as more
-from okpay.helpcenter import service
 from okpay.helpcenter.taxonomy import CATEGORIES, category_label
 from okpay.identity.access import require_role
 from okpay.identity.models import Role, User
@@ -78,16 +78,27 @@ def suggest(request: Request, db: DbSession, q: QueryText = "") -> Response:
 
 
 @router.get("/help/articles/{slug}")
-def article(request: Request, slug: str, db: DbSession) -> Response:
+def article(
+    request: Request,
+    slug: str,
+    db: DbSession,
+    region: Annotated[str, Query(max_length=4)] = "",
+) -> Response:
     locale = request.state.locale
     row = service.get_article(db, slug=slug, locale=locale)
     if row is None:
         raise NotFound()
+    parts = art.split_at_hotlines(art.to_html(row.body))
+    board = None
+    if len(parts) == 2:  # the article shows the live hotline table
+        board = hotline_display.board(db, user=request.state.user, chosen=region)
     return render(
         request,
         "helpcenter/article.html",
         article=row,
-        html=art.to_html(row.body),
+        html_parts=parts,
+        hotline_board=board,
+        hotline_base=f"/help/articles/{slug}",
         action=service.action_for(row, _paths(request)),
         related=service.get_articles_by_slug(db, slugs=row.related, locale=locale),
         votes=service.vote_summary(db, slug=slug),

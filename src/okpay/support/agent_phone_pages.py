@@ -1,5 +1,5 @@
-"""The agent console's phone page (/agent/phone): find the caller, log the call as a new
-ticket or on an existing one."""
+"""The agent console's phone page (/agent/phone): callback requests due, find the caller, log
+the call as a new ticket or on an existing one (which marks that ticket's callback done)."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from okpay.core.dbid import parse_id
 from okpay.core.errors import DomainError, NotFound
 from okpay.core.i18n import gettext
 from okpay.identity import users as identity_users
-from okpay.support import access, agent_pages, callers
+from okpay.support import access, agent_pages, callbacks, callers
 from okpay.support.console import actions
 from okpay.web.deps import DbSession
 from okpay.web.flash import flash
@@ -27,18 +27,24 @@ def phone_form(
     agent: agent_pages.Agent,
     db: DbSession,
     lookup: Annotated[str, Query(max_length=320)] = "",
+    callback: Annotated[str, Query(max_length=30)] = "",
 ) -> Response:
     match = None
     searched = bool(lookup.strip())
     if searched:
         match = callers.find_customer(db, query=lookup)
+    form = {}
+    if callback.strip():  # "Call back" on a due callback: the call goes on its ticket
+        ticket = access.access_ticket(db, user=agent, number=callback)
+        form = {"number": ticket.number}
     return render(
         request,
         "support/agent_phone.html",
         lookup=lookup,
         searched=searched,
         match=match,
-        form={},
+        form=form,
+        due_callbacks=callbacks.list_due(db),
         **agent_pages.labels(),
     )
 
@@ -65,7 +71,9 @@ def phone_log(
         if number.strip():
             ticket = access.access_ticket(db, user=agent, number=number)
             actions.do_log_call_message(db, agent=agent, ticket=ticket, body=body)
+            called_back = callbacks.do_mark_done(db, ticket=ticket, agent=agent)
         else:
+            called_back = 0
             customer = None
             if customer_id:
                 customer = identity_users.get_user(db, parse_id(customer_id) or 0)
@@ -91,7 +99,12 @@ def phone_log(
             searched=False,
             match=match,
             form=form,
+            due_callbacks=callbacks.list_due(db),
             **agent_pages.labels(),
         )
-    flash(request, gettext("Call logged on %(number)s.", number=ticket.number), "success")
+    if called_back:
+        message = gettext("Call logged on %(number)s; the callback is done.", number=ticket.number)
+    else:
+        message = gettext("Call logged on %(number)s.", number=ticket.number)
+    flash(request, message, "success")
     return agent_pages.redirect(f"/agent/tickets/{ticket.number}")

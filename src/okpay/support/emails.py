@@ -45,6 +45,7 @@ def _mail_context(ticket: Ticket, **extra: Any) -> dict[str, Any]:
         "subject": ticket.subject,
         "link": access.requester_link(ticket),
         "rate_link": access.requester_link(ticket, "/rate"),
+        "hotline_link": f"{get_settings().base_url}/help/contact#hotlines",
         "due": format_datetime(due, "minutes") if due else "",
         "team": label(TEAM_LABELS, ticket.team),
         "category": category_label(ticket.category),

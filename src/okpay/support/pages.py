@@ -18,6 +18,7 @@ from okpay.core import clock, context, ids
 from okpay.core.dbid import BigDbId
 from okpay.core.errors import DomainError
 from okpay.core.i18n import format_size, gettext
+from okpay.helpcenter import hotline_display
 from okpay.helpcenter.taxonomy import CATEGORIES, category_label
 from okpay.identity.access import CurrentUser
 from okpay.identity.models import User
@@ -82,11 +83,13 @@ def _show(
     error: str | None = None,
     kept: list[dict[str, str]] | None = None,
     status_code: int = 200,
+    **extra: Any,
 ) -> Response:
     return render(
         request,
         form.template,
         status_code=status_code,
+        **extra,
         values=values,
         errors=errors or {},
         error=error,
@@ -143,8 +146,8 @@ def _open_from_form(
 
 
 def _prefilled(
-    request: Request, *, category: str = "", reference: str = "", subject: str = "",
-    description: str = "",
+    request: Request, db: DbSession, *, region: str = "", category: str = "",
+    reference: str = "", subject: str = "", description: str = "",
 ) -> Response:  # fmt: skip
     """The contact form with the signed-in user's name and address and what a link or
     another page handed over (anything not of the expected shape is dropped)."""
@@ -158,12 +161,15 @@ def _prefilled(
         "subject": " ".join(subject.split())[:200],
         "description": description[:5000],
     }
-    return _show(request, CONTACT, values=values)
+    board = hotline_display.board(db, user=user, chosen=region)
+    return _show(request, CONTACT, values=values, hotline_board=board, hotline_base="/help/contact")
 
 
 @router.get("/help/contact")
 def contact_form(
     request: Request,
+    db: DbSession,
+    region: Annotated[str, Query(max_length=4)] = "",
     category: Annotated[str, Query(max_length=40)] = "",
     reference: Annotated[str, Query(max_length=40)] = "",
     subject: Annotated[str, Query(max_length=200)] = "",
@@ -172,12 +178,15 @@ def contact_form(
     its reference, and an article's button the topic; anything else is dropped."""
     if "\n" in subject or "\r" in subject:
         subject = ""
-    return _prefilled(request, category=category, reference=reference, subject=subject)
+    return _prefilled(
+        request, db, region=region, category=category, reference=reference, subject=subject
+    )
 
 
 @router.post("/help/contact/prefill")
 def contact_prefill(
     request: Request,
+    db: DbSession,
     subject: Annotated[str, Form(max_length=200)] = "",
     description: Annotated[str, Form(max_length=20_000)] = "",
     title: Annotated[str, Form(max_length=400)] = "",
@@ -186,7 +195,7 @@ def contact_prefill(
     """The contact form filled in with what the user typed elsewhere (the forum's "send it
     to us privately instead" posts its own ``title`` and ``body``): posted, so personal data
     never travels in an address."""
-    return _prefilled(request, subject=subject or title, description=description or body)
+    return _prefilled(request, db, subject=subject or title, description=description or body)
 
 
 @router.post("/help/contact")
