@@ -85,8 +85,10 @@ def create_app(settings: Settings | None = None, *, start_worker: bool = False) 
     from okpay.casework import api as casework_api
     from okpay.casework import pages as casework_pages
     from okpay.casework import start_pages as casework_start_pages
+    from okpay.community import api as community_api
     from okpay.community import moderation_api as community_moderation_api
     from okpay.community import moderation_pages as community_moderation_pages
+    from okpay.community import pages as community_pages
     from okpay.helpcenter import api as helpcenter_api
     from okpay.helpcenter import hotline_api as helpcenter_hotline_api
     from okpay.helpcenter import pages as helpcenter_pages
@@ -154,6 +156,9 @@ def create_app(settings: Settings | None = None, *, start_worker: bool = False) 
     app.include_router(helpcenter_api.router)
     app.include_router(helpcenter_hotline_api.router)
     app.include_router(helpcenter_pages.router)
+    app.include_router(community_api.router)
+    app.include_router(community_pages.router)
+    app.include_router(community_pages.unsubscribe_router)
     app.include_router(support_api.router)
     app.include_router(support_pages.router)
     app.include_router(support_callback_pages.router)

@@ -26,6 +26,7 @@ app.add_typer(user_app, name="user")
 
 def _domain_commands() -> None:
     from okpay.casework.cli import app as case_app
+    from okpay.community.cli import app as community_app
     from okpay.community.moderation_cli import app as moderation_app
     from okpay.helpcenter.cli import kb_app, triage_app
     from okpay.risk.cli import app as risk_app
@@ -40,6 +41,7 @@ def _domain_commands() -> None:
     support_app.add_typer(hotline_app, name="hotlines")
     app.add_typer(case_app, name="case")
     app.add_typer(risk_app, name="risk")
+    app.add_typer(community_app, name="community")
     app.add_typer(moderation_app, name="moderation")
 
 
@@ -179,13 +181,17 @@ def db_upgrade(revision: Annotated[str, typer.Argument(help="Target revision.")]
     migrate.upgrade(revision=revision)
     typer.echo(f"database at revision {migrate.current()}")
     if revision == "head":
+        from okpay.community import categories as forum_categories
         from okpay.db import get_database
         from okpay.risk import defaults as risk_defaults
 
         with get_database().unit_of_work() as session:
             added = risk_defaults.install(session)
+            forum_added = forum_categories.do_sync(session)
         if added:
             typer.echo(f"risk rules installed: {', '.join(added)}")
+        if forum_added:
+            typer.echo(f"community categories added: {forum_added}")
 
 
 @db_app.command("downgrade")
@@ -241,9 +247,12 @@ def demo_load() -> None:
     from okpay.casework.cli import load_demo as casework_demo
 
     cases = casework_demo()
+    from okpay.community.cli import load_demo as community_demo
+
+    threads = community_demo()
     typer.echo(
         f"demo data: {created} users created, {len(DEMO_USERS) - created} already there;"
-        f" {funded} wallets funded"
+        f" {funded} wallets funded; {threads} community threads added"
     )
     typer.echo(f"sign in with any of these, password {DEMO_PASSWORD!r}:")
     for email, name, role, _locale in DEMO_USERS:

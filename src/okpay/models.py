@@ -12,6 +12,7 @@ from okpay.casework import freeze as casework_freeze  # and its "this wasn't me"
 from okpay.casework import models as casework_models
 from okpay.casework import risk_review as casework_risk_review  # and the risk controls' cases
 from okpay.community import models as community_models
+from okpay.community import search as community_search  # solved threads in help search
 from okpay.core import audit
 from okpay.db import Base
 from okpay.helpcenter import hotline_models as helpcenter_hotline_models
@@ -48,6 +49,7 @@ MODULES = (
 
 
 HOOKS = (
+    community_search,
     casework_cases,
     casework_freeze,
     casework_risk_review,

@@ -41,6 +41,7 @@ from okpay.support import access, agents, callbacks, chat, messages
 from okpay.wallet import flows, intents, merchants, references, standing
 from okpay.wallet.models import Operation, ReconciliationException
 from okpay.web.middleware import SESSION_COOKIE
+from tests.browser.test_community import forum_thread
 from tests.browser.test_wallet_reconciliation import _event, _withdrawal
 from tests.community.moderation_helpers import seed_moderation_queue
 from tests.conftest import unavailable
@@ -84,6 +85,9 @@ PAGES: list[tuple[str, str]] = [
     ("/dev/mail", "guest"),
     ("/dev/sandbox/wechat", "guest"),
     ("/dev/mail/{email}", "guest"),
+    ("/community", "guest"),
+    ("/community/c/topup-withdrawal", "guest"),
+    ("/community/t/{thread}", "guest"),
     # The customer
     ("/wallet", "customer"),
     ("/wallet/topup", "customer"),
@@ -116,6 +120,8 @@ PAGES: list[tuple[str, str]] = [
     ("/support/cases/new/dispute?reference={tx_transfer}", "customer"),
     ("/support/cases/new/unlock", "customer"),
     ("/support/cases/{case}", "customer"),
+    ("/community/new", "customer"),
+    ("/community/t/{thread}", "customer"),
     # Staff
     ("/agent", "agent"),
     ("/agent/tickets/{ticket}", "agent"),
@@ -477,6 +483,7 @@ def _make_world(db, client, live_server: str, locale: str) -> dict[str, Any]:  #
     with db.unit_of_work(write=False) as s:
         world["email"] = s.scalar(select(OutboundEmail.id).order_by(OutboundEmail.id.desc()))
         world["exception"] = s.scalar(select(ReconciliationException.id))
+    world["thread"] = forum_thread(db, uid, ids["agent"])
     world["article"] = "reset-password"
     world["search"] = "密码" if locale == "zh_CN" else "password"
     return world

@@ -12,6 +12,7 @@ from fastapi import APIRouter, Depends, Query, Request, Response
 from okpay.core.errors import NotFound
 from okpay.core.i18n import normalise
 from okpay.helpcenter import articles as art
+from okpay.helpcenter import related as more
 from okpay.helpcenter import schemas as s
 from okpay.helpcenter import service, triage
 from okpay.helpcenter.ratelimit import limit
@@ -50,10 +51,22 @@ def search(
     lang: Annotated[str | None, Query(max_length=16)] = None,
     limit_: Annotated[int, Query(alias="limit", ge=1, le=50)] = 10,
 ) -> s.SearchOut:
-    """Articles for a question in Chinese or English (or pinyin), best first."""
+    """Articles for a question in Chinese or English (or pinyin), best first; then
+    ``related``: results from elsewhere on the site (solved community threads)."""
     limit(request, "search", get_settings().help_search_per_minute)
-    hits = service.search(db, query=q, locale=request_locale(request, lang), limit=limit_)
-    return s.SearchOut(query=q, results=[hit_out(h) for h in hits])
+    locale = request_locale(request, lang)
+    hits = service.search(db, query=q, locale=locale, limit=limit_)
+    extra = more.related(db, query=q, locale=locale, limit=min(limit_, 3))
+    return s.SearchOut(
+        query=q,
+        results=[hit_out(h) for h in hits],
+        related=[
+            s.RelatedResult(
+                title=r.title, url=r.url, snippet=str(r.snippet), source=r.source, locale=r.locale
+            )
+            for r in extra
+        ],
+    )
 
 
 @router.get("/help/articles/{slug}", response_model=s.ArticleOut)

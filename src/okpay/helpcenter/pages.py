@@ -14,6 +14,7 @@ from okpay.core.errors import DomainError, NotFound
 from okpay.core.i18n import gettext
 from okpay.helpcenter import articles as art
 from okpay.helpcenter import hotline_display, service
+from okpay.helpcenter import related as more
 from okpay.helpcenter.taxonomy import CATEGORIES, category_label
 from okpay.identity.access import require_role
 from okpay.identity.models import Role, User
@@ -61,6 +62,7 @@ def home(request: Request, db: DbSession, q: QueryText = "") -> Response:
         "helpcenter/home.html",
         q=q,
         hits=hits,
+        related=more.related(db, query=q, locale=locale, limit=3),
         by_category=by_category,
         category_label=category_label,
     )
@@ -69,8 +71,10 @@ def home(request: Request, db: DbSession, q: QueryText = "") -> Response:
 @router.get("/help/suggest")
 def suggest(request: Request, db: DbSession, q: QueryText = "") -> Response:
     """The results list alone, for search as you type (htmx)."""
-    hits = service.search(db, query=q, locale=request.state.locale, limit=6) if q.strip() else []
-    return render(request, "helpcenter/_results.html", q=q, hits=hits)
+    locale = request.state.locale
+    hits = service.search(db, query=q, locale=locale, limit=6) if q.strip() else []
+    related = more.related(db, query=q, locale=locale, limit=3)
+    return render(request, "helpcenter/_results.html", q=q, hits=hits, related=related)
 
 
 @router.get("/help/articles/{slug}")

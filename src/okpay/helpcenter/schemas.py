@@ -21,9 +21,21 @@ class SearchResult(BaseModel):
     locale: str
 
 
+class RelatedResult(BaseModel):
+    """A result from elsewhere on the site, shown below the articles."""
+
+    title: str
+    url: str
+    snippet: str = Field(description="HTML: the text is escaped, matches wrapped in <mark>")
+    source: str = Field(description="Where it comes from, in the reader's language")
+    locale: str
+    slug: str = ""
+
+
 class SearchOut(BaseModel):
     query: str
     results: list[SearchResult]
+    related: list[RelatedResult] = []
 
 
 class ArticleOut(BaseModel):

@@ -145,6 +145,26 @@ def _open_from_form(
     )
 
 
+def _prefilled(
+    request: Request, db: DbSession, *, region: str = "", category: str = "",
+    reference: str = "", subject: str = "", description: str = "",
+) -> Response:  # fmt: skip
+    """The contact form with the signed-in user's name and address and what a link or
+    another page handed over (anything not of the expected shape is dropped)."""
+    user = _user(request)
+    ref = reference.strip().upper()
+    values = {
+        "name": (user.name or "") if user else "",
+        "email": user.email if user else "",
+        "category": category if category in CATEGORIES else "",
+        "reference": ref if ids.TX_REFERENCE.fullmatch(ref) else "",
+        "subject": " ".join(subject.split())[:200],
+        "description": description[:5000],
+    }
+    board = hotline_display.board(db, user=user, chosen=region)
+    return _show(request, CONTACT, values=values, hotline_board=board, hotline_base="/help/contact")
+
+
 @router.get("/help/contact")
 def contact_form(
     request: Request,
@@ -156,18 +176,26 @@ def contact_form(
 ) -> Response:
     """The contact form, signed in or not. A transaction's "report a problem" link fills in
     its reference, and an article's button the topic; anything else is dropped."""
-    user = _user(request)
-    ref = reference.strip().upper()
-    values = {
-        "name": (user.name or "") if user else "",
-        "email": user.email if user else "",
-        "category": category if category in CATEGORIES else "",
-        "reference": ref if ids.TX_REFERENCE.fullmatch(ref) else "",
-        "subject": subject if "\n" not in subject and "\r" not in subject else "",
-        "description": "",
-    }
-    board = hotline_display.board(db, user=user, chosen=region)
-    return _show(request, CONTACT, values=values, hotline_board=board, hotline_base="/help/contact")
+    if "\n" in subject or "\r" in subject:
+        subject = ""
+    return _prefilled(
+        request, db, region=region, category=category, reference=reference, subject=subject
+    )
+
+
+@router.post("/help/contact/prefill")
+def contact_prefill(
+    request: Request,
+    db: DbSession,
+    subject: Annotated[str, Form(max_length=200)] = "",
+    description: Annotated[str, Form(max_length=20_000)] = "",
+    title: Annotated[str, Form(max_length=400)] = "",
+    body: Annotated[str, Form(max_length=40_000)] = "",
+) -> Response:
+    """The contact form filled in with what the user typed elsewhere (the forum's "send it
+    to us privately instead" posts its own ``title`` and ``body``): posted, so personal data
+    never travels in an address."""
+    return _prefilled(request, db, subject=subject or title, description=description or body)
 
 
 @router.post("/help/contact")

@@ -64,7 +64,8 @@
       if (q.length < 2) { render([]); return; }
       fetch("/api/v1/help/search?limit=3&lang=" + encodeURIComponent(lang) + "&q=" + encodeURIComponent(q))
         .then(function (r) { return r.ok ? r.json() : { results: [] }; })
-        .then(function (data) { if (q === lastQuery) { render(data.results || []); } })
+        // Articles first, then solved community threads (``related``).
+        .then(function (data) { if (q === lastQuery) { render((data.results || []).concat(data.related || [])); } })
         .catch(function () { /* suggestions are a help, never a blocker */ });
     }
 
