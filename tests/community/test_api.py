@@ -253,3 +253,19 @@ def test_openapi_lists_the_forum(client) -> None:  # type: ignore[no-untyped-def
     paths = client.get("/openapi.json").json()["paths"]
     assert "/api/v1/community/threads" in paths
     assert "/api/v1/community/posts/{post_id}/vote" in paths
+
+
+def test_okpays_own_hotline_number_is_not_personal_data(client, db, forum) -> None:  # type: ignore[no-untyped-def]
+    """Telling others to call OKPay's Hong Kong line is fine; a customer's own number is not."""
+    from tests.helpcenter.hotline_helpers import add_hotline
+
+    add_hotline(db, "HK", "+852 2123 4567")
+    asker = api_token(client, ASKER)
+    thread = _ask(client, asker, body="I called the hotline +852 2123 4567 and it was quick.")
+    assert "+852 2123 4567" in thread["posts"][0]["markdown"]
+    mine = client.post(
+        "/api/v1/community/threads",
+        json={**QUESTION, "body": "Please call me back on +852 9123 4567 today."},
+        headers=asker,
+    )
+    assert mine.status_code == 422 and mine.json()["error"]["kinds"] == ["phone"]

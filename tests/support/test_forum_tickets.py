@@ -102,6 +102,10 @@ def test_the_old_address_shows_only_a_notice(client, db, moved_setup) -> None:
         and "我的账户被冻结了" not in page.text
         and number not in page.text
     )
+    # The thread's own address says the same to its readers, not a bare 404.
+    own = client.get(f"/community/t/{moved_setup['thread']}", follow_redirects=False)
+    assert own.status_code == 200 and 'data-testid="thread-moved-notice"' in own.text
+    assert "余额 2,000" not in own.text and "我的账户被冻结了" not in own.text
     # The asker sees which request it continues under.
     assert (
         post_form(

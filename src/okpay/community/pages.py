@@ -10,7 +10,17 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Depends, Form, Query, Request
 from starlette.responses import RedirectResponse, Response
 
-from okpay.community import access, categories, listing, notify, posting, search, urls, votes
+from okpay.community import (
+    access,
+    categories,
+    listing,
+    moderation_pages,
+    notify,
+    posting,
+    search,
+    urls,
+    votes,
+)  # fmt: skip
 from okpay.community.models import ForumCategory, ForumThread, Visibility
 from okpay.core import context
 from okpay.core.dbid import INT_MAX, DbId
@@ -227,7 +237,12 @@ def _thread_page(
 
 @router.get("/community/t/{ref}")
 def thread_page(request: Request, ref: str, db: DbSession) -> Response:
-    thread = access.access_thread(db, _user(request), _thread_id(ref))
+    user = _user(request)
+    moved = db.get(ForumThread, _thread_id(ref))
+    if moved is not None and moved.visibility == Visibility.moved and not (user and user.is_staff):
+        # Its readers (and search engines) learn it continues privately; never its content.
+        return moderation_pages.moved_thread_page(request, moved)
+    thread = access.access_thread(db, user, _thread_id(ref))
     path = urls.thread_path(thread)
     if request.url.path != path:
         return RedirectResponse(path, status_code=301)

@@ -26,6 +26,7 @@ from okpay.community.models import (
 from okpay.core import clock
 from okpay.core.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
 from okpay.core.i18n import N_, gettext
+from okpay.helpcenter import hotlines as helpcenter_hotlines
 from okpay.identity.models import User
 
 
@@ -66,17 +67,23 @@ class Checked:
     masked_kinds: list[str]
 
 
-def check_text(*, title: str | None, body: str, mask_private_data: bool) -> Checked:
-    """Validate a title (when there is one) and a body, then run the privacy guard."""
+def check_text(
+    session: Session, *, title: str | None, body: str, mask_private_data: bool
+) -> Checked:
+    """Validate a title (when there is one) and a body, then run the privacy guard (OKPay's
+    own published hotline numbers are not personal data)."""
     clean_title = render.check_title(title) if title is not None else ""
     clean_body = render.check_body(body)
-    found = privacy.kinds(privacy.scan(clean_title) + privacy.scan(clean_body))
+    ours = {h.number for h in helpcenter_hotlines.list_hotlines(session)}
+    found = privacy.kinds(
+        privacy.scan(clean_title, exempt_phones=ours) + privacy.scan(clean_body, exempt_phones=ours)
+    )
     if found and not mask_private_data:
         raise PrivateDataFound(found)
     masked: list[str] = []
     if found:
-        clean_title, title_kinds = privacy.mask(clean_title)
-        clean_body, body_kinds = privacy.mask(clean_body)
+        clean_title, title_kinds = privacy.mask(clean_title, exempt_phones=ours)
+        clean_body, body_kinds = privacy.mask(clean_body, exempt_phones=ours)
         masked = [k for k in privacy.KINDS if k in set(title_kinds) | set(body_kinds)]
     return Checked(title=clean_title, body=clean_body, masked_kinds=masked)
 
@@ -134,7 +141,7 @@ def do_create_thread(
     """A new question: the thread and its first post (held when the guard says so)."""
     guard.check_may_post(session, user=user, address=address)
     assert user is not None
-    checked = check_text(title=title, body=body, mask_private_data=mask_private_data)
+    checked = check_text(session, title=title, body=body, mask_private_data=mask_private_data)
     now = clock.now()
     thread = ForumThread(
         category_id=category.id, author_user_id=user.id, title=checked.title,
@@ -171,7 +178,7 @@ def do_reply(
     if thread.visibility != Visibility.public.value and not user.is_staff:
         raise Conflict(N_("You can answer once this question has been reviewed."),
                        code="forum_thread_not_public")  # fmt: skip
-    checked = check_text(title=None, body=body, mask_private_data=mask_private_data)
+    checked = check_text(session, title=None, body=body, mask_private_data=mask_private_data)
     post = _post(session, thread=thread, user=user, checked=checked, address=address,
                  is_question=False, official=official)  # fmt: skip
     if post.visibility == Visibility.public.value:
@@ -202,6 +209,7 @@ def do_edit_post(
         raise NotFound()
     guard.check_may_post(session, user=user, address=address)
     checked = check_text(
+        session,
         title=title if post.is_question and title is not None else None,
         body=body,
         mask_private_data=mask_private_data,
