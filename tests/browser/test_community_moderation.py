@@ -63,7 +63,7 @@ def test_a_reported_answer_is_hidden_from_the_queue_and_disappears(
     # A moderator finds it in the queue and hides it.
     sign_in(page, "mod@okpay.example")
     page.goto("/agent")
-    page.get_by_test_id("nav-community").click()
+    page.get_by_test_id("agent-nav-community").click()
     row = page.locator(f"[data-testid=mod-report][data-post-id='{posts[1]}']")
     expect(row.get_by_test_id("mod-excerpt")).to_have_text(SPAM)
     expect(row).to_contain_text("Scam or phishing")
