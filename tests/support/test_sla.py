@@ -43,12 +43,8 @@ def settings(
 
 
 def office(holidays: tuple[date, ...] = ()) -> sla.Calendar:
-    return sla.Calendar(
-        zone=BEIJING,
-        weekdays=frozenset(range(5)),
-        opens=time(9),
-        closes=time(18),
-        holidays=frozenset(holidays),
+    return sla.Calendar.every(
+        zone=BEIJING, weekdays=range(5), opens=time(9), closes=time(18), holidays=holidays
     )
 
 

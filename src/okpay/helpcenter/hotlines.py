@@ -12,7 +12,7 @@ import re
 import unicodedata
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import date, time
 from zoneinfo import ZoneInfo, available_timezones
 
 import phonenumbers
@@ -20,7 +20,7 @@ from babel import Locale, UnknownLocaleError
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from okpay.core import audit, clock
+from okpay.core import audit, clock, opening_hours
 from okpay.core.errors import Conflict, NotFound, ValidationFailed
 from okpay.core.i18n import N_
 from okpay.helpcenter.hotline_models import Hotline, HotlineHoliday
@@ -64,8 +64,6 @@ TIME_PATTERN = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)$|^24:00$")
 LANGUAGE_PATTERN = re.compile(r"^[A-Za-z]{2,3}(?:-[A-Za-z0-9]{2,8}){0,2}$")
 MAX_LANGUAGES = 8
 HOLIDAY_NAME_MAX = 100
-# How far ahead to look for the next opening (a line closed longer is shown as closed).
-LOOKAHEAD_DAYS = 400
 
 
 # ------------------------------------------------------------------------------ checks
@@ -201,13 +199,8 @@ def check_holiday_name(raw: str) -> str:
 # ---------------------------------------------------------------------------- schedule
 
 
-@dataclass(frozen=True)
-class Schedule:
+class Schedule(opening_hours.OpeningHours):
     """A hotline's opening hours: windows by weekday in its zone, closed on holidays."""
-
-    zone: ZoneInfo
-    windows: dict[int, tuple[time, time | None]]  # None closes at midnight
-    holidays: frozenset[date]
 
     @classmethod
     def of(cls, hotline: Hotline) -> Schedule:
@@ -220,55 +213,6 @@ class Schedule:
             windows=windows,
             holidays=frozenset(h.day for h in hotline.holidays),
         )
-
-    def window(self, day: date) -> tuple[datetime, datetime] | None:
-        """The day's opening hours as UTC instants, or None when closed all day."""
-        found = self.windows.get(day.weekday())
-        if found is None or day in self.holidays:
-            return None
-        opens, closes = found
-        start = datetime.combine(day, opens, self.zone)
-        if closes is None:
-            end = datetime.combine(day + timedelta(days=1), time(0), self.zone)
-        else:
-            end = datetime.combine(day, closes, self.zone)
-        return start.astimezone(UTC), end.astimezone(UTC)
-
-    def open_window(self, at: datetime) -> tuple[datetime, datetime] | None:
-        """The window ``at`` falls in (open now, until its end), or None when closed."""
-        window = self.window(at.astimezone(self.zone).date())
-        if window is not None and window[0] <= at < window[1]:
-            return window
-        return None
-
-    def is_open(self, at: datetime) -> bool:
-        return self.open_window(at) is not None
-
-    def next_opening(self, at: datetime) -> datetime | None:
-        """When the line next opens after ``at`` (None if not within a year or so)."""
-        day = at.astimezone(self.zone).date()
-        for _ in range(LOOKAHEAD_DAYS):
-            window = self.window(day)
-            if window is not None and window[0] > at:
-                return window[0]
-            day += timedelta(days=1)
-        return None
-
-    def add_open_time(self, start: datetime, seconds: float) -> datetime | None:
-        """The instant ``seconds`` of opening time after ``start`` (an SLA on this line)."""
-        remaining = max(0.0, seconds)
-        day = start.astimezone(self.zone).date()
-        for _ in range(LOOKAHEAD_DAYS):
-            window = self.window(day)
-            if window is not None:
-                begin = max(window[0], start)
-                if begin < window[1]:
-                    available = (window[1] - begin).total_seconds()
-                    if remaining <= available:
-                        return begin + timedelta(seconds=remaining)
-                    remaining -= available
-            day += timedelta(days=1)
-        return None
 
 
 # ------------------------------------------------------------------------------ reading

@@ -11,12 +11,13 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import date, datetime, time
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from okpay.core import opening_hours
 from okpay.settings import get_settings
 from okpay.support.models import ACTIVE_STATUSES, Status, SupportHoliday, Ticket
 
@@ -48,71 +49,43 @@ def targets_for(*, priority: str, category: str) -> Targets:
     return Targets(first, max(first, resolution))
 
 
-@dataclass(frozen=True)
-class Calendar:
-    """Opening hours in a time zone, closed on the given holidays."""
+class Calendar(opening_hours.OpeningHours):
+    """The service centre's business hours: the same window on each open weekday in one
+    time zone, closed on holidays (a hotline's schedule may differ day by day)."""
 
-    zone: ZoneInfo
-    weekdays: frozenset[int]  # Monday = 0
-    opens: time
-    closes: time
-    holidays: frozenset[date]
+    @classmethod
+    def every(
+        cls, *, zone: ZoneInfo, weekdays: Iterable[int], opens: time, closes: time,
+        holidays: Iterable[date] = (),
+    ) -> Calendar:  # fmt: skip
+        """Open from ``opens`` to ``closes`` (``time(0)``: midnight) on each of ``weekdays``."""
+        end = None if closes == time(0) else closes
+        return cls(
+            zone=zone, windows={day: (opens, end) for day in weekdays},
+            holidays=frozenset(holidays),
+        )  # fmt: skip
 
     @classmethod
     def from_settings(cls, holidays: Iterable[date] = ()) -> Calendar:
         s = get_settings()
-        return cls(
+        return cls.every(
             zone=ZoneInfo(s.support_timezone),
-            weekdays=frozenset(s.support_weekdays),
+            weekdays=s.support_weekdays,
             opens=time(s.support_open_hour),
             closes=time(0) if s.support_close_hour == 24 else time(s.support_close_hour),
-            holidays=frozenset(holidays),
+            holidays=holidays,
         )
-
-    def _window(self, day: date) -> tuple[datetime, datetime] | None:
-        """The day's opening window in UTC, or None when closed all day."""
-        if day.weekday() not in self.weekdays or day in self.holidays:
-            return None
-        start = datetime.combine(day, self.opens, self.zone)
-        end_day = day + timedelta(days=1) if self.closes == time(0) else day
-        end = datetime.combine(end_day, self.closes, self.zone)
-        return start.astimezone(UTC), end.astimezone(UTC)
 
     def add(self, start: datetime, seconds: float) -> datetime:
         """The instant when ``seconds`` of opening time have passed after ``start``."""
-        remaining = max(0.0, seconds)
-        day = start.astimezone(self.zone).date()
-        for _ in range(3660):  # ten years of closed days would be a misconfiguration
-            window = self._window(day)
-            if window is not None:
-                begin = max(window[0], start)
-                if begin < window[1]:
-                    available = (window[1] - begin).total_seconds()
-                    if remaining <= available:
-                        return begin + timedelta(seconds=remaining)
-                    remaining -= available
-            day += timedelta(days=1)
-        raise ValueError("the support calendar has no opening hours")
+        found = self.add_open_time(start, seconds)
+        if found is None:
+            raise ValueError("the support calendar has no opening hours")
+        return found
 
     def between(self, start: datetime, end: datetime) -> float:
         """Seconds of opening time between two instants (0 when ``end`` is not later)."""
-        if end <= start:
-            return 0.0
-        total = 0.0
-        day = start.astimezone(self.zone).date()
-        last = end.astimezone(self.zone).date()
-        while day <= last:
-            window = self._window(day)
-            if window is not None:
-                begin, finish = max(window[0], start), min(window[1], end)
-                if finish > begin:
-                    total += (finish - begin).total_seconds()
-            day += timedelta(days=1)
-        return total
-
-    def is_open(self, at: datetime) -> bool:
-        window = self._window(at.astimezone(self.zone).date())
-        return window is not None and window[0] <= at < window[1]
+        return self.open_seconds_between(start, end)
 
 
 # ----------------------------------------------------------------------- ticket clocks
