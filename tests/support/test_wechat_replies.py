@@ -261,3 +261,22 @@ def test_cli_checks_settings_and_resends_what_was_not_delivered(client, db, plat
     assert runner.invoke(cli, ["support", "wechat", "pending", "--resend"]).exit_code == 0
     assert platform.texts_to(OPENID) == ["lost once"]
     assert runner.invoke(cli, ["support", "wechat", "pending"]).output.strip() == ""
+
+
+def test_an_unlinked_follower_is_never_e_mailed_at_the_placeholder(client, db, platform) -> None:  # type: ignore[no-untyped-def]
+    """Reminders, resolutions and ratings reach an unlinked follower in WeChat only: their
+    ticket's address is a placeholder, never mailed; once linked, their real address is."""
+    from okpay.mail.models import OutboundEmail
+    from okpay.support import emails
+
+    push(client, text_xml(OPENID, "充值没到账"))
+    with db.unit_of_work() as s:
+        emails.mail_requester(s, s.get(Ticket, _ticket(db).id), "support_ticket_created")
+    with db.unit_of_work(write=False) as s:
+        assert s.scalars(select(OutboundEmail.to_addr)).all() == []
+    customer = _customer(db)
+    push(client, text_xml(OPENID, _code(db, customer)))
+    with db.unit_of_work() as s:
+        emails.mail_requester(s, s.get(Ticket, _ticket(db).id), "support_ticket_created")
+    with db.unit_of_work(write=False) as s:
+        assert s.scalars(select(OutboundEmail.to_addr)).all() == ["wang@example.com"]

@@ -13,7 +13,14 @@ from okpay.helpcenter.taxonomy import category_label
 from okpay.mail.service import send_email
 from okpay.settings import get_settings
 from okpay.support import access, agents, events, sla
-from okpay.support.models import TEAM_LABELS, Ticket, TicketAttachment, TicketMessage, label
+from okpay.support.models import (
+    TEAM_LABELS,
+    Channel,
+    Ticket,
+    TicketAttachment,
+    TicketMessage,
+    label,
+)
 
 
 def send_requester_link(session: Session, ticket: Ticket) -> None:
@@ -22,7 +29,11 @@ def send_requester_link(session: Session, ticket: Ticket) -> None:
 
 
 def mail_requester(session: Session, ticket: Ticket, template: str, **extra: Any) -> None:
-    """E-mail the requester about their ticket, in the ticket's language, in its thread."""
+    """E-mail the requester about their ticket, in the ticket's language, in its thread.
+    A WeChat follower who has not linked an account has no e-mail address (the ticket holds
+    a placeholder): they hear from us in WeChat only."""
+    if ticket.channel == Channel.wechat and ticket.requester_user_id is None:
+        return
     with use_locale(ticket.locale):
         context = _mail_context(ticket, **extra)
     send_email(
