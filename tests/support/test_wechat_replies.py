@@ -280,3 +280,21 @@ def test_an_unlinked_follower_is_never_e_mailed_at_the_placeholder(client, db, p
         emails.mail_requester(s, s.get(Ticket, _ticket(db).id), "support_ticket_created")
     with db.unit_of_work(write=False) as s:
         assert s.scalars(select(OutboundEmail.to_addr)).all() == ["wang@example.com"]
+
+
+def test_the_app_secret_and_token_never_reach_the_logs(client, db, platform, caplog) -> None:  # type: ignore[no-untyped-def]
+    """httpx logs every request URL at INFO; the platform's carry the secret and the token."""
+    import logging
+
+    from okpay.settings import get_settings
+
+    caplog.set_level(logging.INFO, logger="httpx")
+    push(client, text_xml(OPENID, "hi"))
+    _reply(db, make_staff(db, "agent@okpay.example"), "one")
+    requests = [r.getMessage() for r in caplog.records if r.name == "httpx"]
+    assert any("/cgi-bin/token" in line for line in requests)
+    assert any("/cgi-bin/message/custom/send" in line for line in requests)
+    secret = get_settings().wechat_app_secret
+    assert secret and not any(f"secret={secret}" in line for line in requests)
+    assert not any("access_token=tok-" in line for line in requests)
+    assert any("secret=[redacted]" in line for line in requests)

@@ -5,6 +5,7 @@ call, and the job that delivers a queued message after commit, retried on failur
 from __future__ import annotations
 
 import logging
+import re
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -31,6 +32,22 @@ TIMEOUT_SECONDS = 5.0
 RETRIES = 5
 
 _transport: httpx.BaseTransport | None = None
+_SECRET_IN_QUERY = re.compile(r"(?i)\b(secret|access_token|appsecret)=[^&\s\"']+")
+
+
+class RedactSecrets(logging.Filter):
+    """httpx logs each request's URL at INFO, and the platform's URLs carry the app secret
+    and the access token in their query string: log lines keep the URL, never those values."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        redacted = _SECRET_IN_QUERY.sub(r"\1=[redacted]", message)
+        if redacted != message:
+            record.msg, record.args = redacted, ()
+        return True
+
+
+logging.getLogger("httpx").addFilter(RedactSecrets())
 
 
 def set_transport(transport: httpx.BaseTransport | None) -> None:
