@@ -87,7 +87,7 @@ def test_failures_are_recorded_and_retried_until_sent(client, db, platform) -> N
         assert row is not None and row.sent_at is None and row.attempts == 1
         assert "unreachable" in row.last_error
         outbound_id = row.id
-    platform.errcodes = [45015]
+    platform.errcodes = [-1]  # "system busy": worth another try
     with pytest.raises(outbound.PlatformError):
         outbound.deliver(outbound_id)
     outbound.deliver(outbound_id)
@@ -96,6 +96,19 @@ def test_failures_are_recorded_and_retried_until_sent(client, db, platform) -> N
     with db.unit_of_work(write=False) as s:
         row = s.get(WechatOutbound, outbound_id)
         assert row is not None and row.sent_at is not None and row.attempts == 3
+
+
+def test_a_reply_the_platform_says_is_out_of_the_window_is_not_retried(
+    client, db, platform
+) -> None:  # type: ignore[no-untyped-def]
+    push(client, text_xml(OPENID, "hi"))
+    platform.errcodes = [45015]
+    _reply(db, make_staff(db, "agent@okpay.example"), "too late")  # no exception: not retried
+    with db.unit_of_work(write=False) as s:
+        row = s.scalar(select(WechatOutbound).where(WechatOutbound.content == "too late"))
+        assert row is not None and row.sent_at is None and row.attempts == 1
+        assert "45015" in row.last_error
+    assert platform.texts_to(OPENID) == []
 
 
 def test_window_closed_refuses_reply_to_unbound_follower(client, db, platform, clock) -> None:  # type: ignore[no-untyped-def]

@@ -186,6 +186,8 @@ def deliver(outbound_id: int) -> None:
             row.last_error = str(failure)[:200]
     if failure is not None:
         log.warning("wechat: message %s not delivered: %s", outbound_id, failure)
+        if isinstance(failure, PlatformError) and failure.errcode == OUT_OF_WINDOW:
+            return  # retrying cannot help: the console lists it as undelivered, offers e-mail/SMS
         raise failure
 
 
