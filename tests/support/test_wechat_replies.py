@@ -276,6 +276,30 @@ def test_cli_checks_settings_and_resends_what_was_not_delivered(client, db, plat
     assert runner.invoke(cli, ["support", "wechat", "pending"]).output.strip() == ""
 
 
+def test_cli_files_again_what_its_job_could_not_file(client, db, platform) -> None:  # type: ignore[no-untyped-def]
+    from typer.testing import CliRunner
+
+    from okpay.cli import app as cli
+    from okpay.core import clock as core_clock
+    from okpay.support.wechat.models import WechatInbound
+
+    with db.unit_of_work() as s:  # stored by the webhook; its filing job then gave up
+        s.add(
+            WechatInbound(
+                msg_id="700000000000000001", openid=OPENID, msg_type="text", content="还在吗",
+                sent_at=core_clock.now(), received_at=core_clock.now(),
+            )
+        )  # fmt: skip
+    runner = CliRunner()
+    listed = runner.invoke(cli, ["support", "wechat", "unfiled"])
+    assert listed.exit_code == 0 and "text" in listed.output
+    assert runner.invoke(cli, ["support", "wechat", "unfiled", "--refile"]).exit_code == 0
+    assert runner.invoke(cli, ["support", "wechat", "unfiled", "--refile"]).exit_code == 0
+    with db.unit_of_work(write=False) as s:
+        assert [t.channel for t in s.scalars(select(Ticket))] == ["wechat"]
+    assert runner.invoke(cli, ["support", "wechat", "unfiled"]).output.strip() == ""
+
+
 def test_an_unlinked_follower_is_never_e_mailed_at_the_placeholder(client, db, platform) -> None:  # type: ignore[no-untyped-def]
     """Reminders, resolutions and ratings reach an unlinked follower in WeChat only: their
     ticket's address is a placeholder, never mailed; once linked, their real address is."""

@@ -1,5 +1,5 @@
-"""`okpay support wechat`: check the Official Account's settings against the platform, and
-list or send again replies the job queue gave up on."""
+"""`okpay support wechat`: check the Official Account's settings against the platform, list
+or send again replies the job queue gave up on, and file again messages it could not file."""
 
 from __future__ import annotations
 
@@ -12,10 +12,12 @@ from sqlalchemy import select
 from okpay.db import get_database
 from okpay.jobs import enqueue
 from okpay.settings import get_settings
-from okpay.support.wechat import outbound
-from okpay.support.wechat.models import WechatOutbound
+from okpay.support.wechat import inbound, outbound
+from okpay.support.wechat.models import WechatInbound, WechatOutbound
 
-app = typer.Typer(help="WeChat Official Account: settings check, undelivered replies.")
+app = typer.Typer(
+    help="WeChat Official Account: settings check, undelivered replies, unfiled messages."
+)
 
 
 @app.command("check")
@@ -49,4 +51,22 @@ def pending(
     if resend:
         for outbound_id in ids:
             enqueue(outbound.deliver, outbound_id)
+        typer.echo(f"queued {len(ids)}")
+
+
+@app.command("unfiled")
+def unfiled(
+    refile: Annotated[bool, typer.Option(help="Queue each of them to be filed again.")] = False,
+) -> None:
+    """Followers' messages stored but not yet filed on a ticket (their filing job gave up),
+    oldest first; with --refile, queue them again (a message is filed once however often)."""
+    with get_database().unit_of_work(write=False) as session:
+        stmt = select(WechatInbound).where(WechatInbound.processed_at.is_(None))
+        rows = list(session.scalars(stmt.order_by(WechatInbound.id).limit(500)))
+        for row in rows:
+            typer.echo(f"{row.id}\t{row.received_at:%Y-%m-%d %H:%M}\t{row.msg_type}\t{row.msg_id}")
+        ids = [row.id for row in rows]
+    if refile:
+        for inbound_id in ids:
+            enqueue(inbound.file_incoming, inbound_id)
         typer.echo(f"queued {len(ids)}")
