@@ -43,7 +43,9 @@ def test_customer_and_agent_chat_in_real_time(page: Page, browser, live_server: 
         expect(agent).to_have_url(re.compile(r"/agent/chats/\d+$"))
         expect(page.get_by_test_id("chat-status")).to_contain_text("You are chatting with Agent")
 
-        # Typing is seen on the other side, then the message, both ways.
+        # Typing is seen on the other side, then the message, both ways (once both are connected).
+        expect(agent.locator("[data-chat-room][data-live]")).to_have_count(1)
+        expect(page.locator("[data-chat-room][data-live]")).to_have_count(1)
         page.get_by_test_id("chat-input").press_sequentially("Bank transfer")
         expect(agent.get_by_test_id("chat-typing")).to_be_visible()
         page.get_by_test_id("chat-input").press("Enter")

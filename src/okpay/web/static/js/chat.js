@@ -96,11 +96,12 @@
 
     var conn = connect(root.getAttribute("data-ws"), {
       finished: function () { return status !== "waiting" && status !== "active"; },
-      offline: function () { statusLine.textContent = text("offline"); },
+      offline: function () { root.removeAttribute("data-live"); statusLine.textContent = text("offline"); },
       message: function (data) {
         if (data.type === "state") {
           status = data.status;
           if (status !== "waiting" && status !== "active") { location.reload(); return; }
+          root.setAttribute("data-live", "");
           data.messages.forEach(addLine);
           showStatus(data);
         } else if (data.type === "message") {
@@ -141,7 +142,8 @@
     });
     input.addEventListener("input", function () {
       var now = Date.now();
-      if (now - lastTyping > 1500) { lastTyping = now; conn.send({ type: "typing" }); }
+      // Only a notice that went out starts the pause: keys typed while connecting try again.
+      if (now - lastTyping > 1500 && conn.send({ type: "typing" })) { lastTyping = now; }
     });
     form.querySelector("[data-chat-end]").addEventListener("click", function () {
       conn.send({ type: "end" });
