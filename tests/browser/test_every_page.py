@@ -73,6 +73,7 @@ PAGES: list[tuple[str, str]] = [
     ("/verify-email/resend", "guest"),
     ("/help", "guest"),
     ("/help?q={search}", "guest"),
+    ("/help?q={nothing}", "guest"),  # no relevant article: the empty state and the hotline
     ("/help/articles/{article}", "guest"),
     ("/help/contact", "guest"),
     ("/help/articles/contact-support", "guest"),
@@ -486,6 +487,7 @@ def _make_world(db, client, live_server: str, locale: str) -> dict[str, Any]:  #
     world["thread"] = forum_thread(db, uid, ids["agent"])
     world["article"] = "reset-password"
     world["search"] = "密码" if locale == "zh_CN" else "password"
+    world["nothing"] = "今天天气怎么样" if locale == "zh_CN" else "how to cook rice"
     return world
 
 

@@ -50,3 +50,32 @@ def test_contact_form_suggests_articles_while_typing(page: Page, db) -> None:  #
             break
         time.sleep(0.1)
     assert stats.visits_with_click == 1 and stats.deflected == 1
+
+
+def test_a_question_no_article_answers_shows_every_other_way_to_get_help(zh_page: Page, db) -> None:  # type: ignore[no-untyped-def]
+    from tests.helpcenter.hotline_helpers import add_demo_set
+
+    sync_articles(db)
+    add_demo_set(db)
+    page = zh_page
+    page.goto("/help?q=今天天气怎么样")
+    empty = page.get_by_test_id("help-empty")
+    expect(empty).to_contain_text("没有找到相关的帮助文章")
+    expect(page.locator("[data-testid=help-results]")).to_have_count(0)
+    expect(empty.get_by_test_id("empty-chat")).to_have_attribute("href", "/support/chat")
+    expect(empty.get_by_test_id("empty-community")).to_be_visible()
+    expect(page.get_by_test_id("hotline-featured").get_by_test_id("hotline-number")).to_be_visible()
+    expect(
+        page.get_by_test_id("hotline-featured").get_by_test_id("hotline-status")
+    ).not_to_be_empty()
+    empty.get_by_test_id("empty-contact").click()
+    expect(page).to_have_url(re.compile(r"/help/contact\?subject="))
+    expect(page.get_by_test_id("contact-subject")).to_have_value("今天天气怎么样")
+    # Typing a question that is answered replaces the empty state with the article.
+    page.goto("/help")
+    page.get_by_test_id("help-search").fill("how to cook rice")
+    expect(page.get_by_test_id("help-empty")).to_be_visible()
+    page.get_by_test_id("help-search").fill("忘记密码")
+    expect(page.locator("[data-testid=help-results] li").first).to_have_attribute(
+        "data-slug", "reset-password"
+    )

@@ -109,7 +109,19 @@ def test_cli_sync_and_eval(db) -> None:  # type: ignore[no-untyped-def]
     again = runner.invoke(cli_app, ["kb", "sync"])
     assert "44 unchanged" in again.output
     figures = json.loads(runner.invoke(cli_app, ["kb", "eval", "--json"]).output)
-    assert figures["recall@3"] >= 0.97
+    assert set(figures) == {"search_dev", "search_eval", "search_heldout"}
+    assert figures["search_eval"]["recall@3"] >= 0.97
+    assert "misses" not in figures["search_eval"]
+    held_out = figures["search_heldout"]
+    assert held_out["queries"] >= 80 and held_out["no_article"] >= 20
+    assert 0 <= held_out["no_article_empty"] <= 1
+    one = json.loads(
+        runner.invoke(cli_app, ["kb", "eval", "--json", "--dataset", "search_dev.jsonl"]).output
+    )
+    assert one["queries"] == 40 and "no_article" not in one
+    text = runner.invoke(cli_app, ["kb", "eval"]).output
+    for line in ("search_dev", "search_eval", "search_heldout", "recall@1", "no_article_empty"):
+        assert line in text
     figures = json.loads(runner.invoke(cli_app, ["triage", "eval", "--json"]).output)
     assert figures["urgent_recall"] == 1.0
 

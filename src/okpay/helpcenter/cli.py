@@ -127,21 +127,39 @@ def kb_search(
 @kb_app.command("eval")
 def kb_eval(
     dataset: Annotated[
-        str, typer.Option(help="File under helpcenter/data (the held-out set by default).")
-    ] = "search_eval.jsonl",
+        str | None,
+        typer.Option(help="One file under helpcenter/data (by default every question set)."),
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json")] = False,
     misses: Annotated[bool, typer.Option(help="List queries not answered first.")] = False,
 ) -> None:
-    """Recall@1, recall@3 and MRR of search on a held-out set of questions."""
+    """Recall@1, recall@3 and MRR of search on each question set, and the share of questions
+    no article answers that get no result."""
     from okpay.helpcenter import evaluation, service
+    from okpay.helpcenter.search import HELP_RELEVANCE
 
+    names = [dataset] if dataset else list(evaluation.SEARCH_SETS)
+    reports: dict[str, dict[str, object]] = {}
     with _read_session() as session:
         index = service.search_index(session)
-        report = evaluation.evaluate_search(
-            lambda q: [h.slug for h in index.search(q, limit=10)],
-            evaluation.search_eval_rows(dataset),
-        )
-    _report(report.as_dict(), as_json=as_json, misses=misses)
+        for name in names:
+            report = evaluation.evaluate_search(
+                lambda q: [h.slug for h in index.search(q, limit=10, relevance=HELP_RELEVANCE)],
+                evaluation.search_eval_rows(name),
+            )
+            reports[name.removesuffix(".jsonl")] = report.as_dict()
+    if dataset:
+        _report(next(iter(reports.values())), as_json=as_json, misses=misses)
+        return
+    if as_json:
+        for figures in reports.values():
+            if not misses:
+                figures.pop("misses")
+        typer.echo(json.dumps(reports, ensure_ascii=False))
+        return
+    for name, figures in reports.items():
+        typer.echo(name)
+        _report(figures, as_json=False, misses=misses)
 
 
 def _report(figures: dict[str, object], *, as_json: bool, misses: bool) -> None:

@@ -57,12 +57,18 @@ def home(request: Request, db: DbSession, q: QueryText = "") -> Response:
     for row in service.list_articles(db, locale=locale):
         by_category.setdefault(row.category, []).append(row)
     hits = service.search(db, query=q, locale=locale, limit=10) if q.strip() else []
+    related = more.related(db, query=q, locale=locale, limit=3)
+    board = None
+    if q.strip() and not hits and not related:  # the empty state offers the hotline
+        board = hotline_display.board(db, user=request.state.user)
     return render(
         request,
         "helpcenter/home.html",
         q=q,
         hits=hits,
-        related=more.related(db, query=q, locale=locale, limit=3),
+        related=related,
+        hotline_board=board,
+        hotline_base="/help/contact",  # other regions: the contact page's hotlines
         by_category=by_category,
         category_label=category_label,
     )

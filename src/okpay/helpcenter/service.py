@@ -30,7 +30,7 @@ from okpay.helpcenter.models import (
     DeflectionKind,
     TriageCorrection,
 )
-from okpay.helpcenter.search import Hit, SearchDoc, SearchIndex
+from okpay.helpcenter.search import HELP_RELEVANCE, Hit, SearchDoc, SearchIndex
 from okpay.helpcenter.taxonomy import CATEGORIES, PRIORITIES
 from okpay.identity.models import Role, User
 
@@ -430,11 +430,12 @@ def search_index(session: Session | None) -> SearchIndex:
 
 
 def search(session: Session | None, *, query: str, locale: str, limit: int = 10) -> list[Hit]:
-    """Articles for ``query``, best first, titled in ``locale``."""
+    """Relevant articles for ``query``, best first, titled in ``locale`` (none when nothing
+    passes :data:`~okpay.helpcenter.search.HELP_RELEVANCE`)."""
     if len(query) > MAX_QUERY:
         raise QueryTooLong(max=MAX_QUERY, field="q")
     limit = max(1, min(int(limit), 50))
-    return search_index(session).search(query, locale=locale, limit=limit)
+    return search_index(session).search(query, locale=locale, limit=limit, relevance=HELP_RELEVANCE)
 
 
 # ------------------------------------------------------------------------------ deflection
