@@ -118,7 +118,8 @@ def test_cli_sync_and_eval(db) -> None:  # type: ignore[no-untyped-def]
     one = json.loads(
         runner.invoke(cli_app, ["kb", "eval", "--json", "--dataset", "search_dev.jsonl"]).output
     )
-    assert one["queries"] == 40 and "no_article" not in one
+    assert one["queries"] >= 40 and one["no_article"] >= 10
+    assert "no_article" not in figures["search_eval"]
     text = runner.invoke(cli_app, ["kb", "eval"]).output
     for line in ("search_dev", "search_eval", "search_heldout", "recall@1", "no_article_empty"):
         assert line in text

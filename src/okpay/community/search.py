@@ -70,7 +70,7 @@ def _build(session: Session) -> tuple[SearchIndex, dict[int, bool]]:
             )
         )
         solved[t.id] = t.accepted_post_id is not None
-    return SearchIndex(docs), solved
+    return SearchIndex(docs, learn=False), solved
 
 
 def _index(session: Session) -> tuple[SearchIndex, dict[int, bool]]:

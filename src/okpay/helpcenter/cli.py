@@ -55,7 +55,8 @@ def kb_sync(
         Path | None, typer.Option(help="Article folder (default: the shipped articles).")
     ] = None,
 ) -> None:
-    """Load the Markdown articles into the database (with history), then train triage."""
+    """Load the Markdown articles into the database (with history), train the search's intent
+    model on them, then train triage."""
     from okpay.db import get_database
     from okpay.helpcenter import articles, service, triage
 
@@ -66,6 +67,13 @@ def kb_sync(
         f"articles: {result.created} created, {result.updated} updated, "
         f"{result.unchanged} unchanged, {result.skipped_web_edits} kept (edited on the web)"
     )
+    with _read_session() as session:
+        intent = service.search_index(session).intent
+    if intent is not None:
+        typer.echo(
+            f"search intent model trained on {intent.questions} questions "
+            f"({intent.learned} learned from contact-form visits)"
+        )
     model = triage.do_train(corrections)
     typer.echo(f"triage model trained on {model.examples} examples: {triage.model_path()}")
 

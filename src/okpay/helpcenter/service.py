@@ -21,6 +21,8 @@ from okpay.core import audit, clock
 from okpay.core.errors import DomainError, NotFound, ValidationFailed
 from okpay.core.i18n import N_
 from okpay.helpcenter import articles as art
+from okpay.helpcenter import learning
+from okpay.helpcenter.intent import Example
 from okpay.helpcenter.models import (
     Article,
     ArticleOrigin,
@@ -420,11 +422,13 @@ def search_index(session: Session | None) -> SearchIndex:
     with _index_lock:
         if _index is not None and _index[0] == key:
             return _index[1]
+        examples: list[Example] = []
         if key[0] == "files" or session is None:
             sources: Iterable[art.ArticleSource] = art.load_directory()
         else:
             sources = [source_of(r) for r in session.scalars(select(Article))]
-        index = SearchIndex(documents_from_sources(sources))
+            examples = learning.deflected_examples(session)
+        index = SearchIndex(documents_from_sources(sources), examples=examples)
         _index = (key, index)
         return index
 
