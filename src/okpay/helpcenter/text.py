@@ -280,7 +280,24 @@ def _apply_variants(text: str, syn: Synonyms) -> str:
 
 def normalise(text: str) -> str:
     """NFKC, lower case, simplified characters and standard spellings."""
-    return _apply_variants(_basic(text), synonyms())
+    # Line by line, each distinct line once (articles and rebuilds of the index repeat lines).
+    # No step reaches across a line break, so this is the same as one pass over the text;
+    # as there, characters are simplified only if the text has Chinese after NFKC.
+    lines = [_folded(line) for line in text.split("\n")]
+    convert = any(_CJK_CHAR.search(line) for line in lines)
+    return "\n".join([_standard(line, convert) for line in lines])
+
+
+@functools.lru_cache(maxsize=50_000)
+def _folded(line: str) -> str:
+    return unicodedata.normalize("NFKC", line).lower()
+
+
+@functools.lru_cache(maxsize=50_000)
+def _standard(folded: str, simplify: bool) -> str:
+    if simplify:
+        folded = _opencc().convert(folded)
+    return _apply_variants(folded, synonyms())
 
 
 def has_cjk(text: str) -> bool:
@@ -312,6 +329,8 @@ def _stemmer():
 
 @functools.lru_cache(maxsize=50_000)
 def stem(word: str) -> str:
+    if word.isascii() and word.isdigit():
+        return word  # what the stemmer returns for digits, without its cost
     return str(_stemmer().stemWord(word))
 
 
@@ -336,19 +355,35 @@ def tokens(text: str, *, normalised: bool = False) -> list[str]:
     stemmed English words."""
     if not normalised:
         text = normalise(text)
+    # No term spans a line break, so each line is tokenised on its own, once (articles and
+    # rebuilds of the index repeat lines; the result is the same as one pass over the text).
     out: list[str] = []
-    for match in _RUNS.finditer(text):
+    for line in text.split("\n"):
+        out.extend(_line_tokens(line))
+    return out
+
+
+@functools.lru_cache(maxsize=20_000)
+def _line_tokens(line: str) -> tuple[str, ...]:
+    out: list[str] = []
+    for match in _RUNS.finditer(line):
         run, word = match.group(1), match.group(2)
         if run:
             if len(run) == 1:
                 if run not in ZH_STOPWORDS:
                     out.append("u:" + run)
                 continue
-            out.extend(zh_words(run))
-            out.extend(bigrams(run))
+            out.extend(_run_tokens(run))
         elif word and word not in EN_STOPWORDS:
             out.append(stem(word.replace("’", "'").split("'")[0]))
-    return out
+    return tuple(out)
+
+
+@functools.lru_cache(maxsize=100_000)
+def _run_tokens(run: str) -> tuple[str, ...]:
+    """Words and bigrams of one Chinese run of two or more characters (jieba is the slow part
+    of building the index, and runs repeat across articles)."""
+    return (*zh_words(run), *bigrams(run))
 
 
 def cjk_unigrams(text: str) -> list[str]:
@@ -361,15 +396,29 @@ def cjk_unigrams(text: str) -> list[str]:
 
 def pinyin_pairs(text: str) -> list[str]:
     """Toneless pinyin syllable pairs of the Chinese runs in normalised ``text``."""
-    from pypinyin import Style, lazy_pinyin
-
     out: list[str] = []
-    for match in _RUNS.finditer(text):
+    for line in text.split("\n"):  # line by line, as tokens()
+        out.extend(_line_pinyin_pairs(line))
+    return out
+
+
+@functools.lru_cache(maxsize=20_000)
+def _line_pinyin_pairs(line: str) -> tuple[str, ...]:
+    out: list[str] = []
+    for match in _RUNS.finditer(line):
         run = match.group(1)
         if run and len(run) > 1:
-            syllables = lazy_pinyin(run, style=Style.NORMAL, errors="ignore")
-            out.extend(f"p:{a}|{b}" for a, b in pairwise(syllables))
-    return out
+            out.extend(_run_pinyin_pairs(run))
+    return tuple(out)
+
+
+@functools.lru_cache(maxsize=100_000)
+def _run_pinyin_pairs(run: str) -> tuple[str, ...]:
+    """Pinyin pairs of one Chinese run (pypinyin is slow; runs repeat across articles)."""
+    from pypinyin import Style, lazy_pinyin
+
+    syllables = lazy_pinyin(run, style=Style.NORMAL, errors="ignore")
+    return tuple(f"p:{a}|{b}" for a, b in pairwise(syllables))
 
 
 @functools.cache
