@@ -148,7 +148,15 @@ def kb_eval(
                 evaluation.search_eval_rows(name),
             )
             reports[name.removesuffix(".jsonl")] = report.as_dict()
-    if dataset:
+    _print_reports(reports, one=dataset is not None, as_json=as_json, misses=misses)
+
+
+def _print_reports(
+    reports: dict[str, dict[str, object]], *, one: bool, as_json: bool, misses: bool
+) -> None:
+    """Print evaluation figures: one set's alone, or every set's under its name (JSON keyed
+    by set)."""
+    if one:
         _report(next(iter(reports.values())), as_json=as_json, misses=misses)
         return
     if as_json:
@@ -232,10 +240,14 @@ def triage_train() -> None:
 
 @triage_app.command("eval")
 def triage_eval(
+    dataset: Annotated[
+        str | None,
+        typer.Option(help="One file under helpcenter/data (by default every ticket set)."),
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json")] = False,
     misses: Annotated[bool, typer.Option(help="List the messages it got wrong.")] = False,
 ) -> None:
-    """Accuracy, macro-F1 and urgent recall on the held-out messages."""
+    """Accuracy, macro-F1, priority accuracy and urgent recall on each held-out ticket set."""
     from okpay.helpcenter import evaluation, triage
 
     model = triage.current_model()
@@ -244,5 +256,11 @@ def triage_eval(
         s = model.suggest(subject, body)
         return s.category, s.priority
 
-    report = evaluation.evaluate_triage(suggest, evaluation.read_jsonl(triage.EVAL_FILE))
-    _report(report.as_dict(), as_json=as_json, misses=misses)
+    names = [dataset] if dataset else list(evaluation.TRIAGE_SETS)
+    reports = {
+        name.removesuffix(".jsonl"): evaluation.evaluate_triage(
+            suggest, evaluation.eval_rows(name)
+        ).as_dict()
+        for name in names
+    }
+    _print_reports(reports, one=dataset is not None, as_json=as_json, misses=misses)
