@@ -207,6 +207,10 @@ def triage_main(
         "confidence": round(suggestion.confidence, 4),
         "category_confidence": round(suggestion.category_confidence, 4),
         "priority_confidence": round(suggestion.priority_confidence, 4),
+        "unsure": suggestion.unsure,
+        "alternatives": [
+            {"category": code, "confidence": round(p, 4)} for code, p in suggestion.alternatives
+        ],
     }
     if as_json:
         typer.echo(json.dumps(out, ensure_ascii=False))
@@ -215,6 +219,9 @@ def triage_main(
             f"category {out['category']} ({out['category_confidence']:.2f}), "
             f"priority {out['priority']} ({out['priority_confidence']:.2f})"
         )
+        if suggestion.unsure:
+            a, b = suggestion.alternatives[:2]
+            typer.echo(f"unsure: {a[0]} ({a[1]:.2f}) or {b[0]} ({b[1]:.2f})")
 
 
 @triage_app.command("train")

@@ -26,6 +26,7 @@ from okpay.support import events as ticket_events
 from okpay.support import files as support_files
 from okpay.support import messages as ticket_messages
 from okpay.support import status as ticket_status
+from okpay.support import triage_hint
 from okpay.support.console import actions, queues, staff, timers
 from okpay.support.models import (
     AGENT_STATUS_LABELS,
@@ -250,6 +251,7 @@ def _ticket_context(db: DbSession, ticket: Ticket, agent: User) -> dict[str, Any
             requester_id=ticket.requester_user_id,
         ),
         "unverified": ticket_messages.unverified_checks(events),
+        "unsure_categories": triage_hint.unsure_categories(events),
         "actor_names": names,
         "assignee_name": names.get(ticket.assignee_id or 0, ""),
         "sla": timers.sla_view(ticket, clock.now()),
