@@ -54,11 +54,13 @@ URGENT_SIGNALS = re.compile(
             r"\bhack(ed|er|ers)?\b|\b(stole|steal|stealing|stolen)\b|\bfraud(ulent)?\b",
             r"\bscam(med|mer|mers)?\b|\bphishing\b",
             r"\bunauthori[sz]ed\b|\bwithout (my )?(permission|consent|authori[sz]ation)\b",
-            r"\b(i )?(did not|didn't|didnt|never|have not|haven't|havent) (make|made|authori[sz]e|send"
-            r"|sent|do|withdraw|withdrew|request|requested|approve|approved|initiate|initiated"
-            r"|pay|paid|buy|bought|log ?in|logged in|sign in|signed in)\b",
+            r"\b(i )?(did not|didn't|didnt|never|have not|haven't|havent) "
+            r"(make|made|authori[sz]e|send|sent|do|withdraw|withdrew|request|requested|approve"
+            r"|approved|initiate|initiated|pay|paid|buy|bought"
+            r"|log ?in|logged in|sign in|signed in)\b",
             r"\b(don't|dont|do not|didn't|didnt) recogni[sz]e\b"
-            r"|\b(unknown|unrecogni[sz]ed) (payment|transaction|charge|withdrawal|transfer|login|device)",
+            r"|\b(unknown|unrecogni[sz]ed) "
+            r"(payment|transaction|charge|withdrawal|transfer|login|device)",
             r"\b(someone|somebody|stranger)\b[^.!?]{0,30}\b(logged|signed) ?in",
             r"\bnot me\b|\bwasn'?t me\b|\btook over\b|\btakeover\b|\bpretending to be\b",
             r"\bzhanghu bei dao\b|\bbei pian\b|\bdaoshua\b",

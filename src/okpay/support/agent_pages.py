@@ -21,12 +21,11 @@ from okpay.core.i18n import format_size, gettext
 from okpay.helpcenter.taxonomy import CATEGORIES, category_label
 from okpay.identity.access import require_role
 from okpay.identity.models import Role, User
-from okpay.support import access, agents, assignment, customer, event_text
+from okpay.support import access, agents, assignment, customer, event_text, triage_hint
 from okpay.support import events as ticket_events
 from okpay.support import files as support_files
 from okpay.support import messages as ticket_messages
 from okpay.support import status as ticket_status
-from okpay.support import triage_hint
 from okpay.support.console import actions, queues, staff, timers
 from okpay.support.models import (
     AGENT_STATUS_LABELS,
