@@ -126,6 +126,7 @@ PAGES: list[tuple[str, str]] = [
     # Staff
     ("/agent", "agent"),
     ("/agent/tickets/{ticket}", "agent"),
+    ("/agent/tickets/{unsure_ticket}", "agent"),
     ("/agent/tickets/{case_ticket}", "agent"),
     ("/agent/chats", "agent"),
     ("/agent/chats/{chat}", "agent"),
@@ -423,6 +424,14 @@ def _make_world(db, client, live_server: str, locale: str) -> dict[str, Any]:  #
     )  # fmt: skip
     assert opened.status_code == 201, opened.text
     world["ticket"] = opened.json()["number"]
+    # A vague request: triage is unsure, the agent's page offers the two best categories.
+    vague = client.post(
+        "/api/v1/support/tickets",
+        headers=me,
+        json={"subject": "账户出问题了", "body": "账户出问题了，请帮忙看看"},
+    )
+    assert vague.status_code == 201, vague.text
+    world["unsure_ticket"] = vague.json()["number"]
     with db.unit_of_work() as s:
         agent = s.get(User, ids["agent"])
         ticket = access.get_ticket(s, world["ticket"])

@@ -79,6 +79,18 @@ def test_triage_needs_no_sign_in(client) -> None:  # type: ignore[no-untyped-def
     assert out["category"] == "suspicious_activity"
     assert out["priority"] == "urgent"
     assert 0 < out["confidence"] <= 1
+    assert out["unsure"] is False and out["alternatives"][0]["category"] == "suspicious_activity"
+
+
+def test_triage_gives_two_categories_when_unsure(client) -> None:  # type: ignore[no-untyped-def]
+    out = client.post(
+        "/api/v1/triage", json={"subject": "账户出问题了", "body": "账户出问题了，请帮忙看看"}
+    ).json()
+    assert out["unsure"] is True
+    assert {a["category"] for a in out["alternatives"]} == {"account_locked", "account_restricted"}
+    assert out["alternatives"][0]["confidence"] >= out["alternatives"][1]["confidence"]
+    schema = client.get("/openapi.json").json()["components"]["schemas"]["TriageOut"]
+    assert {"unsure", "alternatives"} <= set(schema["properties"])
 
 
 def test_triage_is_rate_limited_and_strict(client, settings) -> None:  # type: ignore[no-untyped-def]

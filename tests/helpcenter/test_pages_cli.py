@@ -124,7 +124,18 @@ def test_cli_sync_and_eval(db) -> None:  # type: ignore[no-untyped-def]
     for line in ("search_dev", "search_eval", "search_heldout", "recall@1", "no_article_empty"):
         assert line in text
     figures = json.loads(runner.invoke(cli_app, ["triage", "eval", "--json"]).output)
-    assert figures["urgent_recall"] == 1.0
+    assert set(figures) == {"triage_eval", "triage_heldout"}
+    assert figures["triage_eval"]["urgent_recall"] == 1.0
+    assert figures["triage_heldout"]["messages"] >= 90 and "misses" not in figures["triage_eval"]
+    one = json.loads(
+        runner.invoke(
+            cli_app, ["triage", "eval", "--json", "--misses", "--dataset", "triage_eval.jsonl"]
+        ).output
+    )
+    assert one["messages"] == 87 and isinstance(one["misses"], list)
+    text = runner.invoke(cli_app, ["triage", "eval"]).output
+    for line in ("triage_eval", "triage_heldout", "accuracy", "urgent_recall"):
+        assert line in text
 
 
 def test_contact_page_carries_a_transaction_reference(client) -> None:

@@ -118,9 +118,16 @@ def test_customers_never_reach_the_console_or_its_api(client, db) -> None:  # ty
 def test_queue_puts_overdue_first_with_timers_and_pages_by_cursor(client, db, clock) -> None:  # type: ignore[no-untyped-def]
     agent_id = agent_client(client, db)
     numbers = []
-    for i in range(5):
+    for i in range(4):
         numbers.append(open_ticket(db, subject=f"Top-up {i}", email=f"c{i}@example.com"))
         clock.advance(hours=1)
+    # A question (low priority, a 24-hour target) that is still within its target below.
+    question = "How much is the fee to top up by card?"
+    numbers.append(
+        open_ticket(db, subject="Fees", body=question, category="fees", email="c4@example.com")
+    )
+    assert load(db, numbers[-1]).priority in {"low", "normal"}
+    clock.advance(hours=1)
     # The third one waits for the customer: its clock is paused and it goes last.
     with db.unit_of_work() as s:
         t = access.get_ticket(s, numbers[2])

@@ -140,6 +140,11 @@ def triage_out(suggestion: triage.Suggestion) -> s.TriageOut:
         confidence=round(suggestion.confidence, 4),
         category_confidence=round(suggestion.category_confidence, 4),
         priority_confidence=round(suggestion.priority_confidence, 4),
+        unsure=suggestion.unsure,
+        alternatives=[
+            s.TriageAlternative(category=code, confidence=round(p, 4))
+            for code, p in suggestion.alternatives
+        ],
     )
 
 

@@ -156,7 +156,15 @@ def kb_eval(
                 evaluation.search_eval_rows(name),
             )
             reports[name.removesuffix(".jsonl")] = report.as_dict()
-    if dataset:
+    _print_reports(reports, one=dataset is not None, as_json=as_json, misses=misses)
+
+
+def _print_reports(
+    reports: dict[str, dict[str, object]], *, one: bool, as_json: bool, misses: bool
+) -> None:
+    """Print evaluation figures: one set's alone, or every set's under its name (JSON keyed
+    by set)."""
+    if one:
         _report(next(iter(reports.values())), as_json=as_json, misses=misses)
         return
     if as_json:
@@ -207,6 +215,10 @@ def triage_main(
         "confidence": round(suggestion.confidence, 4),
         "category_confidence": round(suggestion.category_confidence, 4),
         "priority_confidence": round(suggestion.priority_confidence, 4),
+        "unsure": suggestion.unsure,
+        "alternatives": [
+            {"category": code, "confidence": round(p, 4)} for code, p in suggestion.alternatives
+        ],
     }
     if as_json:
         typer.echo(json.dumps(out, ensure_ascii=False))
@@ -215,6 +227,9 @@ def triage_main(
             f"category {out['category']} ({out['category_confidence']:.2f}), "
             f"priority {out['priority']} ({out['priority_confidence']:.2f})"
         )
+        if suggestion.unsure:
+            a, b = suggestion.alternatives[:2]
+            typer.echo(f"unsure: {a[0]} ({a[1]:.2f}) or {b[0]} ({b[1]:.2f})")
 
 
 @triage_app.command("train")
@@ -240,10 +255,14 @@ def triage_train() -> None:
 
 @triage_app.command("eval")
 def triage_eval(
+    dataset: Annotated[
+        str | None,
+        typer.Option(help="One file under helpcenter/data (by default every ticket set)."),
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json")] = False,
     misses: Annotated[bool, typer.Option(help="List the messages it got wrong.")] = False,
 ) -> None:
-    """Accuracy, macro-F1 and urgent recall on the held-out messages."""
+    """Accuracy, macro-F1, priority accuracy and urgent recall on each held-out ticket set."""
     from okpay.helpcenter import evaluation, triage
 
     model = triage.current_model()
@@ -252,5 +271,11 @@ def triage_eval(
         s = model.suggest(subject, body)
         return s.category, s.priority
 
-    report = evaluation.evaluate_triage(suggest, evaluation.read_jsonl(triage.EVAL_FILE))
-    _report(report.as_dict(), as_json=as_json, misses=misses)
+    names = [dataset] if dataset else list(evaluation.TRIAGE_SETS)
+    reports = {
+        name.removesuffix(".jsonl"): evaluation.evaluate_triage(
+            suggest, evaluation.eval_rows(name)
+        ).as_dict()
+        for name in names
+    }
+    _print_reports(reports, one=dataset is not None, as_json=as_json, misses=misses)

@@ -66,12 +66,26 @@ class TriageIn(_Strict):
     body: str = Field("", max_length=20_000)
 
 
+class TriageAlternative(BaseModel):
+    category: str = Field(description="A category code, e.g. `topup`.")
+    confidence: float = Field(description="The model's probability for it, 0 to 1.")
+
+
 class TriageOut(BaseModel):
     category: str
     priority: str
     confidence: float
     category_confidence: float
     priority_confidence: float
+    unsure: bool = Field(
+        False,
+        description="True when the best category's probability is below 0.6: show the two "
+        "`alternatives` and let a person choose.",
+    )
+    alternatives: list[TriageAlternative] = Field(
+        default_factory=list,
+        description="The two most probable categories, best first (the first is `category`).",
+    )
 
 
 class CorrectionIn(_Strict):

@@ -21,7 +21,7 @@ from okpay.core.i18n import format_size, gettext
 from okpay.helpcenter.taxonomy import CATEGORIES, category_label
 from okpay.identity.access import require_role
 from okpay.identity.models import Role, User
-from okpay.support import access, agents, assignment, customer, event_text
+from okpay.support import access, agents, assignment, customer, event_text, triage_hint
 from okpay.support import events as ticket_events
 from okpay.support import files as support_files
 from okpay.support import messages as ticket_messages
@@ -250,6 +250,7 @@ def _ticket_context(db: DbSession, ticket: Ticket, agent: User) -> dict[str, Any
             requester_id=ticket.requester_user_id,
         ),
         "unverified": ticket_messages.unverified_checks(events),
+        "unsure_categories": triage_hint.unsure_categories(events),
         "actor_names": names,
         "assignee_name": names.get(ticket.assignee_id or 0, ""),
         "sla": timers.sla_view(ticket, clock.now()),

@@ -131,6 +131,8 @@ def do_open_ticket(session: Session, new: NewTicket) -> Ticket:
         rule=chosen.rule,
         suggested_category=suggestion.category,
         confidence=round(suggestion.confidence, 3),
+        # When triage is unsure, the two best categories: the agent's page offers both.
+        alternatives=[code for code, _ in suggestion.alternatives] if suggestion.unsure else [],
     )
     if logged_by is not None:
         audit.record(
