@@ -48,7 +48,8 @@ def test_limit_then_refused_with_retry_after(make_limiter) -> None:  # type: ign
         limiter.check("1.2.3.4")
     with pytest.raises(RateLimited) as refused:
         limiter.check("1.2.3.4")
-    assert 1 <= refused.value.retry_after <= 60
+    # Redis's sliding count still weighs this window early in the next: up to two windows.
+    assert 1 <= refused.value.retry_after <= 2 * 60
     limiter.check("5.6.7.8")  # another address has a budget of its own
 
 
