@@ -111,7 +111,7 @@ def cluster(
     still gets emptied tables (``db``); only one test moves money, so the servers' caches
     of system accounts and risk rules never outlive the rows they name."""
     logs = tmp_path_factory.mktemp("cluster")
-    namespace = f"okpay-test-{uuid.uuid4().hex[:12]}"
+    namespace = f"okpaytest{uuid.uuid4().hex[:12]}"  # huey drops anything else
     env = _environment(database_url, logs, redis_url, namespace, smtp_listener.port)
     ports = {"a": _free_port(), "b": _free_port(), "mail": _free_port()}
     found = Cluster(
@@ -152,7 +152,7 @@ def cluster(
     finally:
         _stop(found.processes.values())
         client = redis.Redis.from_url(redis_url)
-        for key in client.scan_iter(match=f"{namespace}*"):
+        for key in client.scan_iter(match=f"*{namespace}*"):
             client.delete(key)
 
 

@@ -19,7 +19,7 @@ from okpay.settings import configure
 def redis_settings(settings, redis_url):  # type: ignore[no-untyped-def]
     """The Redis queue under a namespace of its own: tests sharing the Redis database (other
     test processes, issue 18's multi-process test) never take each other's jobs."""
-    namespace = f"okpay-test-{uuid.uuid4().hex[:12]}"
+    namespace = f"okpaytest{uuid.uuid4().hex[:12]}"  # huey drops anything else
     s = settings.model_copy(
         update={"redis_url": redis_url, "redis_namespace": namespace, "jobs_immediate": False}
     )

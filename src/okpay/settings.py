@@ -56,7 +56,7 @@ class Settings(BaseSettings):
     redis_url: str = ""
     # Every name OKPay keeps in Redis (job queue, chat channels, rate-limit counts) starts
     # with this: installations that share one Redis database need different ones.
-    redis_namespace: str = Field("okpay", pattern=r"^[A-Za-z0-9_.-]{1,64}$")
+    redis_namespace: str = Field("okpay", pattern=r"^[A-Za-z0-9]{1,64}$")  # huey keeps only these
 
     # Outbound e-mail. Without smtp_host, mail goes to the outbox under data_dir.
     mail_from: str = "OKPay <no-reply@okpay.example>"
