@@ -49,6 +49,21 @@ def unavailable(reason: str) -> None:
     pytest.skip(reason)
 
 
+REDIS_URL = os.environ.get("OKPAY_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
+
+
+@pytest.fixture(scope="session")
+def redis_url() -> str:
+    """The test Redis (``OKPAY_TEST_REDIS_URL``), reachable: fails in CI, skips elsewhere."""
+    import redis
+
+    try:
+        redis.Redis.from_url(REDIS_URL, socket_connect_timeout=2).ping()
+    except redis.RedisError as exc:
+        unavailable(f"Redis at {REDIS_URL} is not reachable: {exc}")
+    return REDIS_URL
+
+
 def _pg_url_with_schema(url: str) -> str:
     sep = "&" if "?" in url else "?"
     return f"{normalise_url(url)}{sep}options=-csearch_path%3D{PG_SCHEMA}"

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-import os
 import time
+import uuid
 
 import pytest
 import redis
@@ -13,24 +13,24 @@ from okpay import jobs, worker
 from okpay.mail.models import OutboundEmail
 from okpay.mail.service import send_email
 from okpay.settings import configure
-from tests.conftest import unavailable
-
-REDIS_URL = os.environ.get("OKPAY_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
 
 
 @pytest.fixture
-def redis_settings(settings):  # type: ignore[no-untyped-def]
-    try:
-        redis.Redis.from_url(REDIS_URL).ping()
-    except redis.RedisError as exc:
-        unavailable(f"Redis at {REDIS_URL} is not reachable: {exc}")
-    redis.Redis.from_url(REDIS_URL).flushdb()
-    s = settings.model_copy(update={"redis_url": REDIS_URL, "jobs_immediate": False})
+def redis_settings(settings, redis_url):  # type: ignore[no-untyped-def]
+    """The Redis queue under a namespace of its own: tests sharing the Redis database (other
+    test processes, issue 18's multi-process test) never take each other's jobs."""
+    namespace = f"okpaytest{uuid.uuid4().hex[:12]}"  # huey drops anything else
+    s = settings.model_copy(
+        update={"redis_url": redis_url, "redis_namespace": namespace, "jobs_immediate": False}
+    )
     configure(s)
     jobs.set_queue(None)
     yield s
     jobs.set_queue(None)
     configure(settings)
+    client = redis.Redis.from_url(redis_url)
+    for key in client.scan_iter(match=f"*{namespace}*"):
+        client.delete(key)
 
 
 def test_email_job_goes_through_redis_and_a_worker(db, mailbox, redis_settings) -> None:

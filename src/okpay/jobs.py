@@ -59,7 +59,7 @@ def build_queue(settings: Settings) -> Huey:
     if settings.jobs_immediate:
         queue: Huey = MemoryHuey("okpay", immediate=True)
     elif settings.redis_url:
-        queue = RedisHuey("okpay", url=settings.redis_url)
+        queue = RedisHuey(settings.redis_namespace, url=settings.redis_url)
     else:
         settings.data_dir.mkdir(parents=True, exist_ok=True)
         queue = SqliteHuey("okpay", filename=str(settings.data_dir / "jobs.sqlite3"))

@@ -54,6 +54,9 @@ class Settings(BaseSettings):
     base_url: str = "http://127.0.0.1:8000"
     secret_key: str = ""
     redis_url: str = ""
+    # Every name OKPay keeps in Redis (job queue, chat channels, rate-limit counts) starts
+    # with this: installations that share one Redis database need different ones.
+    redis_namespace: str = Field("okpay", pattern=r"^[A-Za-z0-9]{1,64}$")  # huey keeps only these
 
     # Outbound e-mail. Without smtp_host, mail goes to the outbox under data_dir.
     mail_from: str = "OKPay <no-reply@okpay.example>"

@@ -1,15 +1,23 @@
 """Rate limits: at most ``limit`` units per ``window`` seconds for each key.
 
-Two kinds with one interface (``check(key, cost=1)``, RateLimited with Retry-After when over):
+One interface (:class:`Limiter`: ``check(key, cost=1)``, RateLimited with Retry-After when
+over, nothing counted then) and two backends:
 
-- :class:`SlidingWindow`: in this process's memory. Cheap; each app process limits on its
-  own, which bounds abuse per process (the help centre's public endpoints, chat).
-- :class:`RedisWindow`: in Redis, so every app process and machine shares one count
-  (fixed windows: at most ``limit`` per calendar window of ``window`` seconds). If Redis
-  cannot be reached it falls back to a per-process window and logs it, rather than letting
-  everything through or refusing everyone.
+- :class:`SlidingWindow`: in this process's memory, an exact sliding window. The embedded
+  default: each app process limits on its own, so N processes allow N times the limit.
+- :class:`RedisWindow`: in Redis, so every app process and machine shares one count. A
+  sliding-window counter (this window's count plus the previous window's, weighted by how
+  much of it still overlaps), checked and counted by one Lua script, so concurrent requests
+  from any number of processes never overshoot; the time is Redis's, so app machines whose
+  clocks differ agree.
 
-:func:`shared` picks Redis when ``OKPAY_REDIS_URL`` is set and memory otherwise."""
+If Redis cannot be reached, a :class:`RedisWindow` limits per process (its own
+:class:`SlidingWindow`) and logs a warning, rather than letting everything through or
+refusing everyone; after a failure it leaves Redis alone for ``REDIS_RETRY_SECONDS`` so
+that requests do not each wait for a connection timeout, then tries again.
+
+:func:`shared` picks Redis when ``OKPAY_REDIS_URL`` is set and memory otherwise; every
+limit that must hold across processes goes through it (docs/deployment.md lists them)."""
 
 from __future__ import annotations
 
@@ -18,6 +26,7 @@ import math
 import threading
 import time
 from collections import deque
+from typing import Protocol
 from urllib.parse import urlsplit
 
 import redis
@@ -25,6 +34,22 @@ import redis
 from okpay.core.errors import RateLimited
 
 log = logging.getLogger(__name__)
+
+# After Redis fails, limit per process for this long before trying Redis again.
+REDIS_RETRY_SECONDS = 5.0
+# Redis answers a limiter within this, or the limiter counts per process for a while.
+REDIS_TIMEOUT_SECONDS = 0.5
+
+
+class Limiter(Protocol):
+    """At most ``limit`` units per ``window`` seconds for each key."""
+
+    limit: int
+    window: float
+
+    def check(self, key: str, cost: int = 1) -> None:
+        """Count ``cost`` units for ``key``; RateLimited (with Retry-After) when that would
+        go over the limit (then nothing is counted)."""
 
 
 class SlidingWindow:
@@ -61,53 +86,134 @@ class SlidingWindow:
             self._used[key] += cost
 
 
-class RedisWindow:
-    """At most ``limit`` units per fixed window of ``window`` seconds for each key, counted
-    in Redis (shared by every process)."""
+# One hash per limited key, a field per window (its number since the epoch) holding that
+# window's count. ARGV: limit, window in ms, cost. Returns {allowed, current, previous,
+# ms into the current window}.
+_SCRIPT = """
+local limit, window, cost = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local slot = math.floor(now / window)
+local elapsed = now - slot * window
+local cur_field, prev_field = string.format('%d', slot), string.format('%d', slot - 1)
+local cur = tonumber(redis.call('HGET', KEYS[1], cur_field) or '0')
+local prev = tonumber(redis.call('HGET', KEYS[1], prev_field) or '0')
+if prev * (window - elapsed) / window + cur + cost > limit then
+  return {0, cur, prev, elapsed}
+end
+redis.call('HINCRBY', KEYS[1], cur_field, cost)
+for _, field in ipairs(redis.call('HKEYS', KEYS[1])) do
+  if field ~= cur_field and field ~= prev_field then redis.call('HDEL', KEYS[1], field) end
+end
+redis.call('PEXPIRE', KEYS[1], 2 * window)
+return {1, cur + cost, prev, elapsed}
+"""
 
-    def __init__(self, url: str, name: str, limit: int, window: float) -> None:
+
+def retry_after(
+    *, limit: int, cost: int, current: int, previous: int, elapsed: float, window: float
+) -> int:
+    """Whole seconds until a sliding-window counter at ``current`` (this window) and
+    ``previous`` (the last), ``elapsed`` seconds into this window, would take ``cost`` more
+    (if nothing else is counted meanwhile); at least 1."""
+    if cost > limit:
+        return math.ceil(window)
+    if current + cost <= limit and previous > 0:
+        # Wait until enough of the previous window has slid out.
+        until = window - (limit - current - cost) * window / previous
+        wait = until - elapsed
+    else:
+        # Wait for the next window, then until enough of this one has slid out.
+        until = window - (limit - cost) * window / current if current else 0.0
+        wait = window - elapsed + max(0.0, until)
+    return max(1, math.ceil(wait))
+
+
+class RedisWindow:
+    """At most ``limit`` units per sliding ``window`` seconds for each key, counted in Redis
+    (shared by every process); per process while Redis cannot be reached."""
+
+    def __init__(
+        self, url: str, name: str, limit: int, window: float, *, namespace: str = "okpay"
+    ) -> None:
         self.url, self.name, self.limit, self.window = url, name, limit, window
         self._fallback = SlidingWindow(limit, window)
         db = (urlsplit(url).path or "/0").strip("/") or "0"
-        self.prefix = f"okpay:{db}:rl:{name}:"
+        self.prefix = f"{namespace}:{db}:rl:{name}:"
 
     def check(self, key: str, cost: int = 1) -> None:
+        """Count ``cost`` units for ``key`` in Redis; RateLimited when over."""
         if cost <= 0:
             return
-        now = time.time()
-        slot = int(now // self.window)
-        name = f"{self.prefix}{key}:{slot}"
-        try:
-            client = _client(self.url)
-            pipe = client.pipeline()
-            pipe.incrby(name, cost)
-            pipe.expire(name, math.ceil(self.window) + 60)
-            used = int(pipe.execute()[0])
-            if used > self.limit:
-                client.decrby(name, cost)  # a refused request uses nothing
-                raise RateLimited(math.ceil((slot + 1) * self.window - now))
-        except redis.RedisError as exc:
-            log.warning(
-                "rate limit %s: Redis unavailable, limiting per process: %s", self.name, exc
-            )
+        connection = _connection(self.url)
+        if not connection.usable():
             self._fallback.check(key, cost)
-
-
-_clients: dict[str, redis.Redis] = {}
-_clients_lock = threading.Lock()
-
-
-def _client(url: str) -> redis.Redis:
-    with _clients_lock:
-        client = _clients.get(url)
-        if client is None:
-            client = _clients[url] = redis.Redis.from_url(
-                url, socket_timeout=0.5, socket_connect_timeout=0.5
+            return
+        window_ms = max(1, round(self.window * 1000))
+        try:
+            allowed, current, previous, elapsed_ms = connection.script(
+                keys=[self.prefix + key], args=[self.limit, window_ms, cost]
             )
-    return client
+        except redis.RedisError as exc:
+            connection.failed(self.name, exc)
+            self._fallback.check(key, cost)
+            return
+        connection.succeeded()
+        if not allowed:
+            raise RateLimited(
+                retry_after(
+                    limit=self.limit, cost=cost, current=int(current), previous=int(previous),
+                    elapsed=int(elapsed_ms) / 1000, window=window_ms / 1000,
+                )
+            )  # fmt: skip
 
 
-Limiter = SlidingWindow | RedisWindow
+class _Connection:
+    """One Redis client per URL, with its script and its health: after a failure, callers
+    are told to count per process until ``REDIS_RETRY_SECONDS`` have passed."""
+
+    def __init__(self, url: str) -> None:
+        self.client = redis.Redis.from_url(
+            url, socket_timeout=REDIS_TIMEOUT_SECONDS, socket_connect_timeout=REDIS_TIMEOUT_SECONDS
+        )
+        self.script = self.client.register_script(_SCRIPT)
+        self._down_until = 0.0
+        self._down = False
+        self._lock = threading.Lock()
+
+    def usable(self) -> bool:
+        return time.monotonic() >= self._down_until
+
+    def failed(self, name: str, exc: Exception) -> None:
+        with self._lock:
+            self._down_until = time.monotonic() + REDIS_RETRY_SECONDS
+            first, self._down = not self._down, True
+        if first:
+            log.warning(
+                "rate limits: Redis unavailable (%s: %s); counting per process, retrying every"
+                " %ss",
+                name, exc, REDIS_RETRY_SECONDS,
+            )  # fmt: skip
+
+    def succeeded(self) -> None:
+        if self._down:
+            with self._lock:
+                was_down, self._down = self._down, False
+            if was_down:
+                log.warning("rate limits: Redis reachable again; counts are shared again")
+
+
+_connections: dict[str, _Connection] = {}
+_connections_lock = threading.Lock()
+
+
+def _connection(url: str) -> _Connection:
+    with _connections_lock:
+        connection = _connections.get(url)
+        if connection is None:
+            connection = _connections[url] = _Connection(url)
+    return connection
+
 
 _registry: tuple[object, dict[tuple[str, int, float], Limiter]] = (None, {})
 _registry_lock = threading.Lock()
@@ -130,6 +236,8 @@ def shared(name: str, limit: int, window: float) -> Limiter:
         if limiter is None:
             url = settings.redis_url
             limiter = limiters[(name, limit, window)] = (
-                RedisWindow(url, name, limit, window) if url else SlidingWindow(limit, window)
+                RedisWindow(url, name, limit, window, namespace=settings.redis_namespace)
+                if url
+                else SlidingWindow(limit, window)
             )
     return limiter

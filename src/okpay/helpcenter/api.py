@@ -53,7 +53,7 @@ def search(
 ) -> s.SearchOut:
     """Articles for a question in Chinese or English (or pinyin), best first; then
     ``related``: results from elsewhere on the site (solved community threads)."""
-    limit(request, "search", get_settings().help_search_per_minute)
+    limit("search", get_settings().help_search_per_minute)
     locale = request_locale(request, lang)
     hits = service.search(db, query=q, locale=locale, limit=limit_)
     extra = more.related(db, query=q, locale=locale, limit=min(limit_, 3))
@@ -92,7 +92,7 @@ def article(
 @router.post("/help/articles/{slug}/votes", response_model=s.VoteOut, status_code=201)
 def vote(slug: str, body: s.VoteIn, request: Request, db: DbSession) -> s.VoteOut:
     """ "Was this helpful?" with an optional comment."""
-    limit(request, "events", get_settings().help_events_per_minute)
+    limit("events", get_settings().help_events_per_minute)
     service.do_vote(
         db,
         slug=slug,
@@ -108,7 +108,7 @@ def vote(slug: str, body: s.VoteIn, request: Request, db: DbSession) -> s.VoteOu
 @router.post("/help/deflection", status_code=204)
 def deflection_event(body: s.DeflectionIn, request: Request, db: DbSession) -> Response:
     """The contact form reports suggestions shown, clicked, and whether the visitor went on."""
-    limit(request, "events", get_settings().help_events_per_minute)
+    limit("events", get_settings().help_events_per_minute)
     service.do_record_deflection(
         db, visit_id=body.visit, kind=body.kind, slug=body.slug, query=body.query
     )
@@ -129,7 +129,7 @@ def deflection_stats(_staff: Staff, db: DbSession) -> s.DeflectionStatsOut:
 @router.post("/triage", response_model=s.TriageOut)
 def suggest_triage(body: s.TriageIn, request: Request) -> s.TriageOut:
     """Suggested category and priority for a message, with the model's confidence."""
-    limit(request, "triage", get_settings().triage_per_minute)
+    limit("triage", get_settings().triage_per_minute)
     return triage_out(triage.suggest(body.subject, body.body))
 
 

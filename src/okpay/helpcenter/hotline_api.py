@@ -55,7 +55,7 @@ def list_hotlines(
 ) -> HotlinesOut:
     """Every hotline with whether it is open now and when it next opens; the visitor's first
     (``region`` picks one; else their profile country, else their language)."""
-    limit(request, "hotlines", get_settings().help_search_per_minute)
+    limit("hotlines", get_settings().help_search_per_minute)
     user = getattr(request.state, "user", None)
     lines = {line.region: line for line in hotlines.list_hotlines(db)}
     board = hotline_display.board(db, user=user, chosen=region)

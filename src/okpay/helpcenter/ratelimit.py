@@ -1,26 +1,19 @@
-"""Per-address rate limits for the public help endpoints (search, triage, deflection events).
+"""Per-address rate limits for the public help endpoints (search, hotlines, triage,
+deflection events).
 
 These answer without sign-in and are called as the user types, so they must be cheap: a
-sliding window per address kept in the process's memory rather than a database row per
-keystroke (core.ratelimit). Each app process limits on its own, which bounds abuse per
-process; core.ratelimit.RedisWindow shares a count across processes where that matters."""
+window per address and minute, not a database row per keystroke. They go through
+core.ratelimit.shared: one count in Redis for every app process when ``OKPAY_REDIS_URL`` is
+set, in this process's memory otherwise (the embedded default)."""
 
 from __future__ import annotations
 
-from fastapi import Request
+from okpay.core import context, ratelimit
 
-from okpay.core import context
-from okpay.core.ratelimit import SlidingWindow
-
-__all__ = ["SlidingWindow", "limit"]
+__all__ = ["limit"]
 
 
-def limit(request: Request, bucket: str, per_minute: int) -> None:
-    """Apply the ``bucket`` limit to the caller's address (one limiter per app)."""
-    limiters: dict[str, SlidingWindow] = getattr(request.app.state, "help_rate_limits", None) or {}
-    if not limiters:
-        request.app.state.help_rate_limits = limiters
-    limiter = limiters.get(bucket)
-    if limiter is None or limiter.limit != per_minute:
-        limiter = limiters[bucket] = SlidingWindow(per_minute)
-    limiter.check(context.current().ip or "unknown")
+def limit(bucket: str, per_minute: int) -> None:
+    """Count one call to the ``bucket`` endpoints from the caller's address; RateLimited
+    once it makes more than ``per_minute`` in a minute."""
+    ratelimit.shared(f"help-{bucket}", per_minute, 60).check(context.current().ip or "unknown")

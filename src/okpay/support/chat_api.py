@@ -35,7 +35,7 @@ class ChatStarted(BaseModel):
 def api_start(request: Request, body: ChatStart, db: DbSession, user: OptionalUser) -> ChatStarted:
     """Start a live chat (signed in, or as a guest with name and e-mail). Talk over the
     WebSocket named in ``socket``; see docs/support.md for its messages."""
-    chat_pages.limit_starts(request)
+    chat_pages.limit_starts()
     view = chat.do_start_chat(
         db, question=body.question, user=user, name=body.name, email=body.email,
         locale=request.state.locale,

@@ -13,11 +13,10 @@ from urllib.parse import quote
 from fastapi import APIRouter, Depends, Form, Query, Request
 from starlette.responses import RedirectResponse, Response
 
-from okpay.core import context
+from okpay.core import context, ratelimit
 from okpay.core.dbid import BigDbId
 from okpay.core.errors import DomainError
 from okpay.core.i18n import gettext
-from okpay.helpcenter.ratelimit import SlidingWindow
 from okpay.identity.access import OptionalUser, require_role
 from okpay.identity.models import Role, User
 from okpay.support import access, agent_pages, agents, chat, sla
@@ -53,12 +52,10 @@ def customer_url(view: chat.ChatView) -> str:
     return url
 
 
-def limit_starts(request: Request) -> None:
-    """Each chat opens a ticket: a few per address and hour (one limiter per app)."""
-    limiter: SlidingWindow | None = getattr(request.app.state, "chat_start_limiter", None)
-    if limiter is None:
-        limiter = request.app.state.chat_start_limiter = SlidingWindow(STARTS_PER_HOUR, 3600)
-    limiter.check(context.current().ip or "unknown")
+def limit_starts() -> None:
+    """Each chat opens a ticket: a few per address and hour (shared by every app process
+    through Redis when it is configured)."""
+    ratelimit.shared("chat-start", STARTS_PER_HOUR, 3600).check(context.current().ip or "unknown")
 
 
 @router.get("/support/chat")
@@ -77,7 +74,7 @@ def start(
 ) -> Response:
     form = {"question": question, "name": name, "email": email}
     try:
-        limit_starts(request)
+        limit_starts()
         view = chat.do_start_chat(
             db, question=question, user=user, name=name, email=email,
             locale=request.state.locale,

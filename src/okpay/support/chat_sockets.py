@@ -24,8 +24,8 @@ from okpay.core import clock
 from okpay.core.dbid import BigDbId
 from okpay.core.errors import DomainError, NotFound, RateLimited
 from okpay.core.i18n import gettext
+from okpay.core.ratelimit import SlidingWindow
 from okpay.db import get_database
-from okpay.helpcenter.ratelimit import SlidingWindow
 from okpay.identity.models import User
 from okpay.settings import get_settings
 from okpay.support import chat, pubsub

@@ -42,11 +42,11 @@ Event = dict[str, Any]
 QUEUE_LIMIT = 500
 
 
-def redis_prefix(url: str) -> str:
-    """Pub/sub channels ignore Redis database numbers; put the number in the name so that
-    installations (or test runs) using different databases of one server never mix."""
+def redis_prefix(url: str, namespace: str = "okpay") -> str:
+    """Pub/sub channels ignore Redis database numbers; put the number in the name (after the
+    installation's namespace) so that installations or test runs never mix."""
     db = (urlsplit(url).path or "/0").strip("/") or "0"
-    return f"okpay:{db}:chat:"
+    return f"{namespace}:{db}:chat:"
 
 
 @dataclass(eq=False)
@@ -127,10 +127,10 @@ class LocalHub(Hub):
 class RedisHub(Hub):
     """Events from Redis pub/sub, read by a thread while the hub has subscribers."""
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, namespace: str = "okpay") -> None:
         super().__init__()
         self.url = url
-        self.prefix = redis_prefix(url)
+        self.prefix = redis_prefix(url, namespace)
         self._stopping: threading.Event | None = None
 
     def _start(self) -> None:
@@ -178,8 +178,9 @@ class RedisHub(Hub):
 
 def make_hub() -> Hub:
     """A hub for the configured fan-out (Redis when OKPAY_REDIS_URL is set)."""
-    url = get_settings().redis_url
-    return RedisHub(url) if url else LocalHub()
+    settings = get_settings()
+    url = settings.redis_url
+    return RedisHub(url, settings.redis_namespace) if url else LocalHub()
 
 
 _publishers: dict[str, redis.Redis] = {}
@@ -187,12 +188,13 @@ _publishers: dict[str, redis.Redis] = {}
 
 def publish(channel: str, event: Event) -> None:
     """Send ``event`` to every socket following ``channel``, in any app process."""
-    url = get_settings().redis_url
+    settings = get_settings()
+    url = settings.redis_url
     if url:
         client = _publishers.get(url)
         if client is None:
             client = _publishers[url] = redis.Redis.from_url(url)
-        client.publish(redis_prefix(url) + channel, json.dumps(event))
+        client.publish(redis_prefix(url, settings.redis_namespace) + channel, json.dumps(event))
         return
     for hub in list(_local_hubs):
         hub.deliver(channel, event)
