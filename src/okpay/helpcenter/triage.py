@@ -36,7 +36,7 @@ from okpay.helpcenter.text import DATA_DIR
 
 log = logging.getLogger(__name__)
 
-MODEL_FORMAT = 6
+MODEL_FORMAT = 7
 TRAIN_FILE = DATA_DIR / "triage_train.jsonl"
 EVAL_FILE = DATA_DIR / "triage_eval.jsonl"
 
@@ -49,10 +49,15 @@ URGENT_SIGNALS = re.compile(
             r"没(有)?授权|未经?授权|异地登录|陌生(人|设备|交易|登录)|不认识的(交易|消费|扣款|付款|设备)",
             r"被(人|别人|陌生人)(登|转走|改|盗|用|偷)|钱(被|都被)(转走|偷|盗)|自称(是)?客服|假客服",
             r"(对方|那人|卖家|骗子)[^。！!]{0,6}(联系不上|拉黑|跑路|失联|跑了)|(让|叫|带)我(去)?投资",
+            # Investment scams as public anti-fraud warnings describe them: doubled money,
+            # guaranteed returns, "teachers" in investment groups.
+            r"翻倍|稳赚|保本高收益|高回报|高收益|投资群|荐股|带单|导师带",
             r"有人[^。！!]{0,10}登录(了)?我的",
             r"(clicked|点了|点开|点击)[^。！!]{0,40}(link|链接)[^。！!]{0,60}(entered|typed|输入|填了|填写)",
             r"\bhack(ed|er|ers)?\b|\b(stole|steal|stealing|stolen)\b|\bfraud(ulent)?\b",
             r"\bscam(med|mer|mers)?\b|\bphishing\b",
+            r"\b(took|taken|take|takes|taking) over (my |the )?account\b"
+            r"|\b(took|taken) my account over\b|\baccount takeover\b",
             r"\bunauthori[sz]ed\b|\bwithout (my )?(permission|consent|authori[sz]ation)\b",
             r"\b(i )?(did not|didn't|didnt|never|have not|haven't|havent) "
             r"(make|made|authori[sz]e|send|sent|do|withdraw|withdrew|request|requested|approve"
