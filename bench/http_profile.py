@@ -156,9 +156,20 @@ def main() -> int:
     import cProfile
     import pstats
 
+    profiles: list[cProfile.Profile] = []
+
+    def in_each_thread(*_args: object) -> None:  # the thread pool's threads too
+        sys.setprofile(None)
+        profiles.append(cProfile.Profile())
+        profiles[-1].enable()
+
+    threading.setprofile(in_each_thread)
     profile = cProfile.Profile()
     profile.runcall(server.run)
-    stats = pstats.Stats(profile, stream=sys.stderr)
+    threading.setprofile(None)
+    for p in profiles:
+        p.disable()
+    stats = pstats.Stats(profile, *profiles, stream=sys.stderr)
     stats.sort_stats("tottime").print_stats(args.top)
     stats.sort_stats("cumulative").print_stats(args.top)
     return 0
