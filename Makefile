@@ -10,9 +10,9 @@ PORT ?= 8000
 # PostgreSQL schema); PARALLEL= runs them in this process.
 PARALLEL ?= -n auto --maxprocesses 4 --dist loadfile
 
-.PHONY: install run test test-fast fuzz lint fmt typecheck i18n bench clean browser-deps assets
+.PHONY: install run test test-fast fuzz lint fmt typecheck i18n bench clean browser-deps bench-deps assets
 
-install: $(BIN)/.installed assets browser-deps  ## Python env in .venv, front-end assets, Chromium
+install: $(BIN)/.installed assets browser-deps bench-deps  ## Python env in .venv, front-end assets, Chromium, wrk
 
 $(BIN)/.installed: pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -40,6 +40,16 @@ browser-deps:
 	    echo "installing Debian's chromium and fonts-noto-cjk for browser tests"; \
 	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium fonts-noto-cjk >/dev/null; \
 	  else echo "note: chromium or fonts-noto-cjk missing and not root; browser tests will skip outside CI"; fi; \
+	fi
+
+# bench/ledger.py drives HTTP with Debian's wrk (a C load generator, so that the client is
+# not what bounds the figures). Install it when we are root and it is missing.
+bench-deps:
+	@if ! command -v wrk >/dev/null; then \
+	  if [ "$$(id -u)" = 0 ]; then \
+	    echo "installing Debian's wrk for the HTTP benches"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >/dev/null; \
+	  else echo "note: wrk missing and not root; bench/ledger.py will skip its HTTP figures"; fi; \
 	fi
 
 run: install  ## migrate, load demo data, serve on http://$(HOST):$(PORT)

@@ -8,7 +8,7 @@ import os
 import subprocess
 import sys
 import time
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -19,9 +19,16 @@ Request = Callable[[httpx.AsyncClient, int], Awaitable[httpx.Response]]
 
 
 @contextmanager
-def serve(url: str, data_dir: Path, workers: int) -> Iterator[str]:
-    """`okpay serve` with ``workers`` processes on ``url``; yields its base URL once
-    /healthz answers, and stops it afterwards."""
+def serve(
+    url: str,
+    data_dir: Path,
+    workers: int,
+    command: Sequence[str] = (),
+    env_extra: Mapping[str, str] | None = None,
+) -> Iterator[str]:
+    """`okpay serve` with ``workers`` processes on ``url`` (or ``command``, taking the same
+    --host, --port and --workers); yields its base URL once /healthz answers, and stops it
+    afterwards."""
     port = free_port()
     env = {
         **os.environ,
@@ -32,10 +39,11 @@ def serve(url: str, data_dir: Path, workers: int) -> Iterator[str]:
         "OKPAY_BASE_URL": f"http://127.0.0.1:{port}",
         "OKPAY_IP_FAILURES_PER_HOUR": "1000000",
         "OKPAY_SMTP_HOST": "",
+        **(env_extra or {}),
     }
-    command = [sys.executable, "-m", "okpay.cli", "serve", "--host", "127.0.0.1"]
+    command = list(command) or [sys.executable, "-m", "okpay.cli", "serve"]
     server = subprocess.Popen(
-        [*command, "--port", str(port), "--workers", str(workers)],
+        [*command, "--host", "127.0.0.1", "--port", str(port), "--workers", str(workers)],
         env=env,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,

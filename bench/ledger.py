@@ -21,15 +21,19 @@
   machine whose speed drifts weigh on all of them alike.
 - batch: wallet.batch.do_transfer_batch, batches of 1000 transfers from one random
   sender to random others, one unit of work each (``--batch-workers`` processes).
-- http: `okpay serve` with 2 workers, ``--concurrency`` clients each signed in as its own
-  customer sending POST /api/v1/wallet/transfers (Idempotency-Key and all) back to back;
-  the floor is /healthz on the same server.
+- http (bench/ledger_http.py, wrk): `okpay serve` with 2 workers, ``--concurrency``
+  connections sending POST /api/v1/wallet/transfers (bearer token, Idempotency-Key and all)
+  for ``--senders`` distinct customers, uniform and in the hot mix, against a bare FastAPI
+  app on the same server settings doing the plain-SQL transfer (``http_ratio_to_floor``);
+  OKPay's /healthz against the bare app's (``healthz_ratio_to_bare``). Without wrk the
+  bench says so and leaves the HTTP figures out. ``--http-only`` runs just these.
 
 On PostgreSQL the same run then repeats on a fresh SQLite file (``--no-sqlite`` skips it)
 and adds those figures under ``sqlite``. Progress on stderr; the last stdout line is one
 JSON object.
 
     .venv/bin/python bench/ledger.py [--seconds 8] [--rounds 2] [--workers 8] [--users 2000]
+    .venv/bin/python bench/ledger.py --http-only [--quick]     # the HTTP figures alone
     OKPAY_BENCH_SCHEMA=okpay_bench_me .venv/bin/python bench/ledger.py   # own PG schema
     OKPAY_BENCH_DATABASE_URL=sqlite:///var/bench.sqlite3 .venv/bin/python bench/ledger.py
 """
@@ -50,6 +54,7 @@ from pathlib import Path
 
 from common import bench_url as _bench_url
 from common import logger
+from ledger_http import http_figures
 
 SCHEMA = os.environ.get("OKPAY_BENCH_SCHEMA", "okpay_bench")
 PASSWORD = "bench passphrase"
@@ -64,6 +69,7 @@ def configure(url: str, data_dir: str) -> None:
             "OKPAY_DATA_DIR": data_dir,
             "OKPAY_JOBS_IMMEDIATE": "true",
             "OKPAY_SMTP_HOST": "",
+            "OKPAY_SECRET_KEY": "bench-secret",  # as httpload.serve gives the HTTP server
             # Senders pay thousands of people they never paid before (a batch: 1000 at
             # once): the recipient-lookup budget is counted as usual but never runs out.
             "OKPAY_RECIPIENT_LOOKUPS_PER_HOUR": "1000000000",
@@ -185,49 +191,18 @@ def timed(step, seconds: float, start, warm_up: int = WARM_UP) -> tuple[int, int
 def floor_worker(
     url: str, seconds: float, account_ids: list[int], op_id: int, start, out: mp.Queue
 ) -> None:  # type: ignore[no-untyped-def,type-arg]
-    """Plain SQL: the least any transfer must do."""
-    from sqlalchemy import text
+    """Plain SQL: the least any transfer must do (bench/floor_sql.py)."""
+    from floor_sql import PlainTransfer
 
-    from okpay.core import clock
     from okpay.db import Database
 
     db = Database(url, pool_size=1, max_overflow=0)
     rng = random.Random()
-    write = db.engine.execution_options(okpay_write=True)
-    lock = "FOR NO KEY UPDATE" if db.dialect == "postgresql" else ""
-    select_pair = text(
-        f"SELECT id, balance FROM wallet_account WHERE id IN (:a, :b) ORDER BY id {lock}"
-    )
-    update_balance = text("UPDATE wallet_account SET balance = :v WHERE id = :id")
-    insert_entry = text(
-        "INSERT INTO journal_entry (operation_id, kind, created_at) VALUES (:o, 'bench', :t) "
-        "RETURNING id"
-    )
-    insert_postings = text(
-        "INSERT INTO posting (entry_id, account_id, currency, amount, balance_after) "
-        "VALUES (:e, :acc, 'CNY', :amt, :after)"
-    )
-    with write.connect() as conn:
+    plain = PlainTransfer(db.dialect, op_id)
+    with db.engine.execution_options(okpay_write=True).connect() as conn:
 
         def step() -> int:
-            a, b = rng.sample(account_ids, 2)
-            with conn.begin():
-                bal = dict(conn.execute(select_pair, {"a": a, "b": b}).all())
-                conn.execute(
-                    update_balance, [{"v": bal[a] - 1, "id": a}, {"v": bal[b] + 1, "id": b}]
-                )
-                now = clock.now()
-                entry = conn.execute(
-                    insert_entry,
-                    {"o": op_id, "t": now.replace(tzinfo=None) if db.dialect == "sqlite" else now},
-                ).scalar_one()
-                conn.execute(
-                    insert_postings,
-                    [
-                        {"e": entry, "acc": a, "amt": -1, "after": bal[a] - 1},
-                        {"e": entry, "acc": b, "amt": 1, "after": bal[b] + 1},
-                    ],
-                )
+            plain(conn, *rng.sample(account_ids, 2))
             return 1
 
         done, _errors, _spent = timed(step, seconds, start)
@@ -410,64 +385,6 @@ def run_parallel(target, args_for, workers: int) -> list:  # type: ignore[no-unt
     return results
 
 
-def http_figures(url: str, data_dir: str, seconds: float, concurrency: int, users: int) -> dict:  # type: ignore[type-arg]
-    """Transfers through the HTTP API against /healthz on the same 2-worker server (a
-    transfer the risk rules hold for review, 202, is an answer like a settled one)."""
-    import asyncio
-    import uuid
-
-    import httpx
-    from httpload import p, run_load, serve
-
-    clients = list(range(concurrency))
-    with serve(url, Path(data_dir), 2) as base:
-        tokens = []
-        for n in clients:  # one signed-in customer per client, so senders never queue
-            answer = httpx.post(
-                f"{base}/api/v1/auth/login",
-                json={"email": f"b{n}@bench.example", "password": PASSWORD},
-                timeout=30,
-            )
-            answer.raise_for_status()
-            tokens.append({"Authorization": f"Bearer {answer.json()['token']}"})
-        rng = random.Random()
-
-        async def transfer(client: httpx.AsyncClient, i: int) -> httpx.Response:
-            sender = i % concurrency
-            recipient = rng.randrange(concurrency, users)
-            return await client.post(
-                "/api/v1/wallet/transfers",
-                json={
-                    "recipient": f"b{recipient}@bench.example",
-                    "amount": f"{rng.randint(1, 500) / 100:.2f}",
-                    "currency": "CNY",
-                },
-                headers={**tokens[sender], "Idempotency-Key": uuid.uuid4().hex},
-            )
-
-        async def healthz(client: httpx.AsyncClient, i: int) -> httpx.Response:
-            return await client.get("/healthz")
-
-        asyncio.run(run_load(base, 1, 4, transfer, ok=(201, 202)))  # warm up both workers
-        log(f"http: transfers for {seconds}s, {concurrency} clients")
-        done, latencies, errors = asyncio.run(
-            run_load(base, seconds, concurrency, transfer, ok=(201, 202))
-        )
-        log(f"http: /healthz for {seconds}s")
-        checks, check_latencies, _ = asyncio.run(run_load(base, seconds, concurrency, healthz))
-    return {
-        "http_server_workers": 2,
-        "http_concurrency": concurrency,
-        "http_requests_per_s": round(done / seconds, 1),
-        "http_p50_ms": round(p(latencies, 0.50), 1),
-        "http_p99_ms": round(p(latencies, 0.99), 1),
-        "http_errors": errors,
-        "http_floor_healthz_per_s": round(checks / seconds, 1),
-        "http_floor_p99_ms": round(p(check_latencies, 0.99), 1),
-        "http_ratio": round(done / checks, 3) if checks else None,
-    }
-
-
 def sqlite_figures(args: argparse.Namespace) -> dict:  # type: ignore[type-arg]
     """The same bench on a fresh SQLite file, in a child process: its JSON figures."""
     path = Path(tempfile.mkdtemp(prefix="okpay-bench-")) / "bench.sqlite3"
@@ -476,6 +393,7 @@ def sqlite_figures(args: argparse.Namespace) -> dict:  # type: ignore[type-arg]
     command += ["--rounds", str(args.rounds)]
     command += ["--workers", str(args.workers), "--users", str(args.users)]
     command += ["--batch-workers", "1", "--concurrency", str(args.concurrency)]
+    command += ["--senders", str(args.senders)] + (["--http-only"] if args.http_only else [])
     out = subprocess.run(command, env=env, stdout=subprocess.PIPE, check=False, text=True)
     if out.returncode:  # keep the PostgreSQL figures: say what failed instead
         return {"error": f"the SQLite run stopped (exit code {out.returncode}), see stderr"}
@@ -502,9 +420,14 @@ def main() -> int:
     parser.add_argument("--workers", type=int, default=8)
     parser.add_argument("--users", type=int, default=2000)
     parser.add_argument("--batch-workers", type=int, default=1)
-    parser.add_argument("--concurrency", type=int, default=16)
+    parser.add_argument("--concurrency", type=int, default=16, help="wrk connections")
+    parser.add_argument("--senders", type=int, default=500, help="signed-in HTTP senders")
+    parser.add_argument("--http-only", action="store_true", help="the HTTP figures alone")
+    parser.add_argument("--quick", action="store_true", help="one round of 4 s per run")
     parser.add_argument("--no-sqlite", action="store_true", help="PostgreSQL figures only")
     args = parser.parse_args()
+    if args.quick:
+        args.seconds, args.rounds = 4, 1
 
     data_dir = tempfile.mkdtemp(prefix="okpay-bench-")
     url = _bench_url(SCHEMA)
@@ -528,6 +451,20 @@ def main() -> int:
             )
         ]
     db.dispose()
+    if args.http_only:
+        http = http_figures(
+            url,
+            data_dir,
+            args.seconds,
+            args.rounds,
+            args.concurrency,
+            user_ids,
+            account_ids,
+            op_id,
+            args.senders,
+        )
+        print(json.dumps({"bench": "ledger", "db": dialect, **http, "cores": os.cpu_count()}))
+        return 0
 
     # The floor and the service runs take turns, round after round, so that a machine whose
     # speed drifts (shared cores) weighs on both alike.
@@ -579,7 +516,17 @@ def main() -> int:
     batch_seconds = max(args.seconds, max(sum(spent) for _d, _r, spent in batches))
     batch_rate = sum(d for d, _r, _s in batches) / batch_seconds
     batch_ms = sorted(s * 1000 for _d, _r, spent in batches for s in spent)
-    http = http_figures(url, data_dir, args.seconds, args.concurrency, args.users)
+    http = http_figures(
+        url,
+        data_dir,
+        args.seconds,
+        args.rounds,
+        args.concurrency,
+        user_ids,
+        account_ids,
+        op_id,
+        args.senders,
+    )
 
     from okpay.db import get_database as _gd
 

@@ -92,3 +92,27 @@ def test_the_check_works_with_descriptors_past_1024(db) -> None:  # type: ignore
         for fd in spare:
             os.close(fd)
         resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+
+
+def test_one_statement_is_its_own_transaction_without_begin_or_commit(single: Database) -> None:
+    sent: list[str] = []
+
+    def seen(conn, cursor, statement, *_rest) -> None:  # type: ignore[no-untyped-def]
+        sent.append(statement)
+
+    from sqlalchemy import event
+
+    with single.unit_of_work() as s:
+        s.execute(text("CREATE TEMP TABLE IF NOT EXISTS one_stmt (v int)"))
+    event.listen(single.engine, "before_cursor_execute", seen)
+    try:
+        with single.one_statement() as s:
+            s.execute(text("INSERT INTO one_stmt VALUES (1)"))
+        # The pool's only connection: in autocommit the row is there for the next user,
+        # and the connection is back in ordinary transactions.
+        with single.unit_of_work() as s:
+            assert s.execute(text("SELECT count(*) FROM one_stmt")).scalar_one() == 1
+            assert s.connection().connection.dbapi_connection.autocommit is False
+    finally:
+        event.remove(single.engine, "before_cursor_execute", seen)
+    assert sent[0].startswith("INSERT")

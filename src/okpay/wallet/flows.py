@@ -76,9 +76,9 @@ __all__ = [  # the key machinery, for callers that know it as wallet.flows
 def operation_body(session: Session, operation_id: int, *, user_id: int) -> dict[str, Any]:
     from okpay.wallet.schemas import operation_out
 
-    op = session.get(Operation, operation_id)
+    # Read afresh (the operation may have been written by plain SQL): one SELECT.
+    op = session.get(Operation, operation_id, populate_existing=True)
     assert op is not None
-    session.refresh(op)
     return operation_out(op, viewer_id=user_id).model_dump(mode="json")
 
 
