@@ -27,14 +27,11 @@ import functools
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 import numpy as np
 
 from okpay.helpcenter import text as tx
-
-if TYPE_CHECKING:
-    from okpay.helpcenter.search import SearchDoc
 
 CLASSIFIER_MAX_ARTICLES = 500
 # A library larger than this compares a query with the questions of BM25's best
@@ -44,6 +41,17 @@ RERANK_DEPTH = 200
 CLASSIFIER_C = 20.0
 CHAR_NGRAMS = (1, 3)
 USE_WORDS = True  # weak regularisation: each article has only a handful of questions
+
+
+class Answerable(Protocol):
+    """What the model needs of an article (``search.SearchDoc`` has it)."""
+
+    @property
+    def slug(self) -> str: ...
+    @property
+    def titles(self) -> dict[str, str]: ...
+    @property
+    def questions(self) -> dict[str, list[str]]: ...
 
 
 @dataclass(frozen=True)
@@ -89,7 +97,7 @@ def _cached(seen: dict[str, str], text: str) -> str:
 class IntentModel:
     """Nearest-question similarities and (for a small library) class probabilities."""
 
-    def __init__(self, docs: Sequence[SearchDoc], examples: Iterable[Example] = ()) -> None:
+    def __init__(self, docs: Sequence[Answerable], examples: Iterable[Example] = ()) -> None:
         from sklearn.feature_extraction.text import TfidfVectorizer
 
         self.size = len(docs)
