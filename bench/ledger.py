@@ -51,6 +51,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 from common import bench_url as _bench_url
 from common import logger
@@ -451,8 +452,9 @@ def main() -> int:
             )
         ]
     db.dispose()
-    if args.http_only:
-        http = http_figures(
+
+    def run_http() -> dict[str, Any]:
+        return http_figures(
             url,
             data_dir,
             args.seconds,
@@ -463,6 +465,9 @@ def main() -> int:
             op_id,
             args.senders,
         )
+
+    if args.http_only:
+        http = run_http()
         print(json.dumps({"bench": "ledger", "db": dialect, **http, "cores": os.cpu_count()}))
         return 0
 
@@ -516,17 +521,7 @@ def main() -> int:
     batch_seconds = max(args.seconds, max(sum(spent) for _d, _r, spent in batches))
     batch_rate = sum(d for d, _r, _s in batches) / batch_seconds
     batch_ms = sorted(s * 1000 for _d, _r, spent in batches for s in spent)
-    http = http_figures(
-        url,
-        data_dir,
-        args.seconds,
-        args.rounds,
-        args.concurrency,
-        user_ids,
-        account_ids,
-        op_id,
-        args.senders,
-    )
+    http = run_http()
 
     from okpay.db import get_database as _gd
 
