@@ -39,8 +39,7 @@ CLASSIFIER_MAX_ARTICLES = 500
 RERANK_ALL_BELOW = 2000
 RERANK_DEPTH = 200
 CLASSIFIER_C = 20.0
-CHAR_NGRAMS = (1, 3)
-USE_WORDS = True  # weak regularisation: each article has only a handful of questions
+CHAR_NGRAMS = (1, 3)  # weak regularisation: each article has only a handful of questions
 
 
 class Answerable(Protocol):
@@ -128,7 +127,7 @@ class IntentModel:
             return
         chars = TfidfVectorizer(analyzer=_char_grams, sublinear_tf=True, lowercase=False)
         words = TfidfVectorizer(analyzer=_words, sublinear_tf=True, lowercase=False)
-        vectorizers = [chars, words] if USE_WORDS else [chars]
+        vectorizers = [chars, words]
         # The same question often recurs across a large library: each distinct text is
         # analysed once (idf counts distinct texts).
         distinct: dict[str, int] = {}

@@ -6,7 +6,8 @@ triage also rewrites, before the models read the text:
 
 - dialect and internet spellings into standard Mandarin (咋 → 怎么, 啥 → 什么, 木有 → 没有);
 - Hong Kong and Taiwan wallet vocabulary that OpenCC converts character by character but not
-  word by word (儲值 → 储值 → 充值, 提領 → 提现, 對帳單 → 对账单, 簡訊 → 短信);
+  word by word (提領 → 提领 → 提现, 加值 → 充值; those search needs as well, such as 儲值 →
+  充值 and 簡訊 → 短信, are rewritten by ``text.normalise`` from ``data/synonyms.txt``);
 - English words typed inside Chinese sentences (``转账 fail 了``) into their Chinese term,
   so mixed messages meet the Chinese examples;
 - emoji and other pictographs into nothing (they carry mood, not the topic).
@@ -47,32 +48,24 @@ DIALECT = {
     "唔系我": "不是我",
 }
 
-# Hong Kong and Taiwan usage, in the simplified form OpenCC leaves it in.
+# Hong Kong and Taiwan usage, in the simplified form OpenCC leaves it in. The words search
+# rewrites too (帐户, 转帐, 纪录, 储值, 简讯, 电邮, 网路…) are variants in data/synonyms.txt,
+# which ``text.normalise`` applies before this table.
 REGIONAL = {
-    "储值": "充值",
     "加值": "充值",
     "入数": "充值",
     "提领": "提现",
     "提款": "提现",
-    "对帐单": "对账单",
-    "帐单": "账单",
     "帐密": "账号密码",
-    "帐户": "账户",
-    "帐号": "账号",
     "户口": "账户",
-    "转帐": "转账",
     "汇款": "转账",
     "过数": "转账",
-    "纪录": "记录",
-    "简讯": "短信",
     "讯息": "消息",
     "连结": "链接",
-    "网路": "网络",
     "介面": "界面",
     "软体": "软件",
     "金融卡": "银行卡",
     "提款卡": "银行卡",
-    "电邮": "邮箱",
     "身分": "身份",
     "盗领": "盗刷",
     "客服专线": "客服热线",
