@@ -19,8 +19,9 @@ may answer, and the primary answers otherwise:
 - An unreachable replica is left alone for ``RETRY_SECONDS`` (reads go to the primary), then
   tried again. Each change of state is logged once, not once per request.
 
-Everything here costs one short query on the replica per read unit of work, plus one on the
-primary when the reader wrote within the last few seconds.
+Everything here costs one short query on the replica per read unit of work (at most one
+per ``PROBE_EVERY`` seconds and process for readers who did not just write), plus one on
+the primary when the reader wrote within the last few seconds.
 
 This module imports nothing of OKPay: the database module hands it the replica's engine.
 """
@@ -47,6 +48,9 @@ acting_for: ContextVar[str | None] = ContextVar("okpay_acting_for", default=None
 
 # After the replica could not be reached, leave it alone for this long.
 RETRY_SECONDS = 5.0
+# A replica that passed its check this recently answers readers with no position to wait for
+# without being asked again.
+PROBE_EVERY = 0.1
 # Opening a connection to the replica gives up after this long (seconds, libpq's unit).
 CONNECT_TIMEOUT = 2
 # Redis answers within this, or writers are remembered in this process only for a while.
@@ -95,6 +99,7 @@ class RecentWriters:
             else None
         )
         self._redis_down_until = 0.0
+        self._redis_down = False
 
     def mark(self, key: str) -> None:
         """``key`` has just committed a write."""
@@ -107,9 +112,11 @@ class RecentWriters:
             self._local[key] = now
         if self._redis is not None and self._redis_usable():
             try:
-                self._redis.set(self._prefix + key, b"1", px=int(self.window * 1000))
+                self._redis.set(self._prefix + key, b"1", px=max(1, int(self.window * 1000)))
             except redis.RedisError as exc:
                 self._redis_failed(exc)
+            else:
+                self._redis_back()
 
     def recent(self, key: str) -> bool:
         """Whether ``key`` committed a write within the window (on any process, with Redis)."""
@@ -121,22 +128,32 @@ class RecentWriters:
         if not self._redis_usable():
             return True
         try:
-            return bool(self._redis.exists(self._prefix + key))
+            found = bool(self._redis.exists(self._prefix + key))
         except redis.RedisError as exc:
             self._redis_failed(exc)
             return True
+        self._redis_back()
+        return found
 
     def _redis_usable(self) -> bool:
         return time.monotonic() >= self._redis_down_until
 
     def _redis_failed(self, exc: Exception) -> None:
-        first = self._redis_down_until == 0.0 or time.monotonic() >= self._redis_down_until
         self._redis_down_until = time.monotonic() + RETRY_SECONDS
+        with self._lock:
+            first, self._redis_down = not self._redis_down, True
         if first:
             log.warning(
                 "read replica: Redis unavailable (%s); recent writers read from the primary",
                 exc,
             )
+
+    def _redis_back(self) -> None:
+        if self._redis_down:
+            with self._lock:
+                was_down, self._redis_down = self._redis_down, False
+            if was_down:
+                log.warning("read replica: Redis reachable again")
 
     def close(self) -> None:
         if self._redis is not None:
@@ -155,6 +172,7 @@ class Replica:
         self.writers = writers
         self._sessions = sessionmaker(engine, expire_on_commit=False)
         self._retry_at = 0.0
+        self._probed_at = -PROBE_EVERY  # when the replica last passed a check
         self._state = "ok"  # or why reads last went to the primary (logged when it changes)
         self._lock = threading.Lock()
 
@@ -162,10 +180,18 @@ class Replica:
         """An open session on the replica, its transaction begun, when the replica is a
         streaming standby no later than ``max_lag`` that has replayed the primary's WAL up to
         ``needed`` (an LSN, or None); otherwise None and the primary must answer."""
-        if time.monotonic() < self._retry_at:
+        now = time.monotonic()
+        if now < self._retry_at:
             return None
+        # A reader with no position to wait for trusts a check made in the last PROBE_EVERY
+        # seconds by any reader of this process (a lag bound that much looser, one round trip
+        # fewer); taking the connection still notices a replica that went away.
+        trusted = needed is None and now - self._probed_at < PROBE_EVERY
         session = self._sessions()
         try:
+            if trusted:
+                session.connection()
+                return session
             refusal = self._refusal(session, needed)
         except DBAPIError as exc:
             session.close()
@@ -177,6 +203,7 @@ class Replica:
         if refusal is not None:
             session.close()
             return None
+        self._probed_at = now
         self._set_state("ok")
         return session
 
@@ -205,6 +232,7 @@ class Replica:
     def failed(self, exc: BaseException) -> None:
         """The replica could not be reached or failed a read: leave it for a while."""
         self._retry_at = time.monotonic() + RETRY_SECONDS
+        self._probed_at = -PROBE_EVERY
         self._set_state(f"unreachable ({type(exc).__name__}), retrying every {RETRY_SECONDS:g}s")
 
     def _set_state(self, state: str) -> str:
