@@ -33,6 +33,7 @@ from sqlalchemy.exc import DBAPIError, DisconnectionError
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 from sqlalchemy.types import TypeDecorator
 
+from okpay import replica as replicas
 from okpay.settings import get_settings
 
 log = logging.getLogger(__name__)
@@ -178,6 +179,8 @@ class Database:
         self._write = sessionmaker(
             self.engine.execution_options(okpay_write=True), expire_on_commit=False
         )
+        # A streaming replica for read_unit_of_work (get_database attaches the configured one).
+        self.replica: replicas.Replica | None = None
 
     def session(self, *, write: bool = True) -> Session:
         """A new session; ``write`` takes SQLite's write lock at BEGIN."""
@@ -205,6 +208,8 @@ class Database:
                 session.rollback()
             session.close()
             if committed:
+                if write:
+                    self._wrote()
                 run_hooks(hooks)
 
     @contextmanager
@@ -223,12 +228,64 @@ class Database:
                 yield session
                 session.flush()
                 assert not session.info.get(_HOOKS), "no after-commit hooks in one statement"
+            if write:
+                self._wrote()
+
+    @contextmanager
+    def read_unit_of_work(self) -> Iterator[Session]:
+        """Read-only work (history, statements, exports, reports, help search): on the
+        read replica when one is configured and may answer (see :mod:`okpay.replica`: it is
+        streaming, not too late, and has the reader's own recent writes), else a read unit
+        of work on the primary. Nothing may be written or queued with :func:`on_commit`."""
+        replica = self.replica
+        session = replica.session(self._needed_position()) if replica is not None else None
+        if session is None:
+            with self.unit_of_work(write=False) as primary_session:
+                yield primary_session
+            return
+        assert replica is not None
+        session.info[_DATABASE] = self.url  # the replica holds this database's rows
+        try:
+            yield session
+        except DBAPIError as exc:
+            if exc.connection_invalidated or isinstance(exc.orig, psycopg.OperationalError):
+                replica.failed(exc)  # the next reads go to the primary for a while
+            raise
+        finally:
+            session.close()
+
+    def _needed_position(self) -> str | None:
+        """The primary's WAL position now, when whoever this read is for wrote recently (the
+        replica must have replayed that far to show them their own write); else None."""
+        assert self.replica is not None
+        key = replicas.acting_for.get()
+        if key is None or not self.replica.writers.recent(key):
+            return None
+        with self.engine.connect() as conn:
+            conn.execution_options(isolation_level="AUTOCOMMIT")
+            return str(conn.exec_driver_sql(replicas.PRIMARY_POSITION).scalar_one())
+
+    def _wrote(self) -> None:
+        """A write committed: remember who it was for, for read-your-writes on the replica."""
+        if self.replica is not None:
+            key = replicas.acting_for.get()
+            if key is not None:
+                self.replica.writers.mark(key)
 
     def dispose(self) -> None:
         self.engine.dispose()
+        if self.replica is not None:
+            self.replica.dispose()
 
 
 _HOOKS = "okpay_after_commit"
+_DATABASE = "okpay_database"
+
+
+def database_of(session: Session) -> str:
+    """Which database a session reads, as its URL (password hidden): the primary's for a
+    session on its read replica, which holds the same rows (for caches keyed by database)."""
+    return session.info.get(_DATABASE) or session.get_bind().engine.url.render_as_string()
 
 
 def on_commit(session: Session, fn: Callable[[], None]) -> None:
@@ -250,11 +307,34 @@ _databases: dict[str, Database] = {}
 
 def get_database(url: str | None = None) -> Database:
     """The process-wide Database for ``url`` (default: the configured one)."""
-    key = normalise_url(url or get_settings().database_url)
+    settings = get_settings()
+    key = normalise_url(url or settings.database_url)
     db = _databases.get(key)
     if db is None:
         db = _databases[key] = Database(key)
+        if settings.database_replica_url and key == normalise_url(settings.database_url):
+            db.replica = make_replica(settings.database_replica_url)
     return db
+
+
+def make_replica(url: str) -> replicas.Replica:
+    """The configured read replica at ``url`` (OKPAY_DATABASE_REPLICA_* settings)."""
+    settings = get_settings()
+    max_lag = settings.database_replica_max_lag_seconds
+    engine = make_engine(url, connect_args={"connect_timeout": replicas.CONNECT_TIMEOUT})
+    writers = replicas.RecentWriters(
+        # A write older than this is on any replica no later than max_lag (with a margin
+        # for the clocks of the app and database machines).
+        2 * max_lag + 1,
+        redis_url=settings.redis_url,
+        namespace=settings.redis_namespace,
+    )
+    return replicas.Replica(
+        engine,
+        max_lag=max_lag,
+        wait=settings.database_replica_wait_ms / 1000,
+        writers=writers,
+    )
 
 
 def reset_databases() -> None:

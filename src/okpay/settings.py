@@ -51,6 +51,13 @@ class Settings(BaseSettings):
     env: Literal["dev", "test", "prod"] = "dev"
     data_dir: Path = Path("var")
     database_url: str = ""
+    # A streaming replica of a PostgreSQL primary for read-only work (history, statements,
+    # exports, reports, help search); empty: everything on the primary. Reads go back to the
+    # primary when it lags by more than max_lag seconds, is unreachable, or has not replayed
+    # the reader's own recent write within wait_ms (docs/deployment.md).
+    database_replica_url: str = ""
+    database_replica_max_lag_seconds: float = Field(5.0, gt=0, le=3600)
+    database_replica_wait_ms: int = Field(50, ge=0, le=5000)
     base_url: str = "http://127.0.0.1:8000"
     secret_key: str = ""
     redis_url: str = ""
@@ -152,6 +159,17 @@ class Settings(BaseSettings):
     def _fill_defaults(self) -> Settings:
         if not self.database_url:
             self.database_url = f"sqlite:///{self.data_dir / 'okpay.sqlite3'}"
+        if self.database_replica_url:
+            for name, url in (
+                ("OKPAY_DATABASE_URL", self.database_url),
+                ("OKPAY_DATABASE_REPLICA_URL", self.database_replica_url),
+            ):
+                if not url.startswith(("postgresql", "postgres:")):
+                    raise ValueError(
+                        f"OKPAY_DATABASE_REPLICA_URL needs PostgreSQL: {name} is not a"
+                        " postgresql:// URL (a replica is a PostgreSQL standby; leave it unset"
+                        " on SQLite)"
+                    )
         if not self.secret_key:
             if self.env == "prod":
                 raise ValueError("OKPAY_SECRET_KEY must be set when OKPAY_ENV=prod")

@@ -19,7 +19,7 @@ from okpay.helpcenter.ratelimit import limit
 from okpay.identity.access import require_role
 from okpay.identity.models import Role, User
 from okpay.settings import get_settings
-from okpay.web.deps import DbSession
+from okpay.web.deps import DbSession, ReadSession
 
 router = APIRouter(prefix="/api/v1", tags=["help centre"])
 
@@ -46,7 +46,7 @@ def hit_out(hit: service.Hit) -> s.SearchResult:
 @router.get("/help/search", response_model=s.SearchOut)
 def search(
     request: Request,
-    db: DbSession,
+    db: ReadSession,
     q: Annotated[str, Query(max_length=service.MAX_QUERY)] = "",
     lang: Annotated[str | None, Query(max_length=16)] = None,
     limit_: Annotated[int, Query(alias="limit", ge=1, le=50)] = 10,
@@ -116,7 +116,7 @@ def deflection_event(body: s.DeflectionIn, request: Request, db: DbSession) -> R
 
 
 @router.get("/help/deflection/stats", response_model=s.DeflectionStatsOut)
-def deflection_stats(_staff: Staff, db: DbSession) -> s.DeflectionStatsOut:
+def deflection_stats(_staff: Staff, db: ReadSession) -> s.DeflectionStatsOut:
     stats = service.deflection_stats(db)
     return s.DeflectionStatsOut(
         visits_with_suggestions=stats.visits_with_suggestions,

@@ -18,7 +18,7 @@ from okpay.helpcenter import related as more
 from okpay.helpcenter.taxonomy import CATEGORIES, category_label
 from okpay.identity.access import require_role
 from okpay.identity.models import Role, User
-from okpay.web.deps import DbSession, csrf_protect
+from okpay.web.deps import DbSession, ReadSession, csrf_protect
 from okpay.web.flash import flash
 from okpay.web.templating import render
 
@@ -51,7 +51,7 @@ def _is_editor(request: Request) -> bool:
 
 
 @router.get("/help")
-def home(request: Request, db: DbSession, q: QueryText = "") -> Response:
+def home(request: Request, db: ReadSession, q: QueryText = "") -> Response:
     locale = request.state.locale
     by_category: dict[str, list[service.Article]] = {}
     for row in service.list_articles(db, locale=locale):
@@ -75,7 +75,7 @@ def home(request: Request, db: DbSession, q: QueryText = "") -> Response:
 
 
 @router.get("/help/suggest")
-def suggest(request: Request, db: DbSession, q: QueryText = "") -> Response:
+def suggest(request: Request, db: ReadSession, q: QueryText = "") -> Response:
     """The results list alone, for search as you type (htmx)."""
     locale = request.state.locale
     hits = service.search(db, query=q, locale=locale, limit=6) if q.strip() else []

@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session
 from okpay.core import audit, clock
 from okpay.core.errors import DomainError, NotFound, ValidationFailed
 from okpay.core.i18n import N_
+from okpay.db import database_of
 from okpay.helpcenter import articles as art
 from okpay.helpcenter import learning
 from okpay.helpcenter.intent import Example
@@ -408,7 +409,7 @@ def _corpus_key(session: Session | None) -> tuple[Any, ...]:
         return ("files",)
     if not count:
         return ("files",)
-    return ("db", session.get_bind().engine.url.render_as_string(), count, latest, versions)
+    return ("db", database_of(session), count, latest, versions)
 
 
 def search_index(session: Session | None) -> SearchIndex:

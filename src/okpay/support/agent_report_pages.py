@@ -13,13 +13,13 @@ from okpay.core.errors import DomainError, NotFound
 from okpay.core.i18n import get_locale
 from okpay.support import agent_pages
 from okpay.support.console import reports as console_reports
-from okpay.web.deps import DbSession
+from okpay.web.deps import ReadSession
 from okpay.web.templating import render
 
 router = agent_pages.agent_router()
 
 
-def _report(db: DbSession, start: str, end: str) -> console_reports.Report:
+def _report(db: ReadSession, start: str, end: str) -> console_reports.Report:
     today = clock.now().astimezone(console_reports.report_zone()).date()
     first, last = console_reports.check_range(start, end, today=today)
     return console_reports.report(db, start=first, end=last)
@@ -29,7 +29,7 @@ def _report(db: DbSession, start: str, end: str) -> console_reports.Report:
 def reports(
     request: Request,
     agent: agent_pages.Agent,
-    db: DbSession,
+    db: ReadSession,
     start: Annotated[str, Query(max_length=10)] = "",
     end: Annotated[str, Query(max_length=10)] = "",
 ) -> Response:
@@ -58,7 +58,7 @@ def reports(
 def report_csv(
     name: str,
     agent: agent_pages.Agent,
-    db: DbSession,
+    db: ReadSession,
     start: Annotated[str, Query(max_length=10)] = "",
     end: Annotated[str, Query(max_length=10)] = "",
 ) -> Response:

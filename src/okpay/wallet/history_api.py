@@ -19,7 +19,7 @@ from okpay.identity.access import CurrentUser
 from okpay.wallet import history as wallet_history
 from okpay.wallet import schemas as s
 from okpay.wallet import statements
-from okpay.web.deps import DbSession
+from okpay.web.deps import ReadSession
 
 router = APIRouter(prefix="/api/v1/wallet", tags=["wallet"])
 
@@ -89,7 +89,7 @@ HistoryParams = Annotated[HistoryQuery, Depends()]
 @router.get("/history", response_model=s.HistoryPage)
 def history(
     user: CurrentUser,
-    db: DbSession,
+    db: ReadSession,
     query: HistoryParams,
     cursor: str | None = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
@@ -109,7 +109,7 @@ def history(
 @router.get(
     "/history/export", response_class=Response, responses={200: {"content": {"text/csv": {}}}}
 )
-def history_export(user: CurrentUser, db: DbSession, query: HistoryParams) -> Response:
+def history_export(user: CurrentUser, db: ReadSession, query: HistoryParams) -> Response:
     """The filtered history as CSV (text cells that could run as formulas are neutralised)."""
     return csv_response(statements.export_csv(db, user_id=user.id, filters=query.filters()))
 

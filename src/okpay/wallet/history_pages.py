@@ -19,7 +19,7 @@ from okpay.wallet import history_api as wallet_api
 from okpay.wallet import pages, statements, topups
 from okpay.wallet import usage as wallet_usage
 from okpay.wallet.models import FxQuote, Operation
-from okpay.web.deps import DbSession, csrf_protect
+from okpay.web.deps import ReadSession, csrf_protect
 from okpay.web.templating import render
 
 router = APIRouter(prefix="/wallet", include_in_schema=False, dependencies=[Depends(csrf_protect)])
@@ -29,7 +29,7 @@ router = APIRouter(prefix="/wallet", include_in_schema=False, dependencies=[Depe
 def history(
     request: Request,
     user: CurrentUser,
-    db: DbSession,
+    db: ReadSession,
     query: wallet_api.HistoryParams,
     cursor: str | None = None,
 ) -> Response:
@@ -62,7 +62,7 @@ def history(
 
 
 @router.get("/history.csv")
-def history_csv(user: CurrentUser, db: DbSession, query: wallet_api.HistoryParams) -> Response:
+def history_csv(user: CurrentUser, db: ReadSession, query: wallet_api.HistoryParams) -> Response:
     """The filtered history as a CSV file."""
     return wallet_api.csv_response(
         statements.export_csv(db, user_id=user.id, filters=query.filters())
@@ -73,7 +73,7 @@ def history_csv(user: CurrentUser, db: DbSession, query: wallet_api.HistoryParam
 def statement(
     request: Request,
     user: CurrentUser,
-    db: DbSession,
+    db: ReadSession,
     start: date | None = None,
     end: date | None = None,
 ) -> Response:
@@ -97,7 +97,7 @@ def statement(
 
 
 @router.get("/tx/{reference}")
-def detail(request: Request, user: CurrentUser, db: DbSession, reference: str) -> Response:
+def detail(request: Request, user: CurrentUser, db: ReadSession, reference: str) -> Response:
     op = wallet_history.get_operation_for_user(db, user_id=user.id, reference=reference)
     activity = wallet_history.activity_for(db, user_id=user.id, operation_id=op.id)
     from okpay.wallet import risk_reasons
@@ -144,7 +144,7 @@ class FxReceipt:
     rate: str  # target units per source unit, as quoted (spread included)
 
 
-def fx_receipt(db: DbSession, op: Operation) -> FxReceipt | None:
+def fx_receipt(db: ReadSession, op: Operation) -> FxReceipt | None:
     """The receipt lines of a transfer into another currency; None for any other operation."""
     if op.target_currency is None or op.target_amount is None:
         return None

@@ -1,4 +1,5 @@
-"""Dependencies every route shares: the unit of work and the CSRF check for HTML forms."""
+"""Dependencies every route shares: the unit of work (and its read-only variant, which may
+run on a read replica) and the CSRF check for HTML forms."""
 
 from __future__ import annotations
 
@@ -24,6 +25,17 @@ def _unit_of_work(request: Request) -> Iterator[Session]:
 
 
 DbSession = Annotated[Session, Depends(_unit_of_work, scope="function")]
+
+
+def _read_unit_of_work() -> Iterator[Session]:
+    """Read-only work (history, statements, exports, reports, search): on the read replica
+    when one is configured and has the signed-in user's own writes, else on the primary
+    (okpay.db.Database.read_unit_of_work decides). Routes using it must not write."""
+    with get_database().read_unit_of_work() as session:
+        yield session
+
+
+ReadSession = Annotated[Session, Depends(_read_unit_of_work, scope="function")]
 
 
 class CsrfFailed(DomainError):

@@ -25,6 +25,7 @@ from starlette.requests import Request
 from starlette.routing import BaseRoute
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from okpay import replica
 from okpay.core import context, i18n
 from okpay.core.errors import DomainError
 from okpay.core.i18n import N_, format_size
@@ -215,6 +216,8 @@ class RequestMiddleware:
                     )
             await send(message)
 
+        # Read-your-writes on a read replica: writes and reads are this user's (okpay.replica).
+        acting_token = replica.acting_for.set(f"user:{user.id}" if user is not None else None)
         refusal = (
             self.step_gate(user, scope.get("method", "GET"), path)
             if self.step_gate is not None and user is not None
@@ -231,6 +234,7 @@ class RequestMiddleware:
                 response = await errors.domain_error(Request(scope, receive), refusal)
                 await response(scope, receive, send_wrapper)
         finally:
+            replica.acting_for.reset(acting_token)
             i18n.reset_locale(locale_token)
             context.reset(ctx_token)
 
