@@ -211,6 +211,59 @@ def db_current() -> None:
     typer.echo(migrate.current() or "(empty)")
 
 
+partitions_app = typer.Typer(
+    help="Monthly partitions of the large tables (PostgreSQL).", no_args_is_help=True
+)
+db_app.add_typer(partitions_app, name="partitions")
+
+
+@partitions_app.command("list")
+def partitions_list() -> None:
+    """Show every partition with its month range and estimated rows."""
+    from okpay import partitions
+    from okpay.db import get_database
+
+    with get_database().engine.connect() as conn:
+        found = partitions.list_partitions(conn)
+    if not found:
+        typer.echo("no partitioned tables (SQLite, or migrations not applied)")
+    for p in found:
+        typer.echo(f"{p.table:16} {p.name:28} {p.rows:>12,}  {p.bound}")
+
+
+@partitions_app.command("ensure")
+def partitions_ensure(
+    ahead: Annotated[int, typer.Option(help="Months after this one to prepare.")] = 3,
+    since: Annotated[
+        str, typer.Option(help="Also prepare every month from this one (YYYY-MM).")
+    ] = "",
+) -> None:
+    """Create the missing partitions of this month and the next AHEAD (safe to repeat)."""
+    from datetime import date
+
+    from okpay import partitions
+    from okpay.core import clock
+    from okpay.db import get_database
+
+    now = partitions.month_of(clock.now())
+    last = partitions.add_months(now, ahead)
+    first = date.fromisoformat(f"{since}-01") if since else now
+    with get_database().engine.begin() as conn:
+        result = partitions.ensure_range(conn, min(first, now), last)
+    typer.echo(
+        f"created {len(result.created)} partitions"
+        + "".join(f"\n  {name}" for name in result.created)
+    )
+    for table, month, rows in result.blocked:
+        typer.echo(
+            f"blocked: {table} {month:%Y-%m} has {rows} rows in {table}_default; "
+            "see docs/deployment.md (Partitions)",
+            err=True,
+        )
+    if result.blocked:
+        raise typer.Exit(1)
+
+
 @demo_app.command("load")
 def demo_load() -> None:
     """Create demo customers and staff (safe to run again) and print how to sign in."""
