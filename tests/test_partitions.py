@@ -157,6 +157,24 @@ def test_a_transfer_in_a_month_nobody_prepared_still_commits(client, db, clock) 
         assert ensured.exit_code == 1  # May is blocked by the rows in the default partition
         assert "posting 2040-05 has 4 rows in posting_default" in ensured.output
         assert "wallet_activity_p204004" in ensured.output
+        # The operator's way out: the month's rows move to partitions of their own.
+        adopted = runner.invoke(cli_app, ["db", "partitions", "adopt", "2040-05"])
+        assert adopted.exit_code == 0, adopted.output
+        assert "created 3 partitions" in adopted.output and "posting_p204005" in adopted.output
+        with db.engine.connect() as conn:
+            assert conn.execute(text("SELECT COUNT(*) FROM posting_p204005")).scalar_one() == 4
+            assert (
+                conn.execute(text("SELECT COUNT(*) FROM journal_entry_default")).scalar_one() == 0
+            )
+            assert (
+                conn.execute(text("SELECT COUNT(*) FROM wallet_activity_p204005")).scalar_one() == 3
+            )
+        assert_ledger_consistent(db)
+        assert balance(db, bob) == (10_00, 0)
+        again = runner.invoke(cli_app, ["db", "partitions", "ensure", "--ahead", "1"])
+        assert again.exit_code == 0 and again.output.startswith("created 0"), again.output
+        with db.engine.connect() as conn, pytest.raises(Exception, match="immutable"):
+            conn.execute(text("DELETE FROM posting_p204005"))  # still append-only
         clock.now = datetime(1999, 12, 31, 23, 59, tzinfo=UTC)
         make_user(db, "erin@example.com")
         fund(db, make_user(db, "frank@example.com"), 5_00)

@@ -257,11 +257,26 @@ def partitions_ensure(
     for table, month, rows in result.blocked:
         typer.echo(
             f"blocked: {table} {month:%Y-%m} has {rows} rows in {table}_default; "
-            "see docs/deployment.md (Partitions)",
+            f"move them with: okpay db partitions adopt {month:%Y-%m}",
             err=True,
         )
     if result.blocked:
         raise typer.Exit(1)
+
+
+@partitions_app.command("adopt")
+def partitions_adopt(
+    month: Annotated[str, typer.Argument(help="The month (YYYY-MM) whose rows to move.")],
+) -> None:
+    """Move a month's rows out of the DEFAULT partitions into partitions of their own."""
+    from datetime import date
+
+    from okpay import partitions
+    from okpay.db import get_database
+
+    with get_database().engine.begin() as conn:
+        made = partitions.adopt(conn, date.fromisoformat(f"{month}-01"))
+    typer.echo(f"created {len(made)} partitions" + "".join(f"\n  {name}" for name in made))
 
 
 @demo_app.command("load")

@@ -76,6 +76,11 @@ def _bound(month: date) -> str:
     return f"{month:%Y-%m-%d} 00:00:00+00"
 
 
+def _values(month: date) -> str:
+    """The bound clause of ``month``'s partition."""
+    return f"FOR VALUES FROM ('{_bound(month)}') TO ('{_bound(add_months(month, 1))}')"
+
+
 @dataclass
 class Partition:
     """One partition as the catalogue describes it (``bound`` is PostgreSQL's text)."""
@@ -191,14 +196,60 @@ def ensure(conn: Connection, months_wanted: list[date]) -> EnsureResult:
             if strays:
                 result.blocked.append((table, month, int(strays)))
                 continue
-            conn.execute(
-                text(
-                    f"CREATE TABLE {name} PARTITION OF {table} "
-                    f"FOR VALUES FROM ('{low}') TO ('{high}')"
-                )
-            )
+            conn.execute(text(f"CREATE TABLE {name} PARTITION OF {table} {_values(month)}"))
             result.created.append(name)
     return result
+
+
+def adopt(conn: Connection, month: date) -> list[str]:
+    """Give ``month`` its partitions when rows of it sit in the DEFAULT partitions (see
+    :func:`ensure`): move them into new tables and attach those; returns the partitions
+    made. One transaction (call inside one); the tables' writers wait while it runs.
+
+    Postings move before their entries and are attached after them: while neither new table
+    is attached, the entries leave the default partition without a posting referring to
+    them, and attaching the postings checks their foreign key against the attached entries.
+    The ledger's append-only triggers are lifted on the default partitions for the move."""
+    if conn.dialect.name != "postgresql":
+        return []
+    conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": LOCK_KEY})
+    low, high = _bound(month), _bound(add_months(month, 1))
+    present = {p.name for p in list_partitions(conn)}
+    order = ["posting", "journal_entry", "wallet_activity", "ticket_event"]
+    moved: list[tuple[str, str]] = []
+    for table in order:
+        name, default = partition_name(table, month), default_name(table)
+        if not is_partitioned(conn, table) or name in present:
+            continue
+        key = TABLES[table]
+        triggers = list(
+            conn.execute(
+                text(
+                    "SELECT tgname FROM pg_trigger WHERE tgrelid = CAST(:t AS regclass) "
+                    "AND NOT tgisinternal"
+                ),
+                {"t": default},
+            ).scalars()
+        )
+        conn.execute(
+            text(f"CREATE TABLE {name} (LIKE {table} INCLUDING DEFAULTS INCLUDING CONSTRAINTS)")
+        )
+        for trigger in triggers:
+            conn.execute(text(f"ALTER TABLE {default} DISABLE TRIGGER {trigger}"))
+        conn.execute(
+            text(
+                f"WITH gone AS (DELETE FROM {default} "  # noqa: S608 - names from TABLES
+                f"WHERE {key} >= CAST(:low AS timestamptz) AND {key} < CAST(:high AS timestamptz) "
+                f"RETURNING *) INSERT INTO {name} SELECT * FROM gone"
+            ),
+            {"low": low, "high": high},
+        )
+        for trigger in triggers:
+            conn.execute(text(f"ALTER TABLE {default} ENABLE TRIGGER {trigger}"))
+        moved.append((table, name))
+    for table, name in sorted(moved, key=lambda m: list(TABLES).index(m[0])):
+        conn.execute(text(f"ALTER TABLE {table} ATTACH PARTITION {name} {_values(month)}"))
+    return [name for _table, name in moved]
 
 
 def ensure_range(conn: Connection, first: date | datetime, last: date | datetime) -> EnsureResult:
