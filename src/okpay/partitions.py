@@ -8,7 +8,8 @@ month and the next :data:`AHEAD_MONTHS` ready, so in practice the default stays 
 
 A month whose rows already sit in the default partition cannot get its own partition until
 they are moved (PostgreSQL refuses a partition that would take rows from the default);
-:func:`ensure` leaves such a month alone and reports it as blocked, losing nothing.
+:func:`ensure` leaves such a month alone and reports it as blocked, losing nothing, and
+:func:`adopt` (``okpay db partitions adopt YYYY-MM``) moves them when an operator says so.
 
 SQLite (the embedded default) has no partitions: every function here is a no-op there.
 Creating partitions takes a transaction-scoped advisory lock, so two workers (or a worker
@@ -273,7 +274,8 @@ def ensure_ahead() -> None:
         log.info("created partitions %s", ", ".join(result.created))
     for table, month, rows in result.blocked:
         log.error(
-            "%s: %d rows of %s are in the default partition; no partition created for it",
+            "%s: %d rows of %s are in the default partition; no partition created for it "
+            "(okpay db partitions adopt moves them)",
             table,
             rows,
             f"{month:%Y-%m}",
