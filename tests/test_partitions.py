@@ -190,3 +190,5 @@ def test_the_cli_ensures_again_without_creating_anything(db) -> None:  # type: i
     again = runner.invoke(cli_app, ["db", "partitions", "ensure"])
     assert first.exit_code == 0 and again.exit_code == 0, first.output
     assert again.output.startswith("created 0 partitions")
+    wrong = runner.invoke(cli_app, ["db", "partitions", "adopt", "2026-13"])
+    assert wrong.exit_code == 2 and "is not a month" in wrong.output

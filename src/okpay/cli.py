@@ -9,6 +9,7 @@ import typer
 
 import okpay.models  # noqa: F401 - every table registered (foreign keys across domains)
 from okpay.core import context
+from okpay.partitions_cli import app as partitions_app
 
 if TYPE_CHECKING:
     from okpay.support.inbound.listener import MailListener
@@ -22,6 +23,7 @@ user_app = typer.Typer(help="Create and manage users (operators).", no_args_is_h
 app.add_typer(db_app, name="db")
 app.add_typer(demo_app, name="demo")
 app.add_typer(user_app, name="user")
+db_app.add_typer(partitions_app, name="partitions")
 
 
 def _domain_commands() -> None:
@@ -209,74 +211,6 @@ def db_current() -> None:
     from okpay import migrate
 
     typer.echo(migrate.current() or "(empty)")
-
-
-partitions_app = typer.Typer(
-    help="Monthly partitions of the large tables (PostgreSQL).", no_args_is_help=True
-)
-db_app.add_typer(partitions_app, name="partitions")
-
-
-@partitions_app.command("list")
-def partitions_list() -> None:
-    """Show every partition with its month range and estimated rows."""
-    from okpay import partitions
-    from okpay.db import get_database
-
-    with get_database().engine.connect() as conn:
-        found = partitions.list_partitions(conn)
-    if not found:
-        typer.echo("no partitioned tables (SQLite, or migrations not applied)")
-    for p in found:
-        typer.echo(f"{p.table:16} {p.name:28} {p.rows:>12,}  {p.bound}")
-
-
-@partitions_app.command("ensure")
-def partitions_ensure(
-    ahead: Annotated[int, typer.Option(help="Months after this one to prepare.")] = 3,
-    since: Annotated[
-        str, typer.Option(help="Also prepare every month from this one (YYYY-MM).")
-    ] = "",
-) -> None:
-    """Create the missing partitions of this month and the next AHEAD (safe to repeat)."""
-    from datetime import date
-
-    from okpay import partitions
-    from okpay.core import clock
-    from okpay.db import get_database
-
-    now = partitions.month_of(clock.now())
-    last = partitions.add_months(now, ahead)
-    first = date.fromisoformat(f"{since}-01") if since else now
-    with get_database().engine.begin() as conn:
-        result = partitions.ensure_range(conn, min(first, now), last)
-    typer.echo(
-        f"created {len(result.created)} partitions"
-        + "".join(f"\n  {name}" for name in result.created)
-    )
-    for table, month, rows in result.blocked:
-        typer.echo(
-            f"blocked: {table} {month:%Y-%m} has {rows} rows in {table}_default; "
-            f"move them with: okpay db partitions adopt {month:%Y-%m}",
-            err=True,
-        )
-    if result.blocked:
-        raise typer.Exit(1)
-
-
-@partitions_app.command("adopt")
-def partitions_adopt(
-    month: Annotated[str, typer.Argument(help="The month (YYYY-MM) whose rows to move.")],
-) -> None:
-    """Move a month's rows out of the DEFAULT partitions into partitions of their own."""
-    from datetime import date
-
-    from okpay import partitions
-    from okpay.db import get_database
-
-    with get_database().engine.begin() as conn:
-        made = partitions.adopt(conn, date.fromisoformat(f"{month}-01"))
-    typer.echo(f"created {len(made)} partitions" + "".join(f"\n  {name}" for name in made))
 
 
 @demo_app.command("load")
