@@ -30,8 +30,8 @@ class PlainTransfer:
             "VALUES (:o, 'bench', :t) RETURNING id"
         )
         self.insert_postings = text(
-            "INSERT INTO posting (entry_id, account_id, currency, amount, balance_after) "
-            "VALUES (:e, :acc, 'CNY', :amt, :after)"
+            "INSERT INTO posting (entry_id, account_id, currency, amount, balance_after, "
+            "created_at) VALUES (:e, :acc, 'CNY', :amt, :after, :t)"
         )
 
     def __call__(self, conn: Any, a: int, b: int) -> None:
@@ -41,14 +41,12 @@ class PlainTransfer:
                 self.update_balance, [{"v": bal[a] - 1, "id": a}, {"v": bal[b] + 1, "id": b}]
             )
             now = self.clock.now()
-            entry = conn.execute(
-                self.insert_entry,
-                {"o": self.op_id, "t": now.replace(tzinfo=None) if self.sqlite else now},
-            ).scalar_one()
+            at = now.replace(tzinfo=None) if self.sqlite else now
+            entry = conn.execute(self.insert_entry, {"o": self.op_id, "t": at}).scalar_one()
             conn.execute(
                 self.insert_postings,
                 [
-                    {"e": entry, "acc": a, "amt": -1, "after": bal[a] - 1},
-                    {"e": entry, "acc": b, "amt": 1, "after": bal[b] + 1},
+                    {"e": entry, "acc": a, "amt": -1, "after": bal[a] - 1, "t": at},
+                    {"e": entry, "acc": b, "amt": 1, "after": bal[b] + 1, "t": at},
                 ],
             )

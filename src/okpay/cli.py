@@ -9,6 +9,7 @@ import typer
 
 import okpay.models  # noqa: F401 - every table registered (foreign keys across domains)
 from okpay.core import context
+from okpay.partitions_cli import app as partitions_app
 
 if TYPE_CHECKING:
     from okpay.support.inbound.listener import MailListener
@@ -22,6 +23,7 @@ user_app = typer.Typer(help="Create and manage users (operators).", no_args_is_h
 app.add_typer(db_app, name="db")
 app.add_typer(demo_app, name="demo")
 app.add_typer(user_app, name="user")
+db_app.add_typer(partitions_app, name="partitions")
 
 
 def _domain_commands() -> None:

@@ -27,6 +27,7 @@ def load_job_modules() -> None:
     import okpay.identity.sms_reset
     import okpay.mail.tasks
     import okpay.models
+    import okpay.partitions
     import okpay.risk.tasks
     import okpay.support.tasks
     import okpay.support.wechat.inbound

@@ -367,7 +367,14 @@ def write_entries(session: Session, entries: Sequence[tuple[int, str, Plan]]) ->
     session.execute(
         _insert_postings,
         [
-            {"entry_id": entry_id, "account_id": a, "currency": c, "amount": m, "balance_after": b}
+            {
+                "entry_id": entry_id,
+                "account_id": a,
+                "currency": c,
+                "amount": m,
+                "balance_after": b,
+                "created_at": now,
+            }
             for entry_id, (_op, _kind, checked) in zip(entry_ids, entries, strict=True)
             for a, c, m, b in checked.postings
         ],
@@ -395,8 +402,8 @@ e AS (
   VALUES (%(operation_id)s, %(kind)s, %(now)s)
   RETURNING id
 ), p AS (
-  INSERT INTO posting (entry_id, account_id, currency, amount, balance_after)
-  SELECT e.id, x.account_id, x.currency, x.amount, x.after
+  INSERT INTO posting (entry_id, account_id, currency, amount, balance_after, created_at)
+  SELECT e.id, x.account_id, x.currency, x.amount, x.after, %(now)s
   FROM e, json_to_recordset(CAST(%(postings)s AS JSON))
     AS x(account_id BIGINT, currency VARCHAR, amount BIGINT, after BIGINT, n BIGINT)
   ORDER BY x.n

@@ -235,7 +235,12 @@ class JournalEntry(Base):
 
 
 class Posting(Base):
-    """A signed amount on one account, with the balance it left. Never updated or deleted."""
+    """A signed amount on one account, with the balance it left. Never updated or deleted.
+
+    ``created_at`` is its journal entry's: on PostgreSQL both tables are partitioned by that
+    month (okpay.partitions), the primary keys there are (id, created_at) and the foreign key
+    to the entry is (entry_id, created_at); ids alone stay unique (one sequence each), so the
+    mapper keeps ``id`` as the key on both databases."""
 
     __tablename__ = "posting"
     __table_args__ = (
@@ -249,6 +254,7 @@ class Posting(Base):
     currency: Mapped[str] = mapped_column(String(3))
     amount: Mapped[int] = mapped_column(BigInteger)
     balance_after: Mapped[int] = mapped_column(BigInteger)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
 
 class Hold(Base):

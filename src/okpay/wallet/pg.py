@@ -99,8 +99,8 @@ WITH v AS (
   WHERE v.settles ORDER BY op.id
   RETURNING id, operation_id
 ), postings AS (
-  INSERT INTO posting (entry_id, account_id, currency, amount, balance_after)
-  SELECT entry.id, p.account_id, p.currency, p.amount, p.after
+  INSERT INTO posting (entry_id, account_id, currency, amount, balance_after, created_at)
+  SELECT entry.id, p.account_id, p.currency, p.amount, p.after, %(now)s
   FROM json_to_recordset(CAST(%(postings)s AS JSON))
     AS p(reference VARCHAR, account_id BIGINT, currency VARCHAR, amount BIGINT, after BIGINT,
          n BIGINT)
