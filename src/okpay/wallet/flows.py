@@ -37,6 +37,7 @@ from okpay.wallet import (
 from okpay.wallet import screened as screened_flow
 from okpay.wallet.idempotency import (
     Answer,
+    Finish,
     Idempotency,
     IdempotencyClaimLost,
     IdempotencyKeyInFlight,
@@ -122,39 +123,42 @@ def transfer(
             session, sender_id=sender_id, recipient=recipient, amount=amount, currency=currency
         )
 
-    def work(finish: Callable[[Session, Answer, str | None], None]) -> Answer:
-        def money(session: Session, screened: screened_flow.Screened | None) -> Answer:
-            if screened is not None and screened_flow.on_hold(screened):
-                op_id, reference = held.do_hold_transfer(
-                    session,
-                    sender_id=sender_id,
-                    recipient=recipient,
-                    amount=amount,
-                    currency=currency,
-                    note=note,
-                )
-                screened_flow.record_held(
-                    session, screened, operation_id=op_id, reference=reference
-                )
-                status = 202
-            else:
-                result = transfers.do_transfer(
-                    session,
-                    sender_id=sender_id,
-                    recipient=recipient,
-                    amount=amount,
-                    currency=currency,
-                    note=note,
-                )
-                op_id, reference, status = result.operation_id, result.reference, 201
-                screened_flow.count(session, screened, result)
-            answer = Answer(status, operation_body(session, op_id, user_id=sender_id))
-            finish(session, answer, reference)
-            return answer
+    def money(session: Session, screened: screened_flow.Screened | None, finish: Finish) -> Answer:
+        if screened is not None and screened_flow.on_hold(screened):
+            op_id, reference = held.do_hold_transfer(
+                session,
+                sender_id=sender_id,
+                recipient=recipient,
+                amount=amount,
+                currency=currency,
+                note=note,
+            )
+            screened_flow.record_held(session, screened, operation_id=op_id, reference=reference)
+            status = 202
+        else:
+            result = transfers.do_transfer(
+                session,
+                sender_id=sender_id,
+                recipient=recipient,
+                amount=amount,
+                currency=currency,
+                note=note,
+            )
+            op_id, reference, status = result.operation_id, result.reference, 201
+            screened_flow.count(session, screened, result)
+        answer = Answer(status, operation_body(session, op_id, user_id=sender_id))
+        finish(session, answer, reference)
+        return answer
 
-        return screened_flow.run_screened(idem, attempt_of, otp=otp, money=money)
+    def work(finish: Finish) -> Answer:
+        return screened_flow.run_screened(
+            idem, attempt_of, otp=otp, money=lambda s, screened: money(s, screened, finish)
+        )
 
-    return run_idempotent(idem, work)
+    def at_once(finish: Finish) -> Answer:  # the common case: one unit of work in all
+        return screened_flow.at_once(attempt_of, lambda s, screened: money(s, screened, finish))
+
+    return run_idempotent(idem, work, at_once=at_once)
 
 
 def transfer_batch(
