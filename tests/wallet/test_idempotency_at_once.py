@@ -78,28 +78,24 @@ def test_a_transfer_writes_its_key_answered_in_its_own_transaction(db, pair, mon
     assert balance(db, alice) == (90_00, 0) and balance(db, bob) == (10_00, 0)
 
 
-@pytest.mark.parametrize("where", ["operation_body", "insert"])
+@pytest.mark.parametrize(
+    "where", [(flows, "sent_body"), (wallet_idempotency, "_insert_answered")], ids=["body", "key"]
+)
 def test_a_crash_before_the_commit_leaves_nothing(db, pair, monkeypatch, where) -> None:
-    """The process dies after the money moved in the transaction (before the answer is
-    built, or as the key is written): nothing is committed, neither money nor key, and a
-    retry with the same key moves the money once."""
+    """The process dies after the money moved in the transaction (as the answer is built,
+    or as the key is written): nothing is committed, neither money nor key, and a retry
+    with the same key moves the money once."""
     alice, bob = pair
-    original_body, original_insert = flows.operation_body, wallet_idempotency._insert_answered
 
     def crash(*_a, **_k):  # type: ignore[no-untyped-def]
         raise _Crash()
 
-    target = (flows, "operation_body") if where == "operation_body" else None
-    if target is not None:
-        monkeypatch.setattr(*target, crash)
-    else:
-        monkeypatch.setattr(wallet_idempotency, "_insert_answered", crash)
-    with pytest.raises(_Crash):
-        _send(alice, "dies")
+    with monkeypatch.context() as patched:
+        patched.setattr(*where, crash)
+        with pytest.raises(_Crash):
+            _send(alice, "dies")
     assert balance(db, alice) == (100_00, 0) and balance(db, bob) == (0, 0)
     assert _operations(db) == 1 and _keys(db) == []
-    monkeypatch.setattr(flows, "operation_body", original_body)
-    monkeypatch.setattr(wallet_idempotency, "_insert_answered", original_insert)
     first = _send(alice, "dies")
     assert isinstance(first, flows.Answer) and first.status == 201
     assert _send(alice, "dies") == first
@@ -168,3 +164,24 @@ def test_a_key_claimed_by_an_attempt_under_way_answers_409(db, pair) -> None:
     assert wallet_idempotency._claim(_idem(alice, "busy", "10.00")) is None
     assert _send(alice, "busy") == "idempotency_key_in_flight"
     assert balance(db, alice) == (100_00, 0) and balance(db, bob) == (0, 0)
+
+
+def test_the_answer_is_the_operation_as_read_back(db, pair) -> None:
+    """The sender's answer is built from what the transfer wrote, not read back: it is
+    exactly what reading the operation gives (timestamps, note and fee included)."""
+    alice, _bob = pair
+    answer = flows.transfer(
+        flows.idempotency(alice, "noted", "transfer", {"note": "lunch 午饭"}),
+        sender_id=alice,
+        recipient="bob@example.com",
+        amount=12_34,
+        currency="CNY",
+        note="lunch 午饭",
+    )
+    assert answer.status == 201 and answer.body["note"] == "lunch 午饭"
+    with db.unit_of_work(write=False) as s:
+        op_id = s.scalar(
+            select(Operation.id).where(Operation.reference == answer.body["reference"])
+        )
+        assert op_id is not None
+        assert flows.operation_body(s, op_id, user_id=alice) == answer.body

@@ -50,7 +50,7 @@ from okpay.wallet.idempotency import (
     record_begun,
     run_idempotent,
 )
-from okpay.wallet.models import Operation, OperationStatus, PaymentMethod
+from okpay.wallet.models import Operation, OperationStatus, OperationType, PaymentMethod
 from okpay.wallet.operations import TransferResult
 from okpay.wallet.providers import ProviderUnavailable, get_provider
 from okpay.wallet.schemas import ProviderEvent
@@ -81,6 +81,30 @@ def operation_body(session: Session, operation_id: int, *, user_id: int) -> dict
     op = session.get(Operation, operation_id, populate_existing=True)
     assert op is not None
     return operation_out(op, viewer_id=user_id).model_dump(mode="json")
+
+
+def sent_body(session: Session, result: TransferResult, *, sender_id: int) -> dict[str, Any]:
+    """The sender's answer for a transfer this unit of work settled: built from what the
+    write returned (every column the answer shows is known), without reading it back;
+    read, as :func:`operation_body` does, when the write did not say when it settled."""
+    from okpay.wallet.schemas import operation_out
+
+    if result.settled_at is None:
+        return operation_body(session, result.operation_id, user_id=sender_id)
+    op = Operation(
+        reference=result.reference,
+        type=OperationType.transfer.value,
+        status=OperationStatus.completed.value,
+        user_id=sender_id,
+        currency=result.currency,
+        amount=result.amount,
+        fee=result.fee,
+        note=result.note,
+        failure_code=None,
+        created_at=result.settled_at,
+        completed_at=result.settled_at,
+    )
+    return operation_out(op, viewer_id=sender_id).model_dump(mode="json")
 
 
 def single_step(
@@ -134,7 +158,7 @@ def transfer(
                 note=note,
             )
             screened_flow.record_held(session, screened, operation_id=op_id, reference=reference)
-            status = 202
+            answer = Answer(202, operation_body(session, op_id, user_id=sender_id))
         else:
             result = transfers.do_transfer(
                 session,
@@ -144,9 +168,9 @@ def transfer(
                 currency=currency,
                 note=note,
             )
-            op_id, reference, status = result.operation_id, result.reference, 201
             screened_flow.count(session, screened, result)
-        answer = Answer(status, operation_body(session, op_id, user_id=sender_id))
+            reference = result.reference
+            answer = Answer(201, sent_body(session, result, sender_id=sender_id))
         finish(session, answer, reference)
         return answer
 
