@@ -365,15 +365,15 @@ def _insert_answered(
 
 
 def _answer_at_once(idem: Idempotency, at_once: Callable[[Finish], Answer]) -> Answer | None:
-    """``at_once`` with the key written in its own transaction; None when the full
-    protocol must answer instead. Nothing is left behind on the way to None: the unit of
-    work rolled back, and a refusal is kept only if the key was new."""
+    """``at_once``, the key written in its unit of work; None when the full protocol must
+    answer instead. Nothing is left behind on the way to None: the unit of work rolled
+    back, and a refusal is kept only if the key was new."""
+
+    def finish(session: Session, answer: Answer, reference: str | None) -> None:
+        _insert_answered(session, idem, answer, reference)
+
     try:
-        return at_once(
-            lambda session, answer, reference=None: _insert_answered(
-                session, idem, answer, reference
-            )
-        )
+        return at_once(finish)
     except NotAtOnce:
         return None
     except RateLimited:  # "try later": nothing kept, the same key works later
