@@ -210,6 +210,18 @@ def _take_over(idem: Idempotency, seen: _Seen, *, as_new: bool) -> bool:
     return True
 
 
+def _new_row(idem: Idempotency, now: datetime, status: str) -> dict[str, Any]:
+    """The columns every new key row starts with."""
+    return {
+        "user_id": idem.user_id,
+        "key": idem.key,
+        "scope": idem.scope,
+        "request_hash": idem.request_hash,
+        "status": status,
+        "created_at": now,
+    }
+
+
 def _claim(idem: Idempotency, *, attempts: int = 3) -> Answer | None:
     """Claim the key (None: go ahead) or return the first answer given for it.
 
@@ -223,12 +235,7 @@ def _claim(idem: Idempotency, *, attempts: int = 3) -> Answer | None:
         with get_database().one_statement() as session:
             session.add(
                 IdempotencyRecord(
-                    user_id=idem.user_id,
-                    key=idem.key,
-                    scope=idem.scope,
-                    request_hash=idem.request_hash,
-                    status="in_flight",
-                    created_at=now,
+                    **_new_row(idem, now, "in_flight"),
                     claim_token=token,
                     lease_expires_at=_lease_end(),
                 )
@@ -346,15 +353,10 @@ def _insert_answered(
     written = session.execute(
         insert(IdempotencyRecord)
         .values(
-            user_id=idem.user_id,
-            key=idem.key,
-            scope=idem.scope,
-            request_hash=idem.request_hash,
-            status="completed",
+            **_new_row(idem, now, "completed"),
             operation_reference=reference,
             response_status=answer.status,
             response_body=answer.body,
-            created_at=now,
             completed_at=now,
         )
         .on_conflict_do_nothing(index_elements=["user_id", "key"])
