@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy.orm import Session
@@ -172,12 +173,20 @@ def do_transfer_batch(
     for w, refusal in planned.refused:
         outcome[w.index] = refusal
     if planned.ok:
+        now = clock.now()
         created = _write_batch(
-            session, sender_id=sender_id, sender_label=sender_label, planned=planned.ok
+            session, sender_id=sender_id, sender_label=sender_label, planned=planned.ok, now=now
         )
         for p, (op_id, reference) in zip(planned.ok, created, strict=True):
             outcome[p.item.index] = operations.TransferResult(
-                op_id, reference, p.item.amount, p.fee, p.item.currency, p.target.id
+                op_id,
+                reference,
+                p.item.amount,
+                p.fee,
+                p.item.currency,
+                p.target.id,
+                settled_at=now,
+                note=p.item.note,
             )
     return [o if o is not None else DomainError() for o in outcome]
 
@@ -281,12 +290,16 @@ def _plan_batch(
 
 
 def _write_batch(
-    session: Session, *, sender_id: int, sender_label: str, planned: list[_Checked]
+    session: Session,
+    *,
+    sender_id: int,
+    sender_label: str,
+    planned: list[_Checked],
+    now: datetime,
 ) -> list[tuple[int, str]]:
-    """Write the checked items: operations, entries with postings and balances, history
-    rows and the day's usage, each kind in one multi-row statement (all of them in one on
-    PostgreSQL); (id, reference) of each, in order."""
-    now = clock.now()
+    """Write the checked items, created and completed at ``now``: operations, entries with
+    postings and balances, history rows and the day's usage, each kind in one multi-row
+    statement (all of them in one on PostgreSQL); (id, reference) of each, in order."""
     pairs = list(zip(planned, references.new_references(session, len(planned)), strict=True))
     usage_cny = sum(fx.to_cny(p.item.amount, p.item.currency) for p in planned)
     if session.get_bind().dialect.name == "postgresql":
@@ -339,6 +352,8 @@ def _write_batch(
                 fee=p.fee,
                 method="wallet",
                 note=p.item.note,
+                created_at=now,
+                updated_at=now,
                 completed_at=now,
                 data=_batch_data(p),
             )

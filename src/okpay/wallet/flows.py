@@ -37,6 +37,7 @@ from okpay.wallet import (
 from okpay.wallet import screened as screened_flow
 from okpay.wallet.idempotency import (
     Answer,
+    Finish,
     Idempotency,
     IdempotencyClaimLost,
     IdempotencyKeyInFlight,
@@ -49,7 +50,7 @@ from okpay.wallet.idempotency import (
     record_begun,
     run_idempotent,
 )
-from okpay.wallet.models import Operation, OperationStatus, PaymentMethod
+from okpay.wallet.models import Operation, OperationStatus, OperationType, PaymentMethod
 from okpay.wallet.operations import TransferResult
 from okpay.wallet.providers import ProviderUnavailable, get_provider
 from okpay.wallet.schemas import ProviderEvent
@@ -80,6 +81,30 @@ def operation_body(session: Session, operation_id: int, *, user_id: int) -> dict
     op = session.get(Operation, operation_id, populate_existing=True)
     assert op is not None
     return operation_out(op, viewer_id=user_id).model_dump(mode="json")
+
+
+def sent_body(session: Session, result: TransferResult, *, sender_id: int) -> dict[str, Any]:
+    """The sender's answer for a transfer this unit of work settled: built from what the
+    write returned (every column the answer shows is known), without reading it back;
+    read, as :func:`operation_body` does, when the write did not say when it settled."""
+    from okpay.wallet.schemas import operation_out
+
+    if result.settled_at is None:
+        return operation_body(session, result.operation_id, user_id=sender_id)
+    op = Operation(
+        reference=result.reference,
+        type=OperationType.transfer.value,
+        status=OperationStatus.completed.value,
+        user_id=sender_id,
+        currency=result.currency,
+        amount=result.amount,
+        fee=result.fee,
+        note=result.note,
+        failure_code=None,
+        created_at=result.settled_at,
+        completed_at=result.settled_at,
+    )
+    return operation_out(op, viewer_id=sender_id).model_dump(mode="json")
 
 
 def single_step(
@@ -122,39 +147,42 @@ def transfer(
             session, sender_id=sender_id, recipient=recipient, amount=amount, currency=currency
         )
 
-    def work(finish: Callable[[Session, Answer, str | None], None]) -> Answer:
-        def money(session: Session, screened: screened_flow.Screened | None) -> Answer:
-            if screened is not None and screened_flow.on_hold(screened):
-                op_id, reference = held.do_hold_transfer(
-                    session,
-                    sender_id=sender_id,
-                    recipient=recipient,
-                    amount=amount,
-                    currency=currency,
-                    note=note,
-                )
-                screened_flow.record_held(
-                    session, screened, operation_id=op_id, reference=reference
-                )
-                status = 202
-            else:
-                result = transfers.do_transfer(
-                    session,
-                    sender_id=sender_id,
-                    recipient=recipient,
-                    amount=amount,
-                    currency=currency,
-                    note=note,
-                )
-                op_id, reference, status = result.operation_id, result.reference, 201
-                screened_flow.count(session, screened, result)
-            answer = Answer(status, operation_body(session, op_id, user_id=sender_id))
-            finish(session, answer, reference)
-            return answer
+    def money(session: Session, screened: screened_flow.Screened | None, finish: Finish) -> Answer:
+        if screened is not None and screened_flow.on_hold(screened):
+            op_id, reference = held.do_hold_transfer(
+                session,
+                sender_id=sender_id,
+                recipient=recipient,
+                amount=amount,
+                currency=currency,
+                note=note,
+            )
+            screened_flow.record_held(session, screened, operation_id=op_id, reference=reference)
+            answer = Answer(202, operation_body(session, op_id, user_id=sender_id))
+        else:
+            result = transfers.do_transfer(
+                session,
+                sender_id=sender_id,
+                recipient=recipient,
+                amount=amount,
+                currency=currency,
+                note=note,
+            )
+            screened_flow.count(session, screened, result)
+            reference = result.reference
+            answer = Answer(201, sent_body(session, result, sender_id=sender_id))
+        finish(session, answer, reference)
+        return answer
 
-        return screened_flow.run_screened(idem, attempt_of, otp=otp, money=money)
+    def work(finish: Finish) -> Answer:
+        return screened_flow.run_screened(
+            idem, attempt_of, otp=otp, money=lambda s, screened: money(s, screened, finish)
+        )
 
-    return run_idempotent(idem, work)
+    def at_once(finish: Finish) -> Answer:  # the common case: one unit of work in all
+        return screened_flow.at_once(attempt_of, lambda s, screened: money(s, screened, finish))
+
+    return run_idempotent(idem, work, at_once=at_once)
 
 
 def transfer_batch(

@@ -4,6 +4,10 @@ work that retries transient database conflicts.
 
 - The key is claimed first, and completed in the same transaction as the final money
   movement, so a crash can never leave money moved and the key unanswered.
+- A request that settles in one unit of work (a transfer, say) first tries it all at once
+  (:func:`run_idempotent`'s ``at_once``): the money moved and the key's row written,
+  already answered, in one transaction, which rolls back if the key was seen before; only
+  then (or when the request needs more than one unit of work) is the key claimed first.
 - A claim is a lease fenced by a token: after a crash a retry takes the key over once the
   lease has passed (one retry wins), and the dead attempt's late writes roll back.
 - PostgreSQL deadlocks, lock timeouts and serialisation failures (and, as a guard that
@@ -25,6 +29,8 @@ from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
 from sqlalchemy import delete, or_, select, update
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session
 
@@ -204,6 +210,18 @@ def _take_over(idem: Idempotency, seen: _Seen, *, as_new: bool) -> bool:
     return True
 
 
+def _new_row(idem: Idempotency, now: datetime, status: str) -> dict[str, Any]:
+    """The columns every new key row starts with."""
+    return {
+        "user_id": idem.user_id,
+        "key": idem.key,
+        "scope": idem.scope,
+        "request_hash": idem.request_hash,
+        "status": status,
+        "created_at": now,
+    }
+
+
 def _claim(idem: Idempotency, *, attempts: int = 3) -> Answer | None:
     """Claim the key (None: go ahead) or return the first answer given for it.
 
@@ -217,12 +235,7 @@ def _claim(idem: Idempotency, *, attempts: int = 3) -> Answer | None:
         with get_database().one_statement() as session:
             session.add(
                 IdempotencyRecord(
-                    user_id=idem.user_id,
-                    key=idem.key,
-                    scope=idem.scope,
-                    request_hash=idem.request_hash,
-                    status="in_flight",
-                    created_at=now,
+                    **_new_row(idem, now, "in_flight"),
                     claim_token=token,
                     lease_expires_at=_lease_end(),
                 )
@@ -318,14 +331,88 @@ def _release(idem: Idempotency) -> None:
         )
 
 
+class NotAtOnce(Exception):
+    """The request cannot be answered in one unit of work after all (its key was seen
+    before, or the risk controls need a decision kept or a second factor): that unit of
+    work rolls back, and the full protocol (the key claimed first) answers it."""
+
+
+Finish = Callable[[Session, Answer, str | None], None]
+
+
+def _insert_answered(
+    session: Session, idem: Idempotency, answer: Answer, reference: str | None = None
+) -> None:
+    """The key's row, already answered, written in the transaction that makes the outcome
+    final. A key that exists (answered before, or claimed by an attempt under way) makes
+    the insert do nothing, and this raises :class:`NotAtOnce`: the transaction, money and
+    all, rolls back. On PostgreSQL an insert of the same key by a transaction not yet
+    committed waits for it: two copies of one request at once move the money once."""
+    now = clock.now()
+    insert = postgresql_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
+    written = session.execute(
+        insert(IdempotencyRecord)
+        .values(
+            **_new_row(idem, now, "completed"),
+            operation_reference=reference,
+            response_status=answer.status,
+            response_body=answer.body,
+            completed_at=now,
+        )
+        .on_conflict_do_nothing(index_elements=["user_id", "key"])
+        .returning(IdempotencyRecord.id)
+    ).first()
+    if written is None:
+        raise NotAtOnce()
+
+
+def _answer_at_once(idem: Idempotency, at_once: Callable[[Finish], Answer]) -> Answer | None:
+    """``at_once``, the key written in its unit of work; None when the full protocol must
+    answer instead. Nothing is left behind on the way to None: the unit of work rolled
+    back, and a refusal is kept only if the key was new."""
+
+    def finish(session: Session, answer: Answer, reference: str | None) -> None:
+        _insert_answered(session, idem, answer, reference)
+
+    try:
+        return at_once(finish)
+    except NotAtOnce:
+        return None
+    except RateLimited:  # "try later": nothing kept, the same key works later
+        raise
+    except DomainError as err:
+        if getattr(err, "same_key_again", False):
+            raise
+        refusal = Answer(err.status, err.as_json())
+        try:  # the refusal is the key's answer, unless the key was seen before
+            in_transaction(lambda session: _insert_answered(session, idem, refusal))
+        except NotAtOnce:
+            return None
+        raise
+
+
 def run_idempotent(
-    idem: Idempotency, work: Callable[[Callable[[Session, Answer, str | None], None]], Answer]
+    idem: Idempotency,
+    work: Callable[[Finish], Answer],
+    *,
+    at_once: Callable[[Finish], Answer] | None = None,
 ) -> Answer:
     """Answer once per key. ``work`` gets a ``finish(session, answer, reference)`` to call in
     the transaction that makes its outcome final. A refusal (a domain error) is the answer
     too: retrying the same key gets the same refusal. Anything unexpected frees the key.
     An attempt whose claim was taken over (its lease passed) answers 409 and changes
-    nothing: the attempt that took the key over gives the answer."""
+    nothing: the attempt that took the key over gives the answer.
+
+    ``at_once``, for a request that can settle in one unit of work, is tried first: the
+    same as ``work`` in a single unit of work, raising :class:`NotAtOnce` when it cannot
+    answer there; its ``finish`` writes the key, answered, in that unit of work (one
+    statement instead of a claim committed before and a completion). When the key turns
+    out to exist, that unit of work rolls back and ``work`` runs as above (a replay then
+    gets the first answer; a key in flight, 409). A crash anywhere in it leaves nothing."""
+    if at_once is not None:
+        answered = _answer_at_once(idem, at_once)
+        if answered is not None:
+            return answered
     first = _claim(idem)
     if first is not None:
         return first

@@ -11,6 +11,7 @@ wallet.flows)."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import insert, select, update
@@ -164,6 +165,10 @@ class TransferResult:
     fee: int
     currency: str
     counterparty_user_id: int | None = None  # the customer paid (a transfer)
+    # A transfer that settled at once: when (created and completed together) and its note,
+    # so that the sender's answer needs no second read of the operation (wallet.flows).
+    settled_at: datetime | None = None
+    note: str = ""
 
 
 def lock_operation(session: Session, operation_id: int) -> Operation:

@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 from okpay.core.errors import DomainError
 from okpay.identity import stepup
 from okpay.wallet import risk_checks, screening
-from okpay.wallet.idempotency import Idempotency, in_transaction
+from okpay.wallet.idempotency import Idempotency, NotAtOnce, in_transaction
 from okpay.wallet.operations import TransferResult
 
 T = TypeVar("T")
@@ -31,8 +31,9 @@ class Screened:
     verdict: screening.Verdict
 
 
-class _Careful(Exception):
-    """The verdict refuses or asks for a second factor: leave the money's unit of work."""
+class _Careful(NotAtOnce):
+    """The verdict refuses or asks for a second factor: leave the money's unit of work
+    (and, for a request tried at once, the key's: see :func:`at_once`)."""
 
 
 def needs_care(verdict: screening.Verdict) -> bool:
@@ -73,6 +74,16 @@ def run_screened(
         pass
     screened = screen(idem, attempt_of, otp=otp)
     return in_transaction(lambda session: money(session, screened))
+
+
+def at_once(
+    attempt_of: Callable[[Session], screening.Attempt | None],
+    money: Callable[[Session, Screened | None], T],
+) -> T:
+    """The common case alone, for wallet.idempotency's ``at_once``: screened and moved in
+    one unit of work. A verdict that needs its own unit of work raises (a NotAtOnce),
+    leaving nothing behind, and the full protocol runs."""
+    return in_transaction(lambda session: money(session, screen_here(session, attempt_of)))
 
 
 def careful_unless(verdicts_need_care: bool) -> None:
