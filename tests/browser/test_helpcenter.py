@@ -12,8 +12,13 @@ from okpay.helpcenter import service
 
 
 def sync_articles(db) -> None:  # type: ignore[no-untyped-def]
+    """The repository's articles into the database, and the search index over them built
+    here (the server runs in this process), so the first query the browser types does not
+    wait for the build (5 s and more on a busy 2-core machine: past expect's timeout)."""
     with db.unit_of_work() as session:
         service.do_sync(session)
+    with db.unit_of_work(write=False) as session:
+        service.search_index(session)
 
 
 def test_search_forgotten_password_in_chinese_leads_to_the_reset_form(zh_page: Page, db) -> None:  # type: ignore[no-untyped-def]
