@@ -19,7 +19,7 @@ from okpay.identity import required_steps as identity_required_steps
 from okpay.identity import sessions as identity_sessions
 from okpay.settings import Settings, configure, get_settings
 from okpay.web import errors
-from okpay.web.health import HealthCheck
+from okpay.web.health import HealthCheck, ReadinessCheck, WarmUp
 from okpay.web.middleware import (
     BodyLimitMiddleware,
     RequestMiddleware,
@@ -38,11 +38,28 @@ message in the language of `Accept-Language` (zh-CN or en). See docs/api.md.
 """
 
 
+def _warm_up(settings: Settings) -> WarmUp:
+    """What a web process prepares before it takes traffic (``/readyz`` says when): the help
+    search index (about 5 s to build), so the first person to search does not wait for it,
+    and the triage model (trained the first time), so the first person to write does not."""
+    if not settings.warms_up:
+        return WarmUp([])
+    from okpay.helpcenter import service as help_service
+    from okpay.helpcenter import triage
+
+    def search_index() -> None:
+        with get_database().read_unit_of_work() as session:
+            help_service.search_index(session)
+
+    return WarmUp([("help_search", search_index), ("triage", triage.current_model)])
+
+
 def create_app(settings: Settings | None = None, *, start_worker: bool = False) -> FastAPI:
     """Build the application. ``start_worker`` runs background jobs inside this process."""
     if settings is not None:
         configure(settings)
     settings = get_settings()
+    warm_up = _warm_up(settings)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -51,16 +68,7 @@ def create_app(settings: Settings | None = None, *, start_worker: bool = False) 
             from okpay.worker import start_embedded_worker
 
             consumer = start_embedded_worker()
-        if settings.env != "test":
-            # Load (or, the first time, train) the triage model now, so the first person to
-            # write to us does not wait for it.
-            import threading
-
-            from okpay.helpcenter import triage
-
-            threading.Thread(
-                target=triage.current_model, name="triage-warm-up", daemon=True
-            ).start()
+        warm_up.start()
         try:
             yield
         finally:
@@ -139,7 +147,9 @@ def create_app(settings: Settings | None = None, *, start_worker: bool = False) 
         with get_database().one_statement(write=False) as session:
             session.execute(text("SELECT 1"))
 
-    app.add_api_route("/healthz", HealthCheck(database_answers), include_in_schema=False)
+    health = HealthCheck(database_answers)
+    app.add_api_route("/healthz", health, include_in_schema=False)
+    app.add_api_route("/readyz", ReadinessCheck(health, warm_up), include_in_schema=False)
     app.include_router(identity_api.router)
     app.include_router(wallet_api.router)
     app.include_router(wallet_history_api.router)

@@ -81,6 +81,9 @@ class Settings(BaseSettings):
     jobs_immediate: bool = False
     jobs_workers: int = 2
     embedded_worker: bool = True
+    # Build the help search index and load the triage model when a web process starts, and
+    # answer /readyz with 503 until done. Unset: on, except with env=test.
+    warm_up: bool | None = None
 
     # Security policy.
     session_days: int = 30
@@ -195,6 +198,10 @@ class Settings(BaseSettings):
     @property
     def is_dev(self) -> bool:
         return self.env == "dev"
+
+    @property
+    def warms_up(self) -> bool:
+        return self.warm_up if self.warm_up is not None else self.env != "test"
 
     @property
     def upload_request_limit(self) -> int:

@@ -52,3 +52,32 @@ def test_docs_page_uses_local_assets(client) -> None:
     html = client.get("/docs").text
     assert "/static/vendor/swagger-ui/swagger-ui-bundle.js" in html
     assert "cdn" not in html.lower()
+
+
+def test_a_server_warms_up_before_it_says_ready(db, settings, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """With OKPAY_WARM_UP (on outside tests) the search index is built and the triage model
+    loaded before /readyz says 200, so the first search does not wait for either."""
+    import time
+
+    from starlette.testclient import TestClient
+
+    from okpay.app import create_app
+    from okpay.helpcenter import service, triage
+
+    triage.reset()
+    app = create_app(settings.model_copy(update={"warm_up": True}))
+    with TestClient(app) as client:
+        deadline = time.monotonic() + 120
+        while (ready := client.get("/readyz")).status_code == 503:
+            assert ready.json()["status"] == "starting"
+            assert time.monotonic() < deadline, ready.json()
+            time.sleep(0.05)
+        assert ready.json() == {"status": "ok", "database": "ok"}
+
+        def no_second_build(*args: object, **kwargs: object) -> None:
+            raise AssertionError("built again after the warm-up")
+
+        monkeypatch.setattr(service, "SearchIndex", no_second_build)
+        monkeypatch.setattr(triage, "train", no_second_build)
+        assert client.get("/api/v1/help/search", params={"q": "fee"}).status_code == 200
+        triage.current_model()

@@ -1,4 +1,5 @@
-"""``GET /healthz``: can this process reach its database?
+"""``GET /healthz``: can this process reach its database? ``GET /readyz``: has it also done
+the work it does before taking traffic (see :class:`WarmUp`)?
 
 A load balancer asks every few seconds; a flood of checks must not cost a database round
 trip and a thread each. So the database is asked at most once every ``max_age`` seconds
@@ -9,8 +10,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import threading
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable, Sequence
 
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import JSONResponse
@@ -60,3 +62,53 @@ class HealthCheck:
         if self.healthy:
             return JSONResponse(OK)
         return JSONResponse(DEGRADED, status_code=503)
+
+
+class WarmUp:
+    """Work a new process does before it should take traffic (build the help search index,
+    load the triage model), so the first customers do not wait for it. The tasks run once,
+    in order, on one background thread; a task that fails is logged and counts as done (the
+    request that needs it builds it then). ``pending`` names those not done yet."""
+
+    def __init__(self, tasks: Sequence[tuple[str, Callable[[], object]]]) -> None:
+        self.tasks = list(tasks)
+        self._pending = [name for name, _ in self.tasks]
+        self._lock = threading.Lock()
+
+    @property
+    def pending(self) -> list[str]:
+        with self._lock:
+            return list(self._pending)
+
+    def start(self) -> None:
+        if self.tasks:
+            threading.Thread(target=self.run, name="warm-up", daemon=True).start()
+
+    def run(self) -> None:
+        for name, task in self.tasks:
+            started = time.monotonic()
+            try:
+                task()
+            except Exception:
+                log.exception("warm-up: %s failed; it is done on first use instead", name)
+            else:
+                log.info("warm-up: %s in %.1f s", name, time.monotonic() - started)
+            finally:
+                with self._lock:
+                    self._pending.remove(name)
+
+
+class ReadinessCheck:
+    """``GET /readyz``: 503 ``{"status": "starting", "warming": [...]}`` while the warm-up
+    runs, then the health check's answer. A load balancer sends a new server traffic only
+    once this says 200."""
+
+    def __init__(self, health: Callable[[], Awaitable[JSONResponse]], warm_up: WarmUp) -> None:
+        self.health = health
+        self.warm_up = warm_up
+
+    async def __call__(self) -> JSONResponse:
+        warming = self.warm_up.pending
+        if warming:
+            return JSONResponse({"status": "starting", "warming": warming}, status_code=503)
+        return await self.health()

@@ -131,7 +131,7 @@ class RequestMiddleware:
             await self.app(scope, receive, send)
             return
         path: str = scope.get("path", "")
-        if path.startswith("/static/") or path == "/healthz":
+        if path.startswith("/static/") or path in ("/healthz", "/readyz"):
             await self.app(scope, receive, send)
             return
         is_api = path.startswith("/api/")
