@@ -11,7 +11,7 @@ wallet.flows)."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import insert, select, update
@@ -86,6 +86,26 @@ def add_activity(session: Session, rows: list[dict[str, Any]]) -> None:
     )
 
 
+# A history row is written with or after its operation, never before (a day's margin for a
+# clock set back): looking only from there on lets PostgreSQL skip the older months.
+_ROWS_MARGIN = timedelta(days=1)
+
+
+def rows_since(created_at: datetime) -> datetime:
+    """The earliest an operation created at ``created_at`` can have history rows."""
+    return created_at - _ROWS_MARGIN
+
+
+def activity_of(operation_id: int, since: datetime | None) -> list[Any]:
+    """The WHERE clauses that find an operation's history rows (``since``: see
+    :func:`rows_since`; None looks in every month)."""
+    activity = table_of(Activity)
+    found: list[Any] = [activity.c.operation_id == operation_id]
+    if since is not None:
+        found.append(activity.c.created_at >= since)
+    return found
+
+
 def set_status(
     session: Session,
     operation_id: int,
@@ -94,13 +114,18 @@ def set_status(
     failure_code: str | None = None,
     loaded: Operation | None = None,
     entry: tuple[str, ledger.Plan] | None = None,
+    created_at: datetime | None = None,
     **extra: Any,
 ) -> None:
     """Move an operation and its history rows to ``status`` (with ``extra`` columns);
     ``loaded``, the operation as the session holds it, is updated to match without a
     reload. ``entry`` (kind, checked plan) is the journal entry it settles with, written
-    with it: on PostgreSQL in the same statement."""
+    with it: on PostgreSQL in the same statement. ``created_at``, the operation's (taken
+    from ``loaded`` when not given), narrows the search for its history rows."""
     now = clock.now()
+    if created_at is None and loaded is not None:
+        created_at = loaded.created_at
+    since = rows_since(created_at) if created_at is not None else None
     values: dict[str, Any] = {"status": status.value, "updated_at": now, **extra}
     if failure_code:
         values["failure_code"] = failure_code
@@ -110,7 +135,13 @@ def set_status(
     if entry is not None and postgres:  # the entry and both updates in one statement
         kind, checked = entry
         pg.settle(
-            session, operation_id=operation_id, kind=kind, plan=checked, values=values, now=now
+            session,
+            operation_id=operation_id,
+            kind=kind,
+            plan=checked,
+            values=values,
+            now=now,
+            rows_since=since or datetime.min.replace(tzinfo=now.tzinfo),
         )
     else:
         if entry is not None:
@@ -119,7 +150,7 @@ def set_status(
         set_operation = update(operations).where(operations.c.id == operation_id).values(**values)
         set_activity = (
             update(activity)
-            .where(activity.c.operation_id == operation_id)
+            .where(*activity_of(operation_id, since))
             .values(status=status.value, updated_at=now)
         )
         if postgres:  # both in one statement

@@ -417,13 +417,15 @@ def _sender_state(rows: list[tuple[Any, ...]]) -> SenderState | None:
 
 
 # A pending operation settling: its journal entry (ledger.ENTRY_CTES), then the operation
-# and its history rows moved to the new status, in one statement instead of two.
+# and its history rows moved to the new status, in one statement instead of two. The rows
+# are looked for only from %(rows_since)s on: history is partitioned by month, and this
+# keeps the planner to the months that can hold them (operations.rows_since).
 _SETTLE = """
 WITH {entry}, o AS (
   UPDATE wallet_operation SET {sets} WHERE id = %(operation_id)s
 ), a AS (
   UPDATE wallet_activity SET status = %(set_status)s, updated_at = %(now)s
-  WHERE operation_id = %(operation_id)s
+  WHERE operation_id = %(operation_id)s AND created_at >= %(rows_since)s
 )
 SELECT id FROM e
 """
@@ -439,15 +441,18 @@ def settle(
     plan: Plan,
     values: dict[str, Any],
     now: datetime,
+    rows_since: datetime,
 ) -> int:
     """Write ``plan`` as the operation's journal entry of ``kind`` and update the operation
-    with ``values`` (status included) and its history rows to match; returns the entry id."""
+    with ``values`` (status included) and its history rows (none older than ``rows_since``)
+    to match; returns the entry id."""
     unknown = set(values) - _SETTLE_COLUMNS
     if unknown:
         raise ValueError(f"not a settling column: {sorted(unknown)}")
     sets = ", ".join(f"{name} = %(set_{name})s" for name in sorted(values))
     params = entry_params(operation_id, kind, plan, now)
     params.update({f"set_{name}": value for name, value in values.items()})
+    params["rows_since"] = rows_since
     ((entry_id,),) = _run(session, _SETTLE.format(entry=ENTRY_CTES, sets=sets), params)
     return int(entry_id)
 
@@ -457,7 +462,7 @@ def settle(
 # operation's currency, in id order (the order the wallet's other paths take too).
 _LOCK_PENDING = """
 WITH o AS MATERIALIZED (
-  SELECT id, status, amount, currency, account_id FROM wallet_operation
+  SELECT id, status, amount, currency, account_id, created_at FROM wallet_operation
   WHERE id = %(operation_id)s
   FOR NO KEY UPDATE
 ), a AS (
@@ -468,9 +473,10 @@ WITH o AS MATERIALIZED (
   ORDER BY w.id
   FOR NO KEY UPDATE OF w
 )
-SELECT 'o', id, status, amount, currency, account_id, NULL::INTEGER, NULL::INTEGER FROM o
+SELECT 'o', id, status, amount, currency, account_id, NULL::INTEGER, NULL::INTEGER, created_at
+FROM o
 UNION ALL
-SELECT 'a', id, kind, balance, currency, held, user_id, merchant_id FROM a
+SELECT 'a', id, kind, balance, currency, held, user_id, merchant_id, NULL::TIMESTAMPTZ FROM a
 """
 
 
@@ -481,6 +487,7 @@ class PendingOperation:
     amount: int
     currency: str
     account_id: int | None
+    created_at: datetime
 
 
 def lock_pending(
@@ -496,9 +503,9 @@ def lock_pending(
     )
     operation: PendingOperation | None = None
     locked: dict[int, LockedAccount] = {}
-    for tag, row_id, text, number, currency, other, user_id, merchant_id in rows:
+    for tag, row_id, text, number, currency, other, user_id, merchant_id, created_at in rows:
         if tag == "o":
-            operation = PendingOperation(row_id, text, number, currency, other)
+            operation = PendingOperation(row_id, text, number, currency, other, created_at)
         else:
             locked[row_id] = LockedAccount(
                 row_id, text, user_id, merchant_id, currency, number, other

@@ -88,10 +88,11 @@ def do_complete_topup(
     checked = ledger.plan(
         locked, [ledger.Line(clearing_id, -credited), ledger.Line(op.account_id, credited)]
     )
+    since = operations.rows_since(op.created_at)
     if credited != op.amount:
         session.execute(
             update(table_of(Activity))
-            .where(table_of(Activity).c.operation_id == op.id)
+            .where(*operations.activity_of(op.id, since))
             .values(amount=credited)
         )
     operations.set_status(
@@ -100,6 +101,7 @@ def do_complete_topup(
         OperationStatus.completed,
         loaded=cast(Operation | None, loaded),
         entry=("topup", checked),
+        created_at=op.created_at,
         external_ref=external_ref,
         amount=credited,
     )
