@@ -40,6 +40,8 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
 
+from okpay.outage import Outage
+
 log = logging.getLogger(__name__)
 
 # Whom the current request or job acts for ("user:42"); None: nobody in particular (then
@@ -98,8 +100,7 @@ class RecentWriters:
             if redis_url
             else None
         )
-        self._redis_down_until = 0.0
-        self._redis_down = False
+        self._redis_outage = Outage(RETRY_SECONDS, log, back="read replica: Redis reachable again")
 
     def mark(self, key: str) -> None:
         """``key`` has just committed a write."""
@@ -136,24 +137,15 @@ class RecentWriters:
         return found
 
     def _redis_usable(self) -> bool:
-        return time.monotonic() >= self._redis_down_until
+        return self._redis_outage.usable()
 
     def _redis_failed(self, exc: Exception) -> None:
-        self._redis_down_until = time.monotonic() + RETRY_SECONDS
-        with self._lock:
-            first, self._redis_down = not self._redis_down, True
-        if first:
-            log.warning(
-                "read replica: Redis unavailable (%s); recent writers read from the primary",
-                exc,
-            )
+        self._redis_outage.failed(
+            "read replica: Redis unavailable (%s); recent writers read from the primary", exc
+        )
 
     def _redis_back(self) -> None:
-        if self._redis_down:
-            with self._lock:
-                was_down, self._redis_down = self._redis_down, False
-            if was_down:
-                log.warning("read replica: Redis reachable again")
+        self._redis_outage.succeeded()
 
     def close(self) -> None:
         if self._redis is not None:

@@ -32,6 +32,7 @@ from urllib.parse import urlsplit
 import redis
 
 from okpay.core.errors import RateLimited
+from okpay.outage import Outage
 
 log = logging.getLogger(__name__)
 
@@ -177,30 +178,23 @@ class _Connection:
             url, socket_timeout=REDIS_TIMEOUT_SECONDS, socket_connect_timeout=REDIS_TIMEOUT_SECONDS
         )
         self.script = self.client.register_script(_SCRIPT)
-        self._down_until = 0.0
-        self._down = False
-        self._lock = threading.Lock()
+        self.outage = Outage(
+            REDIS_RETRY_SECONDS,
+            log,
+            back="rate limits: Redis reachable again; counts are shared again",
+        )
 
     def usable(self) -> bool:
-        return time.monotonic() >= self._down_until
+        return self.outage.usable()
 
     def failed(self, name: str, exc: Exception) -> None:
-        with self._lock:
-            self._down_until = time.monotonic() + REDIS_RETRY_SECONDS
-            first, self._down = not self._down, True
-        if first:
-            log.warning(
-                "rate limits: Redis unavailable (%s: %s); counting per process, retrying every"
-                " %ss",
-                name, exc, REDIS_RETRY_SECONDS,
-            )  # fmt: skip
+        self.outage.failed(
+            "rate limits: Redis unavailable (%s: %s); counting per process, retrying every %ss",
+            name, exc, REDIS_RETRY_SECONDS,
+        )  # fmt: skip
 
     def succeeded(self) -> None:
-        if self._down:
-            with self._lock:
-                was_down, self._down = self._down, False
-            if was_down:
-                log.warning("rate limits: Redis reachable again; counts are shared again")
+        self.outage.succeeded()
 
 
 _connections: dict[str, _Connection] = {}

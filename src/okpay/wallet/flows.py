@@ -147,27 +147,22 @@ def transfer(
             session, sender_id=sender_id, recipient=recipient, amount=amount, currency=currency
         )
 
+    # Held for review or sent now, the transfer is the same request.
+    request: dict[str, Any] = {
+        "sender_id": sender_id,
+        "recipient": recipient,
+        "amount": amount,
+        "currency": currency,
+        "note": note,
+    }
+
     def money(session: Session, screened: screened_flow.Screened | None, finish: Finish) -> Answer:
         if screened is not None and screened_flow.on_hold(screened):
-            op_id, reference = held.do_hold_transfer(
-                session,
-                sender_id=sender_id,
-                recipient=recipient,
-                amount=amount,
-                currency=currency,
-                note=note,
-            )
+            op_id, reference = held.do_hold_transfer(session, **request)
             screened_flow.record_held(session, screened, operation_id=op_id, reference=reference)
             answer = Answer(202, operation_body(session, op_id, user_id=sender_id))
         else:
-            result = transfers.do_transfer(
-                session,
-                sender_id=sender_id,
-                recipient=recipient,
-                amount=amount,
-                currency=currency,
-                note=note,
-            )
+            result = transfers.do_transfer(session, **request)
             screened_flow.count(session, screened, result)
             reference = result.reference
             answer = Answer(201, sent_body(session, result, sender_id=sender_id))
