@@ -167,3 +167,54 @@ def test_votes_and_deflection(client, db, articles) -> None:  # type: ignore[no-
         "deflected": 1,
         "rate": 0.3333,
     }
+
+
+def test_after_an_edit_search_answers_from_the_old_index_while_the_new_one_builds(  # type: ignore[no-untyped-def]
+    client, db, articles, settings, monkeypatch
+) -> None:
+    """Outside tests' inline mode, nobody waits seconds for the rebuild an edit causes: the
+    old index answers until the new one, built on a background thread, takes over."""
+    import threading
+    import time
+
+    from okpay.helpcenter import search as help_search
+    from okpay.helpcenter import service
+
+    # Built inline first (the inline mode), over the articles as they are before the edit.
+    assert client.get("/api/v1/help/search", params={"q": "fee"}).status_code == 200
+    monkeypatch.setattr(settings, "jobs_immediate", False)
+    release = threading.Event()
+    real_index = help_search.SearchIndex
+
+    def held_build(*args, **kwargs):  # type: ignore[no-untyped-def]
+        release.wait(30)  # the background build, held until the old index has answered
+        return real_index(*args, **kwargs)
+
+    monkeypatch.setattr(service, "SearchIndex", held_build)
+    with db.unit_of_work() as s:
+        editor = identity_operators.do_create_user(
+            s, email="ed@example.com", password=PASSWORD, role=Role.supervisor, name="Ed"
+        )
+        service.do_edit_article(
+            s,
+            editor=editor,
+            slug="fee-discounts",
+            locale="en",
+            title="Fee discounts and the zorbix loyalty bonus",
+            category="fees",
+            questions=["What is zorbix?"],
+            related=[],
+            action=None,
+            body="Zorbix members pay less.",
+        )
+    # Answered at once, from the index built before the edit.
+    before = client.get("/api/v1/help/search", params={"q": "zorbix"}).json()["results"]
+    assert all(hit["slug"] != "fee-discounts" for hit in before)
+    release.set()
+    deadline = time.monotonic() + 60
+    while True:
+        results = client.get("/api/v1/help/search", params={"q": "zorbix"}).json()["results"]
+        if results and results[0]["slug"] == "fee-discounts":
+            break
+        assert time.monotonic() < deadline, "the rebuilt index never took over"
+        time.sleep(0.05)

@@ -7,6 +7,7 @@ Services flush and never commit: the request's or command's unit of work does.
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -36,6 +37,9 @@ from okpay.helpcenter.models import (
 from okpay.helpcenter.search import HELP_RELEVANCE, Hit, SearchDoc, SearchIndex
 from okpay.helpcenter.taxonomy import CATEGORIES, PRIORITIES
 from okpay.identity.models import Role, User
+from okpay.settings import get_settings
+
+log = logging.getLogger(__name__)
 
 EDITOR_ROLES = frozenset({Role.supervisor.value, Role.admin.value})
 MAX_QUERY = 200
@@ -397,7 +401,9 @@ def source_of(row: Article) -> art.ArticleSource:
     )
 
 
-def _corpus_key(session: Session | None) -> tuple[Any, ...]:
+def _corpus_key(session: Session | None, database: str | None = None) -> tuple[Any, ...]:
+    """What the index is built from: the repository's files, or this database's articles
+    (``database``: which one ``session`` reads, when not its own bind's)."""
     if session is None:
         return ("files",)
     try:
@@ -409,29 +415,60 @@ def _corpus_key(session: Session | None) -> tuple[Any, ...]:
         return ("files",)
     if not count:
         return ("files",)
-    return ("db", database_of(session), count, latest, versions)
+    return ("db", database or database_of(session), count, latest, versions)
 
 
 def search_index(session: Session | None) -> SearchIndex:
     """The index over the current articles: the database's, or the repository's files while
-    the database has none. Rebuilt when an article changes (checked on every call)."""
+    the database has none. Checked on every call. When an article has changed since the
+    index was built, the next one is built on a background thread while this one goes on
+    answering (a build takes seconds; nobody waits for it), except the first time and with
+    ``OKPAY_JOBS_IMMEDIATE`` (tests), when the caller builds it."""
     global _index
     key = _corpus_key(session)
     current = _index
     if current is not None and current[0] == key:
         return current[1]
+    if current is not None and session is not None and not get_settings().jobs_immediate:
+        _rebuild_in_background(session)
+        return current[1]
     with _index_lock:
         if _index is not None and _index[0] == key:
             return _index[1]
-        examples: list[Example] = []
-        if key[0] == "files" or session is None:
-            sources: Iterable[art.ArticleSource] = art.load_directory()
-        else:
-            sources = [source_of(r) for r in session.scalars(select(Article))]
-            examples = learning.deflected_examples(session)
-        index = SearchIndex(documents_from_sources(sources), examples=examples)
-        _index = (key, index)
-        return index
+        return _build(session, key)
+
+
+def _build(session: Session | None, key: tuple[Any, ...]) -> SearchIndex:
+    """Build the index for ``key`` from ``session`` and keep it (under ``_index_lock``)."""
+    global _index
+    examples: list[Example] = []
+    if key[0] == "files" or session is None:
+        sources: Iterable[art.ArticleSource] = art.load_directory()
+    else:
+        sources = [source_of(r) for r in session.scalars(select(Article))]
+        examples = learning.deflected_examples(session)
+    index = SearchIndex(documents_from_sources(sources), examples=examples)
+    _index = (key, index)
+    return index
+
+
+def _rebuild_in_background(session: Session) -> None:
+    """Start building the index anew from the database ``session`` reads, unless a build is
+    already under way (that one, or the next call after it, catches this change too)."""
+    if not _index_lock.acquire(blocking=False):
+        return
+    bind, database = session.get_bind(), database_of(session)
+
+    def rebuild() -> None:
+        try:
+            with Session(bind) as own:
+                _build(own, _corpus_key(own, database))
+        except Exception:
+            log.exception("help search: rebuilding the index failed; the old one still answers")
+        finally:
+            _index_lock.release()
+
+    threading.Thread(target=rebuild, name="help-search-index", daemon=True).start()
 
 
 def search(session: Session | None, *, query: str, locale: str, limit: int = 10) -> list[Hit]:
