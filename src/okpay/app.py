@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -43,7 +44,7 @@ def _warm_up(settings: Settings) -> WarmUp:
     search index (about 5 s to build), so the first person to search does not wait for it,
     and the triage model (trained the first time), so the first person to write does not."""
     if not settings.warms_up:
-        return WarmUp([])
+        return WarmUp([], enabled=False)
     from okpay.helpcenter import service as help_service
     from okpay.helpcenter import triage
 
@@ -223,9 +224,9 @@ def create_app(settings: Settings | None = None, *, start_worker: bool = False) 
 
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     # Added first, so it runs inside RequestMiddleware (language, headers for its refusals).
-    app.add_middleware(
-        BodyLimitMiddleware, settings=settings, upload_routes=routes_taking_files(app.routes)
-    )
+    upload_routes = functools.cache(lambda: routes_taking_files(app.routes))
+    warm_up.add("routes", upload_routes)  # FastAPI analyses every route once, ahead
+    app.add_middleware(BodyLimitMiddleware, settings=settings, upload_routes=upload_routes)
     app.add_middleware(
         RequestMiddleware,
         settings=settings,

@@ -199,6 +199,43 @@ def test_i11_item10_pages_get_the_refusal_as_a_page_in_the_users_language(app, s
     assert small.status == 403
 
 
+def test_i11_item10_a_body_without_length_past_the_common_cap_goes_on_to_an_upload_route(  # type: ignore[no-untyped-def]
+    app, settings
+) -> None:
+    """Counting a body without a length, the route is looked up once it passes the common
+    cap: an upload route keeps reading up to its own cap."""
+    page = send_raw(app, "/help/contact", total=4 * MiB)
+    assert page.status == 403  # past the 2 MB common cap, read in full: refused for CSRF only
+    assert page.pulled == 4 * MiB
+    login = send_raw(app, "/api/v1/auth/login", total=4 * MiB, content_type="application/json")
+    assert login.status == 413
+
+
+def test_i11_item10_the_upload_routes_are_found_only_when_a_body_needs_them() -> None:
+    """Finding them means FastAPI analysing every route (about a second): not for the many
+    requests under the common cap, and once at most."""
+    from fastapi import FastAPI
+
+    from okpay.settings import Settings
+    from okpay.web.middleware import BodyLimitMiddleware
+
+    asked: list[int] = []
+
+    def upload_routes() -> list[tuple[re.Pattern[str], set[str]]]:
+        asked.append(1)
+        return [(re.compile("^/files$"), {"POST"})]
+
+    settings = Settings(env="test")
+    app = FastAPI()
+    app.state.settings = settings
+    app.add_middleware(BodyLimitMiddleware, settings=settings, upload_routes=upload_routes)
+    assert send_raw(app, "/files", total=MiB, declared=MiB).status == 404
+    assert asked == []
+    assert send_raw(app, "/files", total=5 * MiB, declared=5 * MiB).status == 404  # allowed
+    assert send_raw(app, "/other", total=5 * MiB, declared=5 * MiB).status == 413
+    assert asked == [1]
+
+
 def test_i11_item10_every_route_taking_files_gets_the_upload_cap(app) -> None:  # type: ignore[no-untyped-def]
     from okpay.web.middleware import routes_taking_files
 

@@ -343,32 +343,49 @@ class BodyLimitMiddleware:
         self,
         app: ASGIApp,
         settings: Settings,
-        upload_routes: Sequence[tuple[re.Pattern[str], set[str]]] = (),
+        upload_routes: Callable[[], Sequence[tuple[re.Pattern[str], set[str]]]] = tuple,
     ) -> None:
         self.app = app
         self.settings = settings
-        self.upload_routes = upload_routes
+        # Asked the first time a body passes the common cap (finding the routes that take
+        # files means FastAPI analysing every route: about a second, which a process should
+        # not spend before its first request; the warm-up asks for it ahead).
+        self.find_upload_routes = upload_routes
+        self._upload_routes: Sequence[tuple[re.Pattern[str], set[str]]] | None = None
 
-    def _limit(self, scope: Scope) -> tuple[int, bool]:
+    @property
+    def upload_routes(self) -> Sequence[tuple[re.Pattern[str], set[str]]]:
+        if self._upload_routes is None:
+            self._upload_routes = self.find_upload_routes()
+        return self._upload_routes
+
+    def _takes_files(self, scope: Scope) -> bool:
         path: str = scope.get("path", "")
         root = scope.get("root_path", "")
         if root and path.startswith(root):
             path = path[len(root) :]
         method = scope.get("method", "")
-        for pattern, methods in self.upload_routes:
-            if (not methods or method in methods) and pattern.match(path):
-                return self.settings.upload_request_limit, True
-        return self.settings.request_max_bytes, False
+        return any(
+            (not methods or method in methods) and pattern.match(path)
+            for pattern, methods in self.upload_routes
+        )
+
+    def _limit(self, scope: Scope, size: int) -> tuple[int, bool]:
+        """The cap for a body of ``size`` bytes (so far) to this route, and whether it is
+        the upload cap. Under the common cap no route need be looked up."""
+        if size <= self.settings.request_max_bytes or not self._takes_files(scope):
+            return self.settings.request_max_bytes, False
+        return self.settings.upload_request_limit, True
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        limit, uploads = self._limit(scope)
         try:
             declared = int(_header(scope, b"content-length") or -1)
         except ValueError:
             declared = -1  # the server refuses a malformed length; count what arrives
+        limit, uploads = self._limit(scope, declared)
         if declared > limit:
             await self._refuse(scope, receive, send, limit, uploads)
             return
@@ -378,12 +395,14 @@ class BodyLimitMiddleware:
         started = False
 
         async def counted_receive() -> Message:
-            nonlocal received, over
+            nonlocal received, over, limit, uploads
             if over:
                 raise _BodyOverCap
             message = await receive()
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
+                if received > limit and not uploads:
+                    limit, uploads = self._limit(scope, received)
                 if received > limit:
                     over = True
                     raise _BodyOverCap
