@@ -10,7 +10,7 @@ Round trips are what the driver sends and waits for: each statement, and each BE
 COMMIT and ROLLBACK. CPU is ``time.process_time`` over the loop (the database server's own
 time is not in it), with ``--profile LAYER`` printing a cProfile of that layer's loop.
 
-    python bench/transfer_cost.py [--n 300] [--users 200] [--profile http]
+    python bench/transfer_cost.py [--n 300] [--users 200] [--profile http [--inline]]
 """
 
 from __future__ import annotations
@@ -132,7 +132,15 @@ def main() -> None:
     parser.add_argument("--users", type=int, default=200)
     parser.add_argument("--profile", default="", help="service, flow, http or floor")
     parser.add_argument("--show", action="store_true", help="print each layer's statements")
+    parser.add_argument(
+        "--inline",
+        action="store_true",
+        help="run the thread pool's work inline, so that --profile http sees it (cProfile "
+        "follows one thread); CPU figures then leave out the hops to the pool",
+    )
     args = parser.parse_args()
+    if args.inline:
+        run_thread_pool_inline()
 
     import ledger
     from ledger_http import api_tokens
@@ -232,6 +240,17 @@ def main() -> None:
             trips.show(step)
     out["load_average"] = os.getloadavg()[0]
     print(json.dumps(out))
+
+
+def run_thread_pool_inline() -> None:
+    """Make anyio's ``to_thread.run_sync`` (behind Starlette's and FastAPI's thread pool) call
+    the function in the event loop's thread."""
+    import anyio.to_thread
+
+    async def inline(func: Callable[..., Any], *args: Any, **_options: Any) -> Any:
+        return func(*args)
+
+    anyio.to_thread.run_sync = inline  # type: ignore[assignment]
 
 
 class HttpClient:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Annotated
 
 from fastapi import Depends, Request
@@ -14,32 +14,41 @@ if TYPE_CHECKING:
     from okpay.identity.sign_in import PasswordPrecheck
 
 
-def current_user(request: Request) -> User | None:
-    """The signed-in user (resolved by the middleware), or None."""
+# The dependencies below only read what RequestMiddleware resolved: async, so FastAPI calls
+# them on the event loop (a sync dependency costs a hop to the thread pool and back, about
+# 0.8 ms of CPU a request).
+
+
+def _signed_in(request: Request) -> User | None:
     return getattr(request.state, "user", None)
 
 
-def require_user(request: Request) -> User:
+async def current_user(request: Request) -> User | None:
+    """The signed-in user (resolved by the middleware), or None."""
+    return _signed_in(request)
+
+
+async def require_user(request: Request) -> User:
     """The signed-in user; NotAuthenticated otherwise (pages redirect to sign-in)."""
-    user = current_user(request)
+    user = _signed_in(request)
     if user is None:
         raise NotAuthenticated()
     return user
 
 
-def current_session(request: Request) -> UserSession:
+async def current_session(request: Request) -> UserSession:
     row = getattr(request.state, "user_session", None)
     if row is None:
         raise NotAuthenticated()
     return row
 
 
-def require_role(*roles: Role) -> Callable[[Request], User]:
+def require_role(*roles: Role) -> Callable[[Request], Awaitable[User]]:
     """A dependency admitting only users with one of ``roles``."""
     allowed = {r.value for r in roles}
 
-    def check(request: Request) -> User:
-        user = require_user(request)
+    async def check(request: Request) -> User:
+        user = await require_user(request)
         if user.role not in allowed:
             raise PermissionDenied()
         return user
