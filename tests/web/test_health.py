@@ -107,3 +107,23 @@ def test_without_warm_up_work_a_server_is_ready_at_once() -> None:
     app.add_api_route("/readyz", ReadinessCheck(HealthCheck(Probe()), WarmUp([])))
     with TestClient(app) as client:
         assert client.get("/readyz").status_code == 200
+
+
+def test_a_warm_up_started_twice_runs_its_tasks_once() -> None:
+    """An app's lifespan may run more than once in one process (tests do): one warm-up."""
+    ran: list[str] = []
+    gate = threading.Event()
+
+    def task() -> None:
+        gate.wait(10)
+        ran.append("help_search")
+
+    warm_up = WarmUp([("help_search", task)])
+    warm_up.start()
+    warm_up.start()
+    gate.set()
+    deadline = time.monotonic() + 10
+    while warm_up.pending and time.monotonic() < deadline:
+        time.sleep(0.01)
+    time.sleep(0.05)
+    assert ran == ["help_search"] and warm_up.pending == []

@@ -77,6 +77,7 @@ class WarmUp:
         self.tasks = list(tasks)
         self._pending = [name for name, _ in self.tasks]
         self._lock = threading.Lock()
+        self._started = False
 
     def add(self, name: str, task: Callable[[], object]) -> None:
         """One more task, run first (before :meth:`start`)."""
@@ -91,8 +92,13 @@ class WarmUp:
             return list(self._pending)
 
     def start(self) -> None:
-        if self.tasks:
-            threading.Thread(target=self.run, name="warm-up", daemon=True).start()
+        """Run the tasks on a background thread; once, however often the app starts up (a
+        test may run an app's lifespan twice)."""
+        with self._lock:
+            if self._started or not self.tasks:
+                return
+            self._started = True
+        threading.Thread(target=self.run, name="warm-up", daemon=True).start()
 
     def run(self) -> None:
         for name, task in self.tasks:
@@ -105,7 +111,8 @@ class WarmUp:
                 log.info("warm-up: %s in %.1f s", name, time.monotonic() - started)
             finally:
                 with self._lock:
-                    self._pending.remove(name)
+                    if name in self._pending:
+                        self._pending.remove(name)
 
 
 class ReadinessCheck:
