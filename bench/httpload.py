@@ -27,8 +27,8 @@ def serve(
     env_extra: Mapping[str, str] | None = None,
 ) -> Iterator[str]:
     """`okpay serve` with ``workers`` processes on ``url`` (or ``command``, taking the same
-    --host, --port and --workers); yields its base URL once /healthz answers, and stops it
-    afterwards."""
+    --host, --port and --workers); yields its base URL once it is ready (``/readyz``, after
+    its warm-up; ``/healthz`` for a server without one), and stops it afterwards."""
     port = free_port()
     env = {
         **os.environ,
@@ -54,7 +54,9 @@ def serve(
         deadline = time.monotonic() + float(os.environ.get("OKPAY_BENCH_START_SECONDS", "180"))
         while True:
             try:
-                if httpx.get(f"{base}/healthz", timeout=5).status_code == 200:
+                # Each request may reach another worker: several answers in a row, so that
+                # every worker has warmed up before the load starts.
+                if all(_ready(base) for _ in range(4 * workers)):
                     break
             except httpx.HTTPError:
                 pass
@@ -70,6 +72,13 @@ def serve(
     finally:
         server.terminate()
         server.wait(timeout=20)
+
+
+def _ready(base: str) -> bool:
+    answer = httpx.get(f"{base}/readyz", timeout=5)
+    if answer.status_code == 404:  # a bare app (the floor) has no warm-up
+        answer = httpx.get(f"{base}/healthz", timeout=5)
+    return answer.status_code == 200
 
 
 async def run_load(
