@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import functools
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
 
@@ -39,12 +39,13 @@ message in the language of `Accept-Language` (zh-CN or en). See docs/api.md.
 """
 
 
-def _warm_up(settings: Settings) -> WarmUp:
-    """What a web process prepares before it takes traffic (``/readyz`` says when): the help
-    search index (about 5 s to build), so the first person to search does not wait for it,
-    and the triage model (trained the first time), so the first person to write does not."""
+def _warm_up(settings: Settings, upload_routes: Callable[[], object]) -> WarmUp:
+    """What a web process prepares before it takes traffic (``/readyz`` says when): FastAPI's
+    analysis of every route (about 1 s), the help search index (a few seconds), so the first
+    person to search does not wait for it, and the triage model (trained the first time),
+    so the first person to write does not."""
     if not settings.warms_up:
-        return WarmUp([], enabled=False)
+        return WarmUp([])
     from okpay.helpcenter import service as help_service
     from okpay.helpcenter import triage
 
@@ -52,7 +53,9 @@ def _warm_up(settings: Settings) -> WarmUp:
         with get_database().read_unit_of_work() as session:
             help_service.search_index(session)
 
-    return WarmUp([("help_search", search_index), ("triage", triage.current_model)])
+    return WarmUp(
+        [("routes", upload_routes), ("help_search", search_index), ("triage", triage.current_model)]
+    )
 
 
 def create_app(settings: Settings | None = None, *, start_worker: bool = False) -> FastAPI:
@@ -60,7 +63,6 @@ def create_app(settings: Settings | None = None, *, start_worker: bool = False) 
     if settings is not None:
         configure(settings)
     settings = get_settings()
-    warm_up = _warm_up(settings)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -148,6 +150,8 @@ def create_app(settings: Settings | None = None, *, start_worker: bool = False) 
         with get_database().one_statement(write=False) as session:
             session.execute(text("SELECT 1"))
 
+    upload_routes = functools.cache(lambda: routes_taking_files(app.routes))
+    warm_up = _warm_up(settings, upload_routes)  # the lifespan above starts it
     health = HealthCheck(database_answers)
     app.add_api_route("/healthz", health, include_in_schema=False)
     app.add_api_route("/readyz", ReadinessCheck(health, warm_up), include_in_schema=False)
@@ -224,8 +228,6 @@ def create_app(settings: Settings | None = None, *, start_worker: bool = False) 
 
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     # Added first, so it runs inside RequestMiddleware (language, headers for its refusals).
-    upload_routes = functools.cache(lambda: routes_taking_files(app.routes))
-    warm_up.add("routes", upload_routes)  # FastAPI analyses every route once, ahead
     app.add_middleware(BodyLimitMiddleware, settings=settings, upload_routes=upload_routes)
     app.add_middleware(
         RequestMiddleware,

@@ -70,21 +70,11 @@ class WarmUp:
     in order, on one background thread; a task that fails is logged and counts as done (the
     request that needs it builds it then). ``pending`` names those not done yet."""
 
-    def __init__(
-        self, tasks: Sequence[tuple[str, Callable[[], object]]], *, enabled: bool = True
-    ) -> None:
-        self.enabled = enabled  # off: tasks added later are not run (they run on first use)
+    def __init__(self, tasks: Sequence[tuple[str, Callable[[], object]]]) -> None:
         self.tasks = list(tasks)
         self._pending = [name for name, _ in self.tasks]
         self._lock = threading.Lock()
         self._started = False
-
-    def add(self, name: str, task: Callable[[], object]) -> None:
-        """One more task, run first (before :meth:`start`)."""
-        if self.enabled:
-            self.tasks.insert(0, (name, task))
-            with self._lock:
-                self._pending.insert(0, name)
 
     @property
     def pending(self) -> list[str]:
