@@ -123,6 +123,8 @@ def measure(name: str, step: Callable[[], None], n: int, trips: RoundTrips, prof
     if prof:
         pstats.Stats(prof, stream=sys.stderr).sort_stats("cumulative").print_stats(45)
         pstats.Stats(prof, stream=sys.stderr).sort_stats("tottime").print_stats(25)
+        if os.environ.get("OKPAY_PROFILE_DUMP"):
+            prof.dump_stats(os.environ["OKPAY_PROFILE_DUMP"])
     return figures
 
 

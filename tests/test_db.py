@@ -6,9 +6,11 @@ import time
 
 import pytest
 from sqlalchemy import text
+from sqlalchemy.exc import DBAPIError
 
 from okpay import db as db_module
 from okpay.db import Database
+from tests.helpers import api_token, api_verified_user
 
 pytestmark = pytest.mark.postgres_only
 
@@ -116,3 +118,59 @@ def test_one_statement_is_its_own_transaction_without_begin_or_commit(single: Da
     finally:
         event.remove(single.engine, "before_cursor_execute", seen)
     assert sent[0].startswith("INSERT")
+
+
+def test_a_lookup_in_autocommit_leaves_the_connection_as_it_found_it(single: Database) -> None:
+    assert single.autocommit_rows("SELECT %(v)s::int + 1", {"v": 1}) == [(2,)]
+    with single.unit_of_work() as s:  # the pool's only connection, back in transactions
+        assert s.connection().connection.dbapi_connection.autocommit is False
+    with pytest.raises(DBAPIError) as raised:  # the driver's error, as SQLAlchemy raises it
+        single.autocommit_rows("SELECT 1/0", {})
+    assert raised.value.orig.sqlstate == "22012"  # type: ignore[union-attr]
+    assert single.autocommit_rows("SELECT 3", {}) == [(3,)]
+
+
+def test_a_lookup_on_a_connection_the_server_ended_throws_the_connection_away(
+    single: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    first = _backend_pid(single)
+    # Checked out within the idle window, so not pinged: the lookup meets the dead socket.
+    monkeypatch.setattr(db_module, "_quiet", lambda _conn: True)
+    _terminate(single, first)
+    with pytest.raises(DBAPIError):
+        single.autocommit_rows("SELECT 1", {})
+    monkeypatch.undo()
+    assert _backend_pid(single) != first  # the pool opened another
+
+
+def test_driver_rows_of_a_statement_without_rows_is_empty(single: Database) -> None:
+    with single.unit_of_work() as s:
+        s.execute(text("CREATE TEMP TABLE IF NOT EXISTS no_rows (v int)"))
+        assert db_module.driver_rows(s, "INSERT INTO no_rows VALUES (%(v)s)", {"v": 1}) == []
+        assert db_module.driver_rows(s, "SELECT v FROM no_rows", {}) == [(1,)]
+
+
+def test_rows_through_the_driver_load_as_the_orm_loads_them(client, db, mailbox) -> None:  # type: ignore[no-untyped-def]
+    """The signed-in user and session of every request come this way on PostgreSQL."""
+    from sqlalchemy import inspect, select
+
+    from okpay.identity.models import User, UserSession
+
+    api_verified_user(client, mailbox, "loaded@example.com")
+    api_token(client, "loaded@example.com")
+    loaded = db_module.Loaded(db.engine.dialect, (UserSession, "s"), (User, "u"))
+    rows = db.autocommit_rows(
+        f"SELECT {loaded.columns} FROM user_session s JOIN user_account u ON u.id = s.user_id",
+        {},
+    )
+    session_row, user = loaded(rows[0])
+    with db.unit_of_work() as s:
+        expected = s.execute(select(UserSession, User).join(User)).one()
+        for got, want in ((session_row, expected[0]), (user, expected[1])):
+            for column in inspect(type(want)).columns:
+                assert getattr(got, column.key) == getattr(want, column.key), column.key
+            state = inspect(got)
+            assert state.detached and not state.modified and not state.expired_attributes
+        assert user.created_at.tzinfo is not None  # UTCDateTime's processing applied
+        merged = s.merge(user, load=False)  # usable as any detached row
+        assert merged.email == "loaded@example.com"

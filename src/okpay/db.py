@@ -30,7 +30,13 @@ from sqlalchemy import (
 )
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import DBAPIError, DisconnectionError
-from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
+from sqlalchemy.orm import (
+    DeclarativeBase,
+    Session,
+    class_mapper,
+    make_transient_to_detached,
+    sessionmaker,
+)
 from sqlalchemy.types import TypeDecorator
 
 from okpay import replica as replicas
@@ -272,6 +278,25 @@ class Database:
             if key is not None:
                 self.replica.writers.mark(key)
 
+    def autocommit_rows(self, sql: str, params: dict[str, Any]) -> list[tuple[Any, ...]]:
+        """PostgreSQL only: ``sql`` (psycopg placeholders; it must return rows) as its own
+        transaction, straight through the driver on a pooled connection: one round trip
+        and no SQLAlchemy statement, for a lookup that runs on every request."""
+        assert self.dialect == "postgresql"
+        pooled = self.engine.raw_connection()
+        try:
+            driver: Any = pooled.driver_connection
+            driver.autocommit = True
+            try:
+                return _driver_fetch(driver, sql, params, self.engine)
+            finally:
+                if driver.broken:  # the server went away: the pool opens another
+                    pooled.invalidate()
+                else:
+                    driver.autocommit = False
+        finally:
+            pooled.close()
+
     def dispose(self) -> None:
         self.engine.dispose()
         if self.replica is not None:
@@ -349,24 +374,36 @@ def table_of(model: type[Base]) -> Table:
     return cast(Table, model.__table__)
 
 
-def driver_rows(session: Session, sql: str, params: dict[str, Any]) -> list[tuple[Any, ...]]:
-    """Run ``sql`` (psycopg's ``%(name)s`` placeholders; it must return rows) on the
-    session's own connection and transaction, straight through the driver: for the few hot
+def driver_rows(
+    session: Session, sql: str, params: dict[str, Any], *, row_factory: Any = None
+) -> list[Any]:
+    """Run ``sql`` (psycopg's ``%(name)s`` placeholders) on the session's own connection and
+    transaction, straight through the driver, and return its rows (tuples, or what
+    ``row_factory`` makes; none for a statement that returns none): for the few hot
     statements where building and compiling a SQLAlchemy statement costs more than the
     database spends on it.
 
     (Sending several together in psycopg's pipeline mode saves round trips but, measured
     on the transfer path, costs more Python than it saves.)"""
     connection = session.connection()
-    driver: Any = connection.connection.driver_connection
+    return _driver_fetch(
+        connection.connection.driver_connection, sql, params, connection.engine, row_factory
+    )
+
+
+def _driver_fetch(
+    driver: Any, sql: str, params: dict[str, Any], engine: Engine, row_factory: Any = None
+) -> list[Any]:
     try:
-        with driver.cursor() as cursor:
+        with driver.cursor(row_factory=row_factory) if row_factory else driver.cursor() as cursor:
             cursor.execute(sql, params)
-            return list(cursor.fetchall())
+            # (Not ``cursor.description``: it builds an object per column, every time.)
+            result = cursor.pgresult
+            returns_rows = result is not None and result.status == psycopg.pq.ExecStatus.TUPLES_OK
+            return list(cursor.fetchall()) if returns_rows else []
     except psycopg.Error as exc:
         # Raised as SQLAlchemy would raise it (IntegrityError, OperationalError, ...), so
         # that callers and retries see one kind of error whichever path ran the statement.
-        engine = connection.engine
         raise DBAPIError.instance(
             sql,
             params,
@@ -375,6 +412,43 @@ def driver_rows(session: Session, sql: str, params: dict[str, Any]) -> list[tupl
             hide_parameters=engine.hide_parameters,
             dialect=engine.dialect,
         ) from exc
+
+
+class Loaded:
+    """Detached instances of ``models`` from driver rows that hold each model's columns in
+    table order (:attr:`columns` is that select list, each table by its alias), as a query
+    would have loaded them: each column type's result processing applied, nothing pending
+    or expired. For hot lookups run through the driver (:func:`driver_rows`,
+    :meth:`Database.autocommit_rows`) that hand back model objects. (The instances are made
+    as SQLAlchemy's loader makes them, their attributes set as loaded state: through the
+    models' constructors they cost four times as much.)"""
+
+    def __init__(self, dialect: Any, *models: tuple[type[Base], str]) -> None:
+        self._models: list[tuple[Any, list[tuple[str, Any]]]] = []
+        select_list: list[str] = []
+        for model, alias in models:
+            table = table_of(model)
+            self._models.append(
+                (
+                    class_mapper(model).class_manager,
+                    [(c.key, c.type.result_processor(dialect, None)) for c in table.c],
+                )
+            )
+            select_list += [f"{alias}.{c.name}" for c in table.c]
+        self.columns = ", ".join(select_list)
+
+    def __call__(self, row: tuple[Any, ...]) -> list[Any]:
+        out, i = [], 0
+        for manager, columns in self._models:
+            instance = manager.new_instance()
+            state = instance.__dict__
+            for key, process in columns:
+                value = row[i]
+                state[key] = process(value) if process is not None else value
+                i += 1
+            make_transient_to_detached(instance)
+            out.append(instance)
+        return out
 
 
 def for_update(dialect: str) -> dict[str, Any]:

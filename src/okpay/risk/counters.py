@@ -7,10 +7,11 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import delete, func, text
+from sqlalchemy import delete, func
 from sqlalchemy.orm import Session
 
 from okpay.core import clock
+from okpay.db import driver_rows
 from okpay.risk import features
 from okpay.risk.models import RiskCounter, RiskPair, RiskSignal
 from okpay.wallet import screening
@@ -123,7 +124,7 @@ def record(session: Session, events: list[screening.Moved]) -> None:
     ]
     if session.get_bind().dialect.name == "postgresql":
         if counted or paired:
-            session.execute(_RECORD_PG, _arrays(counted, paired, now))
+            driver_rows(session, _RECORD_PG, _arrays(counted, paired, now))
         return
     if counted:
         session.execute(_counter_upsert(session), counted)
@@ -131,25 +132,24 @@ def record(session: Session, events: list[screening.Moved]) -> None:
         session.execute(_pair_upsert(session), paired)
 
 
-# PostgreSQL: the counters and the pairs in one prepared statement (rows as arrays).
-_RECORD_PG = text(
-    """
+# PostgreSQL: the counters and the pairs in one statement (rows as arrays), run through the
+# driver (see okpay.db.driver_rows).
+_RECORD_PG = """
 WITH pairs AS (
   INSERT INTO risk_pair (user_id, counterparty_id, first_at, last_at, count)
-  SELECT u, c, :now, :now, 1
-    FROM unnest(CAST(:pu AS integer[]), CAST(:pc AS integer[])) AS t(u, c)
+  SELECT u, c, %(now)s, %(now)s, 1
+    FROM unnest(CAST(%(pu)s AS integer[]), CAST(%(pc)s AS integer[])) AS t(u, c)
   ON CONFLICT (user_id, counterparty_id)
   DO UPDATE SET last_at = EXCLUDED.last_at, count = risk_pair.count + 1
 )
 INSERT INTO risk_counter (user_id, kind, bucket, count, total, max_amount)
-SELECT * FROM unnest(CAST(:cu AS integer[]), CAST(:ck AS text[]), CAST(:cb AS bigint[]),
-                     CAST(:cn AS integer[]), CAST(:ct AS bigint[]), CAST(:cm AS bigint[]))
+SELECT * FROM unnest(CAST(%(cu)s AS integer[]), CAST(%(ck)s AS text[]), CAST(%(cb)s AS bigint[]),
+                     CAST(%(cn)s AS integer[]), CAST(%(ct)s AS bigint[]), CAST(%(cm)s AS bigint[]))
 ON CONFLICT (user_id, kind, bucket) DO UPDATE
   SET count = risk_counter.count + EXCLUDED.count,
       total = risk_counter.total + EXCLUDED.total,
       max_amount = GREATEST(risk_counter.max_amount, EXCLUDED.max_amount)
 """
-)
 
 
 def _arrays(

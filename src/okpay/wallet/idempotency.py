@@ -23,13 +23,13 @@ import logging
 import random
 import secrets
 import time as time_module
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
+from psycopg.types.json import Json
 from sqlalchemy import delete, or_, select, update
-from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session
@@ -37,7 +37,7 @@ from sqlalchemy.orm import Session
 from okpay.core import clock
 from okpay.core.errors import Conflict, DomainError, RateLimited, ValidationFailed
 from okpay.core.i18n import N_
-from okpay.db import get_database
+from okpay.db import driver_rows, get_database
 from okpay.settings import get_settings
 from okpay.wallet.models import IdempotencyRecord
 
@@ -349,21 +349,40 @@ def _insert_answered(
     all, rolls back. On PostgreSQL an insert of the same key by a transaction not yet
     committed waits for it: two copies of one request at once move the money once."""
     now = clock.now()
-    insert = postgresql_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
-    written = session.execute(
-        insert(IdempotencyRecord)
-        .values(
-            **_new_row(idem, now, "completed"),
-            operation_reference=reference,
-            response_status=answer.status,
-            response_body=answer.body,
-            completed_at=now,
+    row = {
+        **_new_row(idem, now, "completed"),
+        "operation_reference": reference,
+        "response_status": answer.status,
+        "response_body": answer.body,
+        "completed_at": now,
+    }
+    written: Sequence[Any]
+    if session.get_bind().dialect.name == "postgresql":
+        # Every money request writes this row: straight through the driver, as the ledger's
+        # own statements (built with SQLAlchemy, it cost more than the money statement).
+        written = driver_rows(
+            session, _INSERT_ANSWERED_PG, {**row, "response_body": Json(row["response_body"])}
         )
-        .on_conflict_do_nothing(index_elements=["user_id", "key"])
-        .returning(IdempotencyRecord.id)
-    ).first()
-    if written is None:
+    else:
+        written = session.execute(
+            sqlite_insert(IdempotencyRecord)
+            .values(**row)
+            .on_conflict_do_nothing(index_elements=["user_id", "key"])
+            .returning(IdempotencyRecord.id)
+        ).all()
+    if not written:
         raise NotAtOnce()
+
+
+_INSERT_ANSWERED_PG = """
+INSERT INTO idempotency_record (user_id, key, scope, request_hash, status, created_at,
+                                operation_reference, response_status, response_body,
+                                completed_at)
+VALUES (%(user_id)s, %(key)s, %(scope)s, %(request_hash)s, %(status)s, %(created_at)s,
+        %(operation_reference)s, %(response_status)s, %(response_body)s, %(completed_at)s)
+ON CONFLICT (user_id, key) DO NOTHING
+RETURNING id
+"""
 
 
 def _answer_at_once(idem: Idempotency, at_once: Callable[[Finish], Answer]) -> Answer | None:
