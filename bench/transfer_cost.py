@@ -7,8 +7,11 @@ Idempotency-Key, through the ASGI app in this process, no socket). The plain-SQL
 (bench/floor_sql.py) is counted alongside.
 
 Round trips are what the driver sends and waits for: each statement, and each BEGIN,
-COMMIT and ROLLBACK. CPU is ``time.process_time`` over the loop (the database server's own
-time is not in it), with ``--profile LAYER`` printing a cProfile of that layer's loop.
+COMMIT and ROLLBACK. CPU is ``time.process_time`` over the loop; the database server's own
+CPU (``server_cpu_ms``: the backends of this process's connections, from /proc, in 10 ms
+ticks, so use a large ``--n``) is counted apart when it runs on this machine.
+``--profile LAYER`` prints a cProfile of that layer's loop (``OKPAY_PROFILE_DUMP=file``
+keeps it); ``--show`` prints each layer's statements.
 
     python bench/transfer_cost.py [--n 300] [--users 200] [--profile http [--inline]]
 """
@@ -48,9 +51,11 @@ class RoundTrips:
         from sqlalchemy import event
 
         self.files: list[Any] = []
+        self.backends: list[int] = []  # the server processes of those connections
         engine.dispose()
 
         def trace(dbapi_conn: Any, _record: Any) -> None:
+            self.backends.append(dbapi_conn.info.backend_pid)
             out = tempfile.TemporaryFile("w+")  # noqa: SIM115 - read until the end
             self.files.append(out)
             dbapi_conn.pgconn.trace(out.fileno())
@@ -66,28 +71,23 @@ class RoundTrips:
         prepared: dict[str, str] = {}
         for out in self.files:
             out.seek(0)
-            for line in out:
-                parts = line.split("\t", 3)
-                if len(parts) == 4 and parts[0] == "F" and parts[2] == "Parse":
+            for parts in _messages(out.read()):
+                if parts[0] == "F" and parts[2] == "Parse":
                     name, _sp, sql = parts[3].strip().partition(" ")
                     prepared[name] = sql
         for out, mark in zip(self.files, marks, strict=False):
             out.seek(mark)
-            for line in out:
-                parts = line.split("\t", 3)
-                if len(parts) == 4 and parts[0] == "F" and parts[2] == "Query":
-                    log(f"  {parts[3].strip()[:200]}")
-                elif len(parts) == 4 and parts[0] == "F" and parts[2] == "Bind":
+            for parts in _messages(out.read()):
+                if parts[0] != "F":
+                    continue
+                if parts[2] == "Query":
+                    log(f"  {_short(parts[3])}")
+                elif parts[2] == "Bind":
                     name = parts[3].strip().split(" ")[1]
                     if name != '""':
-                        log(f"  {prepared.get(name, name)[:200]}")
-                elif (
-                    len(parts) == 4
-                    and parts[0] == "F"
-                    and parts[2] == "Parse"
-                    and parts[3].strip().startswith('""')
-                ):
-                    log(f"  {parts[3].strip()[3:200]}")
+                        log(f"  {_short(prepared.get(name, name))}")
+                elif parts[2] == "Parse" and parts[3].strip().startswith('""'):
+                    log(f"  {_short(parts[3].strip()[3:])}")
 
     @property
     def count(self) -> int:
@@ -101,10 +101,43 @@ class RoundTrips:
         return total
 
 
+def _messages(trace: str) -> list[list[str]]:
+    """libpq's trace as messages [direction, length, type, rest]; a statement's text may
+    span several lines."""
+    out: list[list[str]] = []
+    for line in trace.splitlines():
+        parts = line.split("\t", 3)
+        if len(parts) == 4 and parts[0] in ("F", "B") and parts[1].isdigit():
+            out.append(parts)
+        elif out:
+            out[-1][3] += " " + line
+    return out
+
+
+def _short(sql: str) -> str:
+    return " ".join(sql.replace("\\n", " ").split())[:160]
+
+
+def server_cpu(pids: list[int]) -> float:
+    """CPU seconds used so far by the PostgreSQL backends ``pids`` (this process's
+    connections), from /proc: the database's side of the work, when it runs on this
+    machine (0 when it does not)."""
+    total = 0
+    for pid in pids:
+        try:
+            text = Path(f"/proc/{pid}/stat").read_text()
+        except OSError:  # elsewhere, or ended
+            continue
+        fields = text.rpartition(") ")[2].split()
+        total += int(fields[11]) + int(fields[12])  # utime, stime (fields 14 and 15)
+    return total / os.sysconf("SC_CLK_TCK")
+
+
 def measure(name: str, step: Callable[[], None], n: int, trips: RoundTrips, profile: bool) -> dict:  # type: ignore[type-arg]
     for _ in range(5):
         step()
     before = trips.count
+    server = server_cpu(trips.backends)
     prof = cProfile.Profile(time.process_time) if profile else None  # CPU, not waits
     wall, cpu = time.perf_counter(), time.process_time()
     if prof:
@@ -114,9 +147,11 @@ def measure(name: str, step: Callable[[], None], n: int, trips: RoundTrips, prof
     if prof:
         prof.disable()
     cpu, wall = time.process_time() - cpu, time.perf_counter() - wall
+    server = server_cpu(trips.backends) - server
     figures = {
         "round_trips": round((trips.count - before) / n, 2),
         "cpu_ms": round(cpu / n * 1000, 3),
+        "server_cpu_ms": round(server / n * 1000, 3),
         "wall_ms": round(wall / n * 1000, 3),
     }
     log(f"{name}: {figures}")

@@ -4,6 +4,7 @@ the money: a rolled-back transfer counts nothing."""
 
 from __future__ import annotations
 
+import json
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -118,54 +119,51 @@ def record(session: Session, events: list[screening.Moved]) -> None:
             if e.counterparty_user_id and not e.failed
         }
     )
-    paired = [
-        {"user_id": u, "counterparty_id": c, "first_at": now, "last_at": now, "count": 1}
-        for u, c in pairs
-    ]
     if session.get_bind().dialect.name == "postgresql":
-        if counted or paired:
-            driver_rows(session, _RECORD_PG, _arrays(counted, paired, now))
+        if counted or pairs:
+            driver_rows(
+                session,
+                _RECORD_PG,
+                {
+                    "now": now,
+                    "paired": json.dumps([{"user_id": u, "counterparty_id": c} for u, c in pairs]),
+                    "counted": json.dumps(counted),
+                },
+            )
         return
     if counted:
         session.execute(_counter_upsert(session), counted)
-    if paired:
-        session.execute(_pair_upsert(session), paired)
+    if pairs:
+        session.execute(
+            _pair_upsert(session),
+            [
+                {"user_id": u, "counterparty_id": c, "first_at": now, "last_at": now, "count": 1}
+                for u, c in pairs
+            ],
+        )
 
 
-# PostgreSQL: the counters and the pairs in one statement (rows as arrays), run through the
-# driver (see okpay.db.driver_rows).
+# PostgreSQL: the counters and the pairs in one statement, run through the driver (see
+# okpay.db.driver_rows). The rows travel as JSON: psycopg's dumping of eight Python lists as
+# typed arrays cost more than the upserts themselves (0.3 ms of client CPU per payment).
 _RECORD_PG = """
 WITH pairs AS (
   INSERT INTO risk_pair (user_id, counterparty_id, first_at, last_at, count)
-  SELECT u, c, %(now)s, %(now)s, 1
-    FROM unnest(CAST(%(pu)s AS integer[]), CAST(%(pc)s AS integer[])) AS t(u, c)
+  SELECT p.user_id, p.counterparty_id, %(now)s, %(now)s, 1
+    FROM json_to_recordset(%(paired)s::json) AS p(user_id integer, counterparty_id integer)
   ON CONFLICT (user_id, counterparty_id)
   DO UPDATE SET last_at = EXCLUDED.last_at, count = risk_pair.count + 1
 )
 INSERT INTO risk_counter (user_id, kind, bucket, count, total, max_amount)
-SELECT * FROM unnest(CAST(%(cu)s AS integer[]), CAST(%(ck)s AS text[]), CAST(%(cb)s AS bigint[]),
-                     CAST(%(cn)s AS integer[]), CAST(%(ct)s AS bigint[]), CAST(%(cm)s AS bigint[]))
+SELECT c.user_id, c.kind, c.bucket, c.count, c.total, c.max_amount
+  FROM json_to_recordset(%(counted)s::json)
+       AS c(user_id integer, kind text, bucket bigint, count integer, total bigint,
+            max_amount bigint)
 ON CONFLICT (user_id, kind, bucket) DO UPDATE
   SET count = risk_counter.count + EXCLUDED.count,
       total = risk_counter.total + EXCLUDED.total,
       max_amount = GREATEST(risk_counter.max_amount, EXCLUDED.max_amount)
 """
-
-
-def _arrays(
-    counted: list[dict[str, Any]], paired: list[dict[str, Any]], now: datetime
-) -> dict[str, Any]:
-    return {
-        "now": now,
-        "pu": [p["user_id"] for p in paired],
-        "pc": [p["counterparty_id"] for p in paired],
-        "cu": [r["user_id"] for r in counted],
-        "ck": [r["kind"] for r in counted],
-        "cb": [r["bucket"] for r in counted],
-        "cn": [r["count"] for r in counted],
-        "ct": [r["total"] for r in counted],
-        "cm": [r["max_amount"] for r in counted],
-    }
 
 
 def note_signal(session: Session, *, user_id: int, **values: Any) -> None:
