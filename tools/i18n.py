@@ -19,7 +19,7 @@ LOCALE_DIR = ROOT / "src" / "okpay" / "locale"
 POT = ROOT / "var" / "messages.pot"
 KEYWORDS = [
     *("-k", "_", "-k", "_code", "-k", "N_", "-k", "gettext"),
-    *("-k", "ngettext:1,2", "-k", "lazy_gettext"),
+    *("-k", "ngettext:1,2", "-k", "lazy_gettext", "-k", "pgettext:1c,2"),
 ]
 
 

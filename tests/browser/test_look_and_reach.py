@@ -87,6 +87,12 @@ WRAPPED_NAV_ITEMS = """() => {
 }"""
 
 
+# Tab bar labels cut short (an ellipsis in place of their end).
+CUT_TAB_LABELS = """() => [...document.querySelectorAll('.tabbar a span')]
+  .filter((el) => el.offsetParent !== null && el.scrollWidth > el.clientWidth)
+  .map((el) => el.textContent.trim())"""
+
+
 @pytest.mark.parametrize("locale", ["zh-CN", "en"])
 def test_pages_fit_the_phone_with_a_tab_bar_and_the_desk_with_a_nav(  # type: ignore[no-untyped-def]
     browser, live_server: str, db, locale: str
@@ -123,6 +129,7 @@ def test_pages_fit_the_phone_with_a_tab_bar_and_the_desk_with_a_nav(  # type: ig
             if viewport is PHONE:
                 expect(tabbar).to_be_visible()
                 expect(tabbar.locator("a[aria-current=page]")).to_have_count(1)
+                assert page.evaluate(CUT_TAB_LABELS) == [], f"{path}: a tab label is cut"
                 # No floating button covers the page: feedback is offered in the footer.
                 expect(page.get_by_test_id("feedback-button")).to_be_hidden()
                 expect(page.get_by_test_id("footer-feedback")).to_be_attached()
@@ -300,18 +307,21 @@ def test_staff_reach_the_console_from_the_nav_and_the_tab_bar(
     browser, live_server: str, db
 ) -> None:  # type: ignore[no-untyped-def]
     with db.unit_of_work() as s:
-        operators.do_create_user(
-            s,
-            email="desk@example.com",
-            password=PASSWORD,
-            role=Role.agent,
-            name="客服小李",
-            locale="zh_CN",
-        )
-    for label, viewport in (("1280", DESK), ("390", PHONE)):
-        context = new_context(browser, live_server, "zh-CN", viewport)
+        for email, name, locale in (
+            ("desk@example.com", "客服小李", "zh_CN"),
+            ("desk-en@example.com", "Sam Lee", "en"),
+        ):
+            operators.do_create_user(
+                s, email=email, password=PASSWORD, role=Role.agent, name=name, locale=locale
+            )
+    for locale, label, viewport in (
+        ("zh-CN", "1280", DESK),
+        ("zh-CN", "390", PHONE),
+        ("en", "390", PHONE),
+    ):
+        context = new_context(browser, live_server, locale, viewport)
         page = context.new_page()
-        sign_in(page, "desk@example.com")
+        sign_in(page, "desk@example.com" if locale == "zh-CN" else "desk-en@example.com")
         page.goto("/help")
         if viewport is DESK:
             expect(page.get_by_test_id("nav-console")).to_be_visible()
@@ -320,5 +330,7 @@ def test_staff_reach_the_console_from_the_nav_and_the_tab_bar(
             expect(console).to_be_visible()
             assert overflow(page) <= 0
             assert page.evaluate(WRAPPED_NAV_ITEMS) == []
-        page.screenshot(path=str(SHOTS / f"staff-help-zh-CN-{label}.png"))
+            # Six tabs for staff: every label whole, in either language.
+            assert page.evaluate(CUT_TAB_LABELS) == [], f"cut tab labels in {locale}"
+        page.screenshot(path=str(SHOTS / f"staff-help-{locale}-{label}.png"))
         context.close()

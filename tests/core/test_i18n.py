@@ -32,17 +32,17 @@ def test_every_source_string_is_in_both_catalogs(tmp_path: Path) -> None:
     pot = tmp_path / "messages.pot"
     extract(pot)
     with pot.open("rb") as fh:
-        source = {m.id for m in read_po(fh) if m.id}
+        source = {(m.context, m.id) for m in read_po(fh) if m.id}
     for locale in ("zh_CN", "en"):
         catalog = _catalog(locale)
         # A plural's forms count only when one is written (en falls back to the source).
         translated = {
-            m.id
+            (m.context, m.id)
             for m in catalog
             if m.id
             and (any(m.string) if isinstance(m.string, tuple) and locale != "en" else m.string)
         }
-        missing = sorted(str(s) for s in source - translated)
+        missing = sorted(str(s) for s in source - translated)  # (context, string)
         assert not missing, f"{locale} lacks {len(missing)} strings (run make i18n): {missing[:5]}"
 
 
@@ -52,6 +52,14 @@ def test_translations_keep_their_placeholders() -> None:
             ident = message.id if isinstance(message.id, str) else message.id[0]
             text = message.string if isinstance(message.string, str) else message.string[0]
             assert set(PLACEHOLDER.findall(ident)) == set(PLACEHOLDER.findall(text)), ident
+
+
+def test_a_word_in_context_has_its_own_translation() -> None:
+    with i18n.use_locale("zh_CN"):
+        assert i18n.gettext("Requests") == "请求数"  # a count, in reports
+        assert i18n.pgettext("tab bar", "Requests") == "我的请求"  # the phone's tab
+    with i18n.use_locale("en"):
+        assert i18n.pgettext("tab bar", "Requests") == "Requests"
 
 
 def test_formatting_follows_the_locale() -> None:

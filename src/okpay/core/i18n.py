@@ -90,6 +90,13 @@ def ngettext(singular: str, plural: str, n: int, **params: Any) -> str:
     return text % params
 
 
+def pgettext(context: str, message: str, **params: Any) -> str:
+    """``message`` as meant in ``context`` (a word the catalog has in another sense: a
+    short tab label "Requests" beside the count "Requests")."""
+    text = translations(get_locale()).pgettext(context, message)
+    return text % params if params else text
+
+
 _ = gettext
 
 

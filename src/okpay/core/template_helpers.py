@@ -18,6 +18,7 @@ def install_helpers(env: jinja2.Environment) -> None:
         lambda s, **kw: i18n.gettext(s, **kw),
         lambda s, p, n, **kw: i18n.ngettext(s, p, n, **kw),
         newstyle=True,
+        pgettext=lambda c, s, **kw: i18n.pgettext(c, s, **kw),
     )
     env.globals["_"] = i18n.gettext
     env.globals["_code"] = gettext_code
