@@ -3,10 +3,13 @@ chromium (no browser download). The server runs in dev mode, so the dev mailbox 
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import threading
 import time
+import urllib.error
+import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -72,7 +75,13 @@ def live_server(app, live_port: int) -> Iterator[str]:  # type: ignore[no-untype
         if time.monotonic() > deadline:
             raise RuntimeError("test server did not start")
         time.sleep(0.02)
-    yield f"http://127.0.0.1:{live_port}"
+    base = f"http://127.0.0.1:{live_port}"
+    # The app's first page pays for FastAPI's analysis of its routes, templates compiled and
+    # so on: seconds when the suite keeps both cores busy, past a test's 10 s navigation
+    # timeout. Pay it here, with room, as a load balancer's first check would.
+    with contextlib.suppress(urllib.error.HTTPError):
+        urllib.request.urlopen(f"{base}/login", timeout=120).read()
+    yield base
     server.should_exit = True
     thread.join(timeout=10)
 

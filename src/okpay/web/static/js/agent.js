@@ -36,6 +36,8 @@
   }
 
   function restoreCaret(box) {
+    // Still in the box (the list was used without leaving it): its caret is where it is now.
+    if (document.activeElement === box) { return true; }
     var saved = (box.getAttribute("data-caret") || "").split(",");
     if (saved.length !== 2) { return false; }
     box.focus();
