@@ -3,8 +3,10 @@ touching it, ending one or all, and the login history."""
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import Any
 
 from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
@@ -302,7 +304,14 @@ def resolve_for_request(token: str, kind: str) -> tuple[User, UserSession] | Non
     return user, row
 
 
-_loaded: dict[str, tuple[Loaded, str]] = {}
+@functools.cache
+def _lookup(dialect: Any) -> tuple[Loaded, str]:
+    """The session-and-user lookup's loader and SQL (the same for every PostgreSQL)."""
+    loaded = Loaded(dialect, (UserSession, "s"), (User, "u"))
+    return loaded, (
+        f"SELECT {loaded.columns} FROM user_session s"  # noqa: S608 - column names only
+        " JOIN user_account u ON u.id = s.user_id WHERE s.token_hash = %(token_hash)s"
+    )
 
 
 def _resolve_through_driver(db: Database, token: str, kind: str) -> tuple[User, UserSession] | None:
@@ -311,14 +320,7 @@ def _resolve_through_driver(db: Database, token: str, kind: str) -> tuple[User, 
     rows than the round trip took."""
     if not token:
         return None
-    if db.url not in _loaded:
-        loaded = Loaded(db.engine.dialect, (UserSession, "s"), (User, "u"))
-        _loaded[db.url] = (
-            loaded,
-            f"SELECT {loaded.columns} FROM user_session s"  # noqa: S608 - column names only
-            " JOIN user_account u ON u.id = s.user_id WHERE s.token_hash = %(token_hash)s",
-        )
-    loaded, sql = _loaded[db.url]
+    loaded, sql = _lookup(db.engine.dialect)
     rows = db.autocommit_rows(sql, {"token_hash": hash_token(token)})
     if not rows:
         return None

@@ -277,8 +277,7 @@ def _read(
     typed: str | None,
     now: datetime,
 ) -> Any:
-    postgres = session.get_bind().dialect.name == "postgresql"
-    if postgres:
+    if session.get_bind().dialect.name == "postgresql":
         key = identity_directory.recipient_key(typed) if typed else None
         tb, db = ten_minute_bucket(now), day_bucket(now)
         return driver_rows(
@@ -299,11 +298,8 @@ def _read(
             },
             row_factory=namedtuple_row,
         )[0]
-    agg, row_of = (
-        (func.json_agg, func.json_build_array)
-        if postgres
-        else (func.json_group_array, func.json_array)
-    )
+    # SQLite: the same statement built with SQLAlchemy.
+    agg, row_of = func.json_group_array, func.json_array
     tb, db = ten_minute_bucket(now), day_bucket(now)
     short = ["tf", "nl", *(counter_kinds(c)["out"] for c in currencies)]
     bucket_filter = [and_(RiskCounter.kind.in_(short), RiskCounter.bucket > tb - 144)]
