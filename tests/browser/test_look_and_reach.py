@@ -87,6 +87,17 @@ WRAPPED_NAV_ITEMS = """() => {
 }"""
 
 
+# Links of the desktop nav that run under the language list and sign-out beside them.
+NAV_UNDER_TOOLS = """() => {
+  const tools = document.querySelector('.site-nav .nav-tools');
+  if (!tools || tools.offsetParent === null) return [];
+  const left = tools.getBoundingClientRect().left;
+  return [...document.querySelectorAll('.site-nav .nav-links a')]
+    .filter((a) => a.offsetParent !== null && a.getBoundingClientRect().right > left)
+    .map((a) => `${a.textContent.trim()} (${Math.ceil(a.getBoundingClientRect().right - left)} px)`);
+}"""
+
+
 # Tab bar labels cut short (an ellipsis in place of their end).
 CUT_TAB_LABELS = """() => [...document.querySelectorAll('.tabbar a span')]
   .filter((el) => el.offsetParent !== null && el.scrollWidth > el.clientWidth)
@@ -139,6 +150,7 @@ def test_pages_fit_the_phone_with_a_tab_bar_and_the_desk_with_a_nav(  # type: ig
             else:
                 expect(tabbar).to_be_hidden()
                 expect(page.locator(".nav-links a[aria-current=page]")).to_have_count(1)
+                assert page.evaluate(NAV_UNDER_TOOLS) == [], f"{path}: a nav link is covered"
             page.screenshot(path=str(SHOTS / f"{name}-in-{locale}-{label}.png"), full_page=True)
         page.goto("/wallet")
         expect(page.get_by_test_id("balance-CNY")).to_contain_text("12,580.00")
@@ -317,6 +329,7 @@ def test_staff_reach_the_console_from_the_nav_and_the_tab_bar(
     for locale, label, viewport in (
         ("zh-CN", "1280", DESK),
         ("zh-CN", "390", PHONE),
+        ("en", "1280", DESK),
         ("en", "390", PHONE),
     ):
         context = new_context(browser, live_server, locale, viewport)
@@ -325,6 +338,7 @@ def test_staff_reach_the_console_from_the_nav_and_the_tab_bar(
         page.goto("/help")
         if viewport is DESK:
             expect(page.get_by_test_id("nav-console")).to_be_visible()
+            assert page.evaluate(NAV_UNDER_TOOLS) == [], "the console link is covered"
         else:
             console = page.get_by_test_id("tabbar").locator("a[href='/agent']")
             expect(console).to_be_visible()
