@@ -93,8 +93,9 @@ NAV_UNDER_TOOLS = """() => {
   if (!tools || tools.offsetParent === null) return [];
   const left = tools.getBoundingClientRect().left;
   return [...document.querySelectorAll('.site-nav .nav-links a')]
-    .filter((a) => a.offsetParent !== null && a.getBoundingClientRect().right > left)
-    .map((a) => `${a.textContent.trim()} (${Math.ceil(a.getBoundingClientRect().right - left)} px)`);
+    .map((a) => [a, Math.ceil(a.getBoundingClientRect().right - left)])
+    .filter(([a, over]) => a.offsetParent !== null && over > 0)
+    .map(([a, over]) => `${a.textContent.trim()} (${over} px)`);
 }"""
 
 
